@@ -1,0 +1,97 @@
+"""The facade: one :class:`Platform` per installation, one :class:`Sandbox` per partition.
+
+This module only wires stages together; behaviour lives in the stage packages. API, CLI and
+UI all go through it.
+
+>>> import tempfile
+>>> with Platform.open(tempfile.mkdtemp()) as platform:
+...     prod = platform.sandbox()
+...     [s["name"] for s in platform.sandboxes.list()]
+['prod']
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from tessera.catalog import DEFAULT_SANDBOX, Batches, Datasets, SandboxRegistry
+from tessera.settings import Settings
+from tessera.store import PointStore, SqliteStore
+
+
+class Sandbox:
+    """Everything of one sandbox: its store and the services built on it."""
+
+    def __init__(self, name: str, folder: Path, settings: Settings) -> None:
+        self.name = name
+        self.folder = folder
+        self.settings = settings
+        self.store: PointStore = SqliteStore(folder / "point.sqlite", group_commit_ms=settings.group_commit_ms)
+        self.datasets = Datasets(self.store)
+        self.batches = Batches(self.store)
+
+    def close(self) -> None:
+        self.store.close()
+
+    def describe(self) -> dict[str, Any]:
+        return {"name": self.name, "folder": str(self.folder)}
+
+
+class Platform:
+    """An installation: settings, the sandbox registry and the open sandboxes."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.home = settings.home_path
+        self.home.mkdir(parents=True, exist_ok=True)
+        self.system: PointStore = SqliteStore(self.home / "system.sqlite")
+        self.sandboxes = SandboxRegistry(self.system, self.home)
+        self._open: dict[str, Sandbox] = {}
+        self._lock = threading.Lock()
+
+    @classmethod
+    def open(cls, home: str | Path | None = None, settings: Settings | None = None) -> Platform:
+        """Open (creating when missing) the installation at ``home``.
+
+        Args:
+            home: data directory; defaults to ``TESSERA_HOME`` or ``./tessera-data``.
+            settings: full settings; ``home`` overrides its ``home`` when both are given.
+        """
+        base = settings or Settings.from_env()
+        if home is not None:
+            base = Settings(**{**base.to_json(), "home": str(home)})
+        return cls(base)
+
+    def sandbox(self, name: str = DEFAULT_SANDBOX) -> Sandbox:
+        """The sandbox called ``name`` (raises ``NotFound`` when it does not exist)."""
+        with self._lock:
+            opened = self._open.get(name)
+            if opened is None:
+                self.sandboxes.get(name)
+                opened = self._open[name] = Sandbox(name, self.sandboxes.folder(name), self.settings)
+            return opened
+
+    def delete_sandbox(self, name: str) -> None:
+        with self._lock:
+            opened = self._open.pop(name, None)
+            if opened is not None:
+                opened.close()
+        self.sandboxes.delete(name)
+
+    def close(self) -> None:
+        with self._lock:
+            for sandbox in self._open.values():
+                sandbox.close()
+            self._open.clear()
+        self.system.close()
+
+    def __enter__(self) -> Platform:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()

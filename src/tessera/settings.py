@@ -1,0 +1,107 @@
+"""Every setting in one declarative table.
+
+Each :class:`Setting` has a name, a type, a default and a help line. The same table drives
+``Settings.from_env`` (``TESSERA_HOME`` and ``TESSERA__<NAME>`` variables), the CLI's
+``--setting name=value`` option, the ``/tessera/settings`` endpoint and the docs test.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from tessera.errors import InvalidInput
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    type: type
+    default: Any
+    help: str
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("home", str, "./tessera-data", "Data directory; one folder per sandbox under it (env TESSERA_HOME)."),
+    Setting("host", str, "127.0.0.1", "Address the server binds to; anything but loopback requires API keys."),
+    Setting("port", int, 8000, "Port the server listens on."),
+    Setting("group_commit_ms", float, 1.0, "Longest time the writer waits to group more writes into one commit."),
+    Setting("graph_limit", int, 50, "Default maximum identities per identity graph (per-sandbox rules override)."),
+    Setting("max_identities_per_row", int, 20, "Rows carrying more identities than this are refused."),
+    Setting("max_profile_record_bytes", int, 100_000, "Profile records larger than this (JSON bytes) are refused."),
+    Setting("max_event_bytes", int, 10_000, "ExperienceEvents larger than this (JSON bytes) are refused."),
+    Setting("max_streaming_message_bytes", int, 1_000_000, "Streaming messages over this size get HTTP 413."),
+    Setting("max_merge_policies", int, 5, "Maximum number of merge policies per sandbox."),
+    Setting("regex_timeout_ms", int, 50, "Time limit for one regular-expression evaluation in PQL."),
+    Setting("query_timeout_s", float, 30.0, "Time limit for one batch query (segment job, estimate)."),
+    Setting("rate_limit_per_s", float, 0.0, "Requests per second allowed per API key (0 = unlimited)."),
+    Setting("tenant", str, "tessera", "Tenant id: custom XDM fields live under `_<tenant>`."),
+)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Resolved settings. Build with :meth:`from_env` or :meth:`with_overrides`."""
+
+    home: str = "./tessera-data"
+    host: str = "127.0.0.1"
+    port: int = 8000
+    group_commit_ms: float = 1.0
+    graph_limit: int = 50
+    max_identities_per_row: int = 20
+    max_profile_record_bytes: int = 100_000
+    max_event_bytes: int = 10_000
+    max_streaming_message_bytes: int = 1_000_000
+    max_merge_policies: int = 5
+    regex_timeout_ms: int = 50
+    query_timeout_s: float = 30.0
+    rate_limit_per_s: float = 0.0
+    tenant: str = "tessera"
+    extra: dict[str, str] = field(default_factory=dict, compare=False)
+
+    @property
+    def home_path(self) -> Path:
+        return Path(self.home)
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> Settings:
+        """Defaults, then ``TESSERA_HOME`` / ``TESSERA__<NAME>`` variables, then ``overrides``."""
+        env = dict(os.environ if environ is None else environ)
+        values: dict[str, Any] = {}
+        if "TESSERA_HOME" in env:
+            values["home"] = env["TESSERA_HOME"]
+        for setting in SETTINGS:
+            key = f"TESSERA__{setting.name.upper()}"
+            if key in env:
+                values[setting.name] = _coerce(setting, env[key])
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+    def with_overrides(self, pairs: list[str]) -> Settings:
+        """Apply ``name=value`` strings (the CLI's ``--setting``)."""
+        known = {s.name: s for s in SETTINGS}
+        updates: dict[str, Any] = {}
+        for pair in pairs:
+            name, sep, raw = pair.partition("=")
+            if not sep or name not in known:
+                raise InvalidInput(
+                    f"Unknown setting {name!r}; known settings: {', '.join(sorted(known))}", path=name
+                )
+            updates[name] = _coerce(known[name], raw)
+        return replace(self, **updates)
+
+    def to_json(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "extra"}
+
+
+def _coerce(setting: Setting, raw: str) -> Any:
+    try:
+        if setting.type is bool:
+            return raw.lower() in {"1", "true", "yes", "on"}
+        return setting.type(raw)
+    except ValueError as exc:
+        raise InvalidInput(
+            f"Setting {setting.name} expects {setting.type.__name__}, got {raw!r}", path=setting.name
+        ) from exc

@@ -1,0 +1,138 @@
+"""The point-state interface every stage stores through.
+
+Tessera keeps point state (catalog objects, identity links, profile fragments, materialised
+profiles, memberships, jobs) as documents in named tables of one ordered key-value space per
+sandbox. That shape is deliberately small: an embedded SQLite file, a dict, or a Redis cluster
+can all provide it, and nothing above this module knows which one it is talking to.
+
+Contract (every implementation, checked by ``tests/store/test_contract.py``):
+
+* ``write(batch)`` applies every put and delete of the batch atomically and returns only once
+  the batch is durable: a process killed after ``write`` returned loses nothing of it.
+* Reads after ``write`` returned, in any thread, see the batch (read-your-writes).
+* Keys are ordered as Python ``str`` ordering (code points); ``scan`` walks a prefix in order.
+* Table names are code identifiers (``[a-z][a-z0-9_]*``), never user input.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+import orjson
+
+from tessera.errors import TesseraError
+
+TABLE_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a point store can do; core code branches on these, never on the backend's name."""
+
+    durable: bool
+    """Writes survive a process crash once ``write`` has returned."""
+    shared_between_processes: bool
+    """Several processes may open the same store at once."""
+    ordered_scans: bool = True
+    """``scan`` returns keys in order."""
+
+
+@dataclass
+class WriteBatch:
+    """Puts and deletes to apply atomically. Values are bytes; use :meth:`put_json` for documents."""
+
+    ops: list[tuple[str, str, bytes | None]] = field(default_factory=list)
+
+    def put(self, table: str, key: str, value: bytes) -> WriteBatch:
+        self.ops.append((table, key, value))
+        return self
+
+    def put_json(self, table: str, key: str, doc: Any) -> WriteBatch:
+        self.ops.append((table, key, orjson.dumps(doc)))
+        return self
+
+    def delete(self, table: str, key: str) -> WriteBatch:
+        self.ops.append((table, key, None))
+        return self
+
+    def extend(self, other: WriteBatch) -> WriteBatch:
+        self.ops.extend(other.ops)
+        return self
+
+    def __len__(self) -> int:
+        return len(self.ops)
+
+
+@runtime_checkable
+class PointStore(Protocol):
+    """Ordered key → bytes tables with atomic, durable batch writes."""
+
+    capabilities: Capabilities
+
+    def get(self, table: str, key: str) -> bytes | None:
+        """The value under ``key`` or ``None``."""
+        ...
+
+    def get_many(self, table: str, keys: Sequence[str]) -> dict[str, bytes]:
+        """The values of those ``keys`` that exist."""
+        ...
+
+    def scan(
+        self, table: str, prefix: str = "", *, start_after: str | None = None, limit: int | None = None
+    ) -> Iterator[tuple[str, bytes]]:
+        """Keys starting with ``prefix`` in ascending order, after ``start_after`` if given."""
+        ...
+
+    def count(self, table: str, prefix: str = "") -> int:
+        """How many keys start with ``prefix``."""
+        ...
+
+    def write(self, batch: WriteBatch) -> None:
+        """Apply ``batch`` atomically; return once durable. Raises ``StorageError`` on failure."""
+        ...
+
+    def close(self) -> None:
+        """Release files and connections; further calls are errors."""
+        ...
+
+
+def check_table(name: str) -> str:
+    if not TABLE_NAME.match(name):
+        raise TesseraError(f"invalid table name {name!r}")
+    return name
+
+
+def prefix_end(prefix: str) -> str:
+    """The smallest string greater than every string starting with ``prefix``.
+
+    >>> prefix_end("ab")
+    'ac'
+    """
+    return prefix[:-1] + chr(ord(prefix[-1]) + 1) if prefix else "\U0010ffff"
+
+
+def get_json(store: PointStore, table: str, key: str) -> Any:
+    """Decode a JSON document, or ``None`` when absent."""
+    raw = store.get(table, key)
+    return None if raw is None else orjson.loads(raw)
+
+
+def scan_json(store: PointStore, table: str, prefix: str = "", **kw: Any) -> Iterator[tuple[str, Any]]:
+    for key, raw in store.scan(table, prefix, **kw):
+        yield key, orjson.loads(raw)
+
+
+KEY_SEP = "\x1f"
+"""Separator for composite keys; a control character no identifier or name may contain."""
+
+
+def key(*parts: str) -> str:
+    """Join key parts with :data:`KEY_SEP`.
+
+    >>> key("Email", "a@b.c") == "Email\\x1fa@b.c"
+    True
+    """
+    return KEY_SEP.join(parts)
