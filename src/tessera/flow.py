@@ -143,6 +143,7 @@ def process_chunk(
                     result.rejected.append(Rejection(index, rej.code, rej.message, rej.path))
                 except TesseraError as err:
                     result.rejected.append(Rejection(index, type(err).__name__, err.message, err.path))
+            sandbox.identity.flush(staged)
             if result.touched_profiles:
                 sandbox.profiles.refresh(staged, result.touched_profiles, now)
                 sandbox.segments_on_change(staged, result.touched_profiles, now)
