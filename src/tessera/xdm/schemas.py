@@ -47,6 +47,10 @@ class XdmClass:
     alt_id: str = ""
     version: str = "1.0"
 
+    def __post_init__(self) -> None:
+        if not self.alt_id:
+            object.__setattr__(self, "alt_id", alt_id(self.id))
+
     def to_json(self) -> dict[str, Any]:
         """AEP-shaped class body."""
         return {
@@ -96,6 +100,10 @@ class FieldGroup:
     alt_id: str = ""
     version: str = "1.0"
     tenant: str | None = None
+
+    def __post_init__(self) -> None:
+        if not self.alt_id:
+            object.__setattr__(self, "alt_id", alt_id(self.id))
 
     def to_json(self) -> dict[str, Any]:
         """AEP-shaped field group body (resolved: ``properties`` written out)."""
@@ -188,6 +196,10 @@ class Schema:
     description: str = ""
     alt_id: str = ""
     version: str = "1.0"
+
+    def __post_init__(self) -> None:
+        if not self.alt_id:
+            object.__setattr__(self, "alt_id", alt_id(self.id))
 
     @property
     def primary_identity(self) -> IdentityDescriptor | None:
