@@ -17,7 +17,7 @@ from typing import Any
 
 from tessera.errors import SchemaValidationError
 from tessera.xdm.fields import Node, is_map
-from tessera.xdm.paths import is_namespaced, normalize_keys
+from tessera.xdm.paths import normalize_keys
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,6 +148,21 @@ def _join(parent: str, name: str) -> str:
     return f"{parent}.{name}" if parent else name
 
 
+class _Namespaced(Exception):
+    """Raised (and caught) when a record turns out to use the JSON-LD key spelling."""
+
+
+class _Never:
+    """A type no value has: fields of this fast type always go through their full check."""
+
+
+def _fast_type(node: Node) -> type:
+    type_ = node.get("type")
+    if any(k in node for k in ("format", "enum", "pattern", "minLength", "maxLength", "minimum", "maximum")):
+        return _Never
+    return {"string": str, "boolean": bool, "integer": int, "number": float}.get(str(type_), _Never)
+
+
 class _Compiler:
     def __init__(self, *, allow_unknown: bool, allow_null: bool) -> None:
         self.allow_unknown = allow_unknown
@@ -181,11 +196,16 @@ class _Compiler:
         return check
 
     def _object(self, node: Node, path: str) -> Check:
-        props = {
-            name: self.compile(sub, _join(path, name)) for name, sub in node.get("properties", {}).items()
+        # Per field: (a type that is valid without further checks, the full check). Plain strings,
+        # booleans, integers and numbers are accepted inline, so a typical record costs one call
+        # per object and per constrained field only.
+        props: dict[str, tuple[type, Check]] = {
+            name: (_fast_type(sub), self.compile(sub, _join(path, name)))
+            for name, sub in node.get("properties", {}).items()
         }
         required = tuple(node.get("required", ()))
         allow_unknown = self.allow_unknown
+        top = not path
         on_null = self._nullable(path, "object")
         get = props.get
 
@@ -197,13 +217,15 @@ class _Compiler:
                     issues.append(ValidationIssue(path, "object", _got(value)))
                 return
             for key, item in value.items():
-                sub = get(key)
-                if sub is not None:
-                    sub(item, issues)
-                elif not allow_unknown:
-                    issues.append(
-                        ValidationIssue(_join(path, str(key)), "no such field in the schema", _got(item))
-                    )
+                entry = get(key)
+                if entry is None:
+                    if top and type(key) is str and (":" in key or key[:1] == "@"):
+                        raise _Namespaced
+                    if not allow_unknown:
+                        issues.append(ValidationIssue(_join(path, str(key)), "no such field in the schema", _got(item)))
+                    continue
+                if type(item) is not entry[0]:
+                    entry[1](item, issues)
             for key in required:
                 if key not in value:
                     issues.append(ValidationIssue(_join(path, key), "a value (required field)", "missing"))
@@ -345,10 +367,12 @@ class RecordValidator:
 
         Records in the JSON-LD spelling (``xdm:person``, ``@id``) are converted first.
         """
-        if type(record) is dict and is_namespaced(record):
-            record = normalize_keys(record)
         issues: list[ValidationIssue] = []
-        self._check(record, issues)
+        try:
+            self._check(record, issues)
+        except _Namespaced:
+            issues = []
+            self._check(normalize_keys(record), issues)
         return issues
 
     def is_valid(self, record: Any) -> bool:
