@@ -79,6 +79,7 @@ def process_chunk(
         upsert_deletes: for upsert datasets, field paths to delete per row index.
     """
     from tessera.catalog import identity_enabled, profile_enabled, upsert_enabled
+    from tessera.ingest.readers import RowError
 
     now = ingested_at or utcnow()
     result = ChunkResult()
@@ -97,7 +98,7 @@ def process_chunk(
         try:
             for index, raw in rows:
                 try:
-                    if isinstance(raw, Exception):
+                    if isinstance(raw, Exception | RowError):
                         raise RowRejected("PARSE", str(raw))
                     if not isinstance(raw, dict):
                         raise RowRejected("TYPE", f"a record must be a JSON object, got {type(raw).__name__}")

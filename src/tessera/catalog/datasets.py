@@ -39,7 +39,7 @@ class Datasets:
         identity: bool = True,
         upsert: bool = False,
         description: str = "",
-        identity_source: dict[str, Any] | None = None,
+        identity_source: dict[str, Any] | str | None = None,
         dataset_id: str | None = None,
     ) -> dict[str, Any]:
         """Create a dataset for a schema, enabled for Profile and Identity by default.
