@@ -229,7 +229,7 @@ class ProfileService:
             attributes=attributes,
             identities=identities,
             primary=primary,
-            sources=sorted(merged.sources),
+            sources=list(merged.source_datasets),
             last_modified=merged.last_modified,
             provenance=dict(merged.provenance),
             memberships=memberships,
