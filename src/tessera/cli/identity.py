@@ -28,11 +28,17 @@ def _identity() -> None:
 
 @app.command("simulate")
 def simulate_command(
-    file: Annotated[str, typer.Argument(help="File with one row per line ('CRMID: Tom, ECID: 111'), or - for stdin.")] = "-",
+    file: Annotated[
+        str, typer.Argument(help="File with one row per line ('CRMID: Tom, ECID: 111'), or - for stdin.")
+    ] = "-",
     unique: Annotated[str | None, typer.Option(help="Unique namespaces, comma-separated.")] = None,
-    priority: Annotated[str | None, typer.Option(help="Namespace priority, highest first, comma-separated.")] = None,
+    priority: Annotated[
+        str | None, typer.Option(help="Namespace priority, highest first, comma-separated.")
+    ] = None,
     limit: Annotated[int, typer.Option(help="Identities per graph (0 = no limit).")] = 50,
-    validate: Annotated[bool, typer.Option(help="Also refuse invalid values (ECID not 38 digits, 'null', ...).")] = False,
+    validate: Annotated[
+        bool, typer.Option(help="Also refuse invalid values (ECID not 38 digits, 'null', ...).")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Run rows (in time order) through the identity graph engine and print the resulting graphs."""

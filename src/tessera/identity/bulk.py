@@ -167,7 +167,19 @@ def resolve_bulk(
             _absorb(log, changes)
 
     if pair_fast.any():
-        _apply_fast(graph, lo[pair_fast], hi[pair_fast], row_arr[pair_fast], labels, row_nodes, times, base, dataset, batch, log)
+        _apply_fast(
+            graph,
+            lo[pair_fast],
+            hi[pair_fast],
+            row_arr[pair_fast],
+            labels,
+            row_nodes,
+            times,
+            base,
+            dataset,
+            batch,
+            log,
+        )
     graph._snapshot(log)
     return BulkResult(primary, rejected, log, len(replay_rows))
 

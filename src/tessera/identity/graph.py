@@ -193,7 +193,9 @@ class _Comp:
 
     __slots__ = ("created", "links", "members", "pid", "uniq")
 
-    def __init__(self, pid: str, created: int, members: list[int], links: list[int], uniq: dict[int, int]) -> None:
+    def __init__(
+        self, pid: str, created: int, members: list[int], links: list[int], uniq: dict[int, int]
+    ) -> None:
         self.pid = pid
         self.created = created
         self.members = members
@@ -215,7 +217,9 @@ class IdentityGraph:
     ('CRMID:John', ['CRMID:John', 'ECID:111'])
     """
 
-    def __init__(self, rules: LinkingRules | None = None, *, types: Mapping[str, IdentityType] | None = None) -> None:
+    def __init__(
+        self, rules: LinkingRules | None = None, *, types: Mapping[str, IdentityType] | None = None
+    ) -> None:
         self._types: dict[str, IdentityType] = namespace_types() if types is None else dict(types)
         self._rules = rules if rules is not None else LinkingRules()
         # namespaces
@@ -316,7 +320,9 @@ class IdentityGraph:
         return uniq
 
     # ------------------------------------------------------------------ links
-    def _new_link(self, a: int, b: int, key: int, ts: int, seq: int, dataset: str | None, batch: str | None) -> int:
+    def _new_link(
+        self, a: int, b: int, key: int, ts: int, seq: int, dataset: str | None, batch: str | None
+    ) -> int:
         if self._lfree:
             lid = self._lfree.pop()
             self._la[lid], self._lb[lid] = a, b
@@ -345,7 +351,9 @@ class IdentityGraph:
         a, b = self._identity(self._la[lid]), self._identity(self._lb[lid])
         if b < a:
             a, b = b, a
-        return LinkInfo(a, b, self._lfirst[lid], self._llast[lid], self._lds[lid], self._lbatch[lid], self._lseq[lid])
+        return LinkInfo(
+            a, b, self._lfirst[lid], self._llast[lid], self._lds[lid], self._lbatch[lid], self._lseq[lid]
+        )
 
     # ------------------------------------------------------------------ rows
     def add_row(
@@ -585,7 +593,9 @@ class IdentityGraph:
                 ra, rb, ua, ub = rb, ra, ub, ua
             clash = next((nsi for nsi, node in ub.items() if ua.get(nsi, node) != node), None)
             if clash is not None:
-                reason = f"link refused: it would put two {code[clash]} identities (unique namespace) in one graph"
+                reason = (
+                    f"link refused: it would put two {code[clash]} identities (unique namespace) in one graph"
+                )
                 self._refused[reason] += 1
                 log.refused_links.append((self._identity(la[lid]), self._identity(lb[lid]), reason))
                 self._drop_link(lid)
@@ -882,7 +892,9 @@ class IdentityGraph:
     def stats(self, top: int = 10) -> GraphStats:
         """Component size histogram, largest components, identities per namespace, refusals."""
         sizes = Counter(len(c.members) for c in self._comps.values())
-        largest = sorted(((c.pid, len(c.members)) for c in self._comps.values()), key=lambda p: (-p[1], p[0]))[:top]
+        largest = sorted(
+            ((c.pid, len(c.members)) for c in self._comps.values()), key=lambda p: (-p[1], p[0])
+        )[:top]
         per_ns: Counter[str] = Counter()
         for c in self._comps.values():
             for m in c.members:
@@ -922,7 +934,11 @@ class IdentityGraph:
 
     @classmethod
     def from_rows(
-        cls, state: GraphState, rules: LinkingRules | None = None, *, types: Mapping[str, IdentityType] | None = None
+        cls,
+        state: GraphState,
+        rules: LinkingRules | None = None,
+        *,
+        types: Mapping[str, IdentityType] | None = None,
     ) -> IdentityGraph:
         """Rebuild an engine from :meth:`to_rows` output (the rules are settings, passed separately)."""
         g = cls(rules, types=types)
@@ -946,8 +962,10 @@ class IdentityGraph:
             a, b = min(a, b), max(a, b)
             lid = g._new_link(a, b, a << 32 | b, lr.first_seen, lr.seq, lr.dataset, lr.batch)
             g._llast[lid] = lr.last_seen
-            comp = g._n_comp[a]
-            if comp is None:
-                raise NotFound(f"Link {lr.ns_a}:{lr.id_a} - {lr.ns_b}:{lr.id_b} names an identity in no graph.")
-            comp.links.append(lid)
+            owner = g._n_comp[a]
+            if owner is None:
+                raise NotFound(
+                    f"Link {lr.ns_a}:{lr.id_a} - {lr.ns_b}:{lr.id_b} names an identity in no graph."
+                )
+            owner.links.append(lid)
         return g
