@@ -22,14 +22,20 @@ def test_id_link_1_customer_scenario() -> None:
     result = simulate(text)
     assert graphs(result) == {
         frozenset({"CRMID:60013ABC", "Phone:555-555-1234", "Email:julien@acme.com"}),
-        frozenset({"CRMID:31260XYZ", "Phone:777-777-6890", "Email:evan@acme.com", "ECID:38652", "ECID:44675"}),
+        frozenset(
+            {"CRMID:31260XYZ", "Phone:777-777-6890", "Email:evan@acme.com", "ECID:38652", "ECID:44675"}
+        ),
     }
     # a single-identity event stores nothing in the graph
-    assert result.graph.profile_id(Identity("ECID", "38652")) == result.graph.profile_id(Identity("Email", "evan@acme.com"))
+    assert result.graph.profile_id(Identity("ECID", "38652")) == result.graph.profile_id(
+        Identity("Email", "evan@acme.com")
+    )
 
 
 def test_ioa_1_shared_device_crmid_unique() -> None:
-    result = simulate("CRMID: Jane, ECID: 111\nCRMID: John, ECID: 111", unique=["CRMID"], priority=["CRMID", "ECID"])
+    result = simulate(
+        "CRMID: Jane, ECID: 111\nCRMID: John, ECID: 111", unique=["CRMID"], priority=["CRMID", "ECID"]
+    )
     assert graphs(result) == {frozenset({"CRMID:John", "ECID:111"})}
     assert result.graph.profile_id(Identity("CRMID", "Jane")) is None  # Jane has no graph entry
 

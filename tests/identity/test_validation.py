@@ -23,7 +23,9 @@ ECID_OK = "1" * 38
         (Identity("CRMID", "x" * 1025), "more than the 1024 allowed"),
     ],
 )
-def test_junk_values_are_refused_with_a_sentence_naming_the_identity(identity: Identity, fragment: str) -> None:
+def test_junk_values_are_refused_with_a_sentence_naming_the_identity(
+    identity: Identity, fragment: str
+) -> None:
     reason = refusal_reason(identity)
     assert reason is not None and fragment in reason
     assert identity.namespace in reason
