@@ -78,10 +78,11 @@ def resolve_bulk(
     pa: list[int] = []
     pb: list[int] = []
     prow: list[int] = []
+    assess, intern = graph._assess, graph._intern
     for i, idents in enumerate(rows):
-        if len(idents) > 1 and len(set(idents)) < len(idents):
-            idents = list(dict.fromkeys(idents))
-        prim, reason = graph._assess(idents, None if primaries is None else primaries[i], record)
+        if not idents:
+            continue
+        idents, prim, reason = assess(idents, None if primaries is None else primaries[i], record)
         primary[i], rejected[i] = prim, reason
         if reason is not None:
             graph._refused["rows rejected by linking rules"] += 1
@@ -94,7 +95,8 @@ def resolve_bulk(
             if nsi is None:
                 nsi = graph._ns(ident.namespace)
             if ns_graph[nsi]:
-                nodes.append(node_of(nsi, ident.id))
+                node = intern[nsi].get(ident.id)
+                nodes.append(node_of(nsi, ident.id) if node is None else node)
         if len(nodes) < 2:
             continue
         row_nodes[i] = nodes
@@ -265,8 +267,10 @@ def _apply_fast(
     lorder = np.argsort(link_label, kind="stable")
     ll_sorted = link_label[lorder]
     links_by_label: dict[int, list[int]] = {}
+    lids_sorted = new_lids[lorder].tolist()
+    ll_list = ll_sorted.tolist()
     for s, e in _runs(ll_sorted):
-        links_by_label[int(ll_sorted[s])] = new_lids[lorder[s:e]].tolist()
+        links_by_label[ll_list[s]] = lids_sorted[s:e]
 
     # nodes: first row (time) that linked each node in this batch
     node_all = np.concatenate([lo, hi])
@@ -285,9 +289,9 @@ def _apply_fast(
     forder = np.argsort(fresh_label, kind="stable")
     fl_sorted = fresh_label[forder]
     fresh_by_label: dict[int, tuple[list[int], list[int]]] = {}
+    fn_sorted, ff_sorted, fl_list = fresh_nodes[forder].tolist(), fresh_first[forder].tolist(), fl_sorted.tolist()
     for s, e in _runs(fl_sorted):
-        sel = forder[s:e]
-        fresh_by_label[int(fl_sorted[s])] = (fresh_nodes[sel].tolist(), fresh_first[sel].tolist())
+        fresh_by_label[fl_list[s]] = (fn_sorted[s:e], ff_sorted[s:e])
 
     # existing components per label
     comps_by_label: dict[int, list[_Comp]] = {}
@@ -306,37 +310,51 @@ def _apply_fast(
 
     code, n_ns, n_val = graph._ns_code, graph._n_ns, graph._n_val
     comps_reg, history = graph._comps, graph._history
+    uniq_on = bool(graph.rules.unique)
+    members_log, created_log = log._members, log.created
     for label, r0 in first_row_of.items():
-        comps = comps_by_label.get(label, [])
         fresh, firsts = fresh_by_label.get(label, ([], []))
         new_links = links_by_label.get(label, [])
         seq0 = base + r0 + 1
-        if comps:
-            survivor = min(comps, key=lambda c: (c.created, c.pid))
-            container = max(comps, key=lambda c: len(c.members))
-            for c in comps:
-                if c is not survivor:
-                    del comps_reg[c.pid]
-                    log.merged[c.pid] = survivor.pid
-                    history.append(HistoryEntry(seq0, times[r0], "merged", c.pid, survivor.pid))
-            container.pid, container.created = survivor.pid, survivor.created
-            comps_reg[survivor.pid] = container
-            for c in comps:
-                if c is container:
-                    continue
-                for m in c.members:
-                    n_comp[m] = container
-                container.members.extend(c.members)
-                container.links.extend(c.links)
-        else:
+        comps = comps_by_label.get(label)
+        if comps is None:
+            # a brand-new graph: the component born at the group's first row survives every merge
             nodes0 = row_nodes[r0]
             assert nodes0 is not None
-            oldest = min(nodes0, key=lambda n: (code[n_ns[n]], n_val[n]))
-            pid = _new_pid(seq0, code[n_ns[oldest]], n_val[oldest])
-            container = _Comp(pid, seq0, [], [], {})
+            best = nodes0[0]
+            best_key = (code[n_ns[best]], n_val[best])
+            for n in nodes0[1:]:
+                key = (code[n_ns[n]], n_val[n])
+                if key < best_key:
+                    best, best_key = n, key
+            pid = _new_pid(seq0, best_key[0], best_key[1])
+            container = _Comp(pid, seq0, fresh, new_links, {})
             comps_reg[pid] = container
-            log.created.append(pid)
+            created_log.append(pid)
             history.append(HistoryEntry(seq0, times[r0], "created", pid, None))
+            for f, t in zip(fresh, firsts, strict=True):
+                n_comp[f] = container
+                n_first[f] = t
+            if uniq_on:
+                container.uniq = graph._uniq_of(fresh)
+            members_log[pid] = ()
+            continue
+        survivor = min(comps, key=lambda c: (c.created, c.pid))
+        container = max(comps, key=lambda c: len(c.members))
+        for c in comps:
+            if c is not survivor:
+                del comps_reg[c.pid]
+                log.merged[c.pid] = survivor.pid
+                history.append(HistoryEntry(seq0, times[r0], "merged", c.pid, survivor.pid))
+        container.pid, container.created = survivor.pid, survivor.created
+        comps_reg[survivor.pid] = container
+        for c in comps:
+            if c is container:
+                continue
+            for m in c.members:
+                n_comp[m] = container
+            container.members.extend(c.members)
+            container.links.extend(c.links)
         for f, t in zip(fresh, firsts, strict=True):
             n_comp[f] = container
             n_first[f] = t
@@ -344,4 +362,4 @@ def _apply_fast(
         container.links.extend(new_links)
         container.uniq = graph._uniq_of(container.members)
         if fresh or len(comps) > 1:
-            log._members[container.pid] = ()
+            members_log[container.pid] = ()
