@@ -32,7 +32,11 @@ def _sibling_schema(doc: Path) -> Path | None:
     return None
 
 
-DOCS = sorted(p for p in ADOBE.rglob("*.json") if (".example." in p.name or ".invalid." in p.name) and _sibling_schema(p))
+DOCS = sorted(
+    p
+    for p in ADOBE.rglob("*.json")
+    if (".example." in p.name or ".invalid." in p.name) and _sibling_schema(p)
+)
 
 
 def _load(path: Path) -> Any:
@@ -124,7 +128,9 @@ OWN = {
     "fieldgroups/experience-event/experienceevent-environment-details": "event",
 }
 OWN_DOCS = [
-    (path, kind) for stem, kind in OWN.items() for path in sorted((ADOBE / "components").glob(stem + ".example.*.json"))
+    (path, kind)
+    for stem, kind in OWN.items()
+    for path in sorted((ADOBE / "components").glob(stem + ".example.*.json"))
 ]
 
 

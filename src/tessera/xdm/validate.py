@@ -54,8 +54,12 @@ Check = Callable[[Any, list[ValidationIssue]], None]
 # error path fills in the right-most placeholder (errors are rare, so this costs nothing on valid data).
 _HOLE = "\x00"
 
-_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-_DATE_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?([Zz]|[+-]\d{2}:?\d{2})$")
+# Field ranges are in the patterns; only days 29-31 need a calendar check (fromisoformat).
+_DATE = re.compile(r"^\d{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12]\d|3[01])$")
+_DATE_TIME = re.compile(
+    r"^\d{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12]\d|3[01])[Tt ](?:[01]\d|2[0-3]):[0-5]\d(?::[0-5]\d(?:\.\d+)?)?"
+    r"(?:[Zz]|[+-](?:[01]\d|2[0-3]):?[0-5]\d)$"
+)
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s.]+(\.[^@\s.]+)+$")
 
 
@@ -86,28 +90,26 @@ def _got(value: Any) -> str:
     return f"{_type_name(value)} {text}"
 
 
-def _is_date(value: Any) -> bool:
-    if isinstance(value, date) and not isinstance(value, datetime):
+def _calendar_ok(text: str) -> bool:
+    if text[8:10] <= "28":
         return True
-    if not isinstance(value, str) or not _DATE.match(value):
-        return False
     try:
-        date.fromisoformat(value)
+        date.fromisoformat(text[:10])
     except ValueError:
         return False
     return True
+
+
+def _is_date(value: Any) -> bool:
+    if type(value) is str:
+        return _DATE.match(value) is not None and _calendar_ok(value)
+    return isinstance(value, date) and not isinstance(value, datetime)
 
 
 def _is_date_time(value: Any) -> bool:
-    if isinstance(value, datetime):
-        return True
-    if not isinstance(value, str) or not _DATE_TIME.match(value):
-        return False
-    try:
-        datetime.fromisoformat(value)
-    except ValueError:
-        return False
-    return True
+    if type(value) is str:
+        return _DATE_TIME.match(value) is not None and _calendar_ok(value)
+    return isinstance(value, datetime)
 
 
 def _is_email(value: Any) -> bool:
@@ -222,7 +224,10 @@ class _Compiler:
                     if top and type(key) is str and (":" in key or key[:1] == "@"):
                         raise _Namespaced
                     if not allow_unknown:
-                        issues.append(ValidationIssue(_join(path, str(key)), "no such field in the schema", _got(item)))
+                        name = str(key).replace(_HOLE, "\\x00")
+                        issues.append(
+                            ValidationIssue(_join(path, name), "no such field in the schema", _got(item))
+                        )
                     continue
                 if type(item) is not entry[0]:
                     entry[1](item, issues)
@@ -247,7 +252,7 @@ class _Compiler:
                 start = len(issues)
                 values(item, issues)
                 if len(issues) > start:
-                    _fill(issues, start, str(key))
+                    _fill(issues, start, str(key).replace(_HOLE, "\\x00"))
 
         return check
 
