@@ -248,3 +248,42 @@ _ANY = _ANY_REG.validator(
 def test_never_raises_on_arbitrary_data(data: Any) -> None:
     issues = _ANY.validate(data)
     assert all(isinstance(i, ValidationIssue) and "\x00" not in i.path for i in issues)
+
+
+def test_constraints_checked() -> None:
+    schema = {
+        "type": "object",
+        "properties": {
+            "code": {"type": "string", "pattern": "^[A-Z]{3}$", "minLength": 3, "maxLength": 3},
+            "score": {"type": "number", "minimum": 0, "maximum": 10},
+            "tags": {"type": "array", "items": {"type": "string"}, "minItems": 1, "maxItems": 2},
+        },
+        "required": ["code"],
+    }
+    assert validate({"code": "ABC", "score": 10, "tags": ["a"]}, schema) == []
+    issues = validate({"code": "abcd", "score": 11, "tags": []}, schema)
+    assert {(i.path, i.expected) for i in issues} == {
+        ("code", "text matching /^[A-Z]{3}$/"),
+        ("code", "at most 3 characters"),
+        ("score", "a number <= 10"),
+        ("tags", "at least 1 items"),
+    }
+    assert [(i.path, i.got) for i in validate({}, schema)] == [("code", "missing")]
+
+
+def test_deeply_nested_containers_compile_and_report_full_paths() -> None:
+    node: dict[str, Any] = integer()
+    for depth in range(12):
+        node = array(node) if depth % 3 == 0 else map_of(node) if depth % 3 == 1 else obj({f"f{depth}": node})
+    schema = obj({"root": node})
+    record: Any = "bad"
+    expected = ""
+    for depth in range(12):
+        if depth % 3 == 0:
+            record, expected = [record], "[0]" + expected
+        elif depth % 3 == 1:
+            record, expected = {"k": record}, ".k" + expected
+        else:
+            record, expected = {f"f{depth}": record}, f".f{depth}" + expected
+    issues = validate({"root": record}, schema)
+    assert [i.path for i in issues] == ["root" + expected]
