@@ -60,6 +60,7 @@ _DATE_TIME = re.compile(
     r"^\d{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12]\d|3[01])[Tt ](?:[01]\d|2[0-3]):[0-5]\d(?::[0-5]\d(?:\.\d+)?)?"
     r"(?:[Zz]|[+-](?:[01]\d|2[0-3]):?[0-5]\d)$"
 )
+_IPV4 = re.compile(r"^(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s.]+(\.[^@\s.]+)+$")
 
 
@@ -131,7 +132,7 @@ _FORMATS: dict[str, Callable[[Any], bool]] = {
     "date": _is_date,
     "date-time": _is_date_time,
     "email": _is_email,
-    "ipv4": _is_ip(ipaddress.IPv4Address),
+    "ipv4": lambda v: type(v) is str and _IPV4.match(v) is not None,
     "ipv6": _is_ip(ipaddress.IPv6Address),
 }
 # Formats whose values may arrive as Python objects (Parquet columns, pre-parsed JSON).
@@ -169,6 +170,16 @@ def _plain(value: Any, type_: str, path: str, issues: list[ValidationIssue], all
     issues.append(ValidationIssue(path, type_, _got(value)))
 
 
+class _Late:
+    """Placeholder for a generated function until the module source has been executed."""
+
+    __slots__ = ("name", "ns")
+
+    def __init__(self, ns: dict[str, Any], name: str) -> None:
+        self.ns = ns
+        self.name = name
+
+
 class _CodeGen:
     """Turns a resolved schema into Python source: one function per object, scalars inline.
 
@@ -195,6 +206,12 @@ class _CodeGen:
         entry = self.function(node, "", top=True)
         source = "\n\n".join(self.functions)
         exec(compile(source, "<xdm-validator>", "exec"), self.ns)
+        # Swap the placeholders in dispatch tables for the now-defined functions.
+        for value in list(self.ns.values()):
+            if isinstance(value, dict):
+                for key, item in value.items():
+                    if isinstance(item, _Late):
+                        value[key] = self.ns[item.name]
         check: Check = self.ns[entry]
         return check
 
@@ -219,6 +236,10 @@ class _CodeGen:
         self.functions.append("\n".join(lines))
         return name
 
+    def ns_function(self, node: Node, path: str) -> Any:
+        """A generated function object (resolved after ``build``'s exec through a late-bound proxy)."""
+        return _Late(self.ns, self.function(node, path))
+
     def null_or_wrong(self, var: str, path: str, expected: str, ind: int, lines: list[str]) -> None:
         pad = "    " * ind
         lines.append(f"{pad}elif {var} is None:")
@@ -236,7 +257,13 @@ class _CodeGen:
         fast_types = self.const({n: frozenset(t) for n, t in fast.items()})
         fast_names = self.const({n: str(props[n]["type"]) for n in fast})
         fast_paths = self.const({n: _join(path, n) for n in fast})
-        complex_props = {n: sub for n, sub in props.items() if n not in fast}
+        objects = {
+            n: sub
+            for n, sub in props.items()
+            if n not in fast and sub.get("type") == "object" and not is_map(sub)
+        }
+        object_funcs = self.const({n: self.ns_function(sub, _join(path, n)) for n, sub in objects.items()})
+        complex_props = {n: sub for n, sub in props.items() if n not in fast and n not in objects}
         lines.append("    if type(v) is not dict:")
         lines.append("        if v is None:")
         if self.allow_null:
@@ -256,6 +283,12 @@ class _CodeGen:
             lines.append(
                 f"                _plain(x, {fast_names}[k], {fast_paths}[k], issues, {self.allow_null!r})"
             )
+            lines.append("            continue")
+        if objects:
+            # Sub-objects dispatch through a dict: one look-up however many fields the object has.
+            lines.append(f"        f = {object_funcs}.get(k)")
+            lines.append("        if f is not None:")
+            lines.append("            f(x, issues)")
             lines.append("            continue")
         keyword = "if"
         for name, sub in complex_props.items():
@@ -371,7 +404,9 @@ class _CodeGen:
 
 
 def _is_plain(node: Node) -> bool:
-    return node.get("type") in _SCALAR_TYPES and not any(k in node for k in _CONSTRAINTS)
+    # Formats Tessera does not check (uri, uri-reference, ...) leave a field plain.
+    checked = [k for k in _CONSTRAINTS if k in node and (k != "format" or node[k] in _FORMATS)]
+    return node.get("type") in _SCALAR_TYPES and not checked
 
 
 class RecordValidator:
