@@ -34,7 +34,10 @@ def parquet_schema(dataset: str) -> pa.Schema:
     schema whatever its size), with ``identityMap`` as a ``map<string, list<struct>>``.
     """
     sample = generate(_SCHEMA_SAMPLE_PEOPLE, seed=_SCHEMA_SAMPLE_SEED).dataset(dataset)
-    inferred = pa.Table.from_pylist(list(sample.records())).schema
+    records = list(sample.records())
+    # from_pylist takes top-level columns from the first row only; nested structs are unioned.
+    names = list(dict.fromkeys(k for r in records for k in r))
+    inferred = pa.Table.from_pydict({k: [r.get(k) for r in records] for k in names}).schema
     fields = [pa.field(f.name, IDENTITY_MAP_TYPE) if f.name == "identityMap" else f for f in inferred]
     return pa.schema(fields)
 
