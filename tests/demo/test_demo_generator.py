@@ -70,7 +70,9 @@ def test_dataset_specs() -> None:
         demo.dataset("nope")
 
 
-def test_every_event_has_unique_id_and_utc_timestamp_in_window(demo_records: dict[str, list[dict[str, Any]]]) -> None:
+def test_every_event_has_unique_id_and_utc_timestamp_in_window(
+    demo_records: dict[str, list[dict[str, Any]]],
+) -> None:
     start = REFERENCE_TIME - timedelta(days=90)
     ids: set[str] = set()
     n = 0
@@ -147,7 +149,8 @@ def test_logins_link_ecid_to_crmid_and_other_datasets_have_their_ids(
     assert all(set(r["identityMap"]) == {"ECID", "CRMID"} for r in demo_records["login_events"])
     mobile_ns = {frozenset(r["identityMap"]) for r in demo_records["mobile_events"]}
     assert mobile_ns <= {
-        frozenset(s) for s in (("ECID", "IDFA"), ("ECID", "GAID"), ("ECID", "IDFA", "CRMID"), ("ECID", "GAID", "CRMID"))
+        frozenset(s)
+        for s in (("ECID", "IDFA"), ("ECID", "GAID"), ("ECID", "IDFA", "CRMID"), ("ECID", "GAID", "CRMID"))
     }
     assert any("CRMID" in r["identityMap"] for r in demo_records["mobile_events"])
     offline = {frozenset(r["identityMap"]) for r in demo_records["offline_purchases"]}
@@ -190,7 +193,9 @@ def test_junk_ids_are_shared_by_many_people(demo_records: dict[str, list[dict[st
     assert len(links[Identity("Phone", "000-000-0000")]) >= 5
     gt = generate(PEOPLE, seed=11).ground_truth()
     assert gt.junk == {Identity("Email", "test@test.com"), Identity("Phone", "000-000-0000")}
-    assert len(gt.persons(Identity("Email", "test@test.com"))) == len(links[Identity("Email", "test@test.com")])
+    assert len(gt.persons(Identity("Email", "test@test.com"))) == len(
+        links[Identity("Email", "test@test.com")]
+    )
 
 
 def test_loyalty_disagrees_with_crm_sometimes(demo_records: dict[str, list[dict[str, Any]]]) -> None:
@@ -201,7 +206,9 @@ def test_loyalty_disagrees_with_crm_sometimes(demo_records: dict[str, list[dict[
     }
     loyalty = demo_records["loyalty_members"]
     assert len(loyalty) == len(crm_tier)
-    differ = sum(crm_tier[r["identityMap"]["CRMID"][0]["id"]] != r["_tessera"]["loyalty"]["tier"] for r in loyalty)
+    differ = sum(
+        crm_tier[r["identityMap"]["CRMID"][0]["id"]] != r["_tessera"]["loyalty"]["tier"] for r in loyalty
+    )
     assert 0.1 < differ / len(loyalty) < 0.4
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from tessera.demo import REAL_DATASETS, generate, write
+from tessera.demo import REAL_DATASETS, RealDataset, generate, write
 from tessera.ingest.readers import RowError, read_file
 
 
@@ -40,11 +40,9 @@ def test_write_selected_datasets_and_bad_format(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("spec", REAL_DATASETS, ids=lambda s: s.name)
-def test_real_sample_files_read_with_exact_counts(spec) -> None:  # type: ignore[no-untyped-def]
-    rows = list(
-        read_file(spec.path, spec.format, mapping=spec.mapping, identity_source=spec.identity_fields)
-    )
+def test_real_sample_files_read_with_exact_counts(spec: RealDataset) -> None:
+    rows = list(read_file(spec.path, spec.format, mapping=spec.mapping, identity_source=spec.identity_fields))
     assert len(rows) == spec.records
     assert not [r for _, r in rows if isinstance(r, RowError)]
-    assert all(r.get("identityMap") for _, r in rows if not isinstance(r, RowError))  # type: ignore[union-attr]
+    assert all(r.get("identityMap") for _, r in rows if not isinstance(r, RowError))
     assert (spec.path.parent / "LICENSE").exists()
