@@ -232,3 +232,16 @@ def test_ground_truth_matches_the_records(demo_records: dict[str, list[dict[str,
     summary = demo.summary()
     assert summary["datasets"] == {k: len(v) for k, v in demo_records.items()}
     assert summary["junk_ids"] == ["Email:test@test.com", "Phone:000-000-0000"]
+
+
+def test_batches_are_cohort_major_and_hold_the_same_records() -> None:
+    demo = generate(2100, seed=4)
+    seen: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    order = []
+    for ds, chunk in demo.batches(["crm_profiles", "call_center"]):
+        order.append(ds.name)
+        seen[ds.name].extend(chunk)
+    assert order == ["crm_profiles", "call_center"] * 3
+    fresh = generate(2100, seed=4)
+    assert seen["crm_profiles"] == list(fresh.dataset("crm_profiles").records())
+    assert seen["call_center"] == list(fresh.dataset("call_center").records())

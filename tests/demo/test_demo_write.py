@@ -46,3 +46,10 @@ def test_real_sample_files_read_with_exact_counts(spec: RealDataset) -> None:
     assert not [r for _, r in rows if isinstance(r, RowError)]
     assert all(r.get("identityMap") for _, r in rows if not isinstance(r, RowError))
     assert (spec.path.parent / "LICENSE").exists()
+
+
+def test_write_zero_people_gives_empty_but_readable_files(tmp_path: Path) -> None:
+    m = write(tmp_path, 0)
+    assert set(m["datasets"].values()) == {0}
+    assert list(read_file(tmp_path / "web_events.parquet")) == []
+    assert (tmp_path / "web_events.jsonl").read_bytes() == b""
