@@ -100,7 +100,7 @@ def test_fragment_leaves_treat_arrays_and_maps_as_one_value() -> None:
         ("a.b", ("a",)),
         ("segmentMembership", ()),
     ]
-    assert f.identities == (("E", {"id": "x"}),)
+    assert f.identities == (("E", "x", {"id": "x"}),)
 
 
 def test_event_from_record_requires_id_and_timestamp() -> None:

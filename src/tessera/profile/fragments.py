@@ -105,21 +105,21 @@ def flatten(record: Mapping[str, Any], map_paths: frozenset[str] = DEFAULT_MAP_P
 
 def identity_entries(
     record: Mapping[str, Any], *, path: str = IDENTITY_MAP
-) -> tuple[tuple[str, dict[str, Any]], ...]:
-    """The ``identityMap`` entries of a record as (namespace, entry) pairs.
+) -> tuple[tuple[str, str, dict[str, Any]], ...]:
+    """The ``identityMap`` entries of a record as (namespace, id, entry) triples.
 
     Raises:
         InvalidInput: the identityMap is not a map of arrays of objects with a string ``id``.
 
     >>> identity_entries({"identityMap": {"Email": [{"id": "a@x", "primary": True}]}})
-    (('Email', {'id': 'a@x', 'primary': True}),)
+    (('Email', 'a@x', {'id': 'a@x', 'primary': True}),)
     """
     imap = record.get(IDENTITY_MAP)
     if imap is None:
         return ()
     if not isinstance(imap, Mapping):
         raise InvalidInput("identityMap must be an object keyed by namespace", path=path)
-    out: list[tuple[str, dict[str, Any]]] = []
+    out: list[tuple[str, str, dict[str, Any]]] = []
     for namespace, entries in imap.items():
         if entries is None:
             continue
@@ -131,7 +131,7 @@ def identity_entries(
                     "each identityMap entry must be an object with a string 'id'",
                     path=f"{path}.{namespace}[{i}]",
                 )
-            out.append((namespace, dict(entry)))
+            out.append((namespace, entry["id"], dict(entry)))
     return tuple(out)
 
 
@@ -204,7 +204,8 @@ class Fragment:
     deleted: bool = False
     map_paths: frozenset[str] = DEFAULT_MAP_PATHS
     leaves: tuple[Leaf, ...] = field(init=False, repr=False)
-    identities: tuple[tuple[str, dict[str, Any]], ...] = field(init=False, repr=False)
+    identities: tuple[tuple[str, str, dict[str, Any]], ...] = field(init=False, repr=False)
+    """The record's identityMap entries as (namespace, id, entry)."""
     timestamp: datetime = field(init=False, repr=False)
     """The merge timestamp: ``custom_timestamp`` when present, else ``ingested_at``."""
 
