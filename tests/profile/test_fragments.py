@@ -97,8 +97,8 @@ def test_fragment_leaves_treat_arrays_and_maps_as_one_value() -> None:
     }
     f = Fragment("CRM", C1, rec, T0)
     assert [(leaf.dotted, leaf.ancestors) for leaf in f.leaves] == [
-        ("a.b", ("a",)),
         ("segmentMembership", ()),
+        ("a.b", ("a",)),
     ]
     assert f.identities == (("E", "x", {"id": "x"}),)
 

@@ -218,7 +218,7 @@ def merge(fragments: Iterable[Fragment], policy: MergePolicy) -> MergedView:
     # by plain (namespace, id) tuples here because tuple hashing and ordering run in C.
     taken: dict[str, tuple[tuple[str, ...], Any, str]] = {}
     interior: set[str] = set()
-    identity_entries: dict[tuple[str, str], dict[str, Any]] = {}
+    identity_entries: dict[tuple[str, str], Mapping[str, Any]] = {}
     identity_sources: dict[tuple[str, str], set[str]] = {}
     last_modified: datetime | None = None
     for fragment in ordered:
@@ -264,7 +264,7 @@ def merge(fragments: Iterable[Fragment], policy: MergePolicy) -> MergedView:
             node = child
         node[path[-1]] = value
     if identity_entries:
-        imap: dict[str, list[dict[str, Any]]] = {}
+        imap: dict[str, list[Mapping[str, Any]]] = {}
         for ident_key in sorted(identity_entries):
             imap.setdefault(ident_key[0], []).append(identity_entries[ident_key])
         if not _shape_conflict(IDENTITY_MAP, taken, interior):
