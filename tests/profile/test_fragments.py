@@ -97,10 +97,10 @@ def test_fragment_leaves_treat_arrays_and_maps_as_one_value() -> None:
     }
     f = Fragment("CRM", C1, rec, T0)
     assert [(leaf.dotted, leaf.ancestors) for leaf in f.leaves] == [
-        ("a.b", ("a",)),
         ("segmentMembership", ()),
+        ("a.b", ("a",)),
     ]
-    assert f.identities == (("E", {"id": "x"}),)
+    assert f.identities == (("E", "x", {"id": "x"}),)
 
 
 def test_event_from_record_requires_id_and_timestamp() -> None:
