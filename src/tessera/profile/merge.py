@@ -228,10 +228,16 @@ def merge(fragments: Iterable[Fragment], policy: MergePolicy) -> MergedView:
         for dotted, path, ancestors, value in fragment.leaves:
             if dotted in taken or dotted in interior:
                 continue
-            if ancestors:
-                if not interior.issuperset(ancestors) and any(a in taken for a in ancestors):
-                    continue  # an enclosing path is a scalar/array/map from a stronger fragment
-                interior.update(ancestors)
+            if ancestors and ancestors[-1] not in interior:
+                # First leaf under this object: an enclosing path may already be a scalar, array or
+                # map from a stronger fragment, and then the stronger shape wins.
+                for ancestor in ancestors:
+                    if ancestor in taken:
+                        break
+                else:
+                    interior.update(ancestors)
+                    taken[dotted] = (path, value, dataset)
+                continue
             taken[dotted] = (path, value, dataset)
         primary = (fragment.identity.namespace, fragment.identity.id)
         sources = identity_sources.get(primary)
