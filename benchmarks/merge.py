@@ -7,7 +7,8 @@ nested objects, an array, a map and identityMap entries. Three figures per polic
   where fragments are flattened once at write time);
 * ``build+merge``: building the ``Fragment`` objects from records first (merge-on-read from rows);
 * reference: ``d = {}; d.update(record)`` over the same records in timestamp order (shallow, wrong
-  for nested data, but the floor any Python merge is measured against).
+  for nested data, but the floor any Python merge is measured against), run interleaved with each
+  measurement so both see the same machine load; a naive recursive deep merge is printed too.
 
 Usage: ``python benchmarks/merge.py [--scale N] [--repeat R]`` (N profiles, default 2000).
 """
@@ -129,10 +130,29 @@ def main() -> None:
             for rec in records:
                 out.update(rec)
 
+    def deep_update(dst: dict[str, Any], src: dict[str, Any]) -> None:
+        for k, v in src.items():
+            if type(v) is dict and type(dst.get(k)) is dict:
+                deep_update(dst[k], v)
+            else:
+                dst[k] = v
+
+    def deep_reference() -> None:
+        # A per-leaf newest-wins merge with no provenance, identity union or explicit keys.
+        for records in ordered_records:
+            out: dict[str, Any] = {}
+            for rec in records:
+                deep_update(out, rec)
+
+    deep_secs, _ = best_of_interleaved(args.repeat, deep_reference, reference)
+
     n = len(profiles)
     print(f"# merge benchmark: {n} profiles, {leaves:.1f} leaves/profile, best of {args.repeat}")
     print(
         f"python {platform.python_version()} on {platform.machine()}, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC"
+    )
+    print(
+        f"second reference, naive recursive deep merge (newest wins, no provenance): {deep_secs / len(profiles) * 1e6:.1f} µs"
     )
     print()
     print("| policy | operation | µs/merge | reference dict.update µs | ratio |")
