@@ -226,3 +226,11 @@ def test_shape_clash_keeps_the_stronger_fragments_shape_in_both_directions() -> 
     view = merge([older_scalar, nested], TS)
     assert view.attributes == {"address": {"city": "SF", "zip": "9"}, "k": 2}
     assert view.provenance == {"address.city": "B", "address.zip": "B", "k": "B"}
+
+
+def test_null_in_a_newer_fragment_does_not_erase_an_older_value() -> None:
+    old = Fragment("A", Identity("X", "1"), {"person": {"gender": "f"}}, T0)
+    new = Fragment("B", Identity("X", "2"), {"person": {"gender": None}, "tier": None}, T0 + timedelta(1))
+    view = merge([old, new], TS)
+    assert view.attributes == {"person": {"gender": "f"}}
+    assert view.provenance == {"person.gender": "A"}
