@@ -77,9 +77,9 @@ class SegmentService:
 
     # -- definitions -----------------------------------------------------------------------------
 
-    def create(self, body: Mapping[str, Any]) -> dict[str, Any]:
-        """Create a segment definition (§b3). See :meth:`Definitions.create`."""
-        return self.definitions.create(body)
+    def create(self, body: Mapping[str, Any], *, seg_id: str | None = None) -> dict[str, Any]:
+        """Create a segment definition (§b3); ``seg_id`` picks the id. See :meth:`Definitions.create`."""
+        return self.definitions.create(body, seg_id=seg_id)
 
     def get(self, seg_id: str) -> dict[str, Any]:
         return self.definitions.get(seg_id)
