@@ -138,7 +138,8 @@ class FakeEngine:
         cols = ", ".join(f'({c.checked}) AS "{sid}"' for sid, c in segments.items())
         if not rows:
             return []
-        cur = con.execute(f"SELECT profile_id, {cols} FROM p", {"now": now})
+        sql = f"SELECT profile_id, {cols} FROM p"
+        cur = con.execute(sql, {"now": now}) if "$now" in sql else con.execute(sql)
         return [(r[0], {sid: bool(v) for sid, v in zip(segments, r[1:], strict=True)}) for r in cur.fetchall()]
 
 
