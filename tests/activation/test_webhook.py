@@ -70,8 +70,17 @@ def receiver() -> Iterator[Receiver]:
 def _setup(sb: FakeSandbox, url: str) -> dict[str, Any]:
     sb.segments.create(definition("Bought", "bought_3h"), seg_id="bought_3h")
     return sb.segments.activation.destinations.create(
-        {"type": "webhook", "name": "hook", "url": url, "secret": SECRET, "segments": ["bought_3h"],
-         "batchSize": 3, "backoffSeconds": 0.01, "maxBackoffSeconds": 0.05})
+        {
+            "type": "webhook",
+            "name": "hook",
+            "url": url,
+            "secret": SECRET,
+            "segments": ["bought_3h"],
+            "batchSize": 3,
+            "backoffSeconds": 0.01,
+            "maxBackoffSeconds": 0.05,
+        }
+    )
 
 
 def _drain(sb: FakeSandbox, dest_id: str, rounds: int = 200) -> None:
@@ -136,8 +145,11 @@ def test_pending_deliveries_survive_a_restart(tmp_path: Path) -> None:
         sb2 = FakeSandbox(tmp_path, store=store2)
         sb2.identity.graph = sb.identity.graph
         row = sb2.segments.activation.destinations.get(dest["id"])
-        store2.write(__import__("tessera.store", fromlist=["WriteBatch"]).WriteBatch().put_json(
-            "destinations", dest["id"], {**row, "url": up.url}))
+        store2.write(
+            __import__("tessera.store", fromlist=["WriteBatch"])
+            .WriteBatch()
+            .put_json("destinations", dest["id"], {**row, "url": up.url})
+        )
         _produce(sb2, 5, 2)
         _drain(sb2, dest["id"])
         got = [(c["profileId"], c["status"]) for c in up.received]

@@ -51,8 +51,11 @@ def standard_segments() -> dict[str, FakeSeg]:
             lambda p, ev, now, m: (p.get("homeAddress") or {}).get("countryCode") == "US",
             "p.country = 'US'",
             'homeAddress.countryCode = "US"',
-            parts={"homeAddress.countryCode = \"US\"": lambda p, ev, now, m: (p.get("homeAddress") or {}).get(
-                "countryCode") == "US"},
+            parts={
+                'homeAddress.countryCode = "US"': lambda p, ev, now, m: (
+                    (p.get("homeAddress") or {}).get("countryCode") == "US"
+                )
+            },
         ),
         "bought_3h": FakeSeg(
             lambda p, ev, now, m: any(e["eventType"] == "purchase" and now - h3 < ts(e) <= now for e in ev),
@@ -80,13 +83,17 @@ def standard_segments() -> dict[str, FakeSeg]:
             "p.profile_id IN (SELECT profile_id FROM m WHERE segment_id = 'bought_3h')",
             'inSegment("us") and inSegment("bought_3h")',
         ),
-        "vip": FakeSeg(lambda p, ev, now, m: bool(p.get("vip")), "coalesce(p.vip, false)", "vip = true",
-                       streaming=False),
+        "vip": FakeSeg(
+            lambda p, ev, now, m: bool(p.get("vip")), "coalesce(p.vip, false)", "vip = true", streaming=False
+        ),
         "big_spender": FakeSeg(
             lambda p, ev, now, m: ((p.get("computedAttributes") or {}).get("spend7d") or 0) > 50,
-            "false", "computedAttributes.spend7d > 50"),
-        "spend7d": FakeSeg(lambda p, ev, now, m: sum(e.get("value", 0) for e in ev), "0",
-                           "xEvent.sum(value)"),
+            "false",
+            "computedAttributes.spend7d > 50",
+        ),
+        "spend7d": FakeSeg(
+            lambda p, ev, now, m: sum(e.get("value", 0) for e in ev), "0", "xEvent.sum(value)"
+        ),
     }
 
 
@@ -108,27 +115,47 @@ class FakeEngine:
         windows, calendar = time_dependence(seg.text)
         parts = seg.parts
 
-        def explain(p: dict[str, Any], ev: list[dict[str, Any]], now: datetime, m: Mapping[str, bool]) -> dict[str, Any]:
-            return {"conditions": [{"condition": t, "held": bool(f(p, ev, now, m))} for t, f in parts.items()]}
+        def explain(
+            p: dict[str, Any], ev: list[dict[str, Any]], now: datetime, m: Mapping[str, bool]
+        ) -> dict[str, Any]:
+            return {
+                "conditions": [{"condition": t, "held": bool(f(p, ev, now, m))} for t, f in parts.items()]
+            }
 
         deps = in_segment_ids(seg.text)
         return Compiled(
-            text=seg.text or name, predicate=seg.py, checked=seg.sql, dependencies=deps, windows=windows,
+            text=seg.text or name,
+            predicate=seg.py,
+            checked=seg.sql,
+            dependencies=deps,
+            windows=windows,
             calendar=calendar,
-            continuous=Verdict(seg.streaming, "" if seg.streaming else "profile attribute from batch data only"),
+            continuous=Verdict(
+                seg.streaming, "" if seg.streaming else "profile attribute from batch data only"
+            ),
             synchronous=Verdict(seg.streaming, "" if seg.streaming else "not edge eligible"),
             explain=explain if parts else None,
         )
 
     def batch_query(
-        self, con: Any, table: str, rows: Sequence[tuple[str, dict[str, Any], list[dict[str, Any]]]],
-        segments: Mapping[str, Compiled], now: datetime, memberships: Mapping[str, set[str]],
+        self,
+        con: Any,
+        table: str,
+        rows: Sequence[tuple[str, dict[str, Any], list[dict[str, Any]]]],
+        segments: Mapping[str, Compiled],
+        now: datetime,
+        memberships: Mapping[str, set[str]],
     ) -> Iterable[tuple[str, dict[str, bool]]]:
         con.execute("CREATE OR REPLACE TABLE p (profile_id VARCHAR, country VARCHAR, vip BOOLEAN)")
-        con.execute("CREATE OR REPLACE TABLE e (profile_id VARCHAR, ts TIMESTAMPTZ, type VARCHAR, value DOUBLE)")
+        con.execute(
+            "CREATE OR REPLACE TABLE e (profile_id VARCHAR, ts TIMESTAMPTZ, type VARCHAR, value DOUBLE)"
+        )
         con.execute("CREATE OR REPLACE TABLE m (profile_id VARCHAR, segment_id VARCHAR)")
-        con.executemany("INSERT INTO p VALUES (?, ?, ?)", [
-            (pid, (a.get("homeAddress") or {}).get("countryCode"), a.get("vip")) for pid, a, _ in rows] or [])
+        con.executemany(
+            "INSERT INTO p VALUES (?, ?, ?)",
+            [(pid, (a.get("homeAddress") or {}).get("countryCode"), a.get("vip")) for pid, a, _ in rows]
+            or [],
+        )
         ev_rows = [(pid, ts(e), e["eventType"], e.get("value")) for pid, _, evs in rows for e in evs]
         if ev_rows:
             con.executemany("INSERT INTO e VALUES (?, ?, ?, ?)", ev_rows)
@@ -140,7 +167,9 @@ class FakeEngine:
             return []
         sql = f"SELECT profile_id, {cols} FROM p"
         cur = con.execute(sql, {"now": now}) if "$now" in sql else con.execute(sql)
-        return [(r[0], {sid: bool(v) for sid, v in zip(segments, r[1:], strict=True)}) for r in cur.fetchall()]
+        return [
+            (r[0], {sid: bool(v) for sid, v in zip(segments, r[1:], strict=True)}) for r in cur.fetchall()
+        ]
 
 
 class FakeIdentity:
@@ -163,7 +192,9 @@ class FakeProfiles:
     def __init__(self, sandbox: FakeSandbox) -> None:
         self.sb = sandbox
 
-    def events_for_members(self, members: Sequence[Identity], store: PointStore | None = None) -> list[dict[str, Any]]:
+    def events_for_members(
+        self, members: Sequence[Identity], store: PointStore | None = None
+    ) -> list[dict[str, Any]]:
         store = store or self.sb.store
         rows = []
         for ident in members:
@@ -193,7 +224,9 @@ class FakeProfiles:
 class FakeSandbox:
     """The parts of ``tessera.platform.Sandbox`` the segment service uses."""
 
-    def __init__(self, folder: Path, engine: FakeEngine | None = None, store: PointStore | None = None) -> None:
+    def __init__(
+        self, folder: Path, engine: FakeEngine | None = None, store: PointStore | None = None
+    ) -> None:
         from tessera.segments import SegmentService
 
         self.name = "prod"
@@ -216,30 +249,50 @@ class FakeSandbox:
 
     # -- what the ingestion flow does, in one chunk --------------------------------------------------
     def put(
-        self, pid: str, *, identities: Sequence[Identity] | None = None, attributes: dict[str, Any] | None = None,
-        events: Sequence[dict[str, Any]] = (), now: datetime, primary: Identity | None = None,
+        self,
+        pid: str,
+        *,
+        identities: Sequence[Identity] | None = None,
+        attributes: dict[str, Any] | None = None,
+        events: Sequence[dict[str, Any]] = (),
+        now: datetime,
+        primary: Identity | None = None,
     ) -> Any:
         idents = list(identities or self.identity.graph.get(pid) or [Identity("CRMID", pid)])
         self.identity.graph[pid] = idents
         with self.write_lock:
             staged = self.begin()
             raw = staged.get("profiles", pid)
-            doc = orjson.loads(raw) if raw else {"profileId": pid, "attributes": {},
-                                                  "primary": (primary or idents[0]).to_json(),
-                                                  "identities": [i.to_json() for i in idents]}
+            doc = (
+                orjson.loads(raw)
+                if raw
+                else {
+                    "profileId": pid,
+                    "attributes": {},
+                    "primary": (primary or idents[0]).to_json(),
+                    "identities": [i.to_json() for i in idents],
+                }
+            )
             if attributes:
                 doc["attributes"].update(attributes)
             wb = WriteBatch().put_json("profiles", pid, doc)
             for n, e in enumerate(events):
                 anchor = idents[0]
-                wb.put_json("events", key(anchor.namespace, anchor.id, e["timestamp"], e.get("_id", str(n))), e)
+                wb.put_json(
+                    "events", key(anchor.namespace, anchor.id, e["timestamp"], e.get("_id", str(n))), e
+                )
             staged.write(wb)
             changes = self.segments.on_change(staged, {pid}, now)
             staged.commit()
         return changes
 
-    def relink(self, graph: dict[str, list[Identity]], touched: set[str], now: datetime,
-               attributes: Mapping[str, dict[str, Any]] | None = None) -> Any:
+    def relink(
+        self,
+        graph: dict[str, list[Identity]],
+        touched: set[str],
+        now: datetime,
+        attributes: Mapping[str, dict[str, Any]] | None = None,
+    ) -> Any:
         """Replace the identity graph (a merge or a split) and re-evaluate the touched profiles."""
         with self.write_lock:
             staged = self.begin()
@@ -249,8 +302,12 @@ class FakeSandbox:
                     staged.write(WriteBatch().delete("profiles", pid))
             for pid, members in graph.items():
                 self.identity.graph[pid] = members
-                doc = {"profileId": pid, "attributes": dict((attributes or {}).get(pid, {})),
-                       "primary": members[0].to_json(), "identities": [i.to_json() for i in members]}
+                doc = {
+                    "profileId": pid,
+                    "attributes": dict((attributes or {}).get(pid, {})),
+                    "primary": members[0].to_json(),
+                    "identities": [i.to_json() for i in members],
+                }
                 staged.write(WriteBatch().put_json("profiles", pid, doc))
             changes = self.segments.on_change(staged, touched, now)
             staged.commit()
@@ -261,8 +318,15 @@ def event(eid: str, when: datetime, etype: str = "purchase", value: float = 0.0)
     return {"_id": eid, "timestamp": format_time(when), "eventType": etype, "value": value}
 
 
-def definition(name: str, expr: str, *, continuous: bool = True, batch: bool = True,
-               synchronous: bool = False) -> dict[str, Any]:
-    return {"name": name, "expression": {"type": "PQL", "format": "pql/text", "value": expr},
-            "evaluationInfo": {"batch": {"enabled": batch}, "continuous": {"enabled": continuous},
-                               "synchronous": {"enabled": synchronous}}}
+def definition(
+    name: str, expr: str, *, continuous: bool = True, batch: bool = True, synchronous: bool = False
+) -> dict[str, Any]:
+    return {
+        "name": name,
+        "expression": {"type": "PQL", "format": "pql/text", "value": expr},
+        "evaluationInfo": {
+            "batch": {"enabled": batch},
+            "continuous": {"enabled": continuous},
+            "synchronous": {"enabled": synchronous},
+        },
+    }

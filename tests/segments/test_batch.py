@@ -36,7 +36,9 @@ def _generate(seed: int, profiles: int) -> list[tuple[str, dict[str, object], li
         evs = []
         for j in range(rnd.randint(0, 6)):
             when = T0 - timedelta(minutes=rnd.randint(0, 60 * 48))
-            evs.append(event(f"{i}-{j}", when, rnd.choice(["purchase", "addToCart", "view"]), rnd.randint(0, 80)))
+            evs.append(
+                event(f"{i}-{j}", when, rnd.choice(["purchase", "addToCart", "view"]), rnd.randint(0, 80))
+            )
         out.append((f"p{i:03d}", attrs, sorted(evs, key=lambda e: str(e["timestamp"]))))
     return out
 
@@ -50,7 +52,9 @@ def test_streaming_and_batch_give_the_same_memberships(tmp_path: Path, seed: int
         for sid in STREAMING:
             s.segments.create(definition(sid, sid), seg_id=sid)
     # streaming: events arrive one by one at their own time, then windows close up to `now`
-    arrivals = sorted(((e["timestamp"], pid, attrs, e) for pid, attrs, evs in data for e in evs), key=lambda r: str(r[0]))
+    arrivals = sorted(
+        ((e["timestamp"], pid, attrs, e) for pid, attrs, evs in data for e in evs), key=lambda r: str(r[0])
+    )
     for pid, attrs, _ in data:
         streaming.put(pid, attributes=attrs, now=T0 - timedelta(days=3))
     for stamp, pid, _, e in arrivals:
@@ -71,7 +75,9 @@ def test_job_object_metrics_and_statuses(sb: FakeSandbox) -> None:
     for sid in ("us", "bought_3h", "us_buyer"):
         sb.segments.create(definition(sid, sid, continuous=False), seg_id=sid)
     sb.put("p1", attributes={"homeAddress": {"countryCode": "US"}}, events=[event("e1", T0)], now=T0)
-    sb.put("p2", attributes={"homeAddress": {"countryCode": "US"}}, identities=[Identity("ECID", "2")], now=T0)
+    sb.put(
+        "p2", attributes={"homeAddress": {"countryCode": "US"}}, identities=[Identity("ECID", "2")], now=T0
+    )
     sb.put("p3", attributes={"homeAddress": {"countryCode": "FR"}}, now=T0)
     job = sb.segments.run_job(None, now=T0)
     m = job["metrics"]
@@ -92,7 +98,11 @@ def test_preview_and_estimate_are_exact_on_small_sandboxes(sb: FakeSandbox) -> N
         sb.put(f"p{i}", attributes={"homeAddress": {"countryCode": "US" if i < 4 else "FR"}}, now=T0)
     preview = sb.segments.preview("us", now=T0, sample_size=3)
     est = sb.segments.get_estimate(preview["previewId"])
-    assert est["estimatedSize"] == 4 and est["standardError"] == 0.0 and est["confidenceIntervalBounds"] == [4, 4]
+    assert (
+        est["estimatedSize"] == 4
+        and est["standardError"] == 0.0
+        and est["confidenceIntervalBounds"] == [4, 4]
+    )
     assert est["estimatedNamespaceDistribution"] == [{"namespaceId": "CRMID", "profilesMatchedSoFar": 4}]
     assert len(sb.segments.get_preview(preview["previewId"])["results"]) == 3
 
@@ -111,18 +121,29 @@ def test_explain_lists_the_conditions(sb: FakeSandbox) -> None:
     sb.put("p1", attributes={"homeAddress": {"countryCode": "FR"}}, now=T0)
     out = sb.segments.explain("us", "p1", now=T0)
     assert out["qualifies"] is False
-    assert out["explanation"]["conditions"] == [{"condition": 'homeAddress.countryCode = "US"', "held": False}]
+    assert out["explanation"]["conditions"] == [
+        {"condition": 'homeAddress.countryCode = "US"', "held": False}
+    ]
 
 
 def test_computed_attribute_kept_current_and_used_by_segments(tmp_path: Path) -> None:
     segs = standard_segments()
     sb = FakeSandbox(tmp_path)
-    ca = sb.segments.computed.create({"name": "spend7d", "expression": {"format": "pql/text", "value": "spend7d"},
-                                      "duration": {"count": 7, "unit": "DAYS"}, "status": "PUBLISHED"})
+    ca = sb.segments.computed.create(
+        {
+            "name": "spend7d",
+            "expression": {"format": "pql/text", "value": "spend7d"},
+            "duration": {"count": 7, "unit": "DAYS"},
+            "status": "PUBLISHED",
+        }
+    )
     assert ca["path"] == "computedAttributes.spend7d"
     sb.segments.create(definition("Big spender", "big_spender"), seg_id="big")
-    sb.put("p1", events=[event("e1", T0, "purchase", 30), event("e2", T0 + timedelta(days=2), "purchase", 40)],
-           now=T0 + timedelta(days=2))
+    sb.put(
+        "p1",
+        events=[event("e1", T0, "purchase", 30), event("e2", T0 + timedelta(days=2), "purchase", 40)],
+        now=T0 + timedelta(days=2),
+    )
     assert sb.segments.computed.values_of("p1") == {"spend7d": 70}
     assert sb.segments.memberships_of("p1")["big"]["status"] == "realized"
     # the first purchase leaves the 7-day lookback: value drops and the segment exits at tick time
@@ -138,8 +159,9 @@ def test_schedules_accept_quartz_and_run_jobs(sb: FakeSandbox) -> None:
     assert next_run("0 30 2 ? * 2", T0) == datetime(2026, 3, 2, 2, 30, tzinfo=UTC)  # 2 = Monday in Quartz
     sb.segments.create(definition("US", "us", continuous=False), seg_id="us")
     sb.put("p1", attributes={"homeAddress": {"countryCode": "US"}}, now=T0)
-    sched = sb.segments.schedules.create({"name": "daily", "type": "batch_segmentation", "schedule": "0 0 1 * * ?",
-                                          "state": "active"}, now=T0)
+    sched = sb.segments.schedules.create(
+        {"name": "daily", "type": "batch_segmentation", "schedule": "0 0 1 * * ?", "state": "active"}, now=T0
+    )
     assert sb.segments.schedules.run_due(T0 + timedelta(hours=1)) == []
     started = sb.segments.schedules.run_due(T0 + timedelta(hours=13))
     assert len(started) == 1 and sb.segments.job(started[0])["source"] == "scheduler"

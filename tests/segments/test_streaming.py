@@ -39,7 +39,9 @@ def test_window_closing_makes_profile_exit_at_tick_time(sb: FakeSandbox) -> None
     assert sb.segments.tick(T0 + timedelta(hours=2, minutes=59)) == []
     changes = sb.segments.tick(T0 + timedelta(hours=3))
     assert [(c.profile_id, c.status) for c in changes] == [("p1", "exited")]
-    assert sb.segments.memberships_of("p1")["bought_3h"]["lastQualificationTime"] == "2026-03-01T15:00:00.000Z"
+    assert (
+        sb.segments.memberships_of("p1")["bought_3h"]["lastQualificationTime"] == "2026-03-01T15:00:00.000Z"
+    )
     # nothing else is due for this profile afterwards
     assert sb.segments.tick(T0 + timedelta(days=30)) == []
 
@@ -58,8 +60,14 @@ def test_sequence_and_windowed_aggregate_in_streaming(sb: FakeSandbox) -> None:
     sb.segments.create(definition("Spend 100 in a day", "spend_100_1d"), seg_id="spend")
     sb.put("p1", events=[event("e1", T0, "purchase", 60)], now=T0)
     assert sb.segments.memberships_of("p1") == {}
-    changes = sb.put("p1", events=[event("e2", T0 + timedelta(hours=1), "addToCart", 0),
-                                   event("e3", T0 + timedelta(hours=2), "purchase", 50)], now=T0 + timedelta(hours=2))
+    changes = sb.put(
+        "p1",
+        events=[
+            event("e2", T0 + timedelta(hours=1), "addToCart", 0),
+            event("e3", T0 + timedelta(hours=2), "purchase", 50),
+        ],
+        now=T0 + timedelta(hours=2),
+    )
     assert sorted((c.segment_id, c.status) for c in changes) == [("chain", "realized"), ("spend", "realized")]
     # the first purchase leaves the 1-day window at T0 + 1 day: the sum drops to 50 < 100
     changes = sb.segments.tick(T0 + timedelta(days=1))
@@ -73,7 +81,9 @@ def test_in_segment_dependencies_evaluate_in_order(sb: FakeSandbox) -> None:
     sb.segments.create(definition("Bought", "bought_3h"), seg_id="bought_3h")
     sb.segments.create(definition("US buyers", "us_buyer"), seg_id="us_buyer")
     assert sb.segments.get("us_buyer")["dependencies"] == ["bought_3h", "us"]
-    changes = sb.put("p1", attributes={"homeAddress": {"countryCode": "US"}}, events=[event("e1", T0)], now=T0)
+    changes = sb.put(
+        "p1", attributes={"homeAddress": {"countryCode": "US"}}, events=[event("e1", T0)], now=T0
+    )
     assert {c.segment_id for c in changes} == {"us", "bought_3h", "us_buyer"}
 
 
@@ -103,7 +113,9 @@ def test_ineligible_streaming_definition_is_refused_with_the_reason(sb: FakeSand
         sb.segments.create(definition("VIP", "vip", continuous=True))
     assert "batch data only" in err.value.message
     assert err.value.path == "evaluationInfo.continuous.enabled"
-    assert sb.segments.create(definition("VIP", "vip", continuous=False))["evaluationInfo"]["batch"]["enabled"]
+    assert sb.segments.create(definition("VIP", "vip", continuous=False))["evaluationInfo"]["batch"][
+        "enabled"
+    ]
 
 
 def test_bad_pql_is_refused_with_its_position(sb: FakeSandbox) -> None:
@@ -113,7 +125,9 @@ def test_bad_pql_is_refused_with_its_position(sb: FakeSandbox) -> None:
 
 
 def test_synchronous_evaluation_uses_the_incoming_event_and_stores_nothing(sb: FakeSandbox) -> None:
-    sb.segments.create(definition("Bought", "bought_3h", continuous=False, synchronous=True), seg_id="bought_3h")
+    sb.segments.create(
+        definition("Bought", "bought_3h", continuous=False, synchronous=True), seg_id="bought_3h"
+    )
     sb.put("p1", now=T0)
     before = list(sb.store.scan("memberships"))
     assert sb.segments.evaluate_synchronous("p1", event("e9", T0)) == {"bought_3h": True}

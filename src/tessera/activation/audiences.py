@@ -7,6 +7,7 @@ external audience is a list of identities uploaded once, resolved to profiles, a
 
 from __future__ import annotations
 
+import builtins
 import time
 import uuid
 from collections.abc import Mapping, Sequence
@@ -44,7 +45,7 @@ class Audiences:
             raise InvalidInput("An audience needs a name", path="name")
         identities = self._identities(body.get("identities"))
         now = int(time.time() * 1000)
-        doc = {
+        doc: dict[str, Any] = {
             "id": str(uuid.uuid4()),
             "name": name.strip(),
             "description": str(body.get("description", "")),
@@ -67,7 +68,7 @@ class Audiences:
         return doc
 
     @staticmethod
-    def _identities(raw: Any) -> list[Identity]:
+    def _identities(raw: Any) -> builtins.list[Identity]:
         if not isinstance(raw, Sequence) or isinstance(raw, str | bytes):
             raise InvalidInput("identities must be a list of {namespace, id}", path="identities")
         out = []
@@ -78,9 +79,14 @@ class Audiences:
         return out
 
     def _as_audience(self, definition: dict[str, Any]) -> dict[str, Any]:
-        return {**definition, "audienceId": definition["id"], "type": "SegmentDefinition",
-                "originName": "REAL_TIME_CUSTOMER_PROFILE", "namespace": "AEPSegments",
-                "lifecycleState": definition.get("lifecycleState", "published")}
+        return {
+            **definition,
+            "audienceId": definition["id"],
+            "type": "SegmentDefinition",
+            "originName": "REAL_TIME_CUSTOMER_PROFILE",
+            "namespace": "AEPSegments",
+            "lifecycleState": definition.get("lifecycleState", "published"),
+        }
 
     def get(self, audience_id: str) -> dict[str, Any]:
         doc = get_json(self._sandbox.store, AUDIENCES, audience_id)
@@ -92,7 +98,7 @@ class Audiences:
         except NotFound:
             raise NotFound(f"Audience {audience_id} does not exist", path="id") from None
 
-    def list(self) -> list[dict[str, Any]]:
+    def list(self) -> builtins.list[dict[str, Any]]:
         external = [doc for _, doc in scan_json(self._sandbox.store, AUDIENCES)]
         return [*(self._as_audience(d) for d in self._segments.definitions.all()), *external]
 
@@ -103,7 +109,9 @@ class Audiences:
         if state != current and state not in MOVES.get(current, set()):
             raise Conflict(f"A {current} audience cannot become {state}", path="lifecycleState")
         if doc["type"] == "SegmentDefinition":
-            return self._as_audience(self._segments.definitions.update(audience_id, {"lifecycleState": state}))
+            return self._as_audience(
+                self._segments.definitions.update(audience_id, {"lifecycleState": state})
+            )
         doc["lifecycleState"] = state
         doc["updateTime"] = int(time.time() * 1000)
         self._sandbox.store.write(WriteBatch().put_json(AUDIENCES, audience_id, doc))
@@ -115,8 +123,10 @@ class Audiences:
 
     def _materialise(self, doc: dict[str, Any]) -> None:
         now = utcnow()
-        pids = {self._sandbox.identity.profile_id_of(Identity(i["namespace"], i["id"]), self._sandbox.store)
-                for i in doc["identities"]}
+        pids = {
+            self._sandbox.identity.profile_id_of(Identity(i["namespace"], i["id"]), self._sandbox.store)
+            for i in doc["identities"]
+        }
         with self._sandbox.write_lock:
             wb = WriteBatch()
             changes = []

@@ -10,6 +10,7 @@ in order (per profile and overall) and a restart resumes from what is still in t
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import hmac
 import uuid
@@ -82,8 +83,13 @@ class Destinations:
         segments = body.get("segments")
         if not isinstance(segments, list) or not all(isinstance(s, str) for s in segments):
             raise InvalidInput("segments must be a list of segment ids", path="segments")
-        doc: dict[str, Any] = {"id": str(uuid.uuid4()), "type": kind, "name": str(body.get("name", "")),
-                               "segments": segments, "createdAt": format_time(utcnow())}
+        doc: dict[str, Any] = {
+            "id": str(uuid.uuid4()),
+            "type": kind,
+            "name": str(body.get("name", "")),
+            "segments": segments,
+            "createdAt": format_time(utcnow()),
+        }
         if kind == "webhook":
             url = body.get("url")
             if not isinstance(url, str) or not url.startswith(("http://", "https://")):
@@ -91,10 +97,16 @@ class Destinations:
             secret = body.get("secret")
             if not isinstance(secret, str) or len(secret) < 8:
                 raise InvalidInput("secret must be a string of at least 8 characters", path="secret")
-            doc.update({"url": url, "secret": secret, "batchSize": int(body.get("batchSize", 100)),
-                        "backoffSeconds": float(body.get("backoffSeconds", 0.5)),
-                        "maxBackoffSeconds": float(body.get("maxBackoffSeconds", 300.0)),
-                        "timeoutSeconds": float(body.get("timeoutSeconds", 10.0))})
+            doc.update(
+                {
+                    "url": url,
+                    "secret": secret,
+                    "batchSize": int(body.get("batchSize", 100)),
+                    "backoffSeconds": float(body.get("backoffSeconds", 0.5)),
+                    "maxBackoffSeconds": float(body.get("maxBackoffSeconds", 300.0)),
+                    "timeoutSeconds": float(body.get("timeoutSeconds", 10.0)),
+                }
+            )
         elif kind == "file":
             fmt = body.get("format", "csv")
             if fmt not in FORMATS:
@@ -102,8 +114,14 @@ class Destinations:
             mode = body.get("mode", "full")
             if mode not in {"full", "incremental"}:
                 raise InvalidInput("mode must be full or incremental", path="mode")
-            doc.update({"format": fmt, "mode": mode, "fields": str(body.get("fields", "identities")),
-                        "folder": str(body.get("folder") or self._root / doc["id"])})
+            doc.update(
+                {
+                    "format": fmt,
+                    "mode": mode,
+                    "fields": str(body.get("fields", "identities")),
+                    "folder": str(body.get("folder") or self._root / doc["id"]),
+                }
+            )
         else:
             raise InvalidInput("type must be webhook or file", path="type")
         self.store.write(WriteBatch().put_json(DESTINATIONS, doc["id"], doc))
@@ -116,7 +134,7 @@ class Destinations:
         result: dict[str, Any] = doc
         return result
 
-    def list(self) -> list[dict[str, Any]]:
+    def list(self) -> builtins.list[dict[str, Any]]:
         return [doc for _, doc in scan_json(self.store, DESTINATIONS)]
 
     def delete(self, dest_id: str) -> None:
@@ -131,7 +149,7 @@ class Destinations:
 
     # -- outbox -----------------------------------------------------------------------------------------
 
-    def enqueue(self, store: PointStore, wb: WriteBatch, changes: list[ms.Change]) -> None:
+    def enqueue(self, store: PointStore, wb: WriteBatch, changes: builtins.list[ms.Change]) -> None:
         """Change listener: append the changes of activated segments to each webhook's outbox."""
         for dest in self.list():
             if dest["type"] != "webhook":
@@ -154,7 +172,12 @@ class Destinations:
     def state(self, dest_id: str) -> dict[str, Any]:
         """Delivery state: consecutive failures, next attempt time, delivered count, last error."""
         doc = get_json(self.store, DELIVERY_STATE, dest_id)
-        result: dict[str, Any] = doc or {"attempts": 0, "nextAttempt": None, "delivered": 0, "lastError": None}
+        result: dict[str, Any] = doc or {
+            "attempts": 0,
+            "nextAttempt": None,
+            "delivered": 0,
+            "lastError": None,
+        }
         return result
 
     def deliver(self, now: datetime | None = None, *, force: bool = False) -> int:
@@ -179,15 +202,21 @@ class Destinations:
                 return total
             changes = [orjson.loads(v) for _, v in entries]
             first, last = entries[0][0].rsplit("\x1f", 1)[1], entries[-1][0].rsplit("\x1f", 1)[1]
-            body = orjson.dumps({"destinationId": dest["id"], "deliveryId": f"{int(first)}-{int(last)}",
-                                 "changes": changes})
-            headers = {"Content-Type": "application/json", SIGNATURE_HEADER: sign(dest["secret"], body),
-                       "X-Tessera-Delivery": f"{int(first)}-{int(last)}"}
+            body = orjson.dumps(
+                {"destinationId": dest["id"], "deliveryId": f"{int(first)}-{int(last)}", "changes": changes}
+            )
+            headers = {
+                "Content-Type": "application/json",
+                SIGNATURE_HEADER: sign(dest["secret"], body),
+                "X-Tessera-Delivery": f"{int(first)}-{int(last)}",
+            }
             error: str | None = None
             try:
                 if self._client is None:
                     self._client = httpx.Client()
-                resp = self._client.post(dest["url"], content=body, headers=headers, timeout=dest["timeoutSeconds"])
+                resp = self._client.post(
+                    dest["url"], content=body, headers=headers, timeout=dest["timeoutSeconds"]
+                )
                 if not 200 <= resp.status_code < 300:
                     error = f"HTTP {resp.status_code}"
             except httpx.HTTPError as exc:
@@ -215,11 +244,18 @@ class Destinations:
             raise InvalidInput(f"Destination {dest_id} is not a file destination", path="id")
         now = now or utcnow()
         state = self.state(dest_id)
-        since = parse_time(state["lastRun"]) if dest["mode"] == "incremental" and state.get("lastRun") else None
-        statuses = ["realized", "existing", "exited"] if dest["mode"] == "incremental" else ["realized", "existing"]
-        members = select_members(self._sandbox, [{"segmentId": s, "status": statuses} for s in dest["segments"]],
-                                 since=since)
-        rows = profile_rows(self._sandbox, members, [f.strip() for f in dest["fields"].split(",") if f.strip()])
+        since = (
+            parse_time(state["lastRun"]) if dest["mode"] == "incremental" and state.get("lastRun") else None
+        )
+        statuses = (
+            ["realized", "existing", "exited"] if dest["mode"] == "incremental" else ["realized", "existing"]
+        )
+        members = select_members(
+            self._sandbox, [{"segmentId": s, "status": statuses} for s in dest["segments"]], since=since
+        )
+        rows = profile_rows(
+            self._sandbox, members, [f.strip() for f in dest["fields"].split(",") if f.strip()]
+        )
         stamp = now.strftime("%Y%m%dT%H%M%S")
         path = Path(dest["folder"]) / f"{dest['mode']}-{stamp}.{dest['format']}"
         write_file(rows, path, dest["format"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import csv
 import time
 import uuid
@@ -39,22 +40,32 @@ def pick(doc: Mapping[str, Any], path: str) -> Any:
 
 
 def select_members(
-    sandbox: Sandbox, segments: Sequence[Mapping[str, Any]], *, since: datetime | None = None,
-    start: datetime | None = None, end: datetime | None = None,
+    sandbox: Sandbox,
+    segments: Sequence[Mapping[str, Any]],
+    *,
+    since: datetime | None = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
 ) -> dict[str, dict[str, dict[str, Any]]]:
     """``{profile id: {segment id: membership}}`` of profiles matching the segment/status filter."""
     wanted: dict[str, set[str]] = {}
     for i, seg in enumerate(segments):
         sid = seg.get("segmentId")
         if not sid:
-            raise InvalidInput("each filter segment needs a segmentId", path=f"filter.segments[{i}].segmentId")
+            raise InvalidInput(
+                "each filter segment needs a segmentId", path=f"filter.segments[{i}].segmentId"
+            )
         wanted[str(sid)] = set(seg.get("status") or ["realized", "existing"])
     out: dict[str, dict[str, dict[str, Any]]] = {}
     for pid, sid, rec in ms.scan_all(sandbox.store):
         if sid not in wanted or rec.get("status") not in wanted[sid]:
             continue
         t = parse_time(rec["lastQualificationTime"])
-        if (since is not None and t <= since) or (start is not None and t < start) or (end is not None and t >= end):
+        if (
+            (since is not None and t <= since)
+            or (start is not None and t < start)
+            or (end is not None and t >= end)
+        ):
             continue
         out.setdefault(pid, {})[sid] = rec
     return out
@@ -73,8 +84,11 @@ def profile_rows(
                 row["identities"] = orjson.dumps(doc.get("identities", [])).decode()
             else:
                 value = pick(doc.get("attributes") or {}, f)
-                row[f] = value if value is None or isinstance(value, str | int | float | bool) else orjson.dumps(
-                    value).decode()
+                row[f] = (
+                    value
+                    if value is None or isinstance(value, str | int | float | bool)
+                    else orjson.dumps(value).decode()
+                )
         row["segmentMembership"] = orjson.dumps(dict(members[pid])).decode()
         rows.append(row)
     return rows
@@ -131,13 +145,21 @@ class Exports:
         qt = filt.get("segmentQualificationTime") or {}
         start_ms = time.time()
         job: dict[str, Any] = {
-            "id": str(uuid.uuid4()), "jobType": "BATCH", "fields": ",".join(fields), "filter": filt,
-            "destination": dest, "status": "PROCESSING", "schema": {"name": "_xdm.context.profile"},
-            "profileInstanceId": "ups", "errors": [], "creationTime": int(start_ms * 1000),
+            "id": str(uuid.uuid4()),
+            "jobType": "BATCH",
+            "fields": ",".join(fields),
+            "filter": filt,
+            "destination": dest,
+            "status": "PROCESSING",
+            "schema": {"name": "_xdm.context.profile"},
+            "profileInstanceId": "ups",
+            "errors": [],
+            "creationTime": int(start_ms * 1000),
         }
         try:
             members = select_members(
-                self._sandbox, segments,
+                self._sandbox,
+                segments,
                 start=parse_time(qt["startTime"]) if qt.get("startTime") else None,
                 end=parse_time(qt["endTime"]) if qt.get("endTime") else None,
                 since=parse_time(body["since"]) if body.get("since") else None,
@@ -162,8 +184,11 @@ class Exports:
             ns = str((doc.get("primary") or {}).get("namespace", "unknown"))
             by_ns[ns] = by_ns.get(ns, 0) + 1
         job["metrics"] = {
-            "totalTime": {"startTimeInMs": int(start_ms * 1000), "endTimeInMs": int(end * 1000),
-                          "totalTimeInMs": int((end - start_ms) * 1000)},
+            "totalTime": {
+                "startTimeInMs": int(start_ms * 1000),
+                "endTimeInMs": int(end * 1000),
+                "totalTimeInMs": int((end - start_ms) * 1000),
+            },
             "totalExportedProfileCounter": len(rows),
             "exportedProfileByNamespaceCounter": by_ns,
         }
@@ -192,8 +217,10 @@ class Exports:
         result: dict[str, Any] = doc
         return result
 
-    def list(self, *, status: str | None = None) -> list[dict[str, Any]]:
-        return [d for _, d in scan_json(self._sandbox.store, EXPORTS) if status is None or d["status"] == status]
+    def list(self, *, status: str | None = None) -> builtins.list[dict[str, Any]]:
+        return [
+            d for _, d in scan_json(self._sandbox.store, EXPORTS) if status is None or d["status"] == status
+        ]
 
 
 __all__ = ["EXPORTS", "FORMATS", "Exports", "pick", "select_members", "write_file"]

@@ -7,6 +7,7 @@ leaves the lookback, through the same due queue), stored per profile, visible to
 
 from __future__ import annotations
 
+import builtins
 import re
 import time
 import uuid
@@ -23,8 +24,12 @@ from tessera.store.base import KEY_SEP
 ATTRIBUTES = "computed_attributes"
 VALUES = "computed_values"
 FIELD = "computedAttributes"
-_LIMITS = {"HOURS": (24, timedelta(hours=1)), "DAYS": (7, timedelta(days=1)), "WEEKS": (4, timedelta(weeks=1)),
-           "MONTHS": (6, timedelta(days=31))}
+_LIMITS = {
+    "HOURS": (24, timedelta(hours=1)),
+    "DAYS": (7, timedelta(days=1)),
+    "WEEKS": (4, timedelta(weeks=1)),
+    "MONTHS": (6, timedelta(days=31)),
+}
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
 STATES = ("DRAFT", "PUBLISHED", "INACTIVE")
 
@@ -79,7 +84,7 @@ class ComputedAttributes:
         if status not in STATES[:2]:
             raise InvalidInput("status must be DRAFT or PUBLISHED", path="status")
         now = int(time.time() * 1000)
-        doc = {
+        doc: dict[str, Any] = {
             "id": str(uuid.uuid4()),
             "name": name,
             "displayName": str(body.get("displayName", name)),
@@ -103,14 +108,18 @@ class ComputedAttributes:
         result: dict[str, Any] = doc
         return result
 
-    def list(self) -> list[dict[str, Any]]:
+    def list(self) -> builtins.list[dict[str, Any]]:
         return [doc for _, doc in scan_json(self._store, ATTRIBUTES)]
 
     def set_status(self, ca_id: str, status: str) -> dict[str, Any]:
         """Lifecycle DRAFT → PUBLISHED → INACTIVE (a published attribute's expression is frozen)."""
         doc = self.get(ca_id)
         status = status.upper()
-        allowed = {"DRAFT": {"PUBLISHED", "DRAFT"}, "PUBLISHED": {"INACTIVE", "PUBLISHED"}, "INACTIVE": {"INACTIVE"}}
+        allowed = {
+            "DRAFT": {"PUBLISHED", "DRAFT"},
+            "PUBLISHED": {"INACTIVE", "PUBLISHED"},
+            "INACTIVE": {"INACTIVE"},
+        }
         if status not in allowed[doc["status"]]:
             raise Conflict(f"A {doc['status']} computed attribute cannot become {status}", path="status")
         doc["status"] = status
@@ -126,7 +135,7 @@ class ComputedAttributes:
                 wb.delete(VALUES, k)
         self._store.write(wb)
 
-    def active(self) -> list[tuple[dict[str, Any], Compiled, timedelta]]:
+    def active(self) -> builtins.list[tuple[dict[str, Any], Compiled, timedelta]]:
         out = []
         for doc in self.list():
             if doc["status"] == "INACTIVE":
@@ -135,14 +144,17 @@ class ComputedAttributes:
             compiled = self._cache.get(cache_key)
             if compiled is None:
                 compiled = self._cache[cache_key] = self._engine.compile(
-                    doc["expression"]["format"], doc["expression"]["value"])
+                    doc["expression"]["format"], doc["expression"]["value"]
+                )
             out.append((doc, compiled, lookback(doc["duration"])))
         return out
 
     @staticmethod
     def compute(
-        active: list[tuple[dict[str, Any], Compiled, timedelta]], attributes: dict[str, Any],
-        events: list[dict[str, Any]], now: datetime,
+        active: builtins.list[tuple[dict[str, Any], Compiled, timedelta]],
+        attributes: dict[str, Any],
+        events: builtins.list[dict[str, Any]],
+        now: datetime,
     ) -> dict[str, Any]:
         """``{name: value}`` of every active attribute for one profile at ``now``."""
         out: dict[str, Any] = {}
@@ -153,8 +165,13 @@ class ComputedAttributes:
         return out
 
     def store_values(
-        self, store: PointStore, wb: WriteBatch, profile_id: str, values: Mapping[str, Any], now: datetime,
-        active: list[tuple[dict[str, Any], Compiled, timedelta]],
+        self,
+        store: PointStore,
+        wb: WriteBatch,
+        profile_id: str,
+        values: Mapping[str, Any],
+        now: datetime,
+        active: builtins.list[tuple[dict[str, Any], Compiled, timedelta]],
     ) -> None:
         for doc, _, _ in active:
             value = values.get(doc["name"])
@@ -165,7 +182,10 @@ class ComputedAttributes:
 
     def values_of(self, profile_id: str, store: PointStore | None = None) -> dict[str, Any]:
         """``{name: value}`` stored for a profile (lookups show it under ``computedAttributes``)."""
-        return {doc["name"]: doc["value"] for _, doc in scan_json(store or self._store, VALUES, key(profile_id, ""))}
+        return {
+            doc["name"]: doc["value"]
+            for _, doc in scan_json(store or self._store, VALUES, key(profile_id, ""))
+        }
 
 
 __all__ = ["ATTRIBUTES", "FIELD", "VALUES", "ComputedAttributes", "event_time", "lookback"]

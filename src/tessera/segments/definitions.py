@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import copy
 import time
 import uuid
@@ -15,8 +16,18 @@ from tessera.store import PointStore, WriteBatch, get_json, key, scan_json
 DEFINITIONS = "segment_definitions"
 VERSIONS = "segment_definition_versions"
 LIFECYCLE = ("draft", "published", "inactive")
-_EDITABLE = {"name", "description", "expression", "evaluationInfo", "ttlInDays", "mergePolicyId", "schema",
-             "dataGovernancePolicy", "lifecycleState", "labels"}
+_EDITABLE = {
+    "name",
+    "description",
+    "expression",
+    "evaluationInfo",
+    "ttlInDays",
+    "mergePolicyId",
+    "schema",
+    "dataGovernancePolicy",
+    "lifecycleState",
+    "labels",
+}
 
 
 def _ms() -> int:
@@ -32,7 +43,10 @@ def normalise_evaluation_info(info: Mapping[str, Any] | None) -> dict[str, Any]:
     {'enabled': True}
     """
     info = dict(info or {})
-    out = {m: {"enabled": bool((info.get(m) or {}).get("enabled", False))} for m in ("batch", "continuous", "synchronous")}
+    out = {
+        m: {"enabled": bool((info.get(m) or {}).get("enabled", False))}
+        for m in ("batch", "continuous", "synchronous")
+    }
     if not any(v["enabled"] for v in out.values()):
         out["batch"]["enabled"] = True
     return out
@@ -53,7 +67,9 @@ class Definitions:
         compiled = self._cache.get(cache_key)
         if compiled is None:
             expr = doc["expression"]
-            compiled = self._cache[cache_key] = self._engine.compile(expr.get("format", "pql/text"), expr["value"])
+            compiled = self._cache[cache_key] = self._engine.compile(
+                expr.get("format", "pql/text"), expr["value"]
+            )
         return compiled
 
     def _validate(self, body: Mapping[str, Any]) -> tuple[dict[str, Any], Compiled]:
@@ -62,11 +78,14 @@ class Definitions:
             raise InvalidInput("A segment definition needs a non-empty name", path="name")
         expr = body.get("expression")
         if not isinstance(expr, Mapping) or not isinstance(expr.get("value"), str):
-            raise InvalidInput("expression must be {type: PQL, format: pql/text|pql/json, value: string}",
-                               path="expression")
+            raise InvalidInput(
+                "expression must be {type: PQL, format: pql/text|pql/json, value: string}", path="expression"
+            )
         fmt = expr.get("format", "pql/text")
         if fmt not in {"pql/text", "pql/json"}:
-            raise InvalidInput(f"Unknown expression format {fmt!r}; use pql/text or pql/json", path="expression.format")
+            raise InvalidInput(
+                f"Unknown expression format {fmt!r}; use pql/text or pql/json", path="expression.format"
+            )
         compiled = self._engine.compile(fmt, expr["value"])
         info = normalise_evaluation_info(body.get("evaluationInfo"))
         require_eligible(compiled, info)
@@ -104,7 +123,9 @@ class Definitions:
         while stack:
             cur = stack.pop()
             if cur == seg_id:
-                raise InvalidInput(f"inSegment dependencies form a cycle through {seg_id!r}", path="expression")
+                raise InvalidInput(
+                    f"inSegment dependencies form a cycle through {seg_id!r}", path="expression"
+                )
             if cur in seen:
                 continue
             seen.add(cur)
@@ -125,15 +146,17 @@ class Definitions:
             raise Conflict(f"Segment definition {seg_id} already exists", path="id")
         self._check_dependencies(seg_id, compiled.dependencies)
         now = _ms()
-        doc.update({
-            "id": seg_id,
-            "sandbox": {"sandboxName": self._sandbox_name},
-            "version": 1,
-            "creationTime": now,
-            "baselineTime": now,
-            "updateTime": now,
-            "updateEpoch": now // 1000,
-        })
+        doc.update(
+            {
+                "id": seg_id,
+                "sandbox": {"sandboxName": self._sandbox_name},
+                "version": 1,
+                "creationTime": now,
+                "baselineTime": now,
+                "updateTime": now,
+                "updateEpoch": now // 1000,
+            }
+        )
         self._put(doc)
         return doc
 
@@ -151,14 +174,19 @@ class Definitions:
         result: dict[str, Any] = doc
         return result
 
-    def versions(self, seg_id: str) -> list[dict[str, Any]]:
+    def versions(self, seg_id: str) -> builtins.list[dict[str, Any]]:
         """Every stored version of a definition, oldest first."""
         self.get(seg_id)
         return [doc for _, doc in scan_json(self._store, VERSIONS, key(seg_id, ""))]
 
     def list(
-        self, *, continuous: bool | None = None, synchronous: bool | None = None, sort: str = "creationTime:asc",
-        start: int = 0, limit: int = 100,
+        self,
+        *,
+        continuous: bool | None = None,
+        synchronous: bool | None = None,
+        sort: str = "creationTime:asc",
+        start: int = 0,
+        limit: int = 100,
     ) -> dict[str, Any]:
         """The reference list response ``{segments, page}``."""
         docs = [doc for _, doc in scan_json(self._store, DEFINITIONS)]
@@ -167,16 +195,25 @@ class Definitions:
         if synchronous is not None:
             docs = [d for d in docs if d["evaluationInfo"]["synchronous"]["enabled"] == synchronous]
         field, _, order = sort.partition(":")
-        docs.sort(key=lambda d: (str(d.get(field, "")) if field == "name" else d.get(field, 0)), reverse=order == "desc")
+        docs.sort(
+            key=lambda d: str(d.get(field, "")) if field == "name" else d.get(field, 0),
+            reverse=order == "desc",
+        )
         page = docs[start : start + limit]
         return {
             "segments": page,
-            "page": {"totalCount": len(docs), "totalPages": max(1, -(-len(docs) // max(limit, 1))),
-                     "sortField": field, "sort": order or "asc", "pageSize": len(page), "limit": limit},
+            "page": {
+                "totalCount": len(docs),
+                "totalPages": max(1, -(-len(docs) // max(limit, 1))),
+                "sortField": field,
+                "sort": order or "asc",
+                "pageSize": len(page),
+                "limit": limit,
+            },
             "link": {},
         }
 
-    def all(self) -> list[dict[str, Any]]:
+    def all(self) -> builtins.list[dict[str, Any]]:
         return [doc for _, doc in scan_json(self._store, DEFINITIONS)]
 
     def update(self, seg_id: str, changes: Mapping[str, Any]) -> dict[str, Any]:
@@ -196,7 +233,7 @@ class Definitions:
         self._put(doc)
         return doc
 
-    def patch(self, seg_id: str, ops: list[Mapping[str, Any]]) -> dict[str, Any]:
+    def patch(self, seg_id: str, ops: builtins.list[Mapping[str, Any]]) -> dict[str, Any]:
         """JSON Patch (``add``/``replace``/``remove``) on top-level and nested paths."""
         doc = copy.deepcopy(self.get(seg_id))
         for i, op in enumerate(ops):
@@ -215,14 +252,16 @@ class Definitions:
     def delete(self, seg_id: str, *, in_use: bool = False) -> None:
         self.get(seg_id)
         if in_use:
-            raise Conflict(f"Segment definition {seg_id} is activated to a destination; remove it there first")
+            raise Conflict(
+                f"Segment definition {seg_id} is activated to a destination; remove it there first"
+            )
         for other in self.all():
             if seg_id in other.get("dependencies", []):
                 raise Conflict(f"Segment definition {seg_id} is used by {other['id']} through inSegment")
         self._store.write(WriteBatch().delete(DEFINITIONS, seg_id))
 
 
-def dependency_order(docs: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+def dependency_order(docs: builtins.list[dict[str, Any]]) -> builtins.list[builtins.list[dict[str, Any]]]:
     """Group definitions in levels so that each only depends on earlier levels (or outside ones).
 
     >>> a = {"id": "a", "dependencies": []}; b = {"id": "b", "dependencies": ["a"]}
@@ -232,9 +271,13 @@ def dependency_order(docs: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
     ids = {d["id"] for d in docs}
     remaining = {d["id"]: d for d in docs}
     done: set[str] = set()
-    levels: list[list[dict[str, Any]]] = []
+    levels: builtins.list[builtins.list[dict[str, Any]]] = []
     while remaining:
-        level = [d for d in remaining.values() if all(dep in done or dep not in ids for dep in d.get("dependencies", []))]
+        level = [
+            d
+            for d in remaining.values()
+            if all(dep in done or dep not in ids for dep in d.get("dependencies", []))
+        ]
         if not level:  # a cycle slipped in: evaluate the rest together rather than loop
             level = list(remaining.values())
         level.sort(key=lambda d: d["id"])

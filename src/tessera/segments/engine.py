@@ -67,8 +67,13 @@ class Engine(Protocol):
         ...
 
     def batch_query(
-        self, con: Any, table: str, rows: Sequence[tuple[str, dict[str, Any], list[dict[str, Any]]]],
-        segments: Mapping[str, Compiled], now: datetime, memberships: Mapping[str, set[str]],
+        self,
+        con: Any,
+        table: str,
+        rows: Sequence[tuple[str, dict[str, Any], list[dict[str, Any]]]],
+        segments: Mapping[str, Compiled],
+        now: datetime,
+        memberships: Mapping[str, set[str]],
     ) -> Iterable[tuple[str, dict[str, bool]]]:
         """Evaluate ``segments`` over ``rows`` (profile id, attributes, events) in one DuckDB scan.
 
@@ -135,7 +140,7 @@ class PqlEngine:
 
     def _pql(self) -> Any:
         try:
-            import tessera.pql as pql
+            import tessera.pql as pql  # type: ignore[import-not-found,unused-ignore]
         except ImportError as exc:  # pragma: no cover - only when the PQL package is missing
             raise NotImplementedError("tessera.pql is not installed; the segment engine needs it") from exc
         return pql
@@ -168,8 +173,13 @@ class PqlEngine:
         )
 
     def batch_query(
-        self, con: Any, table: str, rows: Sequence[tuple[str, dict[str, Any], list[dict[str, Any]]]],
-        segments: Mapping[str, Compiled], now: datetime, memberships: Mapping[str, set[str]],
+        self,
+        con: Any,
+        table: str,
+        rows: Sequence[tuple[str, dict[str, Any], list[dict[str, Any]]]],
+        segments: Mapping[str, Compiled],
+        now: datetime,
+        memberships: Mapping[str, set[str]],
     ) -> Iterable[tuple[str, dict[str, bool]]]:
         pql = self._pql()
         pql.load_relation(con, table, self.profile_schema, self.event_schema, rows)
@@ -192,4 +202,12 @@ def require_eligible(compiled: Compiled, evaluation_info: Mapping[str, Any]) -> 
             )
 
 
-__all__ = ["Compiled", "Engine", "PqlEngine", "Verdict", "in_segment_ids", "require_eligible", "time_dependence"]
+__all__ = [
+    "Compiled",
+    "Engine",
+    "PqlEngine",
+    "Verdict",
+    "in_segment_ids",
+    "require_eligible",
+    "time_dependence",
+]

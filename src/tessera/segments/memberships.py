@@ -88,11 +88,17 @@ def transition(
 
 
 def apply(
-    wb: WriteBatch, profile_id: str, segment_id: str, previous: Mapping[str, Any] | None, new: Mapping[str, Any],
+    wb: WriteBatch,
+    profile_id: str,
+    segment_id: str,
+    previous: Mapping[str, Any] | None,
+    new: Mapping[str, Any],
     now: datetime,
 ) -> Change:
     wb.put_json(MEMBERSHIPS, key(profile_id, segment_id), dict(new))
-    return Change(profile_id, segment_id, str(new["status"]), now, previous.get("status") if previous else None)
+    return Change(
+        profile_id, segment_id, str(new["status"]), now, previous.get("status") if previous else None
+    )
 
 
 __all__ = ["IN", "MEMBERSHIPS", "Change", "apply", "read", "scan_all", "transition"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import time
 import uuid
 from collections.abc import Mapping
@@ -118,10 +119,12 @@ class Schedules:
         result: dict[str, Any] = doc
         return result
 
-    def list(self) -> list[dict[str, Any]]:
+    def list(self) -> builtins.list[dict[str, Any]]:
         return [doc for _, doc in scan_json(self._service.store, SCHEDULES)]
 
-    def update(self, schedule_id: str, changes: Mapping[str, Any], *, now: datetime | None = None) -> dict[str, Any]:
+    def update(
+        self, schedule_id: str, changes: Mapping[str, Any], *, now: datetime | None = None
+    ) -> dict[str, Any]:
         doc = self.get(schedule_id)
         for field, value in changes.items():
             if field == "state" and value not in {"active", "inactive"}:
@@ -140,7 +143,7 @@ class Schedules:
         self.get(schedule_id)
         self._service.store.write(WriteBatch().delete(SCHEDULES, schedule_id))
 
-    def run_due(self, now: datetime) -> list[str]:
+    def run_due(self, now: datetime) -> builtins.list[str]:
         """Run every active schedule whose next run time has come; returns the job/export ids."""
         started = []
         for doc in self.list():
@@ -153,7 +156,9 @@ class Schedules:
             props = {"scheduleId": doc["id"], "runId": run_id}
             if doc["type"] == "batch_segmentation":
                 segments = [{"segmentId": s} for s in doc["properties"].get("segments", ["*"])]
-                started.append(self._service.run_job(segments, now=now, source="scheduler", properties=props)["id"])
+                started.append(
+                    self._service.run_job(segments, now=now, source="scheduler", properties=props)["id"]
+                )
             else:
                 started.extend(self._service.activation.run_scheduled_export(doc, now))
         return started

@@ -64,7 +64,7 @@ class SegmentService:
         self._listeners: list[ChangeListener] = []
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
-        self._periodic: list[Callable[[datetime], None]] = []
+        self._periodic: list[Callable[[datetime], object]] = []
         from tessera.activation import Activation
         from tessera.segments.schedules import Schedules
 
@@ -95,8 +95,11 @@ class SegmentService:
         self._listeners.append(listener)
 
     def _active(self, mode: str) -> list[tuple[dict[str, Any], Compiled]]:
-        docs = [d for d in self.definitions.all()
-                if d["evaluationInfo"][mode]["enabled"] and d.get("lifecycleState", "published") != "inactive"]
+        docs = [
+            d
+            for d in self.definitions.all()
+            if d["evaluationInfo"][mode]["enabled"] and d.get("lifecycleState", "published") != "inactive"
+        ]
         return [(d, self.definitions.compile(d)) for level in dependency_order(docs) for d in level]
 
     # -- reading profiles --------------------------------------------------------------------------
@@ -145,8 +148,13 @@ class SegmentService:
                 listener(store, wb, changes)
 
     def _evaluate_profile(
-        self, store: PointStore, wb: WriteBatch, pid: str, now: datetime,
-        segments: list[tuple[dict[str, Any], Compiled]], active_cas: list[Any],
+        self,
+        store: PointStore,
+        wb: WriteBatch,
+        pid: str,
+        now: datetime,
+        segments: list[tuple[dict[str, Any], Compiled]],
+        active_cas: list[Any],
     ) -> list[ms.Change]:
         current = ms.read(store, pid)
         loaded = self._profile(store, pid)
@@ -242,8 +250,12 @@ class SegmentService:
     # -- edge ----------------------------------------------------------------------------------------
 
     def evaluate_synchronous(
-        self, profile_id: str | None, event: Mapping[str, Any] | None = None, *,
-        profile: Mapping[str, Any] | None = None, now: datetime | None = None,
+        self,
+        profile_id: str | None,
+        event: Mapping[str, Any] | None = None,
+        *,
+        profile: Mapping[str, Any] | None = None,
+        now: datetime | None = None,
     ) -> dict[str, bool]:
         """Edge evaluation: synchronous segments for one profile plus an incoming event; stores nothing.
 
@@ -294,7 +306,10 @@ class SegmentService:
         return out
 
     def evaluate_batch(
-        self, docs: Sequence[dict[str, Any]], rows: Sequence[Row], now: datetime,
+        self,
+        docs: Sequence[dict[str, Any]],
+        rows: Sequence[Row],
+        now: datetime,
         outside: Mapping[str, set[str]] | None = None,
     ) -> dict[str, set[str]]:
         """Members of each definition over ``rows``, in dependency order, through the SQL engine."""
@@ -323,8 +338,12 @@ class SegmentService:
         return out
 
     def run_job(
-        self, segments: Sequence[Mapping[str, Any]] | None = None, *, now: datetime | None = None,
-        source: str = "api", properties: Mapping[str, Any] | None = None,
+        self,
+        segments: Sequence[Mapping[str, Any]] | None = None,
+        *,
+        now: datetime | None = None,
+        source: str = "api",
+        properties: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
         """Run a segment job (§b4) synchronously and return the finished job object.
 
@@ -336,25 +355,40 @@ class SegmentService:
         return self.execute_job(job["id"], now=now)
 
     def submit_job(
-        self, segments: Sequence[Mapping[str, Any]] | None = None, *, source: str = "api",
+        self,
+        segments: Sequence[Mapping[str, Any]] | None = None,
+        *,
+        source: str = "api",
         properties: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
         """Create a job in status NEW (run it with :meth:`execute_job`)."""
         wanted = [str(s.get("segmentId")) for s in (segments or [{"segmentId": "*"}])]
         if "*" in wanted:
-            docs = [d for d in self.definitions.all()
-                    if d["evaluationInfo"]["batch"]["enabled"] and d.get("lifecycleState") != "inactive"]
+            docs = [
+                d
+                for d in self.definitions.all()
+                if d["evaluationInfo"]["batch"]["enabled"] and d.get("lifecycleState") != "inactive"
+            ]
         else:
             docs = [self.definitions.get(sid) for sid in wanted]
         now_ms = int(time.time() * 1000)
-        job = {
+        job: dict[str, Any] = {
             "id": str(uuid.uuid4()),
             "profileInstanceId": "ups",
             "source": source,
             "status": "NEW",
-            "segments": [{"segmentId": d["id"], "segment": {"id": d["id"], "expression": d["expression"],
-                                                             "mergePolicyId": d.get("mergePolicyId"),
-                                                             "version": d["version"]}} for d in docs],
+            "segments": [
+                {
+                    "segmentId": d["id"],
+                    "segment": {
+                        "id": d["id"],
+                        "expression": d["expression"],
+                        "mergePolicyId": d.get("mergePolicyId"),
+                        "version": d["version"],
+                    },
+                }
+                for d in docs
+            ],
             "metrics": {},
             "schema": {"name": "_xdm.context.profile"},
             "properties": dict(properties or {}),
@@ -362,8 +396,10 @@ class SegmentService:
             "updateTime": now_ms,
             "updateEpoch": now_ms // 1000,
         }
-        job["_links"] = {"cancel": {"href": f"/segment/jobs/{job['id']}", "method": "DELETE"},
-                         "checkStatus": {"href": f"/segment/jobs/{job['id']}", "method": "GET"}}
+        job["_links"] = {
+            "cancel": {"href": f"/segment/jobs/{job['id']}", "method": "DELETE"},
+            "checkStatus": {"href": f"/segment/jobs/{job['id']}", "method": "GET"},
+        }
         self.store.write(WriteBatch().put_json(JOBS, job["id"], job))
         return job
 
@@ -402,7 +438,11 @@ class SegmentService:
         return job
 
     def _write_batch_results(
-        self, docs: Sequence[dict[str, Any]], rows: Sequence[Row], result: Mapping[str, set[str]], now: datetime
+        self,
+        docs: Sequence[dict[str, Any]],
+        rows: Sequence[Row],
+        result: Mapping[str, set[str]],
+        now: datetime,
     ) -> dict[str, Any]:
         namespaces: dict[str, str] = {}
         for pid, _, _ in rows:
@@ -443,8 +483,11 @@ class SegmentService:
                 by_ns[sid] = ns_count
             self._emit(self.store, wb, changes)
             self.store.write(wb)
-        return {"segmentedProfileCounter": counter, "segmentedProfileByStatusCounter": by_status,
-                "segmentedProfileByNamespaceCounter": by_ns}
+        return {
+            "segmentedProfileCounter": counter,
+            "segmentedProfileByStatusCounter": by_status,
+            "segmentedProfileByNamespaceCounter": by_ns,
+        }
 
     def job(self, job_id: str) -> dict[str, Any]:
         doc = get_json(self.store, JOBS, job_id)
@@ -468,7 +511,12 @@ class SegmentService:
     # -- preview, estimate, explain ------------------------------------------------------------------
 
     def preview(
-        self, expression: str, fmt: str = "pql/text", *, now: datetime | None = None, sample_size: int = 100,
+        self,
+        expression: str,
+        fmt: str = "pql/text",
+        *,
+        now: datetime | None = None,
+        sample_size: int = 100,
         seed: int | None = None,
     ) -> dict[str, Any]:
         """Estimate the size of an unsaved expression and list a sample of matching profiles (§b7).
@@ -484,8 +532,12 @@ class SegmentService:
         sampled = rows
         if len(rows) > EXACT_LIMIT:
             sampled = random.Random(seed).sample(rows, EXACT_LIMIT)
-        doc = {"id": "__preview__", "version": 0, "dependencies": sorted(compiled.dependencies),
-               "expression": {"format": fmt, "value": expression}}
+        doc: dict[str, Any] = {
+            "id": "__preview__",
+            "version": 0,
+            "dependencies": sorted(compiled.dependencies),
+            "expression": {"format": fmt, "value": expression},
+        }
         self.definitions._cache[("__preview__", 0)] = compiled
         outside = self._outside_members(set())
         matched = sorted(self.evaluate_batch([doc], sampled, now, outside)["__preview__"])
@@ -493,7 +545,7 @@ class SegmentService:
         estimate = estimate_size(total, n, k)
         preview_id = str(uuid.uuid4())
         by_ns: dict[str, int] = {}
-        sample = []
+        sample: list[dict[str, Any]] = []
         for pid in matched:
             pdoc = get_json(self.store, PROFILES, pid) or {"profileId": pid}
             ns = str((pdoc.get("primary") or {}).get("namespace", "unknown"))
@@ -506,8 +558,9 @@ class SegmentService:
             "results": sample,
             "estimate": {
                 **estimate,
-                "estimatedNamespaceDistribution": [{"namespaceId": ns, "profilesMatchedSoFar": c}
-                                                   for ns, c in sorted(by_ns.items())],
+                "estimatedNamespaceDistribution": [
+                    {"namespaceId": ns, "profilesMatchedSoFar": c} for ns, c in sorted(by_ns.items())
+                ],
                 "state": "RESULT_READY",
                 "_links": {"preview": f"/preview/{preview_id}"},
             },
@@ -521,8 +574,12 @@ class SegmentService:
         doc = get_json(self.store, PREVIEWS, preview_id)
         if doc is None:
             raise NotFound(f"Preview {preview_id} does not exist", path="previewId")
-        return {"results": doc["results"][offset : offset + limit], "state": doc["state"],
-                "page": {"offset": offset, "size": len(doc["results"][offset : offset + limit])}, "links": {}}
+        return {
+            "results": doc["results"][offset : offset + limit],
+            "state": doc["state"],
+            "page": {"offset": offset, "size": len(doc["results"][offset : offset + limit])},
+            "links": {},
+        }
 
     def get_estimate(self, preview_id: str) -> dict[str, Any]:
         doc = get_json(self.store, PREVIEWS, preview_id)
@@ -548,9 +605,14 @@ class SegmentService:
             attributes[FIELD] = ComputedAttributes.compute(active_cas, attributes, events, now)
         member = {sid: rec.get("status") in ms.IN for sid, rec in ms.read(self.store, profile_id).items()}
         result = bool(compiled.predicate(attributes, events, now, member))
-        out: dict[str, Any] = {"segmentId": seg_id, "profileId": profile_id, "evaluatedAt": format_time(now),
-                               "qualifies": result, "expression": doc["expression"]["value"],
-                               "membership": member and ms.read(self.store, profile_id).get(seg_id)}
+        out: dict[str, Any] = {
+            "segmentId": seg_id,
+            "profileId": profile_id,
+            "evaluatedAt": format_time(now),
+            "qualifies": result,
+            "expression": doc["expression"]["value"],
+            "membership": member and ms.read(self.store, profile_id).get(seg_id),
+        }
         if compiled.explain is None:
             raise NotImplementedError("the PQL engine gives no per-condition explanation for this expression")
         out["explanation"] = compiled.explain(attributes, events, now, member)
@@ -558,7 +620,7 @@ class SegmentService:
 
     # -- scheduler thread -----------------------------------------------------------------------------
 
-    def add_periodic(self, fn: Callable[[datetime], None]) -> None:
+    def add_periodic(self, fn: Callable[[datetime], object]) -> None:
         self._periodic.append(fn)
 
     def start(self, interval: float = 1.0) -> None:
@@ -576,7 +638,8 @@ class SegmentService:
 
     def run_periodic(self, now: datetime) -> None:
         """One scheduler round (what the thread does each interval)."""
-        for fn in [self.tick, self.schedules.run_due, *self._periodic]:
+        rounds: list[Callable[[datetime], object]] = [self.tick, self.schedules.run_due, *self._periodic]
+        for fn in rounds:
             try:
                 fn(now)
             except Exception:  # noqa: BLE001 - a failing round must not kill the scheduler
@@ -593,8 +656,11 @@ class SegmentService:
 
 
 def _span(start: float, end: float) -> dict[str, int]:
-    return {"startTimeInMs": int(start * 1000), "endTimeInMs": int(end * 1000),
-            "totalTimeInMs": int((end - start) * 1000)}
+    return {
+        "startTimeInMs": int(start * 1000),
+        "endTimeInMs": int(end * 1000),
+        "totalTimeInMs": int((end - start) * 1000),
+    }
 
 
 def estimate_size(total: int, sampled: int, matched: int) -> dict[str, Any]:
@@ -606,18 +672,34 @@ def estimate_size(total: int, sampled: int, matched: int) -> dict[str, Any]:
     (1000, [824, 1176])
     """
     if sampled <= 0 or total <= 0:
-        return {"estimatedSize": 0, "standardError": 0.0, "confidenceInterval": "95%",
-                "confidenceIntervalBounds": [0, 0], "profilesReadSoFar": 0, "profilesMatchedSoFar": 0,
-                "numRowsToRead": total, "totalRows": total, "exact": True}
+        return {
+            "estimatedSize": 0,
+            "standardError": 0.0,
+            "confidenceInterval": "95%",
+            "confidenceIntervalBounds": [0, 0],
+            "profilesReadSoFar": 0,
+            "profilesMatchedSoFar": 0,
+            "numRowsToRead": total,
+            "totalRows": total,
+            "exact": True,
+        }
     p = matched / sampled
     exact = sampled >= total
     fpc = 0.0 if exact else math.sqrt((total - sampled) / max(total - 1, 1))
     se = 0.0 if exact else total * math.sqrt(p * (1 - p) / sampled) * fpc
     size = round(p * total)
     low, high = max(0, round(size - 1.96 * se)), min(total, round(size + 1.96 * se))
-    return {"estimatedSize": size, "standardError": round(se, 3), "confidenceInterval": "95%",
-            "confidenceIntervalBounds": [low, high], "profilesReadSoFar": sampled,
-            "profilesMatchedSoFar": matched, "numRowsToRead": sampled, "totalRows": total, "exact": exact}
+    return {
+        "estimatedSize": size,
+        "standardError": round(se, 3),
+        "confidenceInterval": "95%",
+        "confidenceIntervalBounds": [low, high],
+        "profilesReadSoFar": sampled,
+        "profilesMatchedSoFar": matched,
+        "numRowsToRead": sampled,
+        "totalRows": total,
+        "exact": exact,
+    }
 
 
 def check_json(value: Any) -> Any:
