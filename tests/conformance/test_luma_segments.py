@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
@@ -96,7 +97,9 @@ class LumaEngine:
             for pid, _, evs in rows
             for e in evs
         ]
-        con.executemany("INSERT INTO e VALUES (?, ?, ?, ?)", flat)
+        names = ["profile_id", "bought", "added", "country"]
+        e = pa.table({n: [r[i] for r in flat] for i, n in enumerate(names)})
+        con.register("e", e)
         cols = ", ".join(f'coalesce({c.checked}, false) AS "{sid}"' for sid, c in segments.items())
         cur = con.execute(f"SELECT profile_id, {cols} FROM e GROUP BY profile_id")
         return [
