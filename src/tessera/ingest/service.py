@@ -103,9 +103,9 @@ class IngestService:
             raise NotFound(f"File {str(file)!r} does not exist", path="file")
         file_format = format_of(file.name, fmt)
         batch = self._sandbox.batches.create(ds["id"], file_format)
-        batch = self._sandbox.batches.set_status(batch["id"], "processing", files=[file.name])
-        if mapping:
-            batch["mapping"] = mapping
+        batch = self._sandbox.batches.set_status(
+            batch["id"], "processing", files=[file.name], **({"mapping": mapping} if mapping else {})
+        )
         totals = _Totals()
         started = time.perf_counter()
         try:
@@ -114,14 +114,16 @@ class IngestService:
             totals.file_errors.append({"file": file.name, "message": err.message})
         return self._finish(batch, totals, time.perf_counter() - started, files=[file.name])
 
-    def ingest_records(self, dataset: str, records: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    def ingest_records(
+        self, dataset: str, records: Iterable[dict[str, Any]], *, progress: Progress | None = None
+    ) -> dict[str, Any]:
         """Ingest in-memory records as one batch (tests, the demo, the Python API)."""
         ds = self._sandbox.datasets.find(dataset)
         batch = self._sandbox.batches.create(ds["id"], "json")
         batch = self._sandbox.batches.set_status(batch["id"], "processing")
         totals = _Totals()
         started = time.perf_counter()
-        self._run(ds, batch, enumerate(records), totals, None)
+        self._run(ds, batch, enumerate(records), totals, progress)
         return self._finish(batch, totals, time.perf_counter() - started, files=[])
 
     # -- streaming -------------------------------------------------------------------------------
@@ -160,16 +162,15 @@ class IngestService:
         Returns one result per message, in order: ``{"xactionId": ...}`` when stored (durably, before
         this returns) or ``{"statusCode": 400, "message": ..., "path": ...}`` when refused.
         """
-        from tessera.ingest.envelope import parse_messages
+        from tessera.ingest.envelope import MessageError, parse_request
 
-        parsed = parse_messages(messages, default_dataset_id=dataset_id)
+        parsed = parse_request(messages, dataset_id=dataset_id).messages
         results: list[dict[str, Any]] = [{} for _ in parsed]
         by_dataset: dict[str, list[tuple[int, Any]]] = {}
         for i, item in enumerate(parsed):
-            if item.error is not None:
-                results[i] = {"statusCode": 400, "message": item.error}
+            if isinstance(item, MessageError):
+                results[i] = item.to_json()
                 continue
-            assert item.dataset_id is not None
             by_dataset.setdefault(item.dataset_id, []).append((i, item.record))
         for ds_id, rows in by_dataset.items():
             try:
@@ -189,9 +190,15 @@ class IngestService:
     # -- internals -------------------------------------------------------------------------------
 
     def _rows(self, path: Path, fmt: str, dataset: dict[str, Any], batch: dict[str, Any]) -> Iterator[tuple[int, Any]]:
-        from tessera.ingest.readers import read_file
+        from tessera.ingest.readers import end_user_ids, read_file
 
-        return read_file(path, fmt, mapping=batch.get("mapping"))
+        source = dataset.get("identitySource")
+        identity_source: Any = None
+        if source == "endUserIDs":
+            identity_source = end_user_ids
+        elif isinstance(source, dict):
+            identity_source = source.get("fields", source)
+        return read_file(path, fmt, mapping=batch.get("mapping"), identity_source=identity_source)
 
     def _run(
         self,
