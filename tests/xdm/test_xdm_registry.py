@@ -394,3 +394,13 @@ def test_round_trip_through_plain_json(reg: SchemaRegistry) -> None:
 def test_bad_tenant_refused() -> None:
     with pytest.raises(InvalidInput):
         SchemaRegistry("not a tenant")
+
+
+def test_dump_with_missing_field_group_refused(reg: SchemaRegistry) -> None:
+    fg = reg.create_field_group("Acme loyalty", LOYALTY_FIELDS)
+    reg.create_schema("Loyalty", PROFILE, [fg.id])
+    dumped = reg.to_json()
+    dumped["fieldGroups"] = []
+    with pytest.raises(InvalidInput) as exc:
+        SchemaRegistry.from_json(dumped)
+    assert exc.value.path == fg.id

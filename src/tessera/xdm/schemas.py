@@ -328,6 +328,13 @@ class SchemaRegistry:
         for s in data.get("schemas", ()):
             schema = Schema.from_json(s)
             reg._schemas[schema.id] = schema
+        for schema in reg._schemas.values():
+            try:
+                reg._check_schema(schema)
+            except NotFound as exc:
+                raise InvalidInput(
+                    f"schema {schema.title!r} refers to a missing class or field group", path=exc.path
+                ) from exc
         return reg
 
     # ---- look-ups ----------------------------------------------------------------------

@@ -426,8 +426,12 @@ class RecordValidator:
             self._check(record, issues)
         except _Namespaced:
             issues = []
+            try:
+                converted = normalize_keys(record)
+            except RecursionError:
+                return [ValidationIssue("", "a record nested less deeply", "too many nested levels")]
             # Keys still namespaced after conversion are just unknown fields.
-            self._check(normalize_keys(record), issues, False)
+            self._check(converted, issues, False)
         return issues
 
     def is_valid(self, record: Any) -> bool:
