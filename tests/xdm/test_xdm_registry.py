@@ -181,6 +181,11 @@ def test_tenant_fields_live_under_tenant_object(reg: SchemaRegistry) -> None:
         ({"codes": {"type": "array"}}, "_acme.codes"),
         ({"a": {"type": "object", "properties": {"b": {"$ref": "x"}}}}, "_acme.a.b"),
         ({"bad name": {"type": "string"}}, "_acme"),
+        (
+            {"_acme": {"type": "object", "properties": {"a": {"type": "string"}}}, "b": {"type": "string"}},
+            "properties",
+        ),
+        ({"_acme": {"type": "string"}}, "_acme"),
     ],
 )
 def test_malformed_tenant_fields_refused_with_path(
