@@ -287,3 +287,11 @@ def test_deeply_nested_containers_compile_and_report_full_paths() -> None:
             record, expected = {f"f{depth}": record}, f".f{depth}" + expected
     issues = validate({"root": record}, schema)
     assert [i.path for i in issues] == ["root" + expected]
+
+
+def test_absurdly_deep_namespaced_record_is_an_issue_not_a_crash(profile: RecordValidator) -> None:
+    deep: Any = "x"
+    for _ in range(5000):
+        deep = {"xdm:a": deep}
+    issues = profile.validate({"xdm:person": deep})
+    assert [i.got for i in issues] == ["too many nested levels"]

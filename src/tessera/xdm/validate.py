@@ -170,16 +170,6 @@ def _plain(value: Any, type_: str, path: str, issues: list[ValidationIssue], all
     issues.append(ValidationIssue(path, type_, _got(value)))
 
 
-class _Late:
-    """Placeholder for a generated function until the module source has been executed."""
-
-    __slots__ = ("name", "ns")
-
-    def __init__(self, ns: dict[str, Any], name: str) -> None:
-        self.ns = ns
-        self.name = name
-
-
 class _CodeGen:
     """Turns a resolved schema into Python source: one function per object, scalars inline.
 
@@ -201,17 +191,16 @@ class _CodeGen:
         }
         self.functions: list[str] = []
         self.names = 0
+        # Dispatch tables (field name -> generated function name), filled in after ``exec``.
+        self.tables: list[dict[str, Any]] = []
 
     def build(self, node: Node) -> Check:
         entry = self.function(node, "", top=True)
         source = "\n\n".join(self.functions)
         exec(compile(source, "<xdm-validator>", "exec"), self.ns)
-        # Swap the placeholders in dispatch tables for the now-defined functions.
-        for value in list(self.ns.values()):
-            if isinstance(value, dict):
-                for key, item in value.items():
-                    if isinstance(item, _Late):
-                        value[key] = self.ns[item.name]
+        for table in self.tables:
+            for key, function_name in table.items():
+                table[key] = self.ns[function_name]
         check: Check = self.ns[entry]
         return check
 
@@ -236,10 +225,6 @@ class _CodeGen:
         self.functions.append("\n".join(lines))
         return name
 
-    def ns_function(self, node: Node, path: str) -> Any:
-        """A generated function object (resolved after ``build``'s exec through a late-bound proxy)."""
-        return _Late(self.ns, self.function(node, path))
-
     def null_or_wrong(self, var: str, path: str, expected: str, ind: int, lines: list[str]) -> None:
         pad = "    " * ind
         lines.append(f"{pad}elif {var} is None:")
@@ -262,7 +247,9 @@ class _CodeGen:
             for n, sub in props.items()
             if n not in fast and sub.get("type") == "object" and not is_map(sub)
         }
-        object_funcs = self.const({n: self.ns_function(sub, _join(path, n)) for n, sub in objects.items()})
+        table = {n: self.function(sub, _join(path, n)) for n, sub in objects.items()}
+        self.tables.append(table)
+        object_funcs = self.const(table)
         complex_props = {n: sub for n, sub in props.items() if n not in fast and n not in objects}
         lines.append("    if type(v) is not dict:")
         lines.append("        if v is None:")
@@ -313,7 +300,7 @@ class _CodeGen:
                 lines.extend("            " + u for u in unknown)
             else:
                 lines.extend("        " + u for u in unknown)
-        for req in node.get("required", ()):
+        for req in map(str, node.get("required", ())):
             lines.append(f"    if {req!r} not in v:")
             lines.append(
                 f"        issues.append(_I({_join(path, req)!r}, 'a value (required field)', 'missing'))"
@@ -439,8 +426,12 @@ class RecordValidator:
             self._check(record, issues)
         except _Namespaced:
             issues = []
+            try:
+                converted = normalize_keys(record)
+            except RecursionError:
+                return [ValidationIssue("", "a record nested less deeply", "too many nested levels")]
             # Keys still namespaced after conversion are just unknown fields.
-            self._check(normalize_keys(record), issues, False)
+            self._check(converted, issues, False)
         return issues
 
     def is_valid(self, record: Any) -> bool:
