@@ -13,6 +13,7 @@ UI all go through it.
 from __future__ import annotations
 
 import threading
+from datetime import datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -20,20 +21,73 @@ from typing import Any
 from tessera.catalog import DEFAULT_SANDBOX, Batches, Datasets, SandboxRegistry
 from tessera.settings import Settings
 from tessera.store import PointStore, SqliteStore
+from tessera.store.staged import StagedStore
 
 
 class Sandbox:
-    """Everything of one sandbox: its store and the services built on it."""
+    """Everything of one sandbox: its store and the services built on it, in flow order.
+
+    Attributes:
+        datasets, batches: the catalog.
+        schemas: XDM classes, field groups, schemas and union schemas.
+        ingest: batch files and streaming messages.
+        identity: the identity graph with its linking rules.
+        merge_policies: how fragments combine.
+        profiles: fragments, events and merged profiles.
+        segments: PQL segment definitions, memberships, jobs.
+    """
 
     def __init__(self, name: str, folder: Path, settings: Settings) -> None:
+        from tessera.identity.service import IdentityService
+        from tessera.ingest.service import IngestService
+        from tessera.profile.policy_store import MergePolicyService
+        from tessera.profile.service import ProfileService
+        from tessera.xdm.service import SchemaService
+
         self.name = name
         self.folder = folder
         self.settings = settings
         self.store: PointStore = SqliteStore(folder / "point.sqlite", group_commit_ms=settings.group_commit_ms)
+        self.write_lock = threading.RLock()
+        """Serialises the ingestion flow of this sandbox (one logical writer)."""
         self.datasets = Datasets(self.store)
         self.batches = Batches(self.store)
+        self.schemas = SchemaService(self)
+        self.identity = IdentityService(self)
+        self.merge_policies = MergePolicyService(self)
+        self.profiles = ProfileService(self)
+        self.ingest = IngestService(self)
+        self.segments: Any = None
+        try:
+            from tessera.segments import SegmentService
+        except ImportError:  # pragma: no cover - shipped together; guards partial installs
+            pass
+        else:
+            self.segments = SegmentService(self)
+
+    def begin(self) -> StagedStore:
+        """A staged view of the store for one atomic unit of work (hold ``write_lock``)."""
+        return StagedStore(self.store)
+
+    def segments_on_change(self, store: PointStore, profile_ids: set[str], now: datetime) -> None:
+        """Re-evaluate streaming segments of changed profiles inside the ingesting chunk."""
+        if self.segments is not None:
+            self.segments.on_change(store, profile_ids, now)
+
+    def memberships_of(self, profile_id: str, store: PointStore) -> dict[str, Any]:
+        """``segmentMembership.ups`` of a profile."""
+        if self.segments is None:
+            return {}
+        result: dict[str, Any] = self.segments.memberships_of(profile_id, store)
+        return result
+
+    def record_stream_rejection(self, dataset_id: str, rejection: Any) -> None:
+        """Keep a refused streaming message in the dataset's streaming diagnostics."""
+        self.batches.record_stream_error(dataset_id, rejection.to_json())
 
     def close(self) -> None:
+        if self.segments is not None and hasattr(self.segments, "close"):
+            self.segments.close()
         self.store.close()
 
     def describe(self) -> dict[str, Any]:

@@ -74,3 +74,18 @@ def test_sqlite_survives_reopen(tmp_path: Path) -> None:
     again = SqliteStore(tmp_path / "p.sqlite")
     assert again.get("t", "k") == b"v"
     again.close()
+
+
+def test_staged_store_overlays_and_commits(tmp_path: Path) -> None:
+    from tessera.store.staged import StagedStore
+
+    base = SqliteStore(tmp_path / "p.sqlite")
+    base.write(WriteBatch().put("t", "a", b"1").put("t", "c", b"3").put("t", "e", b"5"))
+    staged = StagedStore(base)
+    staged.write(WriteBatch().put("t", "b", b"2").delete("t", "c").put("t", "e", b"50").put("t", "f", b"6"))
+    assert [(k, v) for k, v in staged.scan("t")] == [("a", b"1"), ("b", b"2"), ("e", b"50"), ("f", b"6")]
+    assert staged.get("t", "c") is None and base.get("t", "c") == b"3"
+    assert [k for k, _ in staged.scan("t", limit=2)] == ["a", "b"]
+    staged.commit()
+    assert [(k, v) for k, v in base.scan("t")] == [("a", b"1"), ("b", b"2"), ("e", b"50"), ("f", b"6")]
+    base.close()

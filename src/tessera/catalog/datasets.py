@@ -39,7 +39,7 @@ class Datasets:
         identity: bool = True,
         upsert: bool = False,
         description: str = "",
-        identity_source: dict[str, Any] | None = None,
+        identity_source: dict[str, Any] | str | None = None,
         dataset_id: str | None = None,
     ) -> dict[str, Any]:
         """Create a dataset for a schema, enabled for Profile and Identity by default.
@@ -192,7 +192,25 @@ class Batches:
     def record_error(self, batch: WriteBatch, batch_id: str, index: int, error: dict[str, Any]) -> None:
         batch.put_json(BATCH_ERRORS, key(batch_id, f"{index:012d}"), error)
 
+    def record_stream_error(self, dataset_id: str, error: dict[str, Any]) -> None:
+        """Keep a refused streaming message (streaming has no batch; diagnostics are per dataset)."""
+        record_stream_error(self._store, dataset_id, {**error, "at": epoch_ms()})
+
+    def stream_errors(self, dataset_id: str, limit: int = 100) -> list[dict[str, Any]]:
+        return [doc for _, doc in scan_json(self._store, STREAM_ERRORS, key(dataset_id, ""), limit=limit)]
+
     def errors(self, batch_id: str, *, limit: int | None = None, start_after: int | None = None) -> Iterator[dict[str, Any]]:
         after = None if start_after is None else key(batch_id, f"{start_after:012d}")
         for _, doc in scan_json(self._store, BATCH_ERRORS, key(batch_id, ""), start_after=after, limit=limit):
             yield doc
+
+
+STREAM_ERRORS = "stream_errors"
+
+
+def _stream_error_key(dataset_id: str) -> str:
+    return key(dataset_id, f"{epoch_ms():015d}", new_id())
+
+
+def record_stream_error(store: PointStore, dataset_id: str, error: dict[str, Any]) -> None:
+    store.write(WriteBatch().put_json(STREAM_ERRORS, _stream_error_key(dataset_id), error))

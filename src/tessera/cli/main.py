@@ -46,11 +46,24 @@ def serve(
 
 
 def _mount() -> None:
-    try:
-        from tessera.cli.identity import app as identity_app
-    except ImportError:  # pragma: no cover - the identity stage is always shipped
-        return
-    app.add_typer(identity_app, name="identity", help="Identity graph: simulate, explain, inspect.")
+    from tessera.cli import catalog, ingest, profile
+
+    app.add_typer(catalog.sandbox_app, name="sandbox")
+    app.add_typer(catalog.dataset_app, name="dataset")
+    app.add_typer(ingest.app, name="ingest")
+    app.add_typer(profile.app, name="profile")
+    app.add_typer(profile.policy_app, name="merge-policy")
+    for module, name in (
+        ("tessera.cli.identity", "identity"),
+        ("tessera.cli.keys", "keys"),
+        ("tessera.cli.segment", "segment"),
+        ("tessera.cli.demo", "demo-data"),
+    ):
+        try:
+            sub = __import__(module, fromlist=["app"])
+        except ImportError:
+            continue
+        app.add_typer(sub.app, name=name)
 
 
 _mount()

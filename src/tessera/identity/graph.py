@@ -1,0 +1,953 @@
+"""The identity graph engine: incremental linking, linking rules, graph limit, unlink, history.
+
+Pure in-memory code; the storage layer persists it through :meth:`IdentityGraph.to_rows` /
+:meth:`IdentityGraph.from_rows` (a full snapshot) and may use each call's :class:`GraphChanges`
+to update its own tables incrementally.
+
+Internals, and why:
+
+* Identities are interned to small integers (one dict per namespace), and links live in parallel
+  lists indexed by a link id, keyed by the packed pair ``low << 32 | high``: no object per link.
+* Each identity points straight at its component object, and merging relabels the smaller
+  component's members (small-to-large). Finding a component is one list index (no path walk);
+  every identity is relabelled at most log2(component size) times, and with the graph limit on
+  that is at most six times. A real union-find with path compression is used where components
+  are rebuilt from their links (identity optimisation, splits).
+* Components keep their member and link lists, so rules, splits and queries only ever look at
+  the touched components.
+
+Profile ids: a component created by sequence number ``seq`` (every row, unlink, delete and
+re-resolve consumes one) gets the id ``hash(seq, oldest member)``; the id depends on nothing
+else, which is what lets the bulk path reproduce the incremental result exactly. On a merge the
+*older* component's id survives, older meaning the smaller ``(created seq, profile id)``. On a
+split the part holding the oldest remaining identity of the old component keeps its id, oldest
+meaning the smallest ``(first seen, namespace, value)``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter, deque
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import NamedTuple
+
+from tessera.errors import NotFound
+from tessera.identity.namespaces import IdentityType, builds_graph, namespace_types, removal_rank, type_of
+from tessera.identity.rules import LinkingRules, choose_primary, link_sort_key, row_rejection
+from tessera.model import Identity
+
+Time = int | datetime
+"""Times are epoch milliseconds (ints); aware datetimes are accepted and converted."""
+
+
+def _ms(ts: Time) -> int:
+    if isinstance(ts, datetime):
+        return int(ts.timestamp() * 1000)
+    return int(ts)
+
+
+def _new_pid(seq: int, namespace: str, value: str) -> str:
+    raw = f"{seq}\x1f{namespace}\x1f{value}".encode()
+    return hashlib.blake2b(raw, digest_size=8).hexdigest()
+
+
+class LinkInfo(NamedTuple):
+    """One link between two identities (``a`` sorts before ``b``)."""
+
+    a: Identity
+    b: Identity
+    first_seen: int
+    last_seen: int
+    dataset: str | None
+    batch: str | None
+    seq: int
+
+
+class HistoryEntry(NamedTuple):
+    """One cluster-history event.
+
+    ``kind`` is ``created``, ``merged`` (``profile_id`` merged into ``other``), ``split``
+    (``profile_id`` split off ``other``) or ``deleted`` (no identity left in the graph).
+    """
+
+    seq: int
+    ts: int
+    kind: str
+    profile_id: str
+    other: str | None
+
+
+class IdentityRow(NamedTuple):
+    """Persistence row: an identity currently in the graph."""
+
+    namespace: str
+    id: str
+    profile_id: str
+    first_seen: int
+
+
+class LinkRow(NamedTuple):
+    """Persistence row: a link (``dataset``/``batch`` of the row that last asserted it)."""
+
+    ns_a: str
+    id_a: str
+    ns_b: str
+    id_b: str
+    first_seen: int
+    last_seen: int
+    seq: int
+    dataset: str | None
+    batch: str | None
+
+
+class ProfileRow(NamedTuple):
+    """Persistence row: a component's profile id and the sequence number that created it."""
+
+    profile_id: str
+    created_seq: int
+
+
+@dataclass(slots=True)
+class GraphState:
+    """The engine's full state as plain rows (see :meth:`IdentityGraph.to_rows`)."""
+
+    identities: list[IdentityRow]
+    links: list[LinkRow]
+    profiles: list[ProfileRow]
+    history: list[HistoryEntry]
+    seq: int
+    refused: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class GraphStats:
+    """Graph statistics for the UI and for alerting."""
+
+    profiles: int
+    identities: int
+    links: int
+    size_histogram: dict[int, int]
+    largest: list[tuple[str, int]]
+    identities_per_namespace: dict[str, int]
+    refused: dict[str, int]
+
+
+class GraphChanges:
+    """What one operation changed, for the profile layer to move fragments.
+
+    Attributes:
+        created: profile ids of components that did not exist before.
+        merged: old profile id → the profile id it was merged into.
+        split: new profile id → the profile id it split off.
+        deleted: profile ids whose last identities left the graph.
+        removed: identities that left the graph (optimisation, graph limit, unlink, delete).
+        refused_links: ``(a, b, reason)`` for links the rules refused.
+    """
+
+    __slots__ = ("_graph", "_members", "created", "deleted", "merged", "refused_links", "removed", "split")
+
+    def __init__(self, graph: IdentityGraph) -> None:
+        self._graph = graph
+        self.created: list[str] = []
+        self.merged: dict[str, str] = {}
+        self.split: dict[str, str] = {}
+        self.deleted: list[str] = []
+        self.removed: list[Identity] = []
+        self.refused_links: list[tuple[Identity, Identity, str]] = []
+        self._members: dict[str, tuple[int, ...]] = {}
+
+    @property
+    def changed(self) -> bool:
+        """Whether any profile's membership changed."""
+        return bool(self._members or self.deleted or self.removed)
+
+    @property
+    def profiles(self) -> dict[str, tuple[Identity, ...]]:
+        """Each changed (or created) profile id → its member identities after the operation."""
+        ident = self._graph._identity
+        return {pid: tuple(ident(n) for n in nodes) for pid, nodes in self._members.items()}
+
+    def __repr__(self) -> str:
+        return (
+            f"GraphChanges(created={self.created}, merged={self.merged}, split={self.split}, "
+            f"deleted={self.deleted}, removed={[str(i) for i in self.removed]}, profiles={list(self._members)})"
+        )
+
+
+class RowResult(NamedTuple):
+    """The outcome of :meth:`IdentityGraph.add_row`.
+
+    ``changes`` is ``None`` when no profile membership changed (single identity, rejected row,
+    or links that only refreshed their last-seen time).
+    """
+
+    primary: Identity | None
+    rejected: str | None
+    changes: GraphChanges | None
+
+
+class _Comp:
+    """One component: profile id, creating sequence number, member node ids, link ids."""
+
+    __slots__ = ("created", "links", "members", "pid", "uniq")
+
+    def __init__(self, pid: str, created: int, members: list[int], links: list[int], uniq: dict[int, int]) -> None:
+        self.pid = pid
+        self.created = created
+        self.members = members
+        self.links = links
+        self.uniq = uniq  # unique-namespace index → the one node of it in this component
+
+
+class IdentityGraph:
+    """An identity graph with linking rules, graph limit, unlink/delete, history and queries.
+
+    Args:
+        rules: linking rules (unique namespaces, priority, limit). Default: no rules, limit 50.
+        types: namespace code → identity type; unknown codes are person identifiers.
+
+    >>> g = IdentityGraph(LinkingRules(unique=frozenset({"CRMID"}), priority=("CRMID", "ECID")))
+    >>> _ = g.add_row([Identity("CRMID", "Jane"), Identity("ECID", "111")], ts=1)
+    >>> r = g.add_row([Identity("CRMID", "John"), Identity("ECID", "111")], ts=2)
+    >>> str(r.primary), sorted(str(i) for i in g.members(Identity("ECID", "111")))
+    ('CRMID:John', ['CRMID:John', 'ECID:111'])
+    """
+
+    def __init__(self, rules: LinkingRules | None = None, *, types: Mapping[str, IdentityType] | None = None) -> None:
+        self._types: dict[str, IdentityType] = namespace_types() if types is None else dict(types)
+        self._rules = rules if rules is not None else LinkingRules()
+        # namespaces
+        self._ns_idx: dict[str, int] = {}
+        self._ns_code: list[str] = []
+        self._ns_graph: list[bool] = []
+        self._ns_removal: list[int] = []
+        self._ns_unique: list[bool] = []
+        self._ns_rank: list[int] = []
+        self._intern: list[dict[str, int]] = []
+        # nodes
+        self._n_ns: list[int] = []
+        self._n_val: list[str] = []
+        self._n_first: list[int] = []
+        self._n_comp: list[_Comp | None] = []
+        # links
+        self._lk: dict[int, int] = {}
+        self._la: list[int] = []
+        self._lb: list[int] = []
+        self._lfirst: list[int] = []
+        self._llast: list[int] = []
+        self._lseq: list[int] = []
+        self._lds: list[str | None] = []
+        self._lbatch: list[str | None] = []
+        self._lfree: list[int] = []
+        # components, history, counters
+        self._comps: dict[str, _Comp] = {}
+        self._history: list[HistoryEntry] = []
+        self._refused: Counter[str] = Counter()
+        self._seq = 0
+
+    # ------------------------------------------------------------------ settings
+    @property
+    def rules(self) -> LinkingRules:
+        """The linking rules applied to new data."""
+        return self._rules
+
+    @property
+    def seq(self) -> int:
+        """Sequence number of the last operation (rows, unlink, delete, re-resolve)."""
+        return self._seq
+
+    def set_rules(self, rules: LinkingRules) -> None:
+        """Apply new rules to *new* data only; use :meth:`re_resolve` to apply them to existing data."""
+        self._rules = rules
+        for i, code in enumerate(self._ns_code):
+            self._ns_unique[i] = code in rules.unique
+            self._ns_rank[i] = rules.rank(code)
+        # the unique-namespace index of each component follows the rules
+        for comp in self._comps.values():
+            comp.uniq = self._uniq_of(comp.members)
+
+    def _ns(self, code: str) -> int:
+        idx = self._ns_idx.get(code)
+        if idx is None:
+            idx = len(self._ns_code)
+            kind = type_of(code, self._types)
+            self._ns_idx[code] = idx
+            self._ns_code.append(code)
+            self._ns_graph.append(builds_graph(kind))
+            self._ns_removal.append(removal_rank(kind))
+            self._ns_unique.append(code in self._rules.unique)
+            self._ns_rank.append(self._rules.rank(code))
+            self._intern.append({})
+        return idx
+
+    def _node(self, nsi: int, value: str) -> int:
+        table = self._intern[nsi]
+        node = table.get(value)
+        if node is None:
+            node = len(self._n_ns)
+            table[value] = node
+            self._n_ns.append(nsi)
+            self._n_val.append(value)
+            self._n_first.append(-1)
+            self._n_comp.append(None)
+        return node
+
+    def _lookup(self, identity: Identity) -> int | None:
+        nsi = self._ns_idx.get(identity.namespace)
+        if nsi is None:
+            return None
+        return self._intern[nsi].get(identity.id)
+
+    def _identity(self, node: int) -> Identity:
+        return Identity(self._ns_code[self._n_ns[node]], self._n_val[node])
+
+    def _age(self, node: int) -> tuple[int, str, str]:
+        return (self._n_first[node], self._ns_code[self._n_ns[node]], self._n_val[node])
+
+    def _uniq_of(self, members: Iterable[int]) -> dict[int, int]:
+        uniq: dict[int, int] = {}
+        if self._rules.unique:
+            ns_unique, n_ns = self._ns_unique, self._n_ns
+            for m in members:
+                if ns_unique[n_ns[m]]:
+                    uniq[n_ns[m]] = m
+        return uniq
+
+    # ------------------------------------------------------------------ links
+    def _new_link(self, a: int, b: int, key: int, ts: int, seq: int, dataset: str | None, batch: str | None) -> int:
+        if self._lfree:
+            lid = self._lfree.pop()
+            self._la[lid], self._lb[lid] = a, b
+            self._lfirst[lid] = self._llast[lid] = ts
+            self._lseq[lid] = seq
+            self._lds[lid], self._lbatch[lid] = dataset, batch
+        else:
+            lid = len(self._la)
+            self._la.append(a)
+            self._lb.append(b)
+            self._lfirst.append(ts)
+            self._llast.append(ts)
+            self._lseq.append(seq)
+            self._lds.append(dataset)
+            self._lbatch.append(batch)
+        self._lk[key] = lid
+        return lid
+
+    def _drop_link(self, lid: int) -> None:
+        a, b = self._la[lid], self._lb[lid]
+        del self._lk[a << 32 | b]
+        self._la[lid] = self._lb[lid] = -1
+        self._lfree.append(lid)
+
+    def _link_info(self, lid: int) -> LinkInfo:
+        a, b = self._identity(self._la[lid]), self._identity(self._lb[lid])
+        if b < a:
+            a, b = b, a
+        return LinkInfo(a, b, self._lfirst[lid], self._llast[lid], self._lds[lid], self._lbatch[lid], self._lseq[lid])
+
+    # ------------------------------------------------------------------ rows
+    def add_row(
+        self,
+        identities: Sequence[Identity],
+        *,
+        ts: Time | None = None,
+        dataset: str | None = None,
+        batch: str | None = None,
+        primary: Identity | None = None,
+        record: bool = False,
+    ) -> RowResult:
+        """Link every pair of (graph-building) identities of one validated record or event.
+
+        Args:
+            identities: the row's identities, already validated (see ``validate_row``);
+                exact duplicates are merged here too.
+            ts: when the row was asserted (epoch ms or datetime); default: the row's sequence number.
+            dataset: source dataset id, kept on the links.
+            batch: source batch id, kept on the links.
+            primary: the row's schema/identityMap primary identity, used for records and when no
+                priority is configured.
+            record: True for profile records (primary from the schema), False for events
+                (primary from the namespace priority when one is configured).
+
+        Returns:
+            The primary identity (``None`` when rejected), the rejection reason and the changes.
+        """
+        self._seq += 1
+        seq = self._seq
+        return self._add(identities, seq, seq if ts is None else _ms(ts), dataset, batch, primary, record)
+
+    def _assess(
+        self, identities: Sequence[Identity], primary: Identity | None, record: bool
+    ) -> tuple[Identity | None, str | None]:
+        rules = self._rules
+        if rules.enabled and len(identities) > 1 and len({i.namespace for i in identities}) < len(identities):
+            reason = row_rejection(identities, rules)
+            if reason is not None:
+                return None, reason
+        if primary is not None and (record or not rules.priority) and primary in identities:
+            return primary, None
+        if len(identities) == 1:
+            return identities[0], None
+        return choose_primary(identities, rules), None
+
+    def _add(
+        self,
+        identities: Sequence[Identity],
+        seq: int,
+        ts: int,
+        dataset: str | None,
+        batch: str | None,
+        primary: Identity | None,
+        record: bool,
+    ) -> RowResult:
+        if len(identities) > 1 and len(set(identities)) < len(identities):
+            identities = list(dict.fromkeys(identities))
+        prim, reason = self._assess(identities, primary, record)
+        if reason is not None:
+            self._refused["rows rejected by linking rules"] += 1
+            return RowResult(None, reason, None)
+        if len(identities) < 2:
+            return RowResult(prim, None, None)
+        ns_idx, ns_graph = self._ns_idx, self._ns_graph
+        nodes: list[int] = []
+        for ident in identities:
+            nsi = ns_idx.get(ident.namespace)
+            if nsi is None:
+                nsi = self._ns(ident.namespace)
+            if ns_graph[nsi]:
+                nodes.append(self._node(nsi, ident.id))
+        if len(nodes) < 2:
+            return RowResult(prim, None, None)
+        return RowResult(prim, None, self._link_nodes(nodes, seq, ts, dataset, batch))
+
+    def _link_nodes(
+        self, nodes: list[int], seq: int, ts: int, dataset: str | None, batch: str | None
+    ) -> GraphChanges | None:
+        lk, llast, lseq, lds, lbatch = self._lk, self._llast, self._lseq, self._lds, self._lbatch
+        new_links: list[int] = []
+        n = len(nodes)
+        for i in range(n - 1):
+            a = nodes[i]
+            for j in range(i + 1, n):
+                b = nodes[j]
+                key = (a << 32 | b) if a < b else (b << 32 | a)
+                lid = lk.get(key)
+                if lid is None:
+                    if a < b:
+                        new_links.append(self._new_link(a, b, key, ts, seq, dataset, batch))
+                    else:
+                        new_links.append(self._new_link(b, a, key, ts, seq, dataset, batch))
+                else:
+                    if ts > llast[lid]:
+                        llast[lid] = ts
+                    lseq[lid] = seq
+                    lds[lid] = dataset
+                    lbatch[lid] = batch
+        n_comp = self._n_comp
+        comps: list[_Comp] = []
+        fresh: list[int] = []
+        for node in nodes:
+            c = n_comp[node]
+            if c is None:
+                fresh.append(node)
+            elif c not in comps:
+                comps.append(c)
+        if not fresh and len(comps) == 1:
+            comps[0].links.extend(new_links)
+            return None
+        log = GraphChanges(self)
+        if self._rules.unique and self._violates(comps, fresh):
+            for f in fresh:
+                self._n_first[f] = ts
+            all_nodes = [m for c in comps for m in c.members] + fresh
+            all_links = [lid for c in comps for lid in c.links] + new_links
+            kept = self._optimise(all_nodes, all_links, seq, log)
+            parts = self._repartition(all_nodes, kept, comps, seq, ts, log)
+            for part in parts:
+                self._enforce_limit(part, seq, ts, log)
+        else:
+            comp = self._merge(comps, fresh, new_links, seq, ts, log)
+            self._enforce_limit(comp, seq, ts, log)
+        self._snapshot(log)
+        return log
+
+    def _violates(self, comps: list[_Comp], fresh: list[int]) -> bool:
+        seen: dict[int, int] = {}
+        for c in comps:
+            for nsi, node in c.uniq.items():
+                if seen.setdefault(nsi, node) != node:
+                    return True
+        ns_unique, n_ns = self._ns_unique, self._n_ns
+        for node in fresh:
+            nsi = n_ns[node]
+            if ns_unique[nsi] and seen.setdefault(nsi, node) != node:
+                return True
+        return False
+
+    def _merge(
+        self, comps: list[_Comp], fresh: list[int], new_links: list[int], seq: int, ts: int, log: GraphChanges
+    ) -> _Comp:
+        n_comp = self._n_comp
+        if comps:
+            if len(comps) == 1:
+                container = survivor = comps[0]
+            else:
+                survivor = min(comps, key=lambda c: (c.created, c.pid))
+                container = max(comps, key=lambda c: len(c.members))
+                if container is not survivor:
+                    # the biggest list is reused as storage; the survivor's id moves onto it
+                    lost = container.pid
+                    del self._comps[lost]
+                    log.merged[lost] = survivor.pid
+                    self._history.append(HistoryEntry(seq, ts, "merged", lost, survivor.pid))
+                    container.pid, container.created = survivor.pid, survivor.created
+                    self._comps[survivor.pid] = container
+                for c in comps:
+                    if c is container:
+                        continue
+                    for m in c.members:
+                        n_comp[m] = container
+                    container.members.extend(c.members)
+                    container.links.extend(c.links)
+                    container.uniq.update(c.uniq)
+                    if c is not survivor:
+                        del self._comps[c.pid]
+                        log.merged[c.pid] = survivor.pid
+                        self._history.append(HistoryEntry(seq, ts, "merged", c.pid, survivor.pid))
+        else:
+            code, n_ns, n_val = self._ns_code, self._n_ns, self._n_val
+            oldest = min(fresh, key=lambda n: (code[n_ns[n]], n_val[n]))
+            pid = _new_pid(seq, code[n_ns[oldest]], n_val[oldest])
+            container = _Comp(pid, seq, [], [], {})
+            self._comps[pid] = container
+            log.created.append(pid)
+            self._history.append(HistoryEntry(seq, ts, "created", pid, None))
+        n_first, members = self._n_first, container.members
+        ns_unique, n_ns2, uniq = self._ns_unique, self._n_ns, container.uniq
+        for f in fresh:
+            n_comp[f] = container
+            n_first[f] = ts
+            members.append(f)
+            if ns_unique[n_ns2[f]]:
+                uniq[n_ns2[f]] = f
+        container.links.extend(new_links)
+        log._members[container.pid] = ()
+        return container
+
+    def _snapshot(self, log: GraphChanges) -> None:
+        comps = self._comps
+        for pid in list(log._members):
+            comp = comps.get(pid)
+            if comp is None:
+                del log._members[pid]
+            else:
+                log._members[pid] = tuple(comp.members)
+
+    # ------------------------------------------------------------------ identity optimisation
+    def _optimise(self, nodes: list[int], links: list[int], newest_seq: int, log: GraphChanges) -> list[int]:
+        """Replay ``links`` in Reading-B order, dropping any that would join two unique identities."""
+        la, lb, llast, lseq = self._la, self._lb, self._llast, self._lseq
+        code, n_ns, n_val, rank = self._ns_code, self._n_ns, self._n_val, self._ns_rank
+
+        def key(lid: int) -> tuple[int, int, int, int, tuple[str, str, str, str]]:
+            a, b = la[lid], lb[lid]
+            sa, sb = (code[n_ns[a]], n_val[a]), (code[n_ns[b]], n_val[b])
+            if sb < sa:
+                sa, sb = sb, sa
+            newest = lseq[lid] == newest_seq
+            return link_sort_key(newest, rank[n_ns[a]] + rank[n_ns[b]], llast[lid], lseq[lid], sa + sb)
+
+        order = sorted(links, key=key)
+        parent = {n: n for n in nodes}
+        uniq: dict[int, dict[int, int]] = {}
+        ns_unique = self._ns_unique
+        for n in nodes:
+            uniq[n] = {n_ns[n]: n} if ns_unique[n_ns[n]] else {}
+
+        def find(x: int) -> int:
+            root = x
+            while parent[root] != root:
+                root = parent[root]
+            while parent[x] != root:  # path compression
+                parent[x], x = root, parent[x]
+            return root
+
+        kept: list[int] = []
+        for lid in order:
+            ra, rb = find(la[lid]), find(lb[lid])
+            if ra == rb:
+                kept.append(lid)
+                continue
+            ua, ub = uniq[ra], uniq[rb]
+            if len(ua) < len(ub):
+                ra, rb, ua, ub = rb, ra, ub, ua
+            clash = next((nsi for nsi, node in ub.items() if ua.get(nsi, node) != node), None)
+            if clash is not None:
+                reason = f"link refused: it would put two {code[clash]} identities (unique namespace) in one graph"
+                self._refused[reason] += 1
+                log.refused_links.append((self._identity(la[lid]), self._identity(lb[lid]), reason))
+                self._drop_link(lid)
+                continue
+            parent[rb] = ra
+            ua.update(ub)
+            kept.append(lid)
+        return kept
+
+    def _repartition(
+        self, nodes: list[int], links: list[int], old: list[_Comp], seq: int, ts: int, log: GraphChanges
+    ) -> list[_Comp]:
+        """Replace the components ``old`` by the connected parts of ``nodes`` over ``links``."""
+        la, lb = self._la, self._lb
+        parent = {n: n for n in nodes}
+
+        def find(x: int) -> int:
+            root = x
+            while parent[root] != root:
+                root = parent[root]
+            while parent[x] != root:
+                parent[x], x = root, parent[x]
+            return root
+
+        for lid in links:
+            ra, rb = find(la[lid]), find(lb[lid])
+            if ra != rb:
+                parent[rb] = ra
+        groups: dict[int, list[int]] = {}
+        for n in nodes:
+            groups.setdefault(find(n), []).append(n)
+        glinks: dict[int, list[int]] = {}
+        for lid in links:
+            glinks.setdefault(find(la[lid]), []).append(lid)
+        parts = [(members, glinks.get(root, [])) for root, members in groups.items() if len(members) > 1]
+        part_of: dict[int, int] = {}
+        for i, (members, _) in enumerate(parts):
+            for m in members:
+                part_of[m] = i
+        origin = {m: self._n_comp[m] for m in nodes}
+        for c in old:
+            self._comps.pop(c.pid, None)
+        pids: list[tuple[str, int] | None] = [None] * len(parts)
+        for c in sorted(old, key=lambda c: (c.created, c.pid)):
+            alive = [m for m in c.members if m in part_of]
+            if not alive:
+                log.deleted.append(c.pid)
+                self._history.append(HistoryEntry(seq, ts, "deleted", c.pid, None))
+                continue
+            pi = part_of[min(alive, key=self._age)]
+            current = pids[pi]
+            if current is None:
+                pids[pi] = (c.pid, c.created)
+            else:
+                log.merged[c.pid] = current[0]
+                self._history.append(HistoryEntry(seq, ts, "merged", c.pid, current[0]))
+        out: list[_Comp] = []
+        n_comp, n_first = self._n_comp, self._n_first
+        for n in nodes:
+            if n not in part_of:
+                if origin[n] is not None:
+                    log.removed.append(self._identity(n))
+                n_comp[n] = None
+                n_first[n] = -1
+        for i, (members, plinks) in enumerate(parts):
+            assigned = pids[i]
+            if assigned is None:
+                oldest = min(members, key=self._age)
+                pid = _new_pid(seq, self._ns_code[self._n_ns[oldest]], self._n_val[oldest])
+                src = origin[oldest]
+                if src is not None:
+                    log.split[pid] = src.pid
+                    self._history.append(HistoryEntry(seq, ts, "split", pid, src.pid))
+                else:
+                    log.created.append(pid)
+                    self._history.append(HistoryEntry(seq, ts, "created", pid, None))
+                assigned = (pid, seq)
+            comp = _Comp(assigned[0], assigned[1], members, plinks, self._uniq_of(members))
+            for m in members:
+                n_comp[m] = comp
+            self._comps[comp.pid] = comp
+            log._members[comp.pid] = ()
+            out.append(comp)
+        return out
+
+    # ------------------------------------------------------------------ graph limit
+    def _enforce_limit(self, comp: _Comp, seq: int, ts: int, log: GraphChanges) -> None:
+        limit = self._rules.limit
+        if limit is None or len(comp.members) <= limit:
+            return
+        removal, n_ns = self._ns_removal, self._n_ns
+        code, n_val, n_first = self._ns_code, self._n_val, self._n_first
+        stack = [comp]
+        while stack:
+            c = stack.pop()
+            if len(c.members) <= limit:
+                continue
+            victim = min(c.members, key=lambda n: (removal[n_ns[n]], n_first[n], code[n_ns[n]], n_val[n]))
+            la, lb = self._la, self._lb
+            remaining: list[int] = []
+            for lid in c.links:
+                if la[lid] == victim or lb[lid] == victim:
+                    self._drop_link(lid)
+                else:
+                    remaining.append(lid)
+            self._refused["identity removed: graph limit reached"] += 1
+            nodes = [m for m in c.members if m != victim]
+            log.removed.append(self._identity(victim))
+            self._n_comp[victim] = None
+            n_first[victim] = -1
+            stack.extend(self._repartition(nodes, remaining, [c], seq, ts, log))
+
+    # ------------------------------------------------------------------ unlink, delete, re-resolve
+    def unlink(self, a: Identity, b: Identity, *, ts: Time | None = None) -> GraphChanges:
+        """Remove the link between two identities; only their component is recomputed (it may split).
+
+        Raises:
+            NotFound: when the two identities are not linked.
+        """
+        na, nb = self._lookup(a), self._lookup(b)
+        lid = None if na is None or nb is None else self._lk.get(min(na, nb) << 32 | max(na, nb))
+        if lid is None or na is None:
+            raise NotFound(f"{a} and {b} are not linked.", path="link")
+        comp = self._n_comp[na]
+        assert comp is not None
+        self._seq += 1
+        seq = self._seq
+        log = GraphChanges(self)
+        self._drop_link(lid)
+        links = [x for x in comp.links if x != lid]
+        self._repartition(list(comp.members), links, [comp], seq, seq if ts is None else _ms(ts), log)
+        self._snapshot(log)
+        return log
+
+    def delete_identity(self, identity: Identity, *, ts: Time | None = None) -> GraphChanges:
+        """Remove an identity and its links from the graph (its profile fragments are untouched).
+
+        Raises:
+            NotFound: when the identity is not in the graph.
+        """
+        node = self._lookup(identity)
+        comp = None if node is None else self._n_comp[node]
+        if comp is None or node is None:
+            raise NotFound(f"{identity} is not in the identity graph.", path="identity")
+        self._seq += 1
+        seq = self._seq
+        log = GraphChanges(self)
+        la, lb = self._la, self._lb
+        remaining: list[int] = []
+        for lid in comp.links:
+            if la[lid] == node or lb[lid] == node:
+                self._drop_link(lid)
+            else:
+                remaining.append(lid)
+        self._repartition(list(comp.members), remaining, [comp], seq, seq if ts is None else _ms(ts), log)
+        self._snapshot(log)
+        return log
+
+    def re_resolve(self, rules: LinkingRules | None = None, *, ts: Time | None = None) -> GraphChanges:
+        """Apply (new) rules to existing data; components that still satisfy them keep their ids.
+
+        Components violating a unique namespace are replayed by the identity optimisation
+        algorithm (the links of the component's newest row count as "newest"); components over
+        the limit are trimmed in the documented order.
+        """
+        if rules is not None:
+            self.set_rules(rules)
+        self._seq += 1
+        seq = self._seq
+        t = seq if ts is None else _ms(ts)
+        log = GraphChanges(self)
+        for comp in sorted(self._comps.values(), key=lambda c: (c.created, c.pid)):
+            parts = [comp]
+            if self._rules.unique and self._violates([], comp.members):
+                newest = max(self._lseq[lid] for lid in comp.links)
+                members = list(comp.members)
+                kept = self._optimise(members, list(comp.links), newest, log)
+                parts = self._repartition(members, kept, [comp], seq, t, log)
+            for part in parts:
+                self._enforce_limit(part, seq, t, log)
+        self._snapshot(log)
+        return log
+
+    # ------------------------------------------------------------------ queries
+    def profile_id(self, identity: Identity) -> str | None:
+        """The profile id of the graph holding ``identity``, or ``None`` when it is in no graph."""
+        node = self._lookup(identity)
+        comp = None if node is None else self._n_comp[node]
+        return None if comp is None else comp.pid
+
+    def members(self, identity: Identity) -> tuple[Identity, ...]:
+        """Cluster members of ``identity`` (sorted); just the identity itself when it is in no graph."""
+        node = self._lookup(identity)
+        comp = None if node is None else self._n_comp[node]
+        if comp is None:
+            return (identity,)
+        return tuple(sorted(self._identity(m) for m in comp.members))
+
+    def profile_members(self, profile_id: str) -> tuple[Identity, ...]:
+        """Member identities of a profile id (sorted).
+
+        Raises:
+            NotFound: when no graph has that profile id.
+        """
+        comp = self._comps.get(profile_id)
+        if comp is None:
+            raise NotFound(f"No identity graph has profile id {profile_id!r}.", path="profile_id")
+        return tuple(sorted(self._identity(m) for m in comp.members))
+
+    def components(self) -> dict[str, tuple[Identity, ...]]:
+        """Every graph: profile id → sorted member identities."""
+        return {pid: tuple(sorted(self._identity(m) for m in c.members)) for pid, c in self._comps.items()}
+
+    def links(self) -> Iterator[LinkInfo]:
+        """Every link currently in the graph."""
+        for lid in self._lk.values():
+            yield self._link_info(lid)
+
+    def history(self, identity: Identity) -> list[HistoryEntry]:
+        """Cluster history of the profile holding ``identity``: its own entries and those of every
+        profile id merged into it (transitively), oldest first."""
+        pid = self.profile_id(identity)
+        if pid is None:
+            return []
+        absorbed: dict[str, list[str]] = {}
+        for h in self._history:
+            if h.kind == "merged" and h.other is not None:
+                absorbed.setdefault(h.other, []).append(h.profile_id)
+        ids = {pid}
+        todo = [pid]
+        while todo:
+            for old in absorbed.get(todo.pop(), []):
+                if old not in ids:
+                    ids.add(old)
+                    todo.append(old)
+        return [h for h in self._history if h.profile_id in ids or (h.kind == "merged" and h.other in ids)]
+
+    def profile_history(self) -> list[HistoryEntry]:
+        """Every cluster-history entry, oldest first."""
+        return list(self._history)
+
+    def mapping(self, identity: Identity, target_namespace: str) -> list[tuple[Identity, int]]:
+        """Identities of ``target_namespace`` in the graph of ``identity``, each with the last time
+        one of its links was asserted (most recent first)."""
+        node = self._lookup(identity)
+        comp = None if node is None else self._n_comp[node]
+        if comp is None:
+            return [(identity, 0)] if identity.namespace == target_namespace else []
+        nsi = self._ns_idx.get(target_namespace)
+        last: dict[int, int] = {}
+        la, lb, llast = self._la, self._lb, self._llast
+        for lid in comp.links:
+            for n in (la[lid], lb[lid]):
+                if self._n_ns[n] == nsi and llast[lid] > last.get(n, -(2**62)):
+                    last[n] = llast[lid]
+        out = [(self._identity(n), t) for n, t in last.items()]
+        out.sort(key=lambda p: (-p[1], p[0]))
+        return out
+
+    def explain(self, a: Identity, b: Identity) -> list[LinkInfo]:
+        """The chain of links joining ``a`` to ``b`` (a shortest one), in path order.
+
+        Raises:
+            NotFound: when the two identities are not in the same graph.
+        """
+        na, nb = self._lookup(a), self._lookup(b)
+        comp = None if na is None else self._n_comp[na]
+        if comp is None or na is None or nb is None or self._n_comp[nb] is not comp:
+            raise NotFound(f"{a} and {b} are not in the same identity graph.", path="identities")
+        adj: dict[int, list[tuple[int, int]]] = {}
+        for lid in comp.links:
+            x, y = self._la[lid], self._lb[lid]
+            adj.setdefault(x, []).append((y, lid))
+            adj.setdefault(y, []).append((x, lid))
+        prev: dict[int, tuple[int, int]] = {na: (-1, -1)}
+        queue = deque([na])
+        while queue:
+            x = queue.popleft()
+            if x == nb:
+                break
+            for y, lid in sorted(adj.get(x, [])):
+                if y not in prev:
+                    prev[y] = (x, lid)
+                    queue.append(y)
+        chain: list[LinkInfo] = []
+        x = nb
+        while x != na:
+            px, lid = prev[x]
+            chain.append(self._link_info(lid))
+            x = px
+        chain.reverse()
+        return chain
+
+    def stats(self, top: int = 10) -> GraphStats:
+        """Component size histogram, largest components, identities per namespace, refusals."""
+        sizes = Counter(len(c.members) for c in self._comps.values())
+        largest = sorted(((c.pid, len(c.members)) for c in self._comps.values()), key=lambda p: (-p[1], p[0]))[:top]
+        per_ns: Counter[str] = Counter()
+        for c in self._comps.values():
+            for m in c.members:
+                per_ns[self._ns_code[self._n_ns[m]]] += 1
+        return GraphStats(
+            profiles=len(self._comps),
+            identities=sum(per_ns.values()),
+            links=len(self._lk),
+            size_histogram=dict(sorted(sizes.items())),
+            largest=largest,
+            identities_per_namespace=dict(sorted(per_ns.items())),
+            refused=dict(self._refused),
+        )
+
+    # ------------------------------------------------------------------ persistence
+    def to_rows(self) -> GraphState:
+        """The full state as plain rows (a snapshot; rebuild with :meth:`from_rows`).
+
+        Identities that are in no graph are not included (they carry no state).
+        """
+        identities = [
+            IdentityRow(self._ns_code[self._n_ns[m]], self._n_val[m], c.pid, self._n_first[m])
+            for c in self._comps.values()
+            for m in c.members
+        ]
+        links = []
+        for lid in self._lk.values():
+            info = self._link_info(lid)
+            links.append(
+                LinkRow(
+                    info.a.namespace, info.a.id, info.b.namespace, info.b.id,
+                    info.first_seen, info.last_seen, info.seq, info.dataset, info.batch,
+                )
+            )  # fmt: skip
+        profiles = [ProfileRow(c.pid, c.created) for c in self._comps.values()]
+        return GraphState(identities, links, profiles, list(self._history), self._seq, dict(self._refused))
+
+    @classmethod
+    def from_rows(
+        cls, state: GraphState, rules: LinkingRules | None = None, *, types: Mapping[str, IdentityType] | None = None
+    ) -> IdentityGraph:
+        """Rebuild an engine from :meth:`to_rows` output (the rules are settings, passed separately)."""
+        g = cls(rules, types=types)
+        g._seq = state.seq
+        g._history = list(state.history)
+        g._refused = Counter(state.refused)
+        created = {p.profile_id: p.created_seq for p in state.profiles}
+        members: dict[str, list[int]] = {}
+        for row in state.identities:
+            node = g._node(g._ns(row.namespace), row.id)
+            g._n_first[node] = row.first_seen
+            members.setdefault(row.profile_id, []).append(node)
+        for pid, nodes in members.items():
+            comp = _Comp(pid, created[pid], nodes, [], g._uniq_of(nodes))
+            g._comps[pid] = comp
+            for n in nodes:
+                g._n_comp[n] = comp
+        for lr in state.links:
+            a = g._node(g._ns(lr.ns_a), lr.id_a)
+            b = g._node(g._ns(lr.ns_b), lr.id_b)
+            a, b = min(a, b), max(a, b)
+            lid = g._new_link(a, b, a << 32 | b, lr.first_seen, lr.seq, lr.dataset, lr.batch)
+            g._llast[lid] = lr.last_seen
+            comp = g._n_comp[a]
+            if comp is None:
+                raise NotFound(f"Link {lr.ns_a}:{lr.id_a} - {lr.ns_b}:{lr.id_b} names an identity in no graph.")
+            comp.links.append(lid)
+        return g

@@ -1,0 +1,440 @@
+"""The identity graph of one sandbox, persisted in its point store.
+
+The engine (:class:`~tessera.identity.graph.IdentityGraph`) is pure and in memory; this module
+keeps it durable. Each component is one document (members with first-seen times, links with
+times and sources), rewritten in the same commit as the rows that changed it, so a restart
+rebuilds exactly the graph that was acknowledged.
+
+Tables: ``id_components`` (profile id → component), ``id_history`` (cluster history),
+``id_meta`` (sequence and refusal counters), ``id_settings`` (linking rules), ``namespaces``
+(custom namespaces).
+
+Identities in no graph (a record with a single identity) still have a profile: its id is
+derived from the identity itself (``i-…``), so it needs no storage and turns into the graph's
+id the moment the identity is linked.
+"""
+
+from __future__ import annotations
+
+import base64
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+
+from tessera.catalog.ids import epoch_ms
+from tessera.errors import Conflict, IdentityRejected, InvalidInput, NotFound
+from tessera.identity.graph import GraphChanges, GraphState, HistoryEntry, IdentityGraph, IdentityRow, LinkRow, ProfileRow
+from tessera.identity.namespaces import DEFAULT_NAMESPACES, IdentityType, Namespace, builds_graph
+from tessera.identity.rules import LinkingRules, choose_primary
+from tessera.identity.validation import validate_row
+from tessera.model import Identity
+from tessera.store import PointStore, WriteBatch, get_json, scan_json
+
+if TYPE_CHECKING:
+    from tessera.platform import Sandbox
+
+COMPONENTS = "id_components"
+HISTORY = "id_history"
+META = "id_meta"
+SETTINGS = "id_settings"
+NAMESPACES = "namespaces"
+SINGLETON_PREFIX = "i-"
+
+
+def singleton_id(identity: Identity) -> str:
+    """Profile id of an identity that is in no graph (reversible, no storage needed).
+
+    >>> singleton_id(Identity("Email", "a@b.c"))
+    'i-RW1haWwfYUBiLmM'
+    """
+    raw = f"{identity.namespace}\x1f{identity.id}".encode()
+    return SINGLETON_PREFIX + base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def from_singleton_id(profile_id: str) -> Identity | None:
+    if not profile_id.startswith(SINGLETON_PREFIX):
+        return None
+    body = profile_id[len(SINGLETON_PREFIX) :]
+    try:
+        ns, _, value = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)).decode().partition("\x1f")
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return Identity(ns, value) if ns and value else None
+
+
+def xid_of(identity: Identity) -> str:
+    """The identity's opaque native id (XID), usable wherever the API takes an identity."""
+    return singleton_id(identity)[len(SINGLETON_PREFIX) :]
+
+
+def identity_of_xid(xid: str) -> Identity:
+    ident = from_singleton_id(SINGLETON_PREFIX + xid)
+    if ident is None:
+        raise InvalidInput(f"{xid!r} is not a valid XID", path="xid")
+    return ident
+
+
+class _Graph(IdentityGraph):
+    """The engine plus the per-component snapshot the store needs."""
+
+    def component_state(self, pid: str) -> tuple[ProfileRow, list[IdentityRow], list[LinkRow]] | None:
+        comp = self._comps.get(pid)
+        if comp is None:
+            return None
+        members = [
+            IdentityRow(self._ns_code[self._n_ns[m]], self._n_val[m], pid, self._n_first[m]) for m in comp.members
+        ]
+        links = []
+        for lid in comp.links:
+            info = self._link_info(lid)
+            links.append(
+                LinkRow(info.a.namespace, info.a.id, info.b.namespace, info.b.id, info.first_seen,
+                        info.last_seen, info.seq, info.dataset, info.batch)
+            )  # fmt: skip
+        return ProfileRow(pid, comp.created), members, links
+
+    def history_since(self, index: int) -> list[HistoryEntry]:
+        return self._history[index:]
+
+    def history_length(self) -> int:
+        return len(self._history)
+
+    def refused_counts(self) -> dict[str, int]:
+        return dict(self._refused)
+
+
+@dataclass
+class LinkOutcome:
+    """What linking one row did: its primary identity and every profile it touched."""
+
+    primary: Identity
+    touched_profiles: set[str] = field(default_factory=set)
+
+
+class IdentityService:
+    """Namespaces, linking rules and the persisted identity graph of one sandbox."""
+
+    def __init__(self, sandbox: Sandbox) -> None:
+        self._sandbox = sandbox
+        self._lock = threading.RLock()
+        self._dirty: set[str] = set()
+        self._gone: set[str] = set()
+        self._history_flushed = 0
+        self.graph: _Graph = self._load()
+
+    # -- settings --------------------------------------------------------------------------------
+
+    @property
+    def rules(self) -> LinkingRules:
+        return self.graph.rules
+
+    @property
+    def graph_limit(self) -> int:
+        return self.graph.rules.limit or 10**9
+
+    def _stored_rules(self) -> LinkingRules:
+        doc = get_json(self._sandbox.store, SETTINGS, "rules")
+        if doc is None:
+            return LinkingRules(limit=self._sandbox.settings.graph_limit)
+        return LinkingRules.of(doc.get("unique", []), doc.get("priority", []), doc.get("limit"))
+
+    def settings(self) -> dict[str, Any]:
+        r = self.rules
+        return {"unique": sorted(r.unique), "priority": list(r.priority), "limit": r.limit}
+
+    def set_rules(
+        self, *, unique: Iterable[str] = (), priority: Iterable[str] = (), limit: int | None = 50, re_resolve: bool = False
+    ) -> dict[str, Any]:
+        """Change the linking rules. They apply to new data; ``re_resolve`` also applies them to
+        existing graphs (profile ids stay where a component does not change)."""
+        rules = LinkingRules.of(unique, priority, limit)
+        known = {ns.code for ns in self.namespaces()}
+        for code in [*rules.unique, *rules.priority]:
+            if code not in known:
+                raise InvalidInput(f"Unknown namespace {code!r} in the linking rules", path="namespaces")
+        with self._sandbox.write_lock:
+            self._sandbox.store.write(WriteBatch().put_json(SETTINGS, "rules", {
+                "unique": sorted(rules.unique), "priority": list(rules.priority), "limit": rules.limit}))
+            self.graph.set_rules(rules)
+            if re_resolve:
+                self.re_resolve()
+        return self.settings()
+
+    def re_resolve(self) -> dict[str, Any]:
+        """Apply the current rules to every existing graph, then refresh the profiles that changed."""
+        from tessera.model import utcnow
+
+        with self._sandbox.write_lock:
+            staged = self._sandbox.begin()
+            changes = self.graph.re_resolve(ts=utcnow())
+            touched = self._absorb(changes, ())
+            self.flush(staged)
+            self._sandbox.profiles.refresh(staged, touched, utcnow())
+            self._sandbox.segments_on_change(staged, touched, utcnow())
+            staged.commit()
+        return {"profilesChanged": len(touched)}
+
+    # -- namespaces ------------------------------------------------------------------------------
+
+    def namespaces(self) -> list[Namespace]:
+        custom = [_ns_from_doc(doc) for _, doc in scan_json(self._sandbox.store, NAMESPACES)]
+        known = {ns.code for ns in custom}
+        return [ns for ns in DEFAULT_NAMESPACES if ns.code not in known] + custom
+
+    def namespace(self, code_or_id: str | int) -> Namespace:
+        for ns in self.namespaces():
+            if ns.code == code_or_id or (ns.id is not None and str(ns.id) == str(code_or_id)):
+                return ns
+        raise NotFound(f"Identity namespace {code_or_id!r} does not exist", path="namespace")
+
+    def create_namespace(self, code: str, name: str, id_type: str, description: str = "") -> Namespace:
+        """Create a custom namespace (code and type are immutable afterwards)."""
+        if not code or not code.replace("_", "").replace("-", "").isalnum() or len(code) > 64:
+            raise InvalidInput("A namespace code uses letters, digits, '-' and '_' (1-64 characters)", path="code")
+        try:
+            kind = IdentityType(id_type.upper().replace("MOBILE", "PHONE"))
+        except ValueError:
+            allowed = ", ".join(t.value for t in IdentityType)
+            raise InvalidInput(f"Unknown identity type {id_type!r}; use one of {allowed}", path="idType") from None
+        if any(ns.code.lower() == code.lower() for ns in self.namespaces()):
+            raise Conflict(f"A namespace with code {code!r} already exists", path="code")
+        used = [ns.id for ns in self.namespaces() if ns.id is not None]
+        ns = Namespace(code, max([100000, *used]) + 1, name or code, kind, custom=True)
+        doc = _ns_to_doc(ns, description)
+        self._sandbox.store.write(WriteBatch().put_json(NAMESPACES, code, doc))
+        self.graph = self._load()
+        return ns
+
+    def namespace_doc(self, ns: Namespace) -> dict[str, Any]:
+        stored = get_json(self._sandbox.store, NAMESPACES, ns.code)
+        return stored if stored else _ns_to_doc(ns, ns.name)
+
+    # -- ingestion -------------------------------------------------------------------------------
+
+    def check_row(self, identities: Sequence[Identity]) -> list[Identity]:
+        """Drop refused identity values; refuse the row when none is left or it carries too many."""
+        result = validate_row(identities, max_identities=self._sandbox.settings.max_identities_per_row)
+        if result.row_refused:
+            raise IdentityRejected(result.row_refused, path="identityMap")
+        if not result.identities and result.refused:
+            raise IdentityRejected("; ".join(r.reason for r in result.refused), path="identityMap")
+        return list(result.identities)
+
+    def link_row(
+        self,
+        store: PointStore,
+        identities: Sequence[Identity],
+        *,
+        declared_primary: Identity | None,
+        is_event: bool,
+        seen_at: datetime,
+        dataset_id: str,
+        batch_id: str | None,
+        link: bool,
+    ) -> LinkOutcome:
+        """Link one validated row into the graph (when ``link``) and choose its primary identity."""
+        before = {i: self.graph.profile_id(i) for i in identities}
+        if link:
+            result = self.graph.add_row(
+                identities, ts=seen_at, dataset=dataset_id, batch=batch_id, primary=declared_primary, record=not is_event
+            )
+            if result.rejected is not None:
+                raise IdentityRejected(result.rejected, path="identityMap")
+            primary = result.primary
+            touched = self._absorb(result.changes, identities)
+        else:
+            primary = self._choose_primary(identities, declared_primary, is_event)
+            touched = set()
+        assert primary is not None
+        for ident, old in before.items():
+            new = self.graph.profile_id(ident)
+            if old != new:
+                touched.add(old if old is not None else singleton_id(ident))
+            if new is not None:
+                self._dirty.add(new)
+        touched.add(self.profile_id_of(primary))
+        return LinkOutcome(primary, touched)
+
+    def _choose_primary(self, identities: Sequence[Identity], declared: Identity | None, is_event: bool) -> Identity:
+        if declared is not None and declared in identities and (not is_event or not self.rules.priority):
+            return declared
+        chosen = choose_primary(identities, self.rules)
+        assert chosen is not None
+        return chosen
+
+    def _absorb(self, changes: GraphChanges | None, identities: Iterable[Identity]) -> set[str]:
+        touched: set[str] = set()
+        if changes is None:
+            return touched
+        for pid in changes.profiles:
+            self._dirty.add(pid)
+            touched.add(pid)
+        for old, new in changes.merged.items():
+            self._gone.add(old)
+            touched.update((old, new))
+        for new, old in changes.split.items():
+            touched.update((new, old))
+            self._dirty.update((new, old))
+        for pid in changes.deleted:
+            self._gone.add(pid)
+            touched.add(pid)
+        for ident in changes.removed:
+            touched.add(singleton_id(ident))
+        return touched
+
+    def flush(self, store: PointStore) -> None:
+        """Write the components, history and counters changed since the last flush (in ``store``'s commit)."""
+        wb = WriteBatch()
+        for pid in self._dirty | self._gone:
+            state = self.graph.component_state(pid)
+            if state is None:
+                wb.delete(COMPONENTS, pid)
+                continue
+            prof, members, links = state
+            wb.put_json(COMPONENTS, pid, {
+                "created": prof.created_seq,
+                "members": [[m.namespace, m.id, m.first_seen] for m in members],
+                "links": [list(lr) for lr in links],
+            })
+        for n, h in enumerate(self.graph.history_since(self._history_flushed)):
+            wb.put_json(HISTORY, f"{h.seq:015d}-{self._history_flushed + n:09d}", list(h))
+        self._history_flushed = self.graph.history_length()
+        wb.put_json(META, "state", {"seq": self.graph.seq, "refused": self.graph.refused_counts()})
+        store.write(wb)
+        self._dirty.clear()
+        self._gone.clear()
+
+    def reload(self) -> None:
+        """Forget in-memory changes and rebuild the graph from the store (after a failed commit)."""
+        self.graph = self._load()
+
+    def _load(self) -> _Graph:
+        store = self._sandbox.store
+        rules = self._stored_rules()
+        types = {ns.code: ns.type for ns in self.namespaces()}
+        identities: list[IdentityRow] = []
+        links: list[LinkRow] = []
+        profiles: list[ProfileRow] = []
+        for pid, doc in scan_json(store, COMPONENTS):
+            profiles.append(ProfileRow(pid, doc["created"]))
+            identities.extend(IdentityRow(ns, value, pid, first) for ns, value, first in doc["members"])
+            links.extend(LinkRow(*row) for row in doc["links"])
+        history = [HistoryEntry(*row) for _, row in scan_json(store, HISTORY)]
+        meta = get_json(store, META, "state") or {"seq": 0, "refused": {}}
+        state = GraphState(identities, links, profiles, history, meta["seq"], meta.get("refused", {}))
+        graph = _Graph.from_rows(state, rules, types=types)
+        assert isinstance(graph, _Graph)
+        self._history_flushed = len(history)
+        self._dirty.clear()
+        self._gone.clear()
+        return graph
+
+    # -- queries ---------------------------------------------------------------------------------
+
+    def profile_id_of(self, identity: Identity, store: PointStore | None = None) -> str:
+        """The profile id of whoever holds ``identity`` (derived from it when in no graph)."""
+        pid = self.graph.profile_id(identity)
+        return pid if pid is not None else singleton_id(identity)
+
+    def members(self, profile_id: str, store: PointStore | None = None) -> list[Identity]:
+        """Identities of a profile; empty when the profile id is unknown or has moved."""
+        single = from_singleton_id(profile_id)
+        if single is not None:
+            return [] if self.graph.profile_id(single) is not None else [single]
+        try:
+            return list(self.graph.profile_members(profile_id))
+        except NotFound:
+            return []
+
+    def cluster(self, identity: Identity, *, stitched: bool = True) -> list[Identity]:
+        """Cluster members of an identity (just itself without stitching or when in no graph)."""
+        return list(self.graph.members(identity)) if stitched else [identity]
+
+    def primary_of(self, members: Sequence[Identity]) -> Identity | None:
+        """The identity a profile is known by: the highest-priority namespace among its members."""
+        if not members:
+            return None
+        people = [m for m in members if self._type(m.namespace) not in (IdentityType.COOKIE, IdentityType.DEVICE)]
+        return choose_primary(people or list(members), self.rules)
+
+    def _type(self, code: str) -> IdentityType:
+        for ns in self.namespaces():
+            if ns.code == code:
+                return ns.type
+        return IdentityType.CROSS_DEVICE
+
+    def describe_members(self, members: Sequence[Identity], store: PointStore | None = None) -> list[dict[str, Any]]:
+        primary = self.primary_of(members)
+        out = []
+        for m in sorted(members):
+            entry: dict[str, Any] = {"namespace": {"code": m.namespace}, "id": m.id, "xid": xid_of(m)}
+            if m == primary:
+                entry["primary"] = True
+            out.append(entry)
+        return out
+
+    def history(self, identity: Identity) -> list[dict[str, Any]]:
+        return [
+            {"seq": h.seq, "timestamp": h.ts, "kind": h.kind, "profileId": h.profile_id, "other": h.other}
+            for h in self.graph.history(identity)
+        ]
+
+    def mapping(self, identity: Identity, target_namespace: str) -> list[tuple[Identity, int]]:
+        return self.graph.mapping(identity, target_namespace)
+
+    def explain(self, a: Identity, b: Identity) -> list[dict[str, Any]]:
+        """The chain of links joining two identities of one profile, with times and datasets."""
+        return [
+            {
+                "from": link.a.to_json(),
+                "to": link.b.to_json(),
+                "firstSeen": link.first_seen,
+                "lastSeen": link.last_seen,
+                "datasetId": link.dataset,
+                "batchId": link.batch,
+            }
+            for link in self.graph.explain(a, b)
+        ]
+
+    def stats(self, top: int = 10) -> dict[str, Any]:
+        s = self.graph.stats(top)
+        return {
+            "graphs": s.profiles,
+            "identities": s.identities,
+            "links": s.links,
+            "sizeHistogram": {str(k): v for k, v in s.size_histogram.items()},
+            "largest": [{"profileId": pid, "size": size} for pid, size in s.largest],
+            "identitiesPerNamespace": s.identities_per_namespace,
+            "refused": s.refused,
+        }
+
+    def builds_graph(self, code: str) -> bool:
+        return builds_graph(self._type(code))
+
+    def now_ms(self) -> int:
+        return epoch_ms()
+
+
+def _ns_to_doc(ns: Namespace, description: str) -> dict[str, Any]:
+    now = epoch_ms()
+    return {
+        "code": ns.code,
+        "id": ns.id,
+        "name": ns.name,
+        "idType": ns.type.value,
+        "description": description,
+        "custom": ns.custom,
+        "status": "ACTIVE",
+        "createTime": now,
+        "updateTime": now,
+    }
+
+
+def _ns_from_doc(doc: dict[str, Any]) -> Namespace:
+    return Namespace(doc["code"], doc.get("id"), doc.get("name", doc["code"]), IdentityType(doc["idType"]), custom=True)
+
+
+__all__ = ["IdentityService", "LinkOutcome", "from_singleton_id", "identity_of_xid", "singleton_id", "xid_of"]

@@ -1,0 +1,486 @@
+"""Profiles of one sandbox: fragments and events in the point store, merged views on top.
+
+Storage layout (tables of the point store; ``|`` is the key separator):
+
+* ``fragments``  ``<ns>|<id>|<dataset>`` → the current record of that fragment
+* ``fragment_versions`` ``<ns>|<id>|<dataset>|<ingested ms>|<seq>`` → every version ("as of" reads)
+* ``dataset_fragments`` ``<dataset>|<ns>|<id>`` → index for "delete all Profile data of a dataset"
+* ``events``     ``<ns>|<id>|<timestamp ms>|<dataset>|<_id>`` → one ExperienceEvent
+* ``event_ids``  ``<dataset>|<_id>`` → its ``events`` key (a repeated ``_id`` is the same event)
+* ``batch_events`` ``<batch>|<events key>`` → index for "delete one event batch"
+* ``profiles``   ``<profile id>`` → the merged profile under the sandbox's default policy,
+  refreshed in the same commit as every write that changes it (materialised view)
+
+Events are stored under their primary identity and found through the identity graph at read
+time, so when an identity moves to another person (identity optimisation), its events move
+with it (``spec/aep.md`` §c6 IOA-4).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from tessera.errors import InvalidInput, NotFound, SemanticError
+from tessera.model import Identity, format_time, parse_time
+from tessera.profile.fragments import EVENT_CLASS, PROFILE_CLASS, Fragment, apply_record
+from tessera.profile.merge import merge
+from tessera.profile.policies import MergePolicy
+from tessera.store import PointStore, WriteBatch, key
+from tessera.store.base import KEY_SEP
+
+if TYPE_CHECKING:
+    from tessera.platform import Sandbox
+
+FRAGMENTS = "fragments"
+VERSIONS = "fragment_versions"
+DATASET_FRAGMENTS = "dataset_fragments"
+EVENTS = "events"
+EVENT_IDS = "event_ids"
+BATCH_EVENTS = "batch_events"
+PROFILES = "profiles"
+META = "profile_meta"
+
+
+def id_key(identity: Identity) -> str:
+    return key(identity.namespace, identity.id)
+
+
+def _ms(dt: datetime) -> int:
+    return int(dt.timestamp() * 1000)
+
+
+@dataclass
+class ProfileView:
+    """A merged profile as the API and UI show it."""
+
+    profile_id: str
+    attributes: dict[str, Any]
+    identities: list[dict[str, Any]]
+    primary: Identity | None
+    sources: list[str]
+    last_modified: datetime | None
+    provenance: dict[str, str]
+    memberships: dict[str, Any]
+    merge_policy_id: str
+    too_large: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "profileId": self.profile_id,
+            "attributes": self.attributes,
+            "identities": self.identities,
+            "primary": None if self.primary is None else self.primary.to_json(),
+            "sources": self.sources,
+            "lastModifiedAt": None if self.last_modified is None else format_time(self.last_modified),
+            "provenance": self.provenance,
+            "segmentMembership": self.memberships,
+            "mergePolicyId": self.merge_policy_id,
+        }
+
+
+class ProfileService:
+    """Write fragments and events, keep merged profiles current, look them up by any identity."""
+
+    def __init__(self, sandbox: Sandbox) -> None:
+        self._sandbox = sandbox
+
+    @property
+    def _store(self) -> PointStore:
+        return self._sandbox.store
+
+    # -- writes (inside a flow chunk) -----------------------------------------------------------
+
+    def _next_seq(self, store: PointStore) -> int:
+        raw = store.get(META, "seq")
+        seq = (int(raw) if raw else 0) + 1
+        store.write(WriteBatch().put(META, "seq", str(seq).encode()))
+        return seq
+
+    def put_record(
+        self,
+        store: PointStore,
+        dataset: dict[str, Any],
+        primary: Identity,
+        record: dict[str, Any],
+        ingested_at: datetime,
+        *,
+        upsert: bool = False,
+        deletes: Sequence[str] = (),
+    ) -> set[str]:
+        """Replace (or, in upsert mode, update) the fragment of ``primary`` in ``dataset``."""
+        frag_key = key(id_key(primary), dataset["id"])
+        old_raw = store.get(FRAGMENTS, frag_key)
+        old = orjson.loads(old_raw)["record"] if old_raw else None
+        doc = apply_record(old, record, upsert=upsert, deletes=deletes)
+        seq = self._next_seq(store)
+        ms = _ms(ingested_at)
+        body = {"record": doc, "ingestedAt": ms, "seq": seq, "dataset": dataset["id"]}
+        wb = WriteBatch()
+        wb.put_json(FRAGMENTS, frag_key, body)
+        wb.put_json(VERSIONS, key(frag_key, f"{ms:015d}", f"{seq:012d}"), body)
+        wb.put(DATASET_FRAGMENTS, key(dataset["id"], id_key(primary)), b"")
+        store.write(wb)
+        return {self._sandbox.identity.profile_id_of(primary, store)}
+
+    def put_event(
+        self,
+        store: PointStore,
+        dataset: dict[str, Any],
+        primary: Identity,
+        record: dict[str, Any],
+        timestamp: datetime,
+        ingested_at: datetime,
+        batch_id: str | None,
+    ) -> set[str]:
+        """Store an event under its primary identity; the same ``_id`` twice is one event."""
+        event_id = str(record["_id"])
+        index_key = key(dataset["id"], event_id)
+        previous = store.get(EVENT_IDS, index_key)
+        ev_key = key(id_key(primary), f"{_ms(timestamp):015d}", dataset["id"], event_id)
+        wb = WriteBatch()
+        if previous is not None:
+            if previous.decode() == ev_key:
+                return set()  # idempotent replay: nothing changes
+            wb.delete(EVENTS, previous.decode())
+        body = {"record": record, "dataset": dataset["id"], "ingestedAt": _ms(ingested_at), "batch": batch_id}
+        wb.put_json(EVENTS, ev_key, body)
+        wb.put(EVENT_IDS, index_key, ev_key.encode())
+        if batch_id:
+            wb.put(BATCH_EVENTS, key(batch_id, ev_key), b"")
+        store.write(wb)
+        return {self._sandbox.identity.profile_id_of(primary, store)}
+
+    def refresh(self, store: PointStore, profile_ids: Iterable[str], now: datetime) -> None:
+        """Re-merge the materialised profiles (default policy) of ``profile_ids``."""
+        policy = self._sandbox.merge_policies.default_for(PROFILE_CLASS)
+        wb = WriteBatch()
+        for pid in set(profile_ids):
+            members = self._sandbox.identity.members(pid, store)
+            fragments = list(self._fragments(store, members, policy))
+            if not fragments and not self._has_events(store, members):
+                wb.delete(PROFILES, pid)
+                continue
+            view = self._merge(store, pid, members, fragments, policy)
+            wb.put_json(PROFILES, pid, view.to_json())
+        store.write(wb)
+
+    # -- reads ----------------------------------------------------------------------------------
+
+    def _fragments(
+        self, store: PointStore, members: Sequence[Identity], policy: MergePolicy, as_of: datetime | None = None
+    ) -> Iterator[Fragment]:
+        allowed = set(policy.order) if policy.attribute_merge == "dataSetPrecedence" else None
+        for identity in members:
+            prefix = key(id_key(identity), "")
+            if as_of is None:
+                rows: Iterable[tuple[str, bytes]] = store.scan(FRAGMENTS, prefix)
+            else:
+                rows = self._versions_as_of(store, prefix, as_of)
+            for _, raw in rows:
+                body = orjson.loads(raw)
+                if allowed is not None and body["dataset"] not in allowed:
+                    continue
+                if body.get("deleted"):
+                    continue
+                yield Fragment(
+                    body["dataset"],
+                    identity,
+                    body["record"],
+                    parse_time(body["ingestedAt"]),
+                    sequence=body["seq"],
+                    schema_class=PROFILE_CLASS,
+                )
+
+    def _versions_as_of(self, store: PointStore, prefix: str, as_of: datetime) -> Iterator[tuple[str, bytes]]:
+        limit_ms = _ms(as_of)
+        latest: dict[str, bytes] = {}
+        for k, raw in store.scan(VERSIONS, prefix):
+            frag_key, _, rest = k.rpartition(KEY_SEP)
+            frag_key, _, ms = frag_key.rpartition(KEY_SEP)
+            if int(ms) <= limit_ms:
+                latest[frag_key] = raw
+        yield from latest.items()
+
+    def _has_events(self, store: PointStore, members: Sequence[Identity]) -> bool:
+        return any(next(iter(store.scan(EVENTS, key(id_key(i), ""), limit=1)), None) for i in members)
+
+    def _merge(
+        self,
+        store: PointStore,
+        pid: str,
+        members: Sequence[Identity],
+        fragments: list[Fragment],
+        policy: MergePolicy,
+    ) -> ProfileView:
+        merged = merge(fragments, policy)
+        identities = self._sandbox.identity.describe_members(members, store)
+        primary = self._sandbox.identity.primary_of(members)
+        memberships = self._sandbox.memberships_of(pid, store)
+        attributes = dict(merged.attributes)
+        if memberships:
+            attributes["segmentMembership"] = {"ups": memberships}
+        return ProfileView(
+            profile_id=pid,
+            attributes=attributes,
+            identities=identities,
+            primary=primary,
+            sources=sorted(merged.sources),
+            last_modified=merged.last_modified,
+            provenance=dict(merged.provenance),
+            memberships=memberships,
+            merge_policy_id=policy.id,
+        )
+
+    def resolve(self, identity: Identity | str) -> str | None:
+        """The profile id holding ``identity`` (``None`` when nothing is stored for it)."""
+        store = self._store
+        if isinstance(identity, str):
+            if store.get(PROFILES, identity) is not None:
+                return identity
+            return None
+        pid = self._sandbox.identity.profile_id_of(identity, store)
+        members = self._sandbox.identity.members(pid, store)
+        if store.get(PROFILES, pid) is not None or self._has_events(store, members):
+            return pid
+        return None
+
+    def get(
+        self,
+        identity: Identity | str,
+        *,
+        merge_policy_id: str | None = None,
+        as_of: datetime | None = None,
+        fields: Sequence[str] | None = None,
+    ) -> ProfileView | None:
+        """The merged profile of the person holding ``identity`` (or with that profile id).
+
+        Returns ``None`` when nothing is stored for it (an unknown identity is not an error).
+
+        Raises:
+            SemanticError: the person's identity graph is above the graph limit (HTTP 422).
+            NotFound: ``merge_policy_id`` does not exist.
+        """
+        store = self._store
+        policy = (
+            self._sandbox.merge_policies.get(merge_policy_id)
+            if merge_policy_id
+            else self._sandbox.merge_policies.default_for(PROFILE_CLASS)
+        )
+        if isinstance(identity, str):
+            pid = identity
+            members = self._sandbox.identity.members(pid, store)
+            if not members:
+                return None
+            anchor = members[0]
+        else:
+            anchor = identity
+            pid = self._sandbox.identity.profile_id_of(identity, store)
+            members = self._sandbox.identity.members(pid, store)
+        if len(members) > self._sandbox.identity.graph_limit:
+            raise SemanticError(
+                f"Too many related identities: this profile's graph has {len(members)} identities, "
+                f"above the limit of {self._sandbox.identity.graph_limit}",
+                path="entityId",
+            )
+        if policy.identity_graph == "none":
+            members = [anchor]
+        materialised = (
+            as_of is None and policy.default and policy.identity_graph == "pdg" and policy.schema_name == PROFILE_CLASS
+        )
+        if materialised:
+            raw = store.get(PROFILES, pid)
+            if raw is None:
+                return None
+            view = _view_from_json(orjson.loads(raw))
+        else:
+            fragments = list(self._fragments(store, members, policy, as_of))
+            if not fragments and not self._has_events(store, members):
+                return None
+            view = self._merge(store, pid, members, fragments, policy)
+        if fields:
+            view.attributes = project(view.attributes, fields)
+        return view
+
+    def events(
+        self,
+        identity: Identity | str,
+        *,
+        merge_policy_id: str | None = None,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        descending: bool = False,
+        limit: int = 1000,
+        cursor: str | None = None,
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """The person's events (all allowed datasets), ordered by timestamp, one page at a time.
+
+        Returns ``(events, next_cursor)``; ``next_cursor`` is ``None`` on the last page.
+        """
+        store = self._store
+        policy = (
+            self._sandbox.merge_policies.get(merge_policy_id)
+            if merge_policy_id
+            else self._sandbox.merge_policies.default_for(PROFILE_CLASS)
+        )
+        if isinstance(identity, str):
+            members = self._sandbox.identity.members(identity, store)
+        else:
+            members = (
+                [identity]
+                if policy.identity_graph == "none"
+                else self._sandbox.identity.members(self._sandbox.identity.profile_id_of(identity, store), store)
+            )
+        rows = sorted(self._all_events(store, members), key=lambda r: r[0], reverse=descending)
+        if start is not None:
+            rows = [r for r in rows if r[0][0] >= _ms(start)]
+        if end is not None:
+            rows = [r for r in rows if r[0][0] < _ms(end)]
+        if cursor:
+            try:
+                offset = int(cursor)
+            except ValueError as exc:
+                raise InvalidInput(f"Invalid paging cursor {cursor!r}", path="start") from exc
+        else:
+            offset = 0
+        page = rows[offset : offset + limit]
+        next_cursor = str(offset + limit) if offset + limit < len(rows) else None
+        return [body for _, body in page], next_cursor
+
+    def _all_events(self, store: PointStore, members: Sequence[Identity]) -> Iterator[tuple[tuple[int, str, str], dict[str, Any]]]:
+        for identity in members:
+            for k, raw in store.scan(EVENTS, key(id_key(identity), "")):
+                parts = k.split(KEY_SEP)
+                body = orjson.loads(raw)
+                body["eventKey"] = k
+                body["identity"] = identity.to_json()
+                yield (int(parts[2]), parts[3], parts[4]), body
+
+    def events_for_members(self, members: Sequence[Identity], store: PointStore | None = None) -> list[dict[str, Any]]:
+        """Event records of these identities, timestamp order (for segment evaluation)."""
+        rows = sorted(self._all_events(store or self._store, members), key=lambda r: r[0])
+        return [body["record"] for _, body in rows]
+
+    # -- deletes --------------------------------------------------------------------------------
+
+    def delete_dataset_data(self, dataset_id: str) -> int:
+        """Delete all Profile data of a dataset (the reference's profile system job)."""
+        removed = 0
+        touched: set[str] = set()
+        with self._sandbox.write_lock:
+            staged = self._sandbox.begin()
+            for k, _ in list(staged.scan(DATASET_FRAGMENTS, key(dataset_id, ""))):
+                ident_key = k.split(KEY_SEP, 1)[1]
+                frag_key = key(ident_key, dataset_id)
+                wb = WriteBatch().delete(FRAGMENTS, frag_key).delete(DATASET_FRAGMENTS, k)
+                for vk, _ in staged.scan(VERSIONS, key(frag_key, "")):
+                    wb.delete(VERSIONS, vk)
+                staged.write(wb)
+                ns, ident = ident_key.split(KEY_SEP, 1)
+                touched.add(self._sandbox.identity.profile_id_of(Identity(ns, ident), staged))
+                removed += 1
+            for k, raw in list(staged.scan(EVENT_IDS, key(dataset_id, ""))):
+                ev_key = raw.decode()
+                staged.write(WriteBatch().delete(EVENTS, ev_key).delete(EVENT_IDS, k))
+                parts = ev_key.split(KEY_SEP)
+                touched.add(self._sandbox.identity.profile_id_of(Identity(parts[0], parts[1]), staged))
+                removed += 1
+            from tessera.model import utcnow
+
+            self.refresh(staged, touched, utcnow())
+            staged.commit()
+        return removed
+
+    def delete_event_batch(self, batch_id: str) -> int:
+        """Delete the events one batch brought (record batches cannot be deleted one by one)."""
+        removed = 0
+        touched: set[str] = set()
+        with self._sandbox.write_lock:
+            staged = self._sandbox.begin()
+            for k, _ in list(staged.scan(BATCH_EVENTS, key(batch_id, ""))):
+                ev_key = k.split(KEY_SEP, 1)[1]
+                parts = ev_key.split(KEY_SEP)
+                staged.write(
+                    WriteBatch().delete(EVENTS, ev_key).delete(BATCH_EVENTS, k).delete(EVENT_IDS, key(parts[3], parts[4]))
+                )
+                touched.add(self._sandbox.identity.profile_id_of(Identity(parts[0], parts[1]), staged))
+                removed += 1
+            from tessera.model import utcnow
+
+            self.refresh(staged, touched, utcnow())
+            staged.commit()
+        return removed
+
+    def delete_identity_data(self, store: PointStore, identity: Identity) -> int:
+        """Delete every fragment, version and event stored under ``identity`` (privacy)."""
+        removed = 0
+        wb = WriteBatch()
+        prefix = key(id_key(identity), "")
+        for k, raw in store.scan(FRAGMENTS, prefix):
+            body = orjson.loads(raw)
+            wb.delete(FRAGMENTS, k).delete(DATASET_FRAGMENTS, key(body["dataset"], id_key(identity)))
+            removed += 1
+        for k, _ in store.scan(VERSIONS, prefix):
+            wb.delete(VERSIONS, k)
+        for k, raw in store.scan(EVENTS, prefix):
+            body = orjson.loads(raw)
+            parts = k.split(KEY_SEP)
+            wb.delete(EVENTS, k).delete(EVENT_IDS, key(parts[3], parts[4]))
+            if body.get("batch"):
+                wb.delete(BATCH_EVENTS, key(body["batch"], k))
+            removed += 1
+        store.write(wb)
+        return removed
+
+    def count(self) -> int:
+        return self._store.count(PROFILES)
+
+    def scan_profiles(self, start_after: str | None = None, limit: int | None = None) -> Iterator[tuple[str, dict[str, Any]]]:
+        for k, raw in self._store.scan(PROFILES, start_after=start_after, limit=limit):
+            yield k, orjson.loads(raw)
+
+
+def _view_from_json(doc: dict[str, Any]) -> ProfileView:
+    primary = doc.get("primary")
+    return ProfileView(
+        profile_id=doc["profileId"],
+        attributes=doc["attributes"],
+        identities=doc["identities"],
+        primary=Identity(primary["namespace"], primary["id"]) if primary else None,
+        sources=doc["sources"],
+        last_modified=parse_time(doc["lastModifiedAt"]) if doc.get("lastModifiedAt") else None,
+        provenance=doc.get("provenance", {}),
+        memberships=doc.get("segmentMembership", {}),
+        merge_policy_id=doc.get("mergePolicyId", ""),
+    )
+
+
+def project(attributes: dict[str, Any], fields: Sequence[str]) -> dict[str, Any]:
+    """Keep only the given dotted paths (the ``fields`` parameter of the Profile Access API).
+
+    >>> project({"person": {"name": {"firstName": "A"}, "age": 3}, "x": 1}, ["person.name"])
+    {'person': {'name': {'firstName': 'A'}}}
+    """
+    out: dict[str, Any] = {}
+    for path in fields:
+        parts = [p for p in path.strip().split(".") if p]
+        node: Any = attributes
+        for part in parts:
+            if not isinstance(node, dict) or part not in node:
+                node = None
+                break
+            node = node[part]
+        if node is None or not parts:
+            continue
+        target = out
+        for part in parts[:-1]:
+            target = target.setdefault(part, {})
+        target[parts[-1]] = node
+    return out
+
+
+__all__ = ["EVENT_CLASS", "NotFound", "ProfileService", "ProfileView", "id_key", "project"]

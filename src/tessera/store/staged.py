@@ -1,0 +1,112 @@
+"""A write-staging view over a point store: reads see the staged writes, ``commit`` applies them.
+
+Ingestion processes a chunk of rows against a :class:`StagedStore`, so later rows of the chunk
+see what earlier rows wrote, and the whole chunk becomes durable in one atomic write. Nothing is
+acknowledged before that commit returns.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+from tessera.store.base import Capabilities, PointStore, WriteBatch, prefix_end
+
+
+class StagedStore:
+    """Overlay of pending puts/deletes on top of ``base``."""
+
+    def __init__(self, base: PointStore) -> None:
+        self.base = base
+        self.capabilities: Capabilities = base.capabilities
+        self._staged: dict[str, dict[str, bytes | None]] = {}
+        self._batch = WriteBatch()
+
+    @property
+    def pending(self) -> int:
+        return len(self._batch)
+
+    def get(self, table: str, key: str) -> bytes | None:
+        staged = self._staged.get(table)
+        if staged is not None and key in staged:
+            return staged[key]
+        return self.base.get(table, key)
+
+    def get_many(self, table: str, keys: Sequence[str]) -> dict[str, bytes]:
+        staged = self._staged.get(table, {})
+        result = self.base.get_many(table, [k for k in keys if k not in staged])
+        for k in keys:
+            if k in staged:
+                value = staged[k]
+                if value is not None:
+                    result[k] = value
+        return result
+
+    def scan(
+        self, table: str, prefix: str = "", *, start_after: str | None = None, limit: int | None = None
+    ) -> Iterator[tuple[str, bytes]]:
+        staged = self._staged.get(table)
+        if not staged:
+            yield from self.base.scan(table, prefix, start_after=start_after, limit=limit)
+            return
+        upper = prefix_end(prefix) if prefix else None
+        overlay = sorted(
+            k
+            for k in staged
+            if k >= prefix and (upper is None or k < upper) and (start_after is None or k > start_after)
+        )
+        base_iter = self.base.scan(table, prefix, start_after=start_after)
+        emitted = 0
+        pos = 0
+        for k, v in base_iter:
+            while pos < len(overlay) and overlay[pos] < k:
+                value = staged[overlay[pos]]
+                pos += 1
+                if value is not None:
+                    yield overlay[pos - 1], value
+                    emitted += 1
+                    if limit is not None and emitted >= limit:
+                        return
+            if k in staged:
+                if pos < len(overlay) and overlay[pos] == k:
+                    pos += 1
+                value = staged[k]
+                if value is None:
+                    continue
+                v = value
+            yield k, v
+            emitted += 1
+            if limit is not None and emitted >= limit:
+                return
+        for k in overlay[pos:]:
+            value = staged[k]
+            if value is not None:
+                yield k, value
+                emitted += 1
+                if limit is not None and emitted >= limit:
+                    return
+
+    def count(self, table: str, prefix: str = "") -> int:
+        return sum(1 for _ in self.scan(table, prefix))
+
+    def write(self, batch: WriteBatch) -> None:
+        """Stage ``batch`` (not durable until :meth:`commit`)."""
+        for table, key, value in batch.ops:
+            self._staged.setdefault(table, {})[key] = value
+        self._batch.extend(batch)
+
+    def commit(self) -> None:
+        """Apply every staged write atomically to the base store (durable on return)."""
+        if self._batch.ops:
+            self.base.write(self._batch)
+        self._batch = WriteBatch()
+        self._staged.clear()
+
+    def rollback(self) -> None:
+        self._batch = WriteBatch()
+        self._staged.clear()
+
+    def close(self) -> None:
+        self.rollback()
+
+
+__all__ = ["StagedStore"]
