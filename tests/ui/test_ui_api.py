@@ -95,7 +95,7 @@ def test_upload_reports_each_bad_record(client: httpx.Client) -> None:
     assert bad.status_code == 400 and bad.json()["report"]["path"] == "fileName"
 
 
-def test_pql_check_without_engine_says_so(tmp_path: Any) -> None:
+def test_pql_check_without_engine_says_so(tmp_path: Any, server_for: Any) -> None:
     import importlib.util
 
     if importlib.util.find_spec("tessera.pql") is not None:
