@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from conftest import crm_record, ecid, web_event
 from segfakes import FakeEngine, FakeSeg, definition, ts
 
+from conftest import crm_record, ecid, web_event
 from tessera.model import Identity
 from tessera.platform import Sandbox
 from tessera.segments import SegmentService
