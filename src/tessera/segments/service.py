@@ -62,6 +62,7 @@ class SegmentService:
         self.definitions = Definitions(sandbox.store, self.engine, getattr(sandbox, "name", "prod"))
         self.computed = ComputedAttributes(sandbox.store, self.engine)
         self._listeners: list[ChangeListener] = []
+        self._active_cache: dict[str, tuple[list[dict[str, Any]], list[tuple[dict[str, Any], Compiled]]]] = {}
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         self._periodic: list[Callable[[datetime], object]] = []
@@ -95,12 +96,18 @@ class SegmentService:
         self._listeners.append(listener)
 
     def _active(self, mode: str) -> list[tuple[dict[str, Any], Compiled]]:
+        docs_now = self.definitions.all()
+        cached = self._active_cache.get(mode)
+        if cached is not None and cached[0] is docs_now:
+            return cached[1]
         docs = [
             d
             for d in self.definitions.all()
             if d["evaluationInfo"][mode]["enabled"] and d.get("lifecycleState", "published") != "inactive"
         ]
-        return [(d, self.definitions.compile(d)) for level in dependency_order(docs) for d in level]
+        active = [(d, self.definitions.compile(d)) for level in dependency_order(docs) for d in level]
+        self._active_cache[mode] = (docs_now, active)
+        return active
 
     # -- reading profiles --------------------------------------------------------------------------
 
@@ -136,13 +143,28 @@ class SegmentService:
             changes.extend(self._evaluate_profile(store, wb, pid, now, segments, active_cas))
         self._emit(store, wb, changes)
         store.write(wb)
-        changed = {c.profile_id for c in changes}
-        if changed and hasattr(self._sandbox.profiles, "refresh"):
-            # the materialised profile carries segmentMembership: refresh it after the transitions
-            alive = {pid for pid in changed if store.get(PROFILES, pid) is not None}
-            if alive:
-                self._sandbox.profiles.refresh(store, alive, now)
+        self._update_materialised(store, {c.profile_id for c in changes})
         return changes
+
+    def _update_materialised(self, store: PointStore, changed: set[str]) -> None:
+        """Put the new ``segmentMembership`` on the materialised profiles of ``changed``.
+
+        The profile service materialised them earlier in the same chunk; only the membership
+        part changes, so it is patched in place rather than re-merged.
+        """
+        wb = WriteBatch()
+        for pid in sorted(changed):
+            doc = get_json(store, PROFILES, pid)
+            if doc is None:
+                continue
+            ups = ms.read(store, pid)
+            doc["segmentMembership"] = ups
+            attributes = doc.setdefault("attributes", {})
+            if ups:
+                attributes["segmentMembership"] = {"ups": ups}
+            wb.put_json(PROFILES, pid, doc)
+        if len(wb):
+            store.write(wb)
 
     def _emit(self, store: PointStore, wb: WriteBatch, changes: list[ms.Change]) -> None:
         if changes:
