@@ -25,7 +25,7 @@ from tessera.model import format_time, parse_time, utcnow
 from tessera.segments import memberships as ms
 from tessera.segments.computed import FIELD, ComputedAttributes, event_time
 from tessera.segments.definitions import Definitions, dependency_order
-from tessera.segments.engine import Compiled, Engine, PqlEngine, next_boundaries
+from tessera.segments.engine import Compiled, Engine, PqlEngine, explain_by_parts, next_boundaries
 from tessera.store import PointStore, WriteBatch, get_json, key, scan_json
 
 if TYPE_CHECKING:
@@ -635,11 +635,12 @@ class SegmentService:
             "evaluatedAt": format_time(now),
             "qualifies": result,
             "expression": doc["expression"]["value"],
-            "membership": member and ms.read(self.store, profile_id).get(seg_id),
+            "membership": ms.read(self.store, profile_id).get(seg_id),
         }
-        if compiled.explain is None:
-            raise NotImplementedError("the PQL engine gives no per-condition explanation for this expression")
-        out["explanation"] = compiled.explain(attributes, events, now, member)
+        if compiled.explain is not None:
+            out["explanation"] = compiled.explain(attributes, events, now, member)
+        else:
+            out["explanation"] = explain_by_parts(self.engine, compiled.text, attributes, events, now, member)
         return out
 
     # -- scheduler thread -----------------------------------------------------------------------------
