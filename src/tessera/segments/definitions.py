@@ -6,7 +6,7 @@ import builtins
 import copy
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from tessera.errors import Conflict, InvalidInput, NotFound
@@ -176,6 +176,11 @@ class Definitions:
             raise NotFound(f"Segment definition {seg_id} does not exist", path="id")
         result: dict[str, Any] = doc
         return result
+
+    def bulk_get(self, ids: Sequence[str]) -> dict[str, Any]:
+        """``POST /segment/definitions/bulk-get``: ``{"results": {id: definition}}`` of those that exist."""
+        found = {i: get_json(self._store, DEFINITIONS, i) for i in ids}
+        return {"results": {i: doc for i, doc in found.items() if doc is not None}}
 
     def versions(self, seg_id: str) -> builtins.list[dict[str, Any]]:
         """Every stored version of a definition, oldest first."""

@@ -119,6 +119,7 @@ class SegmentService:
             return None
         attributes = dict((doc or {}).get("attributes") or {})
         attributes.pop("segmentMembership", None)
+        attributes.pop(FIELD, None)
         return attributes, events
 
     def memberships_of(self, profile_id: str, store: PointStore | None = None) -> dict[str, Any]:
@@ -143,14 +144,17 @@ class SegmentService:
             changes.extend(self._evaluate_profile(store, wb, pid, now, segments, active_cas))
         self._emit(store, wb, changes)
         store.write(wb)
-        self._update_materialised(store, {c.profile_id for c in changes})
+        patch = {c.profile_id for c in changes}
+        if active_cas:  # the profile service re-merges without computed attributes: put them back
+            patch |= set(profile_ids)
+        self._update_materialised(store, patch)
         return changes
 
     def _update_materialised(self, store: PointStore, changed: set[str]) -> None:
-        """Put the new ``segmentMembership`` on the materialised profiles of ``changed``.
+        """Put the new ``segmentMembership`` and ``computedAttributes`` on materialised profiles.
 
-        The profile service materialised them earlier in the same chunk; only the membership
-        part changes, so it is patched in place rather than re-merged.
+        The profile service materialised them earlier in the same chunk; only these parts
+        change, so they are patched in place rather than re-merged.
         """
         wb = WriteBatch()
         for pid in sorted(changed):
@@ -162,6 +166,9 @@ class SegmentService:
             attributes = doc.setdefault("attributes", {})
             if ups:
                 attributes["segmentMembership"] = {"ups": ups}
+            values = self.computed.values_of(pid, store)
+            if values:
+                attributes[FIELD] = values
             wb.put_json(PROFILES, pid, doc)
         if len(wb):
             store.write(wb)
