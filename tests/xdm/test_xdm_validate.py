@@ -190,7 +190,7 @@ def test_unknown_fields_allowed_by_default_and_reported_when_strict(registry: Sc
 
 
 def test_jsonld_spelling_understood(profile: RecordValidator) -> None:
-    record = {
+    record: dict[str, Any] = {
         "@id": "p1",
         "xdm:person": {"xdm:name": {"xdm:firstName": "Ann"}, "xdm:birthDate": "1990-13-01"},
         "repo:createDate": "2024-01-01T00:00:00Z",

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
@@ -415,7 +416,7 @@ class SchemaRegistry:
         title: str,
         properties: dict[str, Any],
         *,
-        classes: list[str] | tuple[str, ...] = (PROFILE, EXPERIENCE_EVENT),
+        classes: Sequence[str] = (PROFILE, EXPERIENCE_EVENT),
         description: str = "",
     ) -> FieldGroup:
         """Create a tenant field group.
@@ -534,8 +535,8 @@ class SchemaRegistry:
         self,
         title: str,
         class_ref: str,
-        field_groups: list[str] | tuple[str, ...] = (),
-        identities: list[IdentityDescriptor] | list[dict[str, Any]] | tuple[IdentityDescriptor, ...] = (),
+        field_groups: Sequence[str] = (),
+        identities: Sequence[IdentityDescriptor | dict[str, Any]] = (),
         *,
         profile_enabled: bool = False,
         description: str = "",
@@ -570,7 +571,7 @@ class SchemaRegistry:
         *,
         title: str | None = None,
         description: str | None = None,
-        field_groups: list[str] | tuple[str, ...] | None = None,
+        field_groups: Sequence[str] | None = None,
         identities: list[IdentityDescriptor]
         | list[dict[str, Any]]
         | tuple[IdentityDescriptor, ...]
