@@ -525,6 +525,11 @@ class SchemaRegistry:
                 path="meta:immutableTags",
             )
 
+    def _group_ids(self, refs: Sequence[str]) -> tuple[str, ...]:
+        if isinstance(refs, str):  # one ref given where a list was meant
+            refs = [refs]
+        return tuple(dict.fromkeys(self.get_field_group(g).id for g in refs))
+
     def _identities(self, items: Any) -> tuple[IdentityDescriptor, ...]:
         out = []
         for d in items or ():
@@ -550,7 +555,7 @@ class SchemaRegistry:
         """
         self._unique_title(self._schemas, title, "schema")
         cls = self.get_class(class_ref)
-        groups = tuple(dict.fromkeys(self.get_field_group(g).id for g in field_groups))
+        groups = self._group_ids(field_groups)
         sid = f"https://ns.adobe.com/{self.tenant}/schemas/{uuid.uuid4().hex}"
         schema = Schema(
             sid, title, cls.id, groups, self._identities(identities), profile_enabled, description
@@ -592,9 +597,7 @@ class SchemaRegistry:
         if description is not None:
             new = replace(new, description=description)
         if field_groups is not None:
-            new = replace(
-                new, field_groups=tuple(dict.fromkeys(self.get_field_group(g).id for g in field_groups))
-            )
+            new = replace(new, field_groups=self._group_ids(field_groups))
         if identities is not None:
             new = replace(new, identities=self._identities(identities))
         if profile_enabled is not None:
