@@ -186,6 +186,7 @@ def test_tenant_fields_live_under_tenant_object(reg: SchemaRegistry) -> None:
             "properties",
         ),
         ({"_acme": {"type": "string"}}, "_acme"),
+        ({"code": {"type": "string", "pattern": "(["}}, "_acme.code"),
     ],
 )
 def test_malformed_tenant_fields_refused_with_path(
