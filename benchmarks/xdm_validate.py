@@ -77,13 +77,16 @@ def _event(rng: random.Random, i: int) -> dict[str, Any]:
     }
 
 
-def _rate(n: int, fn: Callable[[], None], repeat: int = 3) -> float:
-    best = float("inf")
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t)
-    return n / best
+def _rates(n: int, fns: list[Callable[[], None]], rounds: int = 5) -> list[float]:
+    """Records/s of each function: best of ``rounds``, run interleaved so that load from other
+    processes on the machine hits the reference and the measured code alike."""
+    best = [float("inf")] * len(fns)
+    for _ in range(rounds):
+        for i, fn in enumerate(fns):
+            t = time.perf_counter()
+            fn()
+            best[i] = min(best[i], time.perf_counter() - t)
+    return [n / b for b in best]
 
 
 def main() -> None:
@@ -128,9 +131,7 @@ def main() -> None:
             for d in docs:
                 check(d)
 
-        ref = _rate(n, loads_only)
-        total = _rate(n, loads_validate)
-        only = _rate(n, validate_only)
+        ref, total, only = _rates(n, [loads_only, loads_validate, validate_only])
         size = sum(map(len, lines)) // n
         print(f"| {kind} | {size} | {ref:,.0f} | {total:,.0f} | {only:,.0f} | {ref / total:.2f}x slower |")
         if args.jsonschema:
@@ -145,7 +146,7 @@ def main() -> None:
                 for d in docs:
                     list(js.iter_errors(d))
 
-            print(f"|   jsonschema (same schema, formats on) | | | | {_rate(m, js_only, 1):,.0f} | |")
+            print(f"|   jsonschema (same schema, formats on) | | | | {_rates(m, [js_only], 1)[0]:,.0f} | |")
 
 
 if __name__ == "__main__":

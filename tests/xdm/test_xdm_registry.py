@@ -181,6 +181,12 @@ def test_tenant_fields_live_under_tenant_object(reg: SchemaRegistry) -> None:
         ({"codes": {"type": "array"}}, "_acme.codes"),
         ({"a": {"type": "object", "properties": {"b": {"$ref": "x"}}}}, "_acme.a.b"),
         ({"bad name": {"type": "string"}}, "_acme"),
+        (
+            {"_acme": {"type": "object", "properties": {"a": {"type": "string"}}}, "b": {"type": "string"}},
+            "properties",
+        ),
+        ({"_acme": {"type": "string"}}, "_acme"),
+        ({"code": {"type": "string", "pattern": "(["}}, "_acme.code"),
     ],
 )
 def test_malformed_tenant_fields_refused_with_path(
@@ -394,3 +400,18 @@ def test_round_trip_through_plain_json(reg: SchemaRegistry) -> None:
 def test_bad_tenant_refused() -> None:
     with pytest.raises(InvalidInput):
         SchemaRegistry("not a tenant")
+
+
+def test_dump_with_missing_field_group_refused(reg: SchemaRegistry) -> None:
+    fg = reg.create_field_group("Acme loyalty", LOYALTY_FIELDS)
+    reg.create_schema("Loyalty", PROFILE, [fg.id])
+    dumped = reg.to_json()
+    dumped["fieldGroups"] = []
+    with pytest.raises(InvalidInput) as exc:
+        SchemaRegistry.from_json(dumped)
+    assert exc.value.path == fg.id
+
+
+def test_single_field_group_ref_accepted(reg: SchemaRegistry) -> None:
+    s = reg.create_schema("One", PROFILE, "Demographic Details")
+    assert s.field_groups == (st.PERSON_DETAILS,)

@@ -294,6 +294,20 @@ class IdentityService:
             touched.add(singleton_id(ident))
         return touched
 
+    def delete(self, identity: Identity) -> set[str]:
+        """Remove an identity and its links from the graph (call under the write lock, then flush).
+
+        Returns the profiles touched: its graph may split, and the identity becomes a profile of
+        its own (whose data the caller deletes or keeps).
+        """
+        changes = self.graph.delete_identity(identity, ts=epoch_ms())
+        return self._absorb(changes, [identity]) | {singleton_id(identity)}
+
+    def unlink(self, a: Identity, b: Identity) -> set[str]:
+        """Remove the link between two identities (under the write lock, then flush)."""
+        changes = self.graph.unlink(a, b, ts=epoch_ms())
+        return self._absorb(changes, [a, b])
+
     def flush(self, store: PointStore) -> None:
         """Write the components, history and counters changed since the last flush (in ``store``'s commit)."""
         wb = WriteBatch()

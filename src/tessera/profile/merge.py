@@ -13,7 +13,8 @@ The rules, in one place:
   dataset under different identities still conflict, and the newest wins).
 * Conflicts resolve per leaf path. Arrays and maps are atomic: the whole value comes from one
   fragment. ``identityMap`` entries are unioned. When shapes clash (a scalar in one fragment, an
-  object in another at the same path) the higher-precedence fragment's shape wins.
+  object in another at the same path) the higher-precedence fragment's shape wins. ``null``
+  means "not set": it never overrides a value from a weaker fragment.
 * Events are never conflict-resolved: all events of the allowed datasets, ordered by timestamp
   then a stable key (:func:`combine_events`, §d5).
 """
@@ -45,7 +46,7 @@ class MergedView:
     Attributes:
         attributes: the merged XDM record (nested objects), including the unioned ``identityMap``.
         provenance: for every merged leaf path (dotted; arrays and maps are one leaf), the dataset
-            whose fragment supplied the value.
+            whose fragment supplied the value. ``identityMap`` is not listed: see ``identity_sources``.
         identities: every identity seen (fragments' primary identities and identityMap entries),
             sorted.
         identity_sources: for each identity, the datasets whose fragments carry it, sorted.
@@ -228,10 +229,16 @@ def merge(fragments: Iterable[Fragment], policy: MergePolicy) -> MergedView:
         for dotted, path, ancestors, value in fragment.leaves:
             if dotted in taken or dotted in interior:
                 continue
-            if ancestors:
-                if not interior.issuperset(ancestors) and any(a in taken for a in ancestors):
-                    continue  # an enclosing path is a scalar/array/map from a stronger fragment
-                interior.update(ancestors)
+            if ancestors and ancestors[-1] not in interior:
+                # First leaf under this object: an enclosing path may already be a scalar, array or
+                # map from a stronger fragment, and then the stronger shape wins.
+                for ancestor in ancestors:
+                    if ancestor in taken:
+                        break
+                else:
+                    interior.update(ancestors)
+                    taken[dotted] = (path, value, dataset)
+                continue
             taken[dotted] = (path, value, dataset)
         primary = (fragment.identity.namespace, fragment.identity.id)
         sources = identity_sources.get(primary)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
@@ -295,7 +296,9 @@ class SchemaRegistry:
     _classes: dict[str, XdmClass] = field(default_factory=dict, repr=False)
     _field_groups: dict[str, FieldGroup] = field(default_factory=dict, repr=False)
     _schemas: dict[str, Schema] = field(default_factory=dict, repr=False)
-    _validators: dict[tuple[str, str, bool, bool], RecordValidator] = field(default_factory=dict, repr=False)
+    _validators: dict[tuple[str, str, bool, bool], RecordValidator] = field(
+        default_factory=dict, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         if not self.tenant or not self.tenant.replace("_", "").isalnum():
@@ -328,6 +331,13 @@ class SchemaRegistry:
         for s in data.get("schemas", ()):
             schema = Schema.from_json(s)
             reg._schemas[schema.id] = schema
+        for schema in reg._schemas.values():
+            try:
+                reg._check_schema(schema)
+            except NotFound as exc:
+                raise InvalidInput(
+                    f"schema {schema.title!r} refers to a missing class or field group", path=exc.path
+                ) from exc
         return reg
 
     # ---- look-ups ----------------------------------------------------------------------
@@ -380,7 +390,15 @@ class SchemaRegistry:
         if not isinstance(properties, dict) or not properties:
             raise InvalidInput("a field group needs at least one field", path="properties")
         root = f"_{self.tenant}"
-        if set(properties) != {root}:
+        if root in properties:
+            if len(properties) > 1:
+                others = ", ".join(sorted(k for k in properties if k != root))
+                raise InvalidInput(
+                    f"custom fields must all be under {root}; move {others} there", path="properties"
+                )
+            if not isinstance(properties[root], dict) or properties[root].get("type") != "object":
+                raise InvalidInput(f"{root} must be an object holding the custom fields", path=root)
+        else:
             # Custom fields always live under the tenant object (spec/aep.md §a10).
             properties = {root: {"type": "object", "properties": properties}}
         check_field_schema({"type": "object", "properties": properties})
@@ -398,7 +416,7 @@ class SchemaRegistry:
         title: str,
         properties: dict[str, Any],
         *,
-        classes: list[str] | tuple[str, ...] = (PROFILE, EXPERIENCE_EVENT),
+        classes: Sequence[str] = (PROFILE, EXPERIENCE_EVENT),
         description: str = "",
     ) -> FieldGroup:
         """Create a tenant field group.
@@ -507,6 +525,11 @@ class SchemaRegistry:
                 path="meta:immutableTags",
             )
 
+    def _group_ids(self, refs: Sequence[str]) -> tuple[str, ...]:
+        if isinstance(refs, str):  # one ref given where a list was meant
+            refs = [refs]
+        return tuple(dict.fromkeys(self.get_field_group(g).id for g in refs))
+
     def _identities(self, items: Any) -> tuple[IdentityDescriptor, ...]:
         out = []
         for d in items or ():
@@ -517,8 +540,8 @@ class SchemaRegistry:
         self,
         title: str,
         class_ref: str,
-        field_groups: list[str] | tuple[str, ...] = (),
-        identities: list[IdentityDescriptor] | list[dict[str, Any]] | tuple[IdentityDescriptor, ...] = (),
+        field_groups: Sequence[str] = (),
+        identities: Sequence[IdentityDescriptor | dict[str, Any]] = (),
         *,
         profile_enabled: bool = False,
         description: str = "",
@@ -532,7 +555,7 @@ class SchemaRegistry:
         """
         self._unique_title(self._schemas, title, "schema")
         cls = self.get_class(class_ref)
-        groups = tuple(dict.fromkeys(self.get_field_group(g).id for g in field_groups))
+        groups = self._group_ids(field_groups)
         sid = f"https://ns.adobe.com/{self.tenant}/schemas/{uuid.uuid4().hex}"
         schema = Schema(
             sid, title, cls.id, groups, self._identities(identities), profile_enabled, description
@@ -553,7 +576,7 @@ class SchemaRegistry:
         *,
         title: str | None = None,
         description: str | None = None,
-        field_groups: list[str] | tuple[str, ...] | None = None,
+        field_groups: Sequence[str] | None = None,
         identities: list[IdentityDescriptor]
         | list[dict[str, Any]]
         | tuple[IdentityDescriptor, ...]
@@ -574,9 +597,7 @@ class SchemaRegistry:
         if description is not None:
             new = replace(new, description=description)
         if field_groups is not None:
-            new = replace(
-                new, field_groups=tuple(dict.fromkeys(self.get_field_group(g).id for g in field_groups))
-            )
+            new = replace(new, field_groups=self._group_ids(field_groups))
         if identities is not None:
             new = replace(new, identities=self._identities(identities))
         if profile_enabled is not None:

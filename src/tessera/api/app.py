@@ -1,0 +1,161 @@
+"""The FastAPI application: :func:`create_app` builds it from a :class:`~tessera.platform.Platform`."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from tessera import __version__
+from tessera.api import docs
+from tessera.api.errors import JsonResponse, error_response
+from tessera.api.gateway import Gateway
+from tessera.api.routes import catalog, health, sandboxes
+from tessera.errors import InvalidInput, NotFound, TesseraError
+from tessera.platform import Platform
+
+log = logging.getLogger("tessera.api")
+
+ROUTERS = (health.router, sandboxes.router, catalog.router)
+
+
+class HttpProblem(TesseraError):
+    """A framework-level HTTP error (405, ...) rendered in the problem shape."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.http_status = status
+
+    def to_json(self) -> dict[str, Any]:
+        body = super().to_json()
+        phrase = HTTPStatus(self.http_status).phrase
+        body.update(
+            status=self.http_status,
+            title=phrase,
+            type=f"https://tessera.dev/errors/HTTP{self.http_status}",
+            error_code=f"TESSERA-1{self.http_status}-{self.http_status}",
+        )
+        return body
+
+
+def _field_path(loc: tuple[Any, ...]) -> str:
+    parts = [str(p) for p in loc]
+    if parts and parts[0] in {"body", "query", "path", "header"}:
+        where, rest = parts[0], parts[1:]
+        if where == "body" and not rest:
+            return "body"
+        return ".".join(rest) if where == "body" else f"{where}:{'.'.join(rest)}"
+    return ".".join(parts)
+
+
+def validation_to_error(exc: RequestValidationError) -> InvalidInput:
+    """The first validation problem as ``InvalidInput`` with its field path; the rest in the report."""
+    problems = list(exc.errors())
+    first: dict[str, Any] = dict(problems[0]) if problems else {"loc": ("body",), "msg": "Invalid request"}
+    loc = tuple(first.get("loc", ()))
+    if first.get("type") == "json_invalid":
+        position = f"body:{loc[1]}" if len(loc) > 1 else "body"
+        detail = first.get("ctx", {}).get("error", first.get("msg", ""))
+        return InvalidInput(
+            f"Malformed JSON at character {loc[1] if len(loc) > 1 else 0}: {detail}", path=position
+        )
+    if first.get("type") == "missing" and loc == ("body",):
+        return InvalidInput("A JSON body is required", path="body")
+    others = [{"path": _field_path(tuple(p.get("loc", ()))), "message": p.get("msg", "")} for p in problems]
+    return InvalidInput(
+        f"{_field_path(loc)}: {first.get('msg', 'invalid value')}", path=_field_path(loc), errors=others
+    )
+
+
+def create_app(platform: Platform) -> FastAPI:
+    """Build the REST API for ``platform``.
+
+    Every error is JSON: :class:`~tessera.errors.TesseraError` renders as its status and
+    ``to_json()`` body, bad requests as 400 naming the field, unknown routes as 404, anything
+    unexpected as 500 without a trace. The gateway middleware does auth, rate limits and body
+    checks first (see :mod:`tessera.api.gateway`).
+
+    Routes (``x-sandbox-name`` picks the sandbox, default ``prod``):
+
+    * ``GET /tessera/health`` (no key needed), ``GET /tessera/ready``, ``GET /tessera/settings``
+    * ``GET|POST /data/foundation/sandbox-management/sandboxes``,
+      ``GET|DELETE /data/foundation/sandbox-management/sandboxes/{sandboxName}``
+    * ``GET|POST /data/foundation/catalog/dataSets``,
+      ``GET|PATCH|DELETE /data/foundation/catalog/dataSets/{dataSetId}``
+    * ``GET /data/foundation/catalog/batches``, ``GET /data/foundation/catalog/batches/{batchId}``
+    * ``GET /docs`` (offline HTML reference), ``GET /openapi.json``, ``GET /`` (landing page or the UI)
+
+    Args:
+        platform: the open installation the routes act on (not closed by the app).
+    """
+    app = FastAPI(
+        title="Tessera API",
+        version=__version__,
+        description="Real-time customer profiles behind the reference platform's REST shapes.",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url="/openapi.json",
+        default_response_class=JsonResponse,
+    )
+    app.state.platform = platform
+    for router in ROUTERS:
+        app.include_router(router)
+    _install_error_handlers(app)
+    _install_pages(app, platform)
+    app.add_middleware(Gateway, platform=platform)
+    return app
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(TesseraError)
+    async def tessera_error(request: Request, exc: TesseraError) -> JsonResponse:
+        headers = {"Retry-After": "1"} if exc.status == 429 else None
+        return error_response(exc, headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def bad_request(request: Request, exc: RequestValidationError) -> JsonResponse:
+        return error_response(validation_to_error(exc))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JsonResponse:
+        if exc.status_code == 404:
+            err: TesseraError = NotFound(
+                f"No route {request.method} {request.url.path}", path=request.url.path
+            )
+        else:
+            err = HttpProblem(exc.status_code, str(exc.detail))
+        return error_response(err, dict(exc.headers or {}))
+
+    @app.exception_handler(Exception)
+    async def crash(request: Request, exc: Exception) -> JsonResponse:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return error_response(TesseraError("Internal error; the server log has the details"))
+
+
+def _install_pages(app: FastAPI, platform: Platform) -> None:
+    @app.get("/docs", include_in_schema=False)
+    async def docs_page() -> HTMLResponse:
+        return HTMLResponse(docs.render(app.openapi()))
+
+    try:
+        ui = importlib.import_module("tessera.ui")
+    except ImportError:
+        ui = None
+    if ui is not None and hasattr(ui, "mount"):
+        ui.mount(app, platform)
+        return
+
+    @app.get("/", include_in_schema=False)
+    async def landing() -> HTMLResponse:
+        return HTMLResponse(
+            "<!doctype html><html><head><meta charset='utf-8'><title>Tessera</title></head><body>"
+            "<h1>Tessera</h1><p>Real-time customer profiles. API reference: <a href='/docs'>/docs</a>, "
+            "OpenAPI document: <a href='/openapi.json'>/openapi.json</a>, health: "
+            "<a href='/tessera/health'>/tessera/health</a>.</p></body></html>"
+        )

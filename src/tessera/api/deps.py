@@ -1,0 +1,133 @@
+"""Request-scoped helpers shared by the routers: the platform, the sandbox, the caller's key,
+JSON bodies, and the OpenAPI metadata every operation carries (examples and error responses)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import orjson
+from fastapi import Depends, Header, Request
+
+from tessera.api.errors import JsonResponse
+from tessera.api.keys import ApiKey
+from tessera.catalog import DEFAULT_SANDBOX
+from tessera.errors import InvalidInput
+from tessera.platform import Platform, Sandbox
+
+
+def get_platform(request: Request) -> Platform:
+    platform: Platform = request.app.state.platform
+    return platform
+
+
+def get_key(request: Request) -> ApiKey | None:
+    key: ApiKey | None = request.scope.get("state", {}).get("api_key")
+    return key
+
+
+async def get_sandbox(
+    request: Request,
+    x_sandbox_name: Annotated[
+        str | None,
+        Header(alias="x-sandbox-name", description="Sandbox to act on; the default `prod` when omitted."),
+    ] = None,
+) -> Sandbox:
+    # async on purpose: opening an already-open sandbox is a dict lookup, not worth a thread hop.
+    return get_platform(request).sandbox(x_sandbox_name or DEFAULT_SANDBOX)
+
+
+SandboxDep = Annotated[Sandbox, Depends(get_sandbox)]
+PlatformDep = Annotated[Platform, Depends(get_platform)]
+KeyDep = Annotated[ApiKey | None, Depends(get_key)]
+
+
+def parse_json(raw: bytes) -> Any:
+    """Decode a request body, naming the line and column of a syntax error.
+
+    >>> parse_json(b'{"a": 1}')
+    {'a': 1}
+    """
+    if not raw.strip():
+        raise InvalidInput("A JSON body is required", path="body")
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidInput(f"Malformed JSON: {exc.msg}", path=f"body:{exc.lineno}:{exc.colno}") from exc
+
+
+def json_object(value: Any, path: str = "body") -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise InvalidInput("Expected a JSON object", path=path)
+    return value
+
+
+def ok(content: Any, status: int = 200, headers: dict[str, str] | None = None) -> JsonResponse:
+    return JsonResponse(content, status_code=status, headers=headers)
+
+
+_PROBLEM = {
+    "type": "object",
+    "properties": {
+        "type": {"type": "string"},
+        "status": {"type": "integer"},
+        "title": {"type": "string"},
+        "detail": {"type": "string"},
+        "error_code": {"type": "string"},
+        "report": {"type": "object"},
+    },
+}
+_GATEWAY = {"type": "object", "properties": {"error_code": {"type": "string"}, "message": {"type": "string"}}}
+_ERROR_TEXT = {
+    400: "Malformed request (the report names the field path)",
+    401: "No or unknown API key (gateway shape)",
+    403: "The API key may not use this sandbox (gateway shape)",
+    404: "Unknown sandbox or object",
+    409: "Conflict with the current state",
+    413: "Payload too large",
+    415: "Unsupported media type",
+    422: "Well-formed but not allowed",
+    429: "Rate limit exceeded",
+}
+
+
+def _error_content(status: int) -> dict[str, Any]:
+    schema = {"anyOf": [_PROBLEM, _GATEWAY]} if status in (401, 403) else _PROBLEM
+    return {"description": _ERROR_TEXT[status], "content": {"application/json": {"schema": schema}}}
+
+
+def op(
+    example: Any,
+    *,
+    status: int = 200,
+    body: Any = None,
+    errors: tuple[int, ...] = (400, 404, 422),
+    summary: str | None = None,
+    body_required: bool = True,
+    description: str = "OK",
+) -> dict[str, Any]:
+    """Route-decorator keyword arguments documenting one operation.
+
+    Args:
+        example: an example response body (``None`` for an empty body).
+        status: the success status.
+        body: an example JSON request body, for routes that read the raw body themselves.
+        errors: documented error statuses besides the gateway's 401/403/415/429.
+        summary: one line for the operation list.
+        body_required: whether the documented request body is required.
+        description: what the success response means.
+    """
+    content: dict[str, Any] = {"application/json": {"example": example}} if example is not None else {}
+    responses: dict[int | str, dict[str, Any]] = {status: {"description": description, "content": content}}
+    for code in sorted({*errors, 401, 403, 415, 429}):
+        responses[code] = _error_content(code)
+    kwargs: dict[str, Any] = {"status_code": status, "responses": responses, "response_class": JsonResponse}
+    if summary:
+        kwargs["summary"] = summary
+    if body is not None:
+        kwargs["openapi_extra"] = {
+            "requestBody": {
+                "required": body_required,
+                "content": {"application/json": {"schema": {"type": "object"}, "example": body}},
+            }
+        }
+    return kwargs

@@ -1,0 +1,1 @@
+"""One router per resource family; :func:`tessera.api.app.create_app` mounts them all."""

@@ -1,0 +1,69 @@
+"""Serving the app with uvicorn, refusing an open server on a public address."""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+
+import uvicorn
+
+from tessera.api.app import create_app
+from tessera.api.errors import UnsafeBind
+from tessera.api.keys import has_keys
+from tessera.platform import Platform
+
+log = logging.getLogger("tessera.api")
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` only accepts connections from this machine.
+
+    >>> is_loopback("127.0.0.1"), is_loopback("localhost"), is_loopback("0.0.0.0")
+    (True, True, False)
+    """
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def check_bind(platform: Platform, host: str) -> bool:
+    """Whether the server will run open (no keys); raise when that would be unsafe.
+
+    Raises:
+        UnsafeBind: on a non-loopback ``host`` while no API key exists.
+    """
+    if has_keys(platform.system):
+        return False
+    if not is_loopback(host):
+        raise UnsafeBind(
+            f"Refusing to serve on {host} without API keys: create one with "
+            "`tessera keys create --sandbox '*'` or bind to 127.0.0.1",
+            path="host",
+        )
+    return True
+
+
+def run_server(
+    platform: Platform, *, host: str = "127.0.0.1", port: int = 8000, log_level: str = "info"
+) -> None:
+    """Serve the REST API (and the UI when installed) until interrupted, then close the platform.
+
+    Raises:
+        UnsafeBind: on a non-loopback ``host`` while no API key exists.
+    """
+    if check_bind(platform, host):
+        logging.basicConfig(level=logging.INFO)
+        log.warning(
+            "Tessera API is running OPEN on http://%s:%s (demo mode): no API keys exist, so anyone "
+            "on this machine can call it. Create one with `tessera keys create --sandbox '*'`.",
+            host,
+            port,
+        )
+    app = create_app(platform)
+    try:
+        uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False)
+    finally:
+        platform.close()

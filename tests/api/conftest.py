@@ -1,0 +1,37 @@
+"""In-process API tests: the app over ``httpx.ASGITransport`` (no Starlette TestClient)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from tessera.api import create_app
+from tessera.platform import Platform
+from tessera.settings import Settings
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture
+def platform(tmp_path: Path) -> Iterator[Platform]:
+    with Platform(Settings(home=str(tmp_path / "home"), group_commit_ms=0.0)) as opened:
+        yield opened
+
+
+@pytest.fixture
+def app(platform: Platform) -> FastAPI:
+    return create_app(platform)
+
+
+@pytest.fixture
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+        yield c
