@@ -48,6 +48,9 @@ class ChunkResult:
     accepted: list[int] = field(default_factory=list)
     rejected: list[Rejection] = field(default_factory=list)
     touched_profiles: set[str] = field(default_factory=set)
+    """Profiles whose data changed in any way (streaming segments re-evaluate them)."""
+    changed_profiles: set[str] = field(default_factory=set)
+    """Profiles whose merged attributes or identities changed (their materialised view is refreshed)."""
 
 
 class RowRejected(Exception):
@@ -128,25 +131,27 @@ def process_chunk(
                         link=use_identity,
                     )
                     result.touched_profiles |= outcome.touched_profiles
+                    result.changed_profiles |= outcome.changed_profiles
                     if use_profile:
                         if plan.is_event:
-                            touched = sandbox.profiles.put_event(
+                            changed = sandbox.profiles.put_event(
                                 staged, dataset, outcome.primary, record, event_time or now, now, batch_id
                             )
                         else:
                             deletes = (upsert_deletes or {}).get(index, ())
-                            touched = sandbox.profiles.put_record(
+                            changed = sandbox.profiles.put_record(
                                 staged, dataset, outcome.primary, record, now, upsert=upsert, deletes=deletes
                             )
-                        result.touched_profiles |= touched
+                        result.changed_profiles |= changed
                     result.accepted.append(index)
                 except RowRejected as rej:
                     result.rejected.append(Rejection(index, rej.code, rej.message, rej.path))
                 except TesseraError as err:
                     result.rejected.append(Rejection(index, type(err).__name__, err.message, err.path))
             sandbox.identity.flush(staged)
+            if result.changed_profiles:
+                sandbox.profiles.refresh(staged, result.changed_profiles, now)
             if result.touched_profiles:
-                sandbox.profiles.refresh(staged, result.touched_profiles, now)
                 sandbox.segments_on_change(staged, result.touched_profiles, now)
             staged.commit()
         except BaseException:

@@ -41,6 +41,7 @@ class Sandbox:
         from tessera.identity.service import IdentityService
         from tessera.ingest.service import IngestService
         from tessera.profile.policy_store import MergePolicyService
+        from tessera.profile.privacy import PrivacyService
         from tessera.profile.service import ProfileService
         from tessera.xdm.service import SchemaService
 
@@ -57,6 +58,7 @@ class Sandbox:
         self.merge_policies = MergePolicyService(self)
         self.profiles = ProfileService(self)
         self.ingest = IngestService(self)
+        self.privacy = PrivacyService(self)
         self.segments: Any = None
         try:
             from tessera.segments import SegmentService

@@ -38,7 +38,7 @@ def test_mixed_batch_lands_exactly_the_good_records_and_reports_each_bad_one(
     good = [crm_record(f"c{i}", f"p{i}@example.com") for i in range(10)]
     bad_birth = crm_record("b1", "b1@example.com", person={"birthDate": "not-a-date"})
     no_identity = {"person": {"name": {"firstName": "Ghost"}}}
-    junk = crm_record("null", "anonymous")
+    junk = {"identityMap": {"CRMID": [{"id": "null"}], "Email": [{"id": "anonymous"}]}}
     lines: list[Any] = [*good[:5], bad_birth, "{not json", no_identity, junk, *good[5:]]
     batch = sb.ingest.ingest_file("CRM", _write_jsonl(tmp_path / "mixed.jsonl", lines))
     m = batch["metrics"]
@@ -57,21 +57,29 @@ def test_mixed_batch_lands_exactly_the_good_records_and_reports_each_bad_one(
 
 
 def test_csv_with_column_mapping(retail: dict[str, Any], tmp_path: Path) -> None:
+    from tessera.xdm import PROFILE
+
     sb = retail["sandbox"]
+    schema = sb.schemas.change(
+        lambda reg: reg.create_schema(
+            "CRM CSV",
+            PROFILE,
+            ["IdentityMap", "Demographic Details", "Personal Contact Details"],
+            identities=[{"path": "personalEmail.address", "namespace": "Email", "primary": True}],
+            profile_enabled=True,
+        )
+    )
+    sb.datasets.create("CRM CSV", schema.id)
     path = tmp_path / "crm.csv"
     with path.open("w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["crm", "mail", "first"])
         for i in range(12):
             writer.writerow([f"c{i}", f"p{i}@example.com", f"Name{i}"])
-    mapping = {
-        "crm": "identityMap.CRMID.0.id",
-        "mail": "personalEmail.address",
-        "first": "person.name.firstName",
-    }
-    batch = sb.ingest.ingest_file("CRM", path, mapping=mapping)
+    mapping = {"mail": "personalEmail.address", "first": "person.name.firstName"}
+    batch = sb.ingest.ingest_file("CRM CSV", path, mapping=mapping)
     assert batch["metrics"]["outputRecordCount"] == 12, list(sb.batches.errors(batch["id"]))
-    view = sb.profiles.get(Identity("CRMID", "c3"))
+    view = sb.profiles.get(Identity("Email", "p3@example.com"))
     assert view is not None and view.attributes["person"]["name"]["firstName"] == "Name3"
 
 
@@ -124,7 +132,7 @@ def test_identity_refusal_rules(retail: dict[str, Any]) -> None:
     assert batch["metrics"]["outputRecordCount"] == 2  # the 1025-char CRMID is dropped; Email still identifies
     assert len(errors) == 1 and "at most 20" in errors[0]["message"]
     view = sb.profiles.get(Identity("Email", "dup@example.com"))
-    assert view is not None and len([i for i in view.identities if i["namespace"] == "Email"]) == 1
+    assert view is not None and len([i for i in view.identities if i["namespace"]["code"] == "Email"]) == 1
 
 
 def test_oversized_records_are_refused(retail: dict[str, Any]) -> None:

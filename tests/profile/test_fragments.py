@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tessera.errors import InvalidInput
 from tessera.model import Identity
@@ -97,10 +99,10 @@ def test_fragment_leaves_treat_arrays_and_maps_as_one_value() -> None:
     }
     f = Fragment("CRM", C1, rec, T0)
     assert [(leaf.dotted, leaf.ancestors) for leaf in f.leaves] == [
-        ("a.b", ("a",)),
         ("segmentMembership", ()),
+        ("a.b", ("a",)),
     ]
-    assert f.identities == (("E", {"id": "x"}),)
+    assert f.identities == (("E", "x", {"id": "x"}),)
 
 
 def test_event_from_record_requires_id_and_timestamp() -> None:
@@ -132,3 +134,33 @@ def test_fragments_as_of_groups_by_dataset_and_identity() -> None:
     b1 = Fragment("Loyalty", C1, {"w": 1}, T0 + timedelta(days=2), sequence=3)
     assert fragments_as_of([b1, a2, a1], T0 + timedelta(hours=1)) == [a1]
     assert fragments_as_of([b1, a2, a1], T0 + timedelta(days=5)) == [a2, b1]
+
+
+FIELD_PATHS = [("a", "b"), ("a", "c"), ("d",), ("e", "f", "g"), ("e", "h")]
+SCALARS = st.one_of(st.integers(0, 9), st.text(max_size=2))
+
+
+def _doc(leaves: dict[tuple[str, ...], object]) -> dict[str, object]:
+    doc: dict[str, object] = {}
+    for path, value in leaves.items():
+        node = doc
+        for key in path[:-1]:
+            node = node.setdefault(key, {})  # type: ignore[assignment]
+        node[path[-1]] = value
+    return doc
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    old=st.dictionaries(st.sampled_from(FIELD_PATHS), SCALARS),
+    new=st.dictionaries(st.sampled_from(FIELD_PATHS), SCALARS),
+    deleted=st.sets(st.sampled_from(FIELD_PATHS)),
+)
+def test_upsert_is_old_minus_deletes_plus_new_per_leaf(
+    old: dict[tuple[str, ...], object], new: dict[tuple[str, ...], object], deleted: set[tuple[str, ...]]
+) -> None:
+    deleted -= set(new)
+    out = apply_upsert(_doc(old), _doc(new), deletes=[".".join(p) for p in deleted])
+    expected = {p: v for p, v in old.items() if p not in deleted}
+    expected.update(new)
+    assert out == _doc(expected)

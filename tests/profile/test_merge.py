@@ -216,3 +216,21 @@ def test_events_under_precedence_come_only_from_listed_datasets() -> None:
     web = Event("Web", Identity("ECID", "1"), "w", T0, {})
     app = Event("App", Identity("ECID", "1"), "a", T0, {})
     assert combine_events([web, app], policy) == [web]
+
+
+def test_shape_clash_keeps_the_stronger_fragments_shape_in_both_directions() -> None:
+    scalar = Fragment("A", Identity("X", "1"), {"address": "1 Main St", "k": 1}, T0 + timedelta(1))
+    nested = Fragment("B", Identity("X", "2"), {"address": {"city": "SF", "zip": "9"}, "k": 2}, T0)
+    assert merge([scalar, nested], TS).attributes == {"address": "1 Main St", "k": 1}
+    older_scalar = Fragment("A", Identity("X", "1"), {"address": "1 Main St"}, T0 - timedelta(1))
+    view = merge([older_scalar, nested], TS)
+    assert view.attributes == {"address": {"city": "SF", "zip": "9"}, "k": 2}
+    assert view.provenance == {"address.city": "B", "address.zip": "B", "k": "B"}
+
+
+def test_null_in_a_newer_fragment_does_not_erase_an_older_value() -> None:
+    old = Fragment("A", Identity("X", "1"), {"person": {"gender": "f"}}, T0)
+    new = Fragment("B", Identity("X", "2"), {"person": {"gender": None}, "tier": None}, T0 + timedelta(1))
+    view = merge([old, new], TS)
+    assert view.attributes == {"person": {"gender": "f"}}
+    assert view.provenance == {"person.gender": "A"}

@@ -38,7 +38,9 @@ def test_spelling_rules() -> None:
 def test_normalize_nested_document_and_merge_prefix_objects() -> None:
     doc = {
         "@id": "https://data.example.com/1",
-        "xdm:identityMap": {"https://data.adobe.io/entities/namespace/4": [{"xdm:id": "1", "xdm:primary": True}]},
+        "xdm:identityMap": {
+            "https://data.adobe.io/entities/namespace/4": [{"xdm:id": "1", "xdm:primary": True}]
+        },
         "repo:createDate": "2024-01-01T00:00:00Z",
         "repo:modifyDate": "2024-01-02T00:00:00Z",
         "xdm:homeAddress": {"schema:latitude": 1.0, "schema:longitude": 2.0, "xdm:city": "Basel"},
@@ -59,7 +61,7 @@ def test_normalized_adobe_examples_have_no_namespaced_field_names() -> None:
     for path in sorted(ADOBE.glob("classes/*.example.*.json")):
         doc = normalize_keys(json.loads(path.read_text(encoding="utf-8")))
         keys = [k for node in _dicts(doc) for k in node]
-        assert not [k for k in keys if k.startswith("xdm:") or k.startswith("@")], path.name
+        assert not [k for k in keys if k.startswith(("xdm:", "@"))], path.name
 
 
 def _dicts(node: Any) -> list[dict[str, Any]]:
@@ -87,7 +89,10 @@ def test_normalize_is_idempotent(doc: Any) -> None:
 
 def test_split_path_and_values_at() -> None:
     assert split_path("/a/b") == split_path("a.b") == ["a", "b"]
-    record = {"productListItems": [{"SKU": "a"}, {"SKU": "b"}, {"name": "c"}], "loyalty": {"loyaltyID": ["x", "y"]}}
+    record = {
+        "productListItems": [{"SKU": "a"}, {"SKU": "b"}, {"name": "c"}],
+        "loyalty": {"loyaltyID": ["x", "y"]},
+    }
     assert list(values_at(record, "productListItems.SKU")) == ["a", "b"]
     assert list(values_at(record, "loyalty.loyaltyID")) == ["x", "y"]
     assert list(values_at(record, "nothing.here")) == []

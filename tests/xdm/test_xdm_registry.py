@@ -51,8 +51,17 @@ def test_builtin_classes_and_field_groups(reg: SchemaRegistry) -> None:
     assert ee.properties["timestamp"] == {"type": "string", "title": "Timestamp", "format": "date-time"}
     assert reg.get_class("XDM Individual Profile").behavior == "record"
     profile_groups = {g.title for g in reg.list_field_groups(PROFILE)}
-    assert {"IdentityMap", "Demographic Details", "Personal Contact Details", "Work Contact Details"} <= profile_groups
-    assert {"Segment Membership Details", "External Source System Audit Details", "Loyalty Details"} <= profile_groups
+    assert {
+        "IdentityMap",
+        "Demographic Details",
+        "Personal Contact Details",
+        "Work Contact Details",
+    } <= profile_groups
+    assert {
+        "Segment Membership Details",
+        "External Source System Audit Details",
+        "Loyalty Details",
+    } <= profile_groups
     assert "Commerce Details" not in profile_groups
     assert {"Commerce Details", "Web Details", "Environment Details"} <= {
         g.title for g in reg.list_field_groups(EXPERIENCE_EVENT)
@@ -80,7 +89,9 @@ def test_schema_body_is_aep_shaped(reg: SchemaRegistry) -> None:
     assert body["meta:extends"] == [PROFILE, st.PERSON_DETAILS, st.PERSONAL_DETAILS]
     assert body["meta:immutableTags"] == ["union"] and body["version"] == "1.0"
     (desc,) = body["meta:identityDescriptors"]
-    assert desc["@type"] == "xdm:descriptorIdentity" and desc["xdm:sourceProperty"] == "/personalEmail/address"
+    assert (
+        desc["@type"] == "xdm:descriptorIdentity" and desc["xdm:sourceProperty"] == "/personalEmail/address"
+    )
     assert desc["xdm:namespace"] == "Email" and desc["xdm:isPrimary"] is True
 
 
@@ -88,7 +99,9 @@ def test_resolve_composes_class_and_field_groups(reg: SchemaRegistry) -> None:
     s = reg.create_schema("Orders", EXPERIENCE_EVENT, ["Commerce Details", "Web Details"])
     resolved = reg.resolve(s.id)
     props = resolved["properties"]
-    assert {"_id", "timestamp", "eventType", "identityMap", "commerce", "productListItems", "web"} <= set(props)
+    assert {"_id", "timestamp", "eventType", "identityMap", "commerce", "productListItems", "web"} <= set(
+        props
+    )
     assert resolved["required"] == ["_id", "timestamp"]
     order = props["commerce"]["properties"]["order"]["properties"]
     assert order["priceTotal"]["type"] == "number" and order["purchaseID"]["type"] == "string"
@@ -145,10 +158,17 @@ def test_tenant_fields_live_under_tenant_object(reg: SchemaRegistry) -> None:
     fg = reg.create_field_group("Acme loyalty", LOYALTY_FIELDS)
     assert set(fg.properties) == {"_acme"}
     assert fg.to_json()["meta:tenantNamespace"] == "_acme"
-    already = reg.create_field_group("Acme extra", {"_acme": {"type": "object", "properties": {"vip": {"type": "boolean"}}}})
+    already = reg.create_field_group(
+        "Acme extra", {"_acme": {"type": "object", "properties": {"vip": {"type": "boolean"}}}}
+    )
     assert set(already.properties["_acme"]["properties"]) == {"vip"}
     s = reg.create_schema("Loyalty", PROFILE, [fg.id, already.id])
-    assert set(reg.resolve(s.id)["properties"]["_acme"]["properties"]) == {"loyaltyId", "tier", "joined", "vip"}
+    assert set(reg.resolve(s.id)["properties"]["_acme"]["properties"]) == {
+        "loyaltyId",
+        "tier",
+        "joined",
+        "vip",
+    }
     issues = reg.validator(s.id).validate({"_acme": {"tier": "platinum", "joined": "2024-02-31"}})
     assert sorted(i.path for i in issues) == ["_acme.joined", "_acme.tier"]
 
@@ -161,9 +181,16 @@ def test_tenant_fields_live_under_tenant_object(reg: SchemaRegistry) -> None:
         ({"codes": {"type": "array"}}, "_acme.codes"),
         ({"a": {"type": "object", "properties": {"b": {"$ref": "x"}}}}, "_acme.a.b"),
         ({"bad name": {"type": "string"}}, "_acme"),
+        (
+            {"_acme": {"type": "object", "properties": {"a": {"type": "string"}}}, "b": {"type": "string"}},
+            "properties",
+        ),
+        ({"_acme": {"type": "string"}}, "_acme"),
     ],
 )
-def test_malformed_tenant_fields_refused_with_path(reg: SchemaRegistry, fields: dict[str, Any], path: str) -> None:
+def test_malformed_tenant_fields_refused_with_path(
+    reg: SchemaRegistry, fields: dict[str, Any], path: str
+) -> None:
     with pytest.raises(InvalidInput) as exc:
         reg.create_field_group("Broken", fields)
     assert exc.value.path == path
@@ -176,7 +203,9 @@ def test_field_group_from_aep_definitions_form() -> None:
         "$id": "https://ns.adobe.com/acme/mixins/x",
         "title": "X",
         "meta:intendedToExtend": [PROFILE],
-        "definitions": {"custom": {"properties": {"_acme": {"type": "object", "properties": {"a": {"type": "string"}}}}}},
+        "definitions": {
+            "custom": {"properties": {"_acme": {"type": "object", "properties": {"a": {"type": "string"}}}}}
+        },
         "allOf": [{"$ref": "#/definitions/custom"}],
     }
     fg = FieldGroup.from_json(body)
@@ -225,7 +254,10 @@ def test_identity_descriptors_checked(reg: SchemaRegistry) -> None:
         "D",
         PROFILE,
         groups,
-        [{"path": "mobilePhone.number", "namespace": "Phone"}, {"xdm:sourceProperty": "/personalEmail/address", "xdm:namespace": "Email", "xdm:isPrimary": True}],
+        [
+            {"path": "mobilePhone.number", "namespace": "Phone"},
+            {"xdm:sourceProperty": "/personalEmail/address", "xdm:namespace": "Email", "xdm:isPrimary": True},
+        ],
     )
     fields = identity_fields(s)
     assert [(f.path, f.namespace, f.primary) for f in fields] == [
@@ -269,7 +301,13 @@ def test_additive_changes_accepted_once_enabled(reg: SchemaRegistry) -> None:
     assert fg.version == "1.1"
     s = reg.update_schema(
         sid,
-        field_groups=["IdentityMap", "Demographic Details", fgid, "Loyalty Details", "Personal Contact Details"],
+        field_groups=[
+            "IdentityMap",
+            "Demographic Details",
+            fgid,
+            "Loyalty Details",
+            "Personal Contact Details",
+        ],
         identities=[*reg.get_schema(sid).identities, IdentityDescriptor("personalEmail.address", "Email")],
         title="Loyalty members",
     )
@@ -361,3 +399,13 @@ def test_round_trip_through_plain_json(reg: SchemaRegistry) -> None:
 def test_bad_tenant_refused() -> None:
     with pytest.raises(InvalidInput):
         SchemaRegistry("not a tenant")
+
+
+def test_dump_with_missing_field_group_refused(reg: SchemaRegistry) -> None:
+    fg = reg.create_field_group("Acme loyalty", LOYALTY_FIELDS)
+    reg.create_schema("Loyalty", PROFILE, [fg.id])
+    dumped = reg.to_json()
+    dumped["fieldGroups"] = []
+    with pytest.raises(InvalidInput) as exc:
+        SchemaRegistry.from_json(dumped)
+    assert exc.value.path == fg.id

@@ -21,7 +21,14 @@ def registry() -> SchemaRegistry:
     reg.create_schema(
         "Customers",
         PROFILE,
-        [st.IDENTITY_MAP, st.PERSON_DETAILS, st.PERSONAL_DETAILS, st.WORK_DETAILS, st.SEGMENTATION, st.LOYALTY],
+        [
+            st.IDENTITY_MAP,
+            st.PERSON_DETAILS,
+            st.PERSONAL_DETAILS,
+            st.WORK_DETAILS,
+            st.SEGMENTATION,
+            st.LOYALTY,
+        ],
     )
     reg.create_schema("Web events", EXPERIENCE_EVENT, [st.COMMERCE, st.WEB, st.ENVIRONMENT])
     return reg
@@ -44,12 +51,20 @@ def _paths(issues: list[ValidationIssue]) -> list[str]:
 def test_valid_profile_has_no_issues(profile: RecordValidator) -> None:
     record = {
         "_id": "p1",
-        "person": {"name": {"firstName": "Ann", "lastName": "Lee"}, "birthDate": "1990-02-28", "gender": "female"},
+        "person": {
+            "name": {"firstName": "Ann", "lastName": "Lee"},
+            "birthDate": "1990-02-28",
+            "gender": "female",
+        },
         "personalEmail": {"address": "ann@example.com"},
         "mobilePhone": {"number": "+1 555 0100"},
         "homeAddress": {"city": "Basel", "countryCode": "CH"},
-        "identityMap": {"Email": [{"id": "ann@example.com", "primary": True, "authenticatedState": "authenticated"}]},
-        "segmentMembership": {"ups": {"seg-1": {"status": "realized", "lastQualificationTime": "2024-01-02T03:04:05Z"}}},
+        "identityMap": {
+            "Email": [{"id": "ann@example.com", "primary": True, "authenticatedState": "authenticated"}]
+        },
+        "segmentMembership": {
+            "ups": {"seg-1": {"status": "realized", "lastQualificationTime": "2024-01-02T03:04:05Z"}}
+        },
         "loyalty": {"tier": "gold", "points": 120.5},
     }
     assert profile.validate(record) == []
@@ -79,6 +94,12 @@ def test_email_format_enforced(profile: RecordValidator, value: str) -> None:
         ("2024-01-02T03:04:05.123+02:00", True),
         ("2024-01-02T03:04:05", False),  # no offset: not RFC 3339
         ("2024-02-30T03:04:05Z", False),
+        ("2024-02-29T23:59:59-05:00", True),
+        ("2023-02-29T10:00:00Z", False),
+        ("2024-04-31T10:00:00Z", False),
+        ("2024-01-02T24:00:00Z", False),
+        ("2024-01-02T10:60:00Z", False),
+        ("2024-00-02T10:00:00Z", False),
         ("yesterday", False),
         (1704164645000, False),
     ],
@@ -88,6 +109,20 @@ def test_date_time_format_enforced(event: RecordValidator, value: Any, ok: bool)
     assert (issues == []) is ok
     if not ok:
         assert _paths(issues) == ["timestamp"] and issues[0].expected == "string (date-time)"
+
+
+@pytest.mark.parametrize(
+    ("value", "ok"),
+    [
+        ("2024-02-29", True),
+        ("1999-12-31", True),
+        ("2023-02-29", False),
+        ("1990-1-2", False),
+        ("1990-01-02T00:00:00Z", False),
+    ],
+)
+def test_date_format_enforced(profile: RecordValidator, value: str, ok: bool) -> None:
+    assert (profile.validate({"person": {"birthDate": value}}) == []) is ok
 
 
 def test_python_dates_and_datetimes_accepted(profile: RecordValidator, event: RecordValidator) -> None:
@@ -190,15 +225,21 @@ def test_map_of_scalars_and_date_times_in_maps() -> None:
 
 json_values = hs.recursive(
     hs.none() | hs.booleans() | hs.integers() | hs.floats(allow_nan=False) | hs.text(max_size=12),
-    lambda children: hs.lists(children, max_size=4) | hs.dictionaries(hs.text(max_size=10), children, max_size=4),
+    lambda children: (
+        hs.lists(children, max_size=4) | hs.dictionaries(hs.text(max_size=10), children, max_size=4)
+    ),
     max_leaves=20,
 )
-field_names = hs.sampled_from(["person", "identityMap", "personalEmail", "loyalty", "_id", "xdm:person", "@id"])
+field_names = hs.sampled_from(
+    ["person", "identityMap", "personalEmail", "loyalty", "_id", "xdm:person", "@id"]
+)
 
 
 _ANY_REG = SchemaRegistry("acme")
 _ANY = _ANY_REG.validator(
-    _ANY_REG.create_schema("Any", PROFILE, [st.IDENTITY_MAP, st.PERSON_DETAILS, st.PERSONAL_DETAILS, st.LOYALTY]).id
+    _ANY_REG.create_schema(
+        "Any", PROFILE, [st.IDENTITY_MAP, st.PERSON_DETAILS, st.PERSONAL_DETAILS, st.LOYALTY]
+    ).id
 )
 
 
@@ -207,3 +248,50 @@ _ANY = _ANY_REG.validator(
 def test_never_raises_on_arbitrary_data(data: Any) -> None:
     issues = _ANY.validate(data)
     assert all(isinstance(i, ValidationIssue) and "\x00" not in i.path for i in issues)
+
+
+def test_constraints_checked() -> None:
+    schema = {
+        "type": "object",
+        "properties": {
+            "code": {"type": "string", "pattern": "^[A-Z]{3}$", "minLength": 3, "maxLength": 3},
+            "score": {"type": "number", "minimum": 0, "maximum": 10},
+            "tags": {"type": "array", "items": {"type": "string"}, "minItems": 1, "maxItems": 2},
+        },
+        "required": ["code"],
+    }
+    assert validate({"code": "ABC", "score": 10, "tags": ["a"]}, schema) == []
+    issues = validate({"code": "abcd", "score": 11, "tags": []}, schema)
+    assert {(i.path, i.expected) for i in issues} == {
+        ("code", "text matching /^[A-Z]{3}$/"),
+        ("code", "at most 3 characters"),
+        ("score", "a number <= 10"),
+        ("tags", "at least 1 items"),
+    }
+    assert [(i.path, i.got) for i in validate({}, schema)] == [("code", "missing")]
+
+
+def test_deeply_nested_containers_compile_and_report_full_paths() -> None:
+    node: dict[str, Any] = integer()
+    for depth in range(12):
+        node = array(node) if depth % 3 == 0 else map_of(node) if depth % 3 == 1 else obj({f"f{depth}": node})
+    schema = obj({"root": node})
+    record: Any = "bad"
+    expected = ""
+    for depth in range(12):
+        if depth % 3 == 0:
+            record, expected = [record], "[0]" + expected
+        elif depth % 3 == 1:
+            record, expected = {"k": record}, ".k" + expected
+        else:
+            record, expected = {f"f{depth}": record}, f".f{depth}" + expected
+    issues = validate({"root": record}, schema)
+    assert [i.path for i in issues] == ["root" + expected]
+
+
+def test_absurdly_deep_namespaced_record_is_an_issue_not_a_crash(profile: RecordValidator) -> None:
+    deep: Any = "x"
+    for _ in range(5000):
+        deep = {"xdm:a": deep}
+    issues = profile.validate({"xdm:person": deep})
+    assert [i.got for i in issues] == ["too many nested levels"]

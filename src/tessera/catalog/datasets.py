@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+import builtins
 from typing import Any
 
 from tessera.catalog.ids import epoch_ms, new_id
@@ -196,7 +197,7 @@ class Batches:
         """Keep a refused streaming message (streaming has no batch; diagnostics are per dataset)."""
         record_stream_error(self._store, dataset_id, {**error, "at": epoch_ms()})
 
-    def stream_errors(self, dataset_id: str, limit: int = 100) -> list[dict[str, Any]]:
+    def stream_errors(self, dataset_id: str, limit: int = 100) -> builtins.list[dict[str, Any]]:
         return [doc for _, doc in scan_json(self._store, STREAM_ERRORS, key(dataset_id, ""), limit=limit)]
 
     def errors(self, batch_id: str, *, limit: int | None = None, start_after: int | None = None) -> Iterator[dict[str, Any]]:

@@ -45,6 +45,61 @@ def serve(
     run_server(Platform(settings), host=host, port=port)
 
 
+@app.command()
+def demo(
+    people: Annotated[int, typer.Option(help="Generated people (about 25 records each).")] = 20_000,
+    seed: Annotated[int, typer.Option(help="Generator seed: same seed, same data.")] = 7,
+    home: HomeOption = None,
+    port: Annotated[int, typer.Option(help="Port to serve on.")] = 8000,
+    serve_after: Annotated[bool, typer.Option("--serve/--no-serve", help="Serve the API and UI afterwards.")] = True,
+    real_data: Annotated[bool, typer.Option("--luma/--no-luma", help="Also load Adobe's Luma sample files.")] = True,
+) -> None:
+    """Load realistic demo data (once per data directory) and serve the API and UI.
+
+    Example: `tessera demo --people 2000 --port 8000`
+    """
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from tessera.demo.load import demo_status, load_demo
+    from tessera.platform import Platform
+
+    settings = load_settings(home, None, port)
+    platform = Platform(settings)
+    sandbox = platform.sandbox()
+    status = demo_status(sandbox)
+    if status is None:
+        console.print(f"[bold]Loading the demo[/bold] ({people} people, seed {seed}) into {settings.home_path.resolve()}")
+        with Progress(
+            TextColumn("{task.description:<22}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
+        ) as bar:
+            tasks: dict[str, int] = {}
+
+            def report(name: str, done: int, total: int) -> None:
+                if name not in tasks:
+                    tasks[name] = bar.add_task(name, total=total)
+                bar.update(tasks[name], completed=done)
+
+            status = load_demo(sandbox, people=people, seed=seed, real_data=real_data, progress=report)
+    else:
+        console.print(f"Demo data already loaded in {settings.home_path.resolve()} (delete the folder to reload).")
+    for entry in status["datasets"]:
+        console.print(
+            f"  {entry['dataset']:<22} {entry['ingested']:>8} ingested {entry['rejected']:>6} rejected"
+            f"  ({entry['recordsPerSecond']} records/s)"
+        )
+    graph = status.get("graph", {})
+    console.print(
+        f"  {status.get('profiles', 0)} profiles, {graph.get('graphs', 0)} identity graphs, "
+        f"links refused by the linking rules: {sum(graph.get('refused', {}).values())}"
+    )
+    if not serve_after:
+        platform.close()
+        return
+    from tessera.api.server import run_server
+
+    run_server(platform, host=settings.host, port=port)
+
+
 def _mount() -> None:
     from tessera.cli import catalog, ingest, profile
 

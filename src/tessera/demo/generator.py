@@ -22,7 +22,7 @@ Which identities a record carries is decided by construction so the ground truth
 from __future__ import annotations
 
 import gc
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -363,6 +363,7 @@ class DemoDataset:
         self._count = count
         self._chunks = chunks
         self._cached_count: int | None = None
+        self._chunk: Callable[[int], list[Record]] = lambda i: []
 
     def records(self) -> Iterator[Record]:
         """A new iterator over the dataset's records (generated lazily, cohort by cohort)."""
@@ -457,9 +458,12 @@ class DemoData:
         build: Callable[[_Cohort], list[Record]],
         count: Callable[[_Cohort], int],
     ) -> DemoDataset:
+        def chunk(i: int) -> list[Record]:
+            return _without_gc(build, self._cohort(i))
+
         def chunks() -> Iterator[list[Record]]:
             for i in range(self._cohorts):
-                yield _without_gc(build, self._cohort(i))
+                yield chunk(i)
 
         def records() -> Iterator[Record]:
             for chunk in chunks():
@@ -468,7 +472,21 @@ class DemoData:
         def total() -> int:
             return sum(count(self._cohort(i)) for i in range(self._cohorts))
 
-        return DemoDataset(name, xdm_class, title, records, total, chunks)
+        ds = DemoDataset(name, xdm_class, title, records, total, chunks)
+        ds._chunk = chunk
+        return ds
+
+    def batches(self, names: Iterable[str] | None = None) -> Iterator[tuple[DemoDataset, list[Record]]]:
+        """Every dataset's records, cohort by cohort: ``(dataset, records of one cohort)``.
+
+        The cheapest way to consume everything at large sizes (each cohort is planned once and
+        memory stays at one cohort), e.g. to ingest a million-person demo.
+        """
+        wanted = None if names is None else set(names)
+        chosen = [d for d in self.datasets if wanted is None or d.name in wanted]
+        for i in range(self._cohorts):
+            for d in chosen:
+                yield d, d._chunk(i)
 
     def _cohort(self, index: int) -> _Cohort:
         # Datasets are walked one after another, each cohort by cohort: keep recent cohorts

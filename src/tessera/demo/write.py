@@ -12,7 +12,7 @@ import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .generator import REFERENCE_TIME, DemoData, generate
+from .generator import REFERENCE_TIME, generate
 
 FORMATS = ("jsonl", "parquet")
 
@@ -34,7 +34,10 @@ def parquet_schema(dataset: str) -> pa.Schema:
     schema whatever its size), with ``identityMap`` as a ``map<string, list<struct>>``.
     """
     sample = generate(_SCHEMA_SAMPLE_PEOPLE, seed=_SCHEMA_SAMPLE_SEED).dataset(dataset)
-    inferred = pa.Table.from_pylist(list(sample.records())).schema
+    records = list(sample.records())
+    # from_pylist takes top-level columns from the first row only; nested structs are unioned.
+    names = list(dict.fromkeys(k for r in records for k in r))
+    inferred = pa.Table.from_pydict({k: [r.get(k) for r in records] for k in names}).schema
     fields = [pa.field(f.name, IDENTITY_MAP_TYPE) if f.name == "identityMap" else f for f in inferred]
     return pa.schema(fields)
 
@@ -69,47 +72,49 @@ def write(
     out = Path(directory)
     out.mkdir(parents=True, exist_ok=True)
     demo = generate(people, seed=seed, reference_time=reference_time)
-    wanted = set(datasets) if datasets is not None else None
+    chosen = [d for d in demo.datasets if datasets is None or d.name in set(datasets)]
+    sinks = {d.name: _Sink(out, d.name, fmts) for d in chosen}
+    try:
+        # Cohort-major: each cohort is planned once and shared by all datasets.
+        for ds, chunk in demo.batches(sinks):
+            sinks[ds.name].write(chunk)
+    finally:
+        for sink in sinks.values():
+            sink.close()
     entries: dict[str, Any] = {}
-    for ds in demo.datasets:
-        if wanted is not None and ds.name not in wanted:
-            continue
-        files = _write_dataset(demo, ds.name, out, fmts)
-        entries[ds.name] = {
-            "class": ds.xdm_class,
-            "title": ds.title,
-            "records": files.pop("records"),
-            **files,
-        }
+    for d in chosen:
+        entries[d.name] = {"class": d.xdm_class, "title": d.title, "records": sinks[d.name].count}
+        for f in fmts:
+            entries[d.name][f] = f"{d.name}.{f}"
     manifest = {**demo.summary(), "files": entries}
     (out / "manifest.json").write_bytes(orjson.dumps(manifest, option=orjson.OPT_INDENT_2))
     return manifest
 
 
-def _write_dataset(demo: DemoData, name: str, out: Path, fmts: tuple[str, ...]) -> dict[str, Any]:
-    ds = demo.dataset(name)
-    jsonl = (out / f"{name}.jsonl").open("wb") if "jsonl" in fmts else None
-    writer = None
-    schema = parquet_schema(name) if "parquet" in fmts else None
-    if schema is not None:
-        writer = pq.ParquetWriter(out / f"{name}.parquet", schema, compression="zstd")
-    count = 0
-    try:
-        for chunk in ds.chunks():
-            count += len(chunk)
-            if jsonl is not None:
-                dumps = orjson.dumps
-                jsonl.write(b"\n".join(dumps(r) for r in chunk))
-                if chunk:
-                    jsonl.write(b"\n")
-            if writer is not None and chunk:
-                writer.write_table(pa.Table.from_pylist(chunk, schema=schema))
-    finally:
-        if jsonl is not None:
-            jsonl.close()
-        if writer is not None:
-            writer.close()
-    files: dict[str, Any] = {"records": count}
-    for f in fmts:
-        files[f] = f"{name}.{f}"
-    return files
+class _Sink:
+    """The open output files of one dataset."""
+
+    def __init__(self, out: Path, name: str, fmts: tuple[str, ...]) -> None:
+        self.count = 0
+        self.jsonl = (out / f"{name}.jsonl").open("wb") if "jsonl" in fmts else None
+        self.schema = parquet_schema(name) if "parquet" in fmts else None
+        self.parquet = None
+        if self.schema is not None:
+            self.parquet = pq.ParquetWriter(out / f"{name}.parquet", self.schema, compression="zstd")
+
+    def write(self, chunk: list[dict[str, Any]]) -> None:
+        if not chunk:
+            return
+        self.count += len(chunk)
+        if self.jsonl is not None:
+            dumps = orjson.dumps
+            self.jsonl.write(b"\n".join([dumps(r) for r in chunk]))
+            self.jsonl.write(b"\n")
+        if self.parquet is not None:
+            self.parquet.write_table(pa.Table.from_pylist(chunk, schema=self.schema))
+
+    def close(self) -> None:
+        if self.jsonl is not None:
+            self.jsonl.close()
+        if self.parquet is not None:
+            self.parquet.close()

@@ -28,14 +28,14 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter, deque
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import NamedTuple
 
 from tessera.errors import NotFound
 from tessera.identity.namespaces import IdentityType, builds_graph, namespace_types, removal_rank, type_of
-from tessera.identity.rules import LinkingRules, choose_primary, link_sort_key, row_rejection
+from tessera.identity.rules import LinkingRules, link_sort_key, row_rejection
 from tessera.model import Identity
 
 Time = int | datetime
@@ -193,7 +193,9 @@ class _Comp:
 
     __slots__ = ("created", "links", "members", "pid", "uniq")
 
-    def __init__(self, pid: str, created: int, members: list[int], links: list[int], uniq: dict[int, int]) -> None:
+    def __init__(
+        self, pid: str, created: int, members: list[int], links: list[int], uniq: dict[int, int]
+    ) -> None:
         self.pid = pid
         self.created = created
         self.members = members
@@ -215,7 +217,9 @@ class IdentityGraph:
     ('CRMID:John', ['CRMID:John', 'ECID:111'])
     """
 
-    def __init__(self, rules: LinkingRules | None = None, *, types: Mapping[str, IdentityType] | None = None) -> None:
+    def __init__(
+        self, rules: LinkingRules | None = None, *, types: Mapping[str, IdentityType] | None = None
+    ) -> None:
         self._types: dict[str, IdentityType] = namespace_types() if types is None else dict(types)
         self._rules = rules if rules is not None else LinkingRules()
         # namespaces
@@ -316,7 +320,9 @@ class IdentityGraph:
         return uniq
 
     # ------------------------------------------------------------------ links
-    def _new_link(self, a: int, b: int, key: int, ts: int, seq: int, dataset: str | None, batch: str | None) -> int:
+    def _new_link(
+        self, a: int, b: int, key: int, ts: int, seq: int, dataset: str | None, batch: str | None
+    ) -> int:
         if self._lfree:
             lid = self._lfree.pop()
             self._la[lid], self._lb[lid] = a, b
@@ -345,7 +351,9 @@ class IdentityGraph:
         a, b = self._identity(self._la[lid]), self._identity(self._lb[lid])
         if b < a:
             a, b = b, a
-        return LinkInfo(a, b, self._lfirst[lid], self._llast[lid], self._lds[lid], self._lbatch[lid], self._lseq[lid])
+        return LinkInfo(
+            a, b, self._lfirst[lid], self._llast[lid], self._lds[lid], self._lbatch[lid], self._lseq[lid]
+        )
 
     # ------------------------------------------------------------------ rows
     def add_row(
@@ -380,17 +388,34 @@ class IdentityGraph:
 
     def _assess(
         self, identities: Sequence[Identity], primary: Identity | None, record: bool
-    ) -> tuple[Identity | None, str | None]:
+    ) -> tuple[Sequence[Identity], Identity | None, str | None]:
+        """De-duplicate a row, apply the rejection rules and choose its primary identity."""
         rules = self._rules
-        if rules.enabled and len(identities) > 1 and len({i.namespace for i in identities}) < len(identities):
-            reason = row_rejection(identities, rules)
-            if reason is not None:
-                return None, reason
+        n = len(identities)
+        if n == 1:
+            return identities, identities[0], None
+        if n == 2:
+            a, b = identities[0], identities[1]
+            repeated = a.namespace == b.namespace
+        else:
+            repeated = len({i.namespace for i in identities}) < n
+        if repeated:
+            # hashing identities is comparatively slow, so only done when a namespace repeats
+            identities = list(dict.fromkeys(identities))
+            if rules.enabled:
+                reason = row_rejection(identities, rules)
+                if reason is not None:
+                    return identities, None, reason
         if primary is not None and (record or not rules.priority) and primary in identities:
-            return primary, None
-        if len(identities) == 1:
-            return identities[0], None
-        return choose_primary(identities, rules), None
+            return identities, primary, None
+        ranks, unlisted = rules._ranks, len(rules.priority)
+        best = identities[0]
+        best_key = (ranks.get(best.namespace, unlisted), best.namespace, best.id)
+        for ident in identities[1:]:
+            key = (ranks.get(ident.namespace, unlisted), ident.namespace, ident.id)
+            if key < best_key:
+                best, best_key = ident, key
+        return identities, best, None
 
     def _add(
         self,
@@ -402,22 +427,23 @@ class IdentityGraph:
         primary: Identity | None,
         record: bool,
     ) -> RowResult:
-        if len(identities) > 1 and len(set(identities)) < len(identities):
-            identities = list(dict.fromkeys(identities))
-        prim, reason = self._assess(identities, primary, record)
+        if not identities:
+            return RowResult(None, None, None)
+        identities, prim, reason = self._assess(identities, primary, record)
         if reason is not None:
             self._refused["rows rejected by linking rules"] += 1
             return RowResult(None, reason, None)
         if len(identities) < 2:
             return RowResult(prim, None, None)
-        ns_idx, ns_graph = self._ns_idx, self._ns_graph
+        ns_idx, ns_graph, intern = self._ns_idx, self._ns_graph, self._intern
         nodes: list[int] = []
         for ident in identities:
             nsi = ns_idx.get(ident.namespace)
             if nsi is None:
                 nsi = self._ns(ident.namespace)
             if ns_graph[nsi]:
-                nodes.append(self._node(nsi, ident.id))
+                node = intern[nsi].get(ident.id)
+                nodes.append(self._node(nsi, ident.id) if node is None else node)
         if len(nodes) < 2:
             return RowResult(prim, None, None)
         return RowResult(prim, None, self._link_nodes(nodes, seq, ts, dataset, batch))
@@ -458,18 +484,21 @@ class IdentityGraph:
             comps[0].links.extend(new_links)
             return None
         log = GraphChanges(self)
-        if self._rules.unique and self._violates(comps, fresh):
+        violates = bool(self._rules.unique) and self._violates(comps, fresh)
+        limit = self._rules.limit
+        if not violates and (limit is None or sum(len(c.members) for c in comps) + len(fresh) <= limit):
+            self._merge(comps, fresh, new_links, seq, ts, log)
+        else:
+            originals = self._originals(comps)
             for f in fresh:
                 self._n_first[f] = ts
             all_nodes = [m for c in comps for m in c.members] + fresh
             all_links = [lid for c in comps for lid in c.links] + new_links
-            kept = self._optimise(all_nodes, all_links, seq, log)
-            parts = self._repartition(all_nodes, kept, comps, seq, ts, log)
-            for part in parts:
-                self._enforce_limit(part, seq, ts, log)
-        else:
-            comp = self._merge(comps, fresh, new_links, seq, ts, log)
-            self._enforce_limit(comp, seq, ts, log)
+            if violates:
+                all_links = self._optimise(all_nodes, all_links, seq, log)
+            for part in self._repartition(all_nodes, all_links, comps):
+                self._enforce_limit(part)
+            self._finalise(originals, all_nodes, seq, ts, log)
         self._snapshot(log)
         return log
 
@@ -585,7 +614,9 @@ class IdentityGraph:
                 ra, rb, ua, ub = rb, ra, ub, ua
             clash = next((nsi for nsi, node in ub.items() if ua.get(nsi, node) != node), None)
             if clash is not None:
-                reason = f"link refused: it would put two {code[clash]} identities (unique namespace) in one graph"
+                reason = (
+                    f"link refused: it would put two {code[clash]} identities (unique namespace) in one graph"
+                )
                 self._refused[reason] += 1
                 log.refused_links.append((self._identity(la[lid]), self._identity(lb[lid]), reason))
                 self._drop_link(lid)
@@ -595,10 +626,12 @@ class IdentityGraph:
             kept.append(lid)
         return kept
 
-    def _repartition(
-        self, nodes: list[int], links: list[int], old: list[_Comp], seq: int, ts: int, log: GraphChanges
-    ) -> list[_Comp]:
-        """Replace the components ``old`` by the connected parts of ``nodes`` over ``links``."""
+    def _repartition(self, nodes: list[int], links: list[int], old: list[_Comp]) -> list[_Comp]:
+        """Replace the components ``old`` by the connected parts of ``nodes`` over ``links``.
+
+        Parts get provisional (empty) ids and are not registered: :meth:`_finalise` names them
+        once the whole operation is done. Nodes left without a link leave the graph.
+        """
         la, lb = self._la, self._lb
         parent = {n: n for n in nodes}
 
@@ -606,7 +639,7 @@ class IdentityGraph:
             root = x
             while parent[root] != root:
                 root = parent[root]
-            while parent[x] != root:
+            while parent[x] != root:  # path compression
                 parent[x], x = root, parent[x]
             return root
 
@@ -620,59 +653,89 @@ class IdentityGraph:
         glinks: dict[int, list[int]] = {}
         for lid in links:
             glinks.setdefault(find(la[lid]), []).append(lid)
-        parts = [(members, glinks.get(root, [])) for root, members in groups.items() if len(members) > 1]
-        part_of: dict[int, int] = {}
-        for i, (members, _) in enumerate(parts):
-            for m in members:
-                part_of[m] = i
-        origin = {m: self._n_comp[m] for m in nodes}
         for c in old:
-            self._comps.pop(c.pid, None)
-        pids: list[tuple[str, int] | None] = [None] * len(parts)
-        for c in sorted(old, key=lambda c: (c.created, c.pid)):
-            alive = [m for m in c.members if m in part_of]
+            if self._comps.get(c.pid) is c:
+                del self._comps[c.pid]
+        n_comp, n_first = self._n_comp, self._n_first
+        out: list[_Comp] = []
+        for root, members in groups.items():
+            if len(members) == 1:
+                n_comp[members[0]] = None
+                n_first[members[0]] = -1
+                continue
+            comp = _Comp("", 0, members, glinks.get(root, []), self._uniq_of(members))
+            for m in members:
+                n_comp[m] = comp
+            out.append(comp)
+        return out
+
+    def _finalise(
+        self, originals: list[tuple[str, int, tuple[int, ...]]], nodes: Iterable[int], seq: int, ts: int, log: GraphChanges
+    ) -> None:
+        """Name the parts an operation left behind and report the net change.
+
+        Rule: in age order ``(created seq, profile id)``, each component that existed at the start
+        of the operation gives its id to the part holding its oldest remaining identity, unless
+        that part already has one (then the id is reported merged into it). Parts left without
+        an id get a new one. Components unchanged by the operation therefore keep their ids.
+        """
+        n_comp = self._n_comp
+        parts: list[_Comp] = []
+        seen: set[int] = set()
+        for n in nodes:
+            c = n_comp[n]
+            if c is not None and id(c) not in seen:
+                seen.add(id(c))
+                parts.append(c)
+        for p in parts:
+            if p.pid and self._comps.get(p.pid) is p:
+                del self._comps[p.pid]
+        part_of = {m: i for i, p in enumerate(parts) for m in p.members}
+        ids: list[tuple[str, int] | None] = [None] * len(parts)
+        origin: dict[int, str] = {}
+        for pid, created, members in sorted(originals, key=lambda o: (o[1], o[0])):
+            alive = [m for m in members if m in part_of]
+            for m in members:
+                origin[m] = pid
+                if m not in part_of:
+                    log.removed.append(self._identity(m))
             if not alive:
-                log.deleted.append(c.pid)
-                self._history.append(HistoryEntry(seq, ts, "deleted", c.pid, None))
+                log.deleted.append(pid)
+                self._history.append(HistoryEntry(seq, ts, "deleted", pid, None))
                 continue
             pi = part_of[min(alive, key=self._age)]
-            current = pids[pi]
-            if current is None:
-                pids[pi] = (c.pid, c.created)
-            else:
-                log.merged[c.pid] = current[0]
-                self._history.append(HistoryEntry(seq, ts, "merged", c.pid, current[0]))
-        out: list[_Comp] = []
-        n_comp, n_first = self._n_comp, self._n_first
-        for n in nodes:
-            if n not in part_of:
-                if origin[n] is not None:
-                    log.removed.append(self._identity(n))
-                n_comp[n] = None
-                n_first[n] = -1
-        for i, (members, plinks) in enumerate(parts):
-            assigned = pids[i]
+            assigned = ids[pi]
             if assigned is None:
-                oldest = min(members, key=self._age)
+                ids[pi] = (pid, created)
+            else:
+                log.merged[pid] = assigned[0]
+                self._history.append(HistoryEntry(seq, ts, "merged", pid, assigned[0]))
+        for i, p in enumerate(parts):
+            assigned = ids[i]
+            if assigned is None:
+                oldest = min(p.members, key=self._age)
                 pid = _new_pid(seq, self._ns_code[self._n_ns[oldest]], self._n_val[oldest])
-                src = origin[oldest]
-                if src is not None:
-                    log.split[pid] = src.pid
-                    self._history.append(HistoryEntry(seq, ts, "split", pid, src.pid))
+                known = [m for m in p.members if m in origin]
+                if known:
+                    src = origin[min(known, key=self._age)]
+                    log.split[pid] = src
+                    self._history.append(HistoryEntry(seq, ts, "split", pid, src))
                 else:
                     log.created.append(pid)
                     self._history.append(HistoryEntry(seq, ts, "created", pid, None))
                 assigned = (pid, seq)
-            comp = _Comp(assigned[0], assigned[1], members, plinks, self._uniq_of(members))
-            for m in members:
-                n_comp[m] = comp
-            self._comps[comp.pid] = comp
-            log._members[comp.pid] = ()
-            out.append(comp)
-        return out
+            p.pid, p.created = assigned
+            self._comps[p.pid] = p
+            log._members[p.pid] = ()
+
+    @staticmethod
+    def _originals(comps: Iterable[_Comp]) -> list[tuple[str, int, tuple[int, ...]]]:
+        return [(c.pid, c.created, tuple(c.members)) for c in comps]
 
     # ------------------------------------------------------------------ graph limit
-    def _enforce_limit(self, comp: _Comp, seq: int, ts: int, log: GraphChanges) -> None:
+    def _enforce_limit(self, comp: _Comp) -> None:
+        """Remove identities (cookies, then devices, then people; oldest first) until every part
+        is within the limit; removing one may split the component and drop spokes."""
         limit = self._rules.limit
         if limit is None or len(comp.members) <= limit:
             return
@@ -693,10 +756,9 @@ class IdentityGraph:
                     remaining.append(lid)
             self._refused["identity removed: graph limit reached"] += 1
             nodes = [m for m in c.members if m != victim]
-            log.removed.append(self._identity(victim))
             self._n_comp[victim] = None
             n_first[victim] = -1
-            stack.extend(self._repartition(nodes, remaining, [c], seq, ts, log))
+            stack.extend(self._repartition(nodes, remaining, [c]))
 
     # ------------------------------------------------------------------ unlink, delete, re-resolve
     def unlink(self, a: Identity, b: Identity, *, ts: Time | None = None) -> GraphChanges:
@@ -707,18 +769,10 @@ class IdentityGraph:
         """
         na, nb = self._lookup(a), self._lookup(b)
         lid = None if na is None or nb is None else self._lk.get(min(na, nb) << 32 | max(na, nb))
-        if lid is None or na is None:
+        comp = None if na is None else self._n_comp[na]
+        if lid is None or comp is None:
             raise NotFound(f"{a} and {b} are not linked.", path="link")
-        comp = self._n_comp[na]
-        assert comp is not None
-        self._seq += 1
-        seq = self._seq
-        log = GraphChanges(self)
-        self._drop_link(lid)
-        links = [x for x in comp.links if x != lid]
-        self._repartition(list(comp.members), links, [comp], seq, seq if ts is None else _ms(ts), log)
-        self._snapshot(log)
-        return log
+        return self._cut(comp, lambda x: x == lid, ts)
 
     def delete_identity(self, identity: Identity, *, ts: Time | None = None) -> GraphChanges:
         """Remove an identity and its links from the graph (its profile fragments are untouched).
@@ -728,19 +782,25 @@ class IdentityGraph:
         """
         node = self._lookup(identity)
         comp = None if node is None else self._n_comp[node]
-        if comp is None or node is None:
+        if comp is None:
             raise NotFound(f"{identity} is not in the identity graph.", path="identity")
+        la, lb = self._la, self._lb
+        return self._cut(comp, lambda x: la[x] == node or lb[x] == node, ts)
+
+    def _cut(self, comp: _Comp, drop: Callable[[int], bool], ts: Time | None) -> GraphChanges:
         self._seq += 1
         seq = self._seq
         log = GraphChanges(self)
-        la, lb = self._la, self._lb
+        originals = self._originals([comp])
         remaining: list[int] = []
         for lid in comp.links:
-            if la[lid] == node or lb[lid] == node:
+            if drop(lid):
                 self._drop_link(lid)
             else:
                 remaining.append(lid)
-        self._repartition(list(comp.members), remaining, [comp], seq, seq if ts is None else _ms(ts), log)
+        members = list(comp.members)
+        self._repartition(members, remaining, [comp])
+        self._finalise(originals, members, seq, seq if ts is None else _ms(ts), log)
         self._snapshot(log)
         return log
 
@@ -757,15 +817,20 @@ class IdentityGraph:
         seq = self._seq
         t = seq if ts is None else _ms(ts)
         log = GraphChanges(self)
+        limit = self._rules.limit
         for comp in sorted(self._comps.values(), key=lambda c: (c.created, c.pid)):
-            parts = [comp]
-            if self._rules.unique and self._violates([], comp.members):
-                newest = max(self._lseq[lid] for lid in comp.links)
-                members = list(comp.members)
-                kept = self._optimise(members, list(comp.links), newest, log)
-                parts = self._repartition(members, kept, [comp], seq, t, log)
-            for part in parts:
-                self._enforce_limit(part, seq, t, log)
+            violates = bool(self._rules.unique) and self._violates([], comp.members)
+            if not violates and (limit is None or len(comp.members) <= limit):
+                continue
+            originals = self._originals([comp])
+            members = list(comp.members)
+            links = list(comp.links)
+            if violates:
+                newest = max(self._lseq[lid] for lid in links)
+                links = self._optimise(members, links, newest, log)
+            for part in self._repartition(members, links, [comp]):
+                self._enforce_limit(part)
+            self._finalise(originals, members, seq, t, log)
         self._snapshot(log)
         return log
 
@@ -882,7 +947,9 @@ class IdentityGraph:
     def stats(self, top: int = 10) -> GraphStats:
         """Component size histogram, largest components, identities per namespace, refusals."""
         sizes = Counter(len(c.members) for c in self._comps.values())
-        largest = sorted(((c.pid, len(c.members)) for c in self._comps.values()), key=lambda p: (-p[1], p[0]))[:top]
+        largest = sorted(
+            ((c.pid, len(c.members)) for c in self._comps.values()), key=lambda p: (-p[1], p[0])
+        )[:top]
         per_ns: Counter[str] = Counter()
         for c in self._comps.values():
             for m in c.members:
@@ -922,7 +989,11 @@ class IdentityGraph:
 
     @classmethod
     def from_rows(
-        cls, state: GraphState, rules: LinkingRules | None = None, *, types: Mapping[str, IdentityType] | None = None
+        cls,
+        state: GraphState,
+        rules: LinkingRules | None = None,
+        *,
+        types: Mapping[str, IdentityType] | None = None,
     ) -> IdentityGraph:
         """Rebuild an engine from :meth:`to_rows` output (the rules are settings, passed separately)."""
         g = cls(rules, types=types)
@@ -946,8 +1017,10 @@ class IdentityGraph:
             a, b = min(a, b), max(a, b)
             lid = g._new_link(a, b, a << 32 | b, lr.first_seen, lr.seq, lr.dataset, lr.batch)
             g._llast[lid] = lr.last_seen
-            comp = g._n_comp[a]
-            if comp is None:
-                raise NotFound(f"Link {lr.ns_a}:{lr.id_a} - {lr.ns_b}:{lr.id_b} names an identity in no graph.")
-            comp.links.append(lid)
+            owner = g._n_comp[a]
+            if owner is None:
+                raise NotFound(
+                    f"Link {lr.ns_a}:{lr.id_a} - {lr.ns_b}:{lr.id_b} names an identity in no graph."
+                )
+            owner.links.append(lid)
         return g

@@ -111,7 +111,10 @@ class LinkOutcome:
     """What linking one row did: its primary identity and every profile it touched."""
 
     primary: Identity
+    changed_profiles: set[str] = field(default_factory=set)
+    """Profiles whose membership the row changed (merges, splits, new links)."""
     touched_profiles: set[str] = field(default_factory=set)
+    """``changed_profiles`` plus the profile the row is stored under."""
 
 
 class IdentityService:
@@ -123,6 +126,8 @@ class IdentityService:
         self._dirty: set[str] = set()
         self._gone: set[str] = set()
         self._history_flushed = 0
+        self._namespaces: list[Namespace] | None = None
+        self._types: dict[str, IdentityType] = {}
         self.graph: _Graph = self._load()
 
     # -- settings --------------------------------------------------------------------------------
@@ -180,9 +185,13 @@ class IdentityService:
     # -- namespaces ------------------------------------------------------------------------------
 
     def namespaces(self) -> list[Namespace]:
-        custom = [_ns_from_doc(doc) for _, doc in scan_json(self._sandbox.store, NAMESPACES)]
-        known = {ns.code for ns in custom}
-        return [ns for ns in DEFAULT_NAMESPACES if ns.code not in known] + custom
+        cached = self._namespaces
+        if cached is None:
+            custom = [_ns_from_doc(doc) for _, doc in scan_json(self._sandbox.store, NAMESPACES)]
+            known = {ns.code for ns in custom}
+            cached = self._namespaces = [ns for ns in DEFAULT_NAMESPACES if ns.code not in known] + custom
+            self._types = {ns.code: ns.type for ns in cached}
+        return list(cached)
 
     def namespace(self, code_or_id: str | int) -> Namespace:
         for ns in self.namespaces():
@@ -205,6 +214,7 @@ class IdentityService:
         ns = Namespace(code, max([100000, *used]) + 1, name or code, kind, custom=True)
         doc = _ns_to_doc(ns, description)
         self._sandbox.store.write(WriteBatch().put_json(NAMESPACES, code, doc))
+        self._namespaces = None
         self.graph = self._load()
         return ns
 
@@ -253,10 +263,9 @@ class IdentityService:
             new = self.graph.profile_id(ident)
             if old != new:
                 touched.add(old if old is not None else singleton_id(ident))
-            if new is not None:
+            if new is not None and link and len(identities) > 1:
                 self._dirty.add(new)
-        touched.add(self.profile_id_of(primary))
-        return LinkOutcome(primary, touched)
+        return LinkOutcome(primary, touched, touched | {self.profile_id_of(primary)})
 
     def _choose_primary(self, identities: Sequence[Identity], declared: Identity | None, is_event: bool) -> Identity:
         if declared is not None and declared in identities and (not is_event or not self.rules.priority):
@@ -284,6 +293,20 @@ class IdentityService:
         for ident in changes.removed:
             touched.add(singleton_id(ident))
         return touched
+
+    def delete(self, identity: Identity) -> set[str]:
+        """Remove an identity and its links from the graph (call under the write lock, then flush).
+
+        Returns the profiles touched: its graph may split, and the identity becomes a profile of
+        its own (whose data the caller deletes or keeps).
+        """
+        changes = self.graph.delete_identity(identity, ts=epoch_ms())
+        return self._absorb(changes, [identity]) | {singleton_id(identity)}
+
+    def unlink(self, a: Identity, b: Identity) -> set[str]:
+        """Remove the link between two identities (under the write lock, then flush)."""
+        changes = self.graph.unlink(a, b, ts=epoch_ms())
+        return self._absorb(changes, [a, b])
 
     def flush(self, store: PointStore) -> None:
         """Write the components, history and counters changed since the last flush (in ``store``'s commit)."""
@@ -361,10 +384,9 @@ class IdentityService:
         return choose_primary(people or list(members), self.rules)
 
     def _type(self, code: str) -> IdentityType:
-        for ns in self.namespaces():
-            if ns.code == code:
-                return ns.type
-        return IdentityType.CROSS_DEVICE
+        if self._namespaces is None:
+            self.namespaces()
+        return self._types.get(code, IdentityType.CROSS_DEVICE)
 
     def describe_members(self, members: Sequence[Identity], store: PointStore | None = None) -> list[dict[str, Any]]:
         primary = self.primary_of(members)

@@ -25,7 +25,10 @@ class SimulatedRow:
     rejected: str | None
 
     def to_json(self) -> dict[str, Any]:
-        return {"primary": None if self.primary is None else self.primary.to_json(), "rejected": self.rejected}
+        return {
+            "primary": None if self.primary is None else self.primary.to_json(),
+            "rejected": self.rejected,
+        }
 
 
 @dataclass(frozen=True, slots=True)

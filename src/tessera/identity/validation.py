@@ -65,8 +65,12 @@ def refusal_reason(identity: Identity, *, max_length: int = MAX_VALUE_LENGTH) ->
         return (
             f"{label}… is refused: the value has {len(value)} characters, more than the {max_length} allowed."
         )
-    if identity.namespace == "ECID" and not (len(value) == ECID_LENGTH and value.isascii() and value.isdigit()):
-        return f"{label} is refused: an ECID must be exactly {ECID_LENGTH} digits (got {len(value)} characters)."
+    if identity.namespace == "ECID" and not (
+        len(value) == ECID_LENGTH and value.isascii() and value.isdigit()
+    ):
+        return (
+            f"{label} is refused: an ECID must be exactly {ECID_LENGTH} digits (got {len(value)} characters)."
+        )
     return None
 
 

@@ -351,15 +351,24 @@ def _jsonl_rows(f: BinaryIO) -> Iterator[Row]:
             if not line.strip():
                 continue
             row += 1
+            line = line.rstrip(b"\r\n")
             try:
                 rec = loads(line)
             except orjson.JSONDecodeError as e:
-                yield row, RowError(f"not valid JSON: {e.msg}", f"line {lineno}, column {e.pos + 1}")
+                yield row, _jsonl_error(line, lineno, e)
                 continue
             if isinstance(rec, dict):
                 yield row, rec
             else:
                 yield row, RowError(f"expected a JSON object, found {_json_type(rec)}", f"line {lineno}")
+
+
+def _jsonl_error(line: bytes, lineno: int, e: orjson.JSONDecodeError) -> RowError:
+    try:
+        line.decode("utf-8")
+    except UnicodeDecodeError as u:  # orjson does not say where: find the first bad byte
+        return RowError(f"not UTF-8 (byte 0x{line[u.start]:02x})", f"line {lineno}, column {u.start + 1}")
+    return RowError(f"not valid JSON: {e.msg}", f"line {lineno}, column {e.pos + 1}")
 
 
 _CSV_TYPES = ("string", "integer", "number", "boolean")

@@ -103,9 +103,9 @@ class IngestService:
             raise NotFound(f"File {str(file)!r} does not exist", path="file")
         file_format = format_of(file.name, fmt)
         batch = self._sandbox.batches.create(ds["id"], file_format)
-        batch = self._sandbox.batches.set_status(batch["id"], "processing", files=[file.name])
-        if mapping:
-            batch["mapping"] = mapping
+        batch = self._sandbox.batches.set_status(
+            batch["id"], "processing", files=[file.name], **({"mapping": mapping} if mapping else {})
+        )
         totals = _Totals()
         started = time.perf_counter()
         try:
@@ -114,14 +114,16 @@ class IngestService:
             totals.file_errors.append({"file": file.name, "message": err.message})
         return self._finish(batch, totals, time.perf_counter() - started, files=[file.name])
 
-    def ingest_records(self, dataset: str, records: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    def ingest_records(
+        self, dataset: str, records: Iterable[dict[str, Any]], *, progress: Progress | None = None
+    ) -> dict[str, Any]:
         """Ingest in-memory records as one batch (tests, the demo, the Python API)."""
         ds = self._sandbox.datasets.find(dataset)
         batch = self._sandbox.batches.create(ds["id"], "json")
         batch = self._sandbox.batches.set_status(batch["id"], "processing")
         totals = _Totals()
         started = time.perf_counter()
-        self._run(ds, batch, enumerate(records), totals, None)
+        self._run(ds, batch, enumerate(records), totals, progress)
         return self._finish(batch, totals, time.perf_counter() - started, files=[])
 
     # -- streaming -------------------------------------------------------------------------------

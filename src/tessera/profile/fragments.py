@@ -13,7 +13,6 @@ taken to be UTC (see :func:`tessera.model.parse_time`).
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -56,6 +55,9 @@ def schema_class_name(value: str) -> str:
     return value
 
 
+_JSON_LEAF = (str, int, float, list)  # JSON types that are never objects: skip the slow ABC check
+
+
 class Leaf(NamedTuple):
     """One mergeable value of a record: a scalar, an array or a whole map."""
 
@@ -69,57 +71,58 @@ class Leaf(NamedTuple):
 
 
 def flatten(record: Mapping[str, Any], map_paths: frozenset[str] = DEFAULT_MAP_PATHS) -> tuple[Leaf, ...]:
-    """The mergeable leaves of a record, in document order.
+    """The mergeable leaves of a record (each object's own values first, then its sub-objects).
 
     Objects are descended into; arrays and the maps named in ``map_paths`` are single leaves;
     ``None`` values and empty objects contribute nothing (XDM null means "not set"). The
     ``identityMap`` is left out: it is unioned separately.
 
     >>> [leaf.dotted for leaf in flatten({"person": {"name": {"firstName": "Jane"}}, "tags": ["a"]})]
-    ['person.name.firstName', 'tags']
+    ['tags', 'person.name.firstName']
     """
     out: list[Leaf] = []
-
-    def walk(obj: Mapping[str, Any], path: tuple[str, ...], dotted: str, ancestors: tuple[str, ...]) -> None:
+    make = tuple.__new__  # builds the NamedTuple at C speed (Leaf(...) goes through Python)
+    # Explicit stack of (object, path, dotted, ancestors) in place of recursion: flattening runs
+    # for every fragment read, so it is on the hot path. Records parsed from JSON are plain
+    # dicts, hence the `type(...) is dict` fast path before the slower Mapping check.
+    stack: list[tuple[Mapping[str, Any], tuple[str, ...], str, tuple[str, ...]]] = [(record, (), "", ())]
+    while stack:
+        obj, path, dotted, ancestors = stack.pop()
+        pending: list[tuple[Mapping[str, Any], tuple[str, ...], str, tuple[str, ...]]] = []
         for key, value in obj.items():
             if value is None:
                 continue
-            sub_path = (*path, key)
             sub_dotted = f"{dotted}.{key}" if dotted else key
-            if isinstance(value, Mapping) and sub_dotted not in map_paths:
+            if sub_dotted == IDENTITY_MAP:
+                continue
+            if (
+                type(value) is dict or (not isinstance(value, _JSON_LEAF) and isinstance(value, Mapping))
+            ) and (sub_dotted not in map_paths):
                 if value:
-                    walk(value, sub_path, sub_dotted, (*ancestors, sub_dotted))
+                    pending.append((value, (*path, key), sub_dotted, (*ancestors, sub_dotted)))
             else:
-                out.append(Leaf(sub_dotted, sub_path, ancestors, value))
-
-    for key, value in record.items():
-        if key == IDENTITY_MAP or value is None:
-            continue
-        if isinstance(value, Mapping) and key not in map_paths:
-            if value:
-                walk(value, (key,), key, (key,))
-        else:
-            out.append(Leaf(key, (key,), (), value))
+                out.append(make(Leaf, (sub_dotted, (*path, key), ancestors, value)))
+        stack.extend(reversed(pending))
     return tuple(out)
 
 
 def identity_entries(
     record: Mapping[str, Any], *, path: str = IDENTITY_MAP
-) -> tuple[tuple[str, dict[str, Any]], ...]:
-    """The ``identityMap`` entries of a record as (namespace, entry) pairs.
+) -> tuple[tuple[str, str, Mapping[str, Any]], ...]:
+    """The ``identityMap`` entries of a record as (namespace, id, entry) triples.
 
     Raises:
         InvalidInput: the identityMap is not a map of arrays of objects with a string ``id``.
 
     >>> identity_entries({"identityMap": {"Email": [{"id": "a@x", "primary": True}]}})
-    (('Email', {'id': 'a@x', 'primary': True}),)
+    (('Email', 'a@x', {'id': 'a@x', 'primary': True}),)
     """
     imap = record.get(IDENTITY_MAP)
     if imap is None:
         return ()
     if not isinstance(imap, Mapping):
         raise InvalidInput("identityMap must be an object keyed by namespace", path=path)
-    out: list[tuple[str, dict[str, Any]]] = []
+    out: list[tuple[str, str, Mapping[str, Any]]] = []
     for namespace, entries in imap.items():
         if entries is None:
             continue
@@ -131,7 +134,7 @@ def identity_entries(
                     "each identityMap entry must be an object with a string 'id'",
                     path=f"{path}.{namespace}[{i}]",
                 )
-            out.append((namespace, dict(entry)))
+            out.append((namespace, entry["id"], entry))
     return tuple(out)
 
 
@@ -204,7 +207,8 @@ class Fragment:
     deleted: bool = False
     map_paths: frozenset[str] = DEFAULT_MAP_PATHS
     leaves: tuple[Leaf, ...] = field(init=False, repr=False)
-    identities: tuple[tuple[str, dict[str, Any]], ...] = field(init=False, repr=False)
+    identities: tuple[tuple[str, str, Mapping[str, Any]], ...] = field(init=False, repr=False)
+    """The record's identityMap entries as (namespace, id, entry)."""
     timestamp: datetime = field(init=False, repr=False)
     """The merge timestamp: ``custom_timestamp`` when present, else ``ingested_at``."""
 
@@ -294,6 +298,19 @@ class Event:
 # --- upsert and replace -------------------------------------------------------------------------
 
 
+def _copy_json(value: Any) -> Any:
+    """Deep copy of JSON-shaped data (dicts, lists, scalars); several times faster than deepcopy."""
+    if type(value) is dict:
+        return {k: _copy_json(v) for k, v in value.items()}
+    if type(value) is list:
+        return [_copy_json(v) for v in value]
+    if isinstance(value, Mapping):
+        return {k: _copy_json(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_copy_json(v) for v in value]
+    return value
+
+
 def _parse_delete_path(path: str | Sequence[str]) -> tuple[str, ...]:
     parts = tuple(path.split(".")) if isinstance(path, str) else tuple(path)
     if not parts or any(not isinstance(p, str) or not p for p in parts):
@@ -352,7 +369,7 @@ def _upsert_into(
             if not current:
                 del target[key]
         else:
-            target[key] = copy.deepcopy(value)
+            target[key] = _copy_json(value)
 
 
 def apply_upsert(
@@ -388,7 +405,7 @@ def apply_upsert(
                 )
         if parts[0] == IDENTITY_MAP and IDENTITY_MAP in new_doc:
             raise InvalidInput("identityMap is both deleted and supplied in one upsert", path=".".join(parts))
-    doc: dict[str, Any] = copy.deepcopy(dict(old_doc)) if old_doc else {}
+    doc: dict[str, Any] = _copy_json(old_doc) if old_doc else {}
     for parts in parsed:
         _delete(doc, parts)
     _upsert_into(doc, new_doc, "", map_paths)
@@ -417,7 +434,8 @@ def apply_record(
         return apply_upsert(old_doc, new_doc, deletes, map_paths=map_paths)
     if any(True for _ in deletes):
         raise InvalidInput("explicit field deletes need a dataset in upsert mode", path="deletes")
-    return copy.deepcopy(dict(new_doc))
+    copied: dict[str, Any] = _copy_json(new_doc)
+    return copied
 
 
 # --- as-of reads --------------------------------------------------------------------------------

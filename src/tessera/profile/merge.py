@@ -13,7 +13,8 @@ The rules, in one place:
   dataset under different identities still conflict, and the newest wins).
 * Conflicts resolve per leaf path. Arrays and maps are atomic: the whole value comes from one
   fragment. ``identityMap`` entries are unioned. When shapes clash (a scalar in one fragment, an
-  object in another at the same path) the higher-precedence fragment's shape wins.
+  object in another at the same path) the higher-precedence fragment's shape wins. ``null``
+  means "not set": it never overrides a value from a weaker fragment.
 * Events are never conflict-resolved: all events of the allowed datasets, ordered by timestamp
   then a stable key (:func:`combine_events`, §d5).
 """
@@ -45,7 +46,7 @@ class MergedView:
     Attributes:
         attributes: the merged XDM record (nested objects), including the unioned ``identityMap``.
         provenance: for every merged leaf path (dotted; arrays and maps are one leaf), the dataset
-            whose fragment supplied the value.
+            whose fragment supplied the value. ``identityMap`` is not listed: see ``identity_sources``.
         identities: every identity seen (fragments' primary identities and identityMap entries),
             sorted.
         identity_sources: for each identity, the datasets whose fragments carry it, sorted.
@@ -214,41 +215,54 @@ def merge(fragments: Iterable[Fragment], policy: MergePolicy) -> MergedView:
     ('Loyalty', 'CRM')
     """
     ordered = select_fragments(fragments, policy)
-    # Highest precedence first: the first fragment to claim a leaf keeps it.
+    # Highest precedence first: the first fragment to claim a leaf keeps it. Identities are keyed
+    # by plain (namespace, id) tuples here because tuple hashing and ordering run in C.
     taken: dict[str, tuple[tuple[str, ...], Any, str]] = {}
     interior: set[str] = set()
-    identity_entries: dict[Identity, dict[str, Any]] = {}
-    identity_sources: dict[Identity, set[str]] = {}
+    identity_entries: dict[tuple[str, str], Mapping[str, Any]] = {}
+    identity_sources: dict[tuple[str, str], set[str]] = {}
     last_modified: datetime | None = None
     for fragment in ordered:
         dataset = fragment.dataset_id
         if last_modified is None or fragment.ingested_at > last_modified:
             last_modified = fragment.ingested_at
-        for leaf in fragment.leaves:
-            dotted = leaf.dotted
+        for dotted, path, ancestors, value in fragment.leaves:
             if dotted in taken or dotted in interior:
                 continue
-            ancestors = leaf.ancestors
-            if ancestors:
-                blocked = False
+            if ancestors and ancestors[-1] not in interior:
+                # First leaf under this object: an enclosing path may already be a scalar, array or
+                # map from a stronger fragment, and then the stronger shape wins.
                 for ancestor in ancestors:
                     if ancestor in taken:
-                        blocked = True
                         break
-                if blocked:
-                    continue
-                interior.update(ancestors)
-            taken[dotted] = (leaf.path, leaf.value, dataset)
-        identity_sources.setdefault(fragment.identity, set()).add(dataset)
-        for namespace, entry in fragment.identities:
-            ident = Identity(namespace, entry["id"])
-            identity_sources.setdefault(ident, set()).add(dataset)
-            if ident not in identity_entries:
-                identity_entries[ident] = entry
+                else:
+                    interior.update(ancestors)
+                    taken[dotted] = (path, value, dataset)
+                continue
+            taken[dotted] = (path, value, dataset)
+        primary = (fragment.identity.namespace, fragment.identity.id)
+        sources = identity_sources.get(primary)
+        if sources is None:
+            identity_sources[primary] = {dataset}
+        else:
+            sources.add(dataset)
+        for namespace, value_id, entry in fragment.identities:
+            ident_key = (namespace, value_id)
+            sources = identity_sources.get(ident_key)
+            if sources is None:
+                identity_sources[ident_key] = {dataset}
+            else:
+                sources.add(dataset)
+            if ident_key not in identity_entries:
+                identity_entries[ident_key] = entry
 
     attributes: dict[str, Any] = {}
     provenance: dict[str, str] = {}
     for dotted, (path, value, dataset) in taken.items():
+        provenance[dotted] = dataset
+        if len(path) == 1:
+            attributes[dotted] = value
+            continue
         node = attributes
         for key in path[:-1]:
             child = node.get(key)
@@ -256,18 +270,21 @@ def merge(fragments: Iterable[Fragment], policy: MergePolicy) -> MergedView:
                 child = node[key] = {}
             node = child
         node[path[-1]] = value
-        provenance[dotted] = dataset
     if identity_entries:
-        imap: dict[str, list[dict[str, Any]]] = {}
-        for ident in sorted(identity_entries):
-            imap.setdefault(ident.namespace, []).append(identity_entries[ident])
+        imap: dict[str, list[Mapping[str, Any]]] = {}
+        for ident_key in sorted(identity_entries):
+            imap.setdefault(ident_key[0], []).append(identity_entries[ident_key])
         if not _shape_conflict(IDENTITY_MAP, taken, interior):
             attributes[IDENTITY_MAP] = imap
+    keys = sorted(identity_sources)
+    identities = tuple(Identity(ns, value_id) for ns, value_id in keys)
     return MergedView(
         attributes=attributes,
         provenance=provenance,
-        identities=tuple(sorted(identity_sources)),
-        identity_sources={i: tuple(sorted(s)) for i, s in sorted(identity_sources.items())},
+        identities=identities,
+        identity_sources={
+            ident: tuple(sorted(identity_sources[key])) for ident, key in zip(identities, keys, strict=True)
+        },
         source_datasets=tuple(sorted({f.dataset_id for f in ordered})),
         last_modified=last_modified,
         policy_id=policy.id,

@@ -491,7 +491,7 @@ class MergePolicyBook:
             kind, path = op.get("op"), op.get("path")
             if kind not in ("add", "replace", "remove"):
                 raise InvalidInput(
-                    f"op must be add, replace or remove; got {kind!r}", path=f"{where}op".lstrip(".")
+                    f"op must be add, replace or remove; got {kind!r}", path=f"{where}.op".lstrip(".")
                 )
             target = _PATCH_PATHS.get(path) if isinstance(path, str) else None
             if target is None:
@@ -515,10 +515,7 @@ class MergePolicyBook:
             for key in target[:-1]:
                 node = node.setdefault(key, {})
             node[target[-1]] = op["value"]
-        try:
-            fields = _parse_body(doc, allow_read_only=True)
-        except InvalidInput as exc:
-            raise InvalidInput(exc.message, path=exc.path) from None
+        fields = _parse_body(doc, allow_read_only=True)
         updated = replace(current, **fields)
         if updated == current:
             return current

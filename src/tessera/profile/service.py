@@ -114,9 +114,13 @@ class ProfileService:
     ) -> set[str]:
         """Replace (or, in upsert mode, update) the fragment of ``primary`` in ``dataset``."""
         frag_key = key(id_key(primary), dataset["id"])
-        old_raw = store.get(FRAGMENTS, frag_key)
-        old = orjson.loads(old_raw)["record"] if old_raw else None
-        doc = apply_record(old, record, upsert=upsert, deletes=deletes)
+        if upsert:
+            old_raw = store.get(FRAGMENTS, frag_key)
+            old = orjson.loads(old_raw)["record"] if old_raw else None
+            doc = apply_record(old, record, upsert=True, deletes=deletes)
+        else:
+            # Replace mode: the flow owns ``record`` (freshly decoded), so no defensive copy.
+            doc = apply_record(None, {}, upsert=False, deletes=deletes) if deletes else record
         seq = self._next_seq(store)
         ms = _ms(ingested_at)
         body = {"record": doc, "ingestedAt": ms, "seq": seq, "dataset": dataset["id"]}
@@ -137,7 +141,11 @@ class ProfileService:
         ingested_at: datetime,
         batch_id: str | None,
     ) -> set[str]:
-        """Store an event under its primary identity; the same ``_id`` twice is one event."""
+        """Store an event under its primary identity; the same ``_id`` twice is one event.
+
+        Returns the profiles whose *materialised* view must be refreshed: events do not change
+        merged attributes, so only a profile seen for the first time (an anonymous visitor).
+        """
         event_id = str(record["_id"])
         index_key = key(dataset["id"], event_id)
         previous = store.get(EVENT_IDS, index_key)
@@ -153,7 +161,8 @@ class ProfileService:
         if batch_id:
             wb.put(BATCH_EVENTS, key(batch_id, ev_key), b"")
         store.write(wb)
-        return {self._sandbox.identity.profile_id_of(primary, store)}
+        pid = self._sandbox.identity.profile_id_of(primary, store)
+        return {pid} if store.get(PROFILES, pid) is None else set()
 
     def refresh(self, store: PointStore, profile_ids: Iterable[str], now: datetime) -> None:
         """Re-merge the materialised profiles (default policy) of ``profile_ids``."""
@@ -229,7 +238,7 @@ class ProfileService:
             attributes=attributes,
             identities=identities,
             primary=primary,
-            sources=sorted(merged.sources),
+            sources=list(merged.source_datasets),
             last_modified=merged.last_modified,
             provenance=dict(merged.provenance),
             memberships=memberships,

@@ -53,6 +53,7 @@ class SqliteStore:
             for row in self._writer.execute("SELECT name FROM sqlite_master WHERE type='table' AND name LIKE 't\\_%' ESCAPE '\\'")
         }
         self._local = threading.local()
+        self._missing: dict[str, float] = {}
         self._queue: list[_Pending] = []
         self._queue_lock = threading.Lock()
         self._commit_lock = threading.Lock()
@@ -92,21 +93,28 @@ class SqliteStore:
         if table in self._tables:
             return True
         check_table(table)
-        # Another process may have created it since we opened.
+        # Another process (or our writer) may have created it since we last looked; recheck at
+        # most every 50 ms so that reads of tables that do not exist yet stay cheap.
+        now = time.monotonic()
+        if now - self._missing.get(table, -1.0) < 0.05:
+            return False
         row = self._reader().execute(
             "SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (f"t_{table}",)
         ).fetchone()
         if row:
             self._tables.add(table)
+            self._missing.pop(table, None)
+        else:
+            self._missing[table] = now
         return row is not None
 
     # -- reads ---------------------------------------------------------------------------------
 
     def get(self, table: str, key: str) -> bytes | None:
-        if not self._known(table):
+        if table not in self._tables and not self._known(table):
             return None
         row = self._reader().execute(f'SELECT v FROM "t_{table}" WHERE k=?', (key,)).fetchone()
-        return None if row is None else bytes(row[0])
+        return None if row is None else row[0]
 
     def get_many(self, table: str, keys: Sequence[str]) -> dict[str, bytes]:
         if not keys or not self._known(table):

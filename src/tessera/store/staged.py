@@ -7,6 +7,7 @@ acknowledged before that commit returns.
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Iterator, Sequence
 
 from tessera.store.base import Capabilities, PointStore, WriteBatch, prefix_end
@@ -19,6 +20,7 @@ class StagedStore:
         self.base = base
         self.capabilities: Capabilities = base.capabilities
         self._staged: dict[str, dict[str, bytes | None]] = {}
+        self._sorted: dict[str, list[str]] = {}
         self._batch = WriteBatch()
 
     @property
@@ -48,12 +50,12 @@ class StagedStore:
         if not staged:
             yield from self.base.scan(table, prefix, start_after=start_after, limit=limit)
             return
-        upper = prefix_end(prefix) if prefix else None
-        overlay = sorted(
-            k
-            for k in staged
-            if k >= prefix and (upper is None or k < upper) and (start_after is None or k > start_after)
-        )
+        keys = self._sorted[table]
+        lo = bisect.bisect_left(keys, prefix)
+        if start_after is not None and start_after >= prefix:
+            lo = bisect.bisect_right(keys, start_after)
+        hi = bisect.bisect_left(keys, prefix_end(prefix)) if prefix else len(keys)
+        overlay = keys[lo:hi]
         base_iter = self.base.scan(table, prefix, start_after=start_after)
         emitted = 0
         pos = 0
@@ -91,7 +93,13 @@ class StagedStore:
     def write(self, batch: WriteBatch) -> None:
         """Stage ``batch`` (not durable until :meth:`commit`)."""
         for table, key, value in batch.ops:
-            self._staged.setdefault(table, {})[key] = value
+            staged = self._staged.get(table)
+            if staged is None:
+                staged = self._staged[table] = {}
+                self._sorted[table] = []
+            if key not in staged:
+                bisect.insort(self._sorted[table], key)
+            staged[key] = value
         self._batch.extend(batch)
 
     def commit(self) -> None:
@@ -100,10 +108,12 @@ class StagedStore:
             self.base.write(self._batch)
         self._batch = WriteBatch()
         self._staged.clear()
+        self._sorted.clear()
 
     def rollback(self) -> None:
         self._batch = WriteBatch()
         self._staged.clear()
+        self._sorted.clear()
 
     def close(self) -> None:
         self.rollback()

@@ -295,7 +295,9 @@ class SchemaRegistry:
     _classes: dict[str, XdmClass] = field(default_factory=dict, repr=False)
     _field_groups: dict[str, FieldGroup] = field(default_factory=dict, repr=False)
     _schemas: dict[str, Schema] = field(default_factory=dict, repr=False)
-    _validators: dict[tuple[str, str, bool, bool], RecordValidator] = field(default_factory=dict, repr=False)
+    _validators: dict[tuple[str, str, bool, bool], RecordValidator] = field(
+        default_factory=dict, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         if not self.tenant or not self.tenant.replace("_", "").isalnum():
@@ -328,6 +330,13 @@ class SchemaRegistry:
         for s in data.get("schemas", ()):
             schema = Schema.from_json(s)
             reg._schemas[schema.id] = schema
+        for schema in reg._schemas.values():
+            try:
+                reg._check_schema(schema)
+            except NotFound as exc:
+                raise InvalidInput(
+                    f"schema {schema.title!r} refers to a missing class or field group", path=exc.path
+                ) from exc
         return reg
 
     # ---- look-ups ----------------------------------------------------------------------
@@ -380,7 +389,15 @@ class SchemaRegistry:
         if not isinstance(properties, dict) or not properties:
             raise InvalidInput("a field group needs at least one field", path="properties")
         root = f"_{self.tenant}"
-        if set(properties) != {root}:
+        if root in properties:
+            if len(properties) > 1:
+                others = ", ".join(sorted(k for k in properties if k != root))
+                raise InvalidInput(
+                    f"custom fields must all be under {root}; move {others} there", path="properties"
+                )
+            if not isinstance(properties[root], dict) or properties[root].get("type") != "object":
+                raise InvalidInput(f"{root} must be an object holding the custom fields", path=root)
+        else:
             # Custom fields always live under the tenant object (spec/aep.md §a10).
             properties = {root: {"type": "object", "properties": properties}}
         check_field_schema({"type": "object", "properties": properties})

@@ -49,13 +49,18 @@ class ValidationIssue:
         )
 
 
-Check = Callable[[Any, list[ValidationIssue]], None]
+Check = Callable[..., None]
 # Placeholder for the array index / map key in a compiled path; the innermost container on the
 # error path fills in the right-most placeholder (errors are rare, so this costs nothing on valid data).
 _HOLE = "\x00"
 
-_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-_DATE_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?([Zz]|[+-]\d{2}:?\d{2})$")
+# Field ranges are in the patterns; only days 29-31 need a calendar check (fromisoformat).
+_DATE = re.compile(r"^\d{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12]\d|3[01])$")
+_DATE_TIME = re.compile(
+    r"^\d{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12]\d|3[01])[Tt ](?:[01]\d|2[0-3]):[0-5]\d(?::[0-5]\d(?:\.\d+)?)?"
+    r"(?:[Zz]|[+-](?:[01]\d|2[0-3]):?[0-5]\d)$"
+)
+_IPV4 = re.compile(r"^(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s.]+(\.[^@\s.]+)+$")
 
 
@@ -86,28 +91,26 @@ def _got(value: Any) -> str:
     return f"{_type_name(value)} {text}"
 
 
-def _is_date(value: Any) -> bool:
-    if isinstance(value, date) and not isinstance(value, datetime):
+def _calendar_ok(text: str) -> bool:
+    if text[8:10] <= "28":
         return True
-    if not isinstance(value, str) or not _DATE.match(value):
-        return False
     try:
-        date.fromisoformat(value)
+        date.fromisoformat(text[:10])
     except ValueError:
         return False
     return True
+
+
+def _is_date(value: Any) -> bool:
+    if type(value) is str:
+        return _DATE.match(value) is not None and _calendar_ok(value)
+    return isinstance(value, date) and not isinstance(value, datetime)
 
 
 def _is_date_time(value: Any) -> bool:
-    if isinstance(value, datetime):
-        return True
-    if not isinstance(value, str) or not _DATE_TIME.match(value):
-        return False
-    try:
-        datetime.fromisoformat(value)
-    except ValueError:
-        return False
-    return True
+    if type(value) is str:
+        return _DATE_TIME.match(value) is not None and _calendar_ok(value)
+    return isinstance(value, datetime)
 
 
 def _is_email(value: Any) -> bool:
@@ -129,7 +132,7 @@ _FORMATS: dict[str, Callable[[Any], bool]] = {
     "date": _is_date,
     "date-time": _is_date_time,
     "email": _is_email,
-    "ipv4": _is_ip(ipaddress.IPv4Address),
+    "ipv4": lambda v: type(v) is str and _IPV4.match(v) is not None,
     "ipv6": _is_ip(ipaddress.IPv6Address),
 }
 # Formats whose values may arrive as Python objects (Parquet columns, pre-parsed JSON).
@@ -152,194 +155,245 @@ class _Namespaced(Exception):
     """Raised (and caught) when a record turns out to use the JSON-LD key spelling."""
 
 
-class _Never:
-    """A type no value has: fields of this fast type always go through their full check."""
+_SCALAR_TYPES = {"string": (str,), "integer": (int,), "number": (int, float), "boolean": (bool,)}
+_CONSTRAINTS = ("format", "enum", "pattern", "minLength", "maxLength", "minimum", "maximum")
 
 
-def _fast_type(node: Node) -> type:
-    type_ = node.get("type")
-    if any(k in node for k in ("format", "enum", "pattern", "minLength", "maxLength", "minimum", "maximum")):
-        return _Never
-    return {"string": str, "boolean": bool, "integer": int, "number": float}.get(str(type_), _Never)
+def _plain(value: Any, type_: str, path: str, issues: list[ValidationIssue], allow_null: bool) -> None:
+    """Slow path of an unconstrained scalar whose Python type was not the expected one."""
+    if type_ == "integer" and type(value) is float and value.is_integer():
+        return
+    if value is None:
+        if not allow_null:
+            issues.append(ValidationIssue(path, f"{type_} (omit the field instead of null)", "null"))
+        return
+    issues.append(ValidationIssue(path, type_, _got(value)))
 
 
-class _Compiler:
+class _CodeGen:
+    """Turns a resolved schema into Python source: one function per object, scalars inline.
+
+    Each generated function knows the static field path of everything it checks; array indexes
+    and map keys are written into the path (``_fill``) only when an issue was found below them.
+    """
+
     def __init__(self, *, allow_unknown: bool, allow_null: bool) -> None:
         self.allow_unknown = allow_unknown
         self.allow_null = allow_null
-
-    def compile(self, node: Node, path: str) -> Check:
-        type_ = node.get("type")
-        if type_ == "object":
-            if is_map(node):
-                return self._map(node, path)
-            return self._object(node, path)
-        if type_ == "array":
-            return self._array(node, path)
-        if type_ in ("string", "integer", "number", "boolean"):
-            return self._scalar(node, path, str(type_))
-        return self._any(path)
-
-    def _nullable(self, path: str, expected: str) -> Callable[[list[ValidationIssue]], None]:
-        allow = self.allow_null
-
-        def on_null(issues: list[ValidationIssue]) -> None:
-            if not allow:
-                issues.append(ValidationIssue(path, f"{expected} (omit the field instead of null)", "null"))
-
-        return on_null
-
-    def _any(self, path: str) -> Check:
-        def check(value: Any, issues: list[ValidationIssue]) -> None:
-            return None
-
-        return check
-
-    def _object(self, node: Node, path: str) -> Check:
-        # Per field: (a type that is valid without further checks, the full check). Plain strings,
-        # booleans, integers and numbers are accepted inline, so a typical record costs one call
-        # per object and per constrained field only.
-        props: dict[str, tuple[type, Check]] = {
-            name: (_fast_type(sub), self.compile(sub, _join(path, name)))
-            for name, sub in node.get("properties", {}).items()
+        self.ns: dict[str, Any] = {
+            "_I": ValidationIssue,
+            "_got": _got,
+            "_fill": _fill,
+            "_plain": _plain,
+            "_Namespaced": _Namespaced,
+            "_join": _join,
+            "_HOLE": _HOLE,
         }
-        required = tuple(node.get("required", ()))
-        allow_unknown = self.allow_unknown
-        top = not path
-        on_null = self._nullable(path, "object")
-        get = props.get
+        self.functions: list[str] = []
+        self.names = 0
+        # Dispatch tables (field name -> generated function name), filled in after ``exec``.
+        self.tables: list[dict[str, Any]] = []
 
-        def check(value: Any, issues: list[ValidationIssue]) -> None:
-            if type(value) is not dict:
-                if value is None:
-                    on_null(issues)
-                else:
-                    issues.append(ValidationIssue(path, "object", _got(value)))
-                return
-            for key, item in value.items():
-                entry = get(key)
-                if entry is None:
-                    if top and type(key) is str and (":" in key or key[:1] == "@"):
-                        raise _Namespaced
-                    if not allow_unknown:
-                        issues.append(ValidationIssue(_join(path, str(key)), "no such field in the schema", _got(item)))
-                    continue
-                if type(item) is not entry[0]:
-                    entry[1](item, issues)
-            for key in required:
-                if key not in value:
-                    issues.append(ValidationIssue(_join(path, key), "a value (required field)", "missing"))
-
+    def build(self, node: Node) -> Check:
+        entry = self.function(node, "", top=True)
+        source = "\n\n".join(self.functions)
+        exec(compile(source, "<xdm-validator>", "exec"), self.ns)
+        for table in self.tables:
+            for key, function_name in table.items():
+                table[key] = self.ns[function_name]
+        check: Check = self.ns[entry]
         return check
 
-    def _map(self, node: Node, path: str) -> Check:
-        values = self.compile(node["additionalProperties"], _join(path, _HOLE))
-        on_null = self._nullable(path, "map")
+    def const(self, value: Any) -> str:
+        self.names += 1
+        name = f"_c{self.names}"
+        self.ns[name] = value
+        return name
 
-        def check(value: Any, issues: list[ValidationIssue]) -> None:
-            if type(value) is not dict:
-                if value is None:
-                    on_null(issues)
-                else:
-                    issues.append(ValidationIssue(path, "map (object)", _got(value)))
-                return
-            for key, item in value.items():
-                start = len(issues)
-                values(item, issues)
-                if len(issues) > start:
-                    _fill(issues, start, str(key))
+    def var(self, prefix: str) -> str:
+        self.names += 1
+        return f"{prefix}{self.names}"
 
-        return check
+    def function(self, node: Node, path: str, *, top: bool = False) -> str:
+        name = self.var("_f")
+        lines = [f"def {name}(v, issues, detect=True):" if top else f"def {name}(v, issues):"]
+        if node.get("type") == "object" and not is_map(node):
+            self.object_body(node, path, lines, top)
+        else:
+            self.emit(node, "v", path, 1, lines)
+        lines.append("    return None")
+        self.functions.append("\n".join(lines))
+        return name
 
-    def _array(self, node: Node, path: str) -> Check:
-        items = self.compile(node.get("items", {}), path + _HOLE)
-        min_items = node.get("minItems")
-        max_items = node.get("maxItems")
-        on_null = self._nullable(path, "array")
+    def null_or_wrong(self, var: str, path: str, expected: str, ind: int, lines: list[str]) -> None:
+        pad = "    " * ind
+        lines.append(f"{pad}elif {var} is None:")
+        if self.allow_null:
+            lines.append(f"{pad}    pass")
+        else:
+            null = f"{expected} (omit the field instead of null)"
+            lines.append(f"{pad}    issues.append(_I({path!r}, {null!r}, 'null'))")
+        lines.append(f"{pad}else:")
+        lines.append(f"{pad}    issues.append(_I({path!r}, {expected!r}, _got({var})))")
 
-        def check(value: Any, issues: list[ValidationIssue]) -> None:
-            if type(value) is not list:
-                if value is None:
-                    on_null(issues)
-                else:
-                    issues.append(ValidationIssue(path, "array", _got(value)))
-                return
-            if min_items is not None and len(value) < min_items:
-                issues.append(ValidationIssue(path, f"at least {min_items} items", f"{len(value)} items"))
-            if max_items is not None and len(value) > max_items:
-                issues.append(ValidationIssue(path, f"at most {max_items} items", f"{len(value)} items"))
-            for i, item in enumerate(value):
-                start = len(issues)
-                items(item, issues)
-                if len(issues) > start:
-                    _fill(issues, start, f"[{i}]")
+    def object_body(self, node: Node, path: str, lines: list[str], top: bool) -> None:
+        props: dict[str, Node] = node.get("properties", {})
+        fast = {n: _SCALAR_TYPES[str(sub.get("type"))] for n, sub in props.items() if _is_plain(sub)}
+        fast_types = self.const({n: frozenset(t) for n, t in fast.items()})
+        fast_names = self.const({n: str(props[n]["type"]) for n in fast})
+        fast_paths = self.const({n: _join(path, n) for n in fast})
+        objects = {
+            n: sub
+            for n, sub in props.items()
+            if n not in fast and sub.get("type") == "object" and not is_map(sub)
+        }
+        table = {n: self.function(sub, _join(path, n)) for n, sub in objects.items()}
+        self.tables.append(table)
+        object_funcs = self.const(table)
+        complex_props = {n: sub for n, sub in props.items() if n not in fast and n not in objects}
+        lines.append("    if type(v) is not dict:")
+        lines.append("        if v is None:")
+        if self.allow_null:
+            lines.append("            return None")
+        else:
+            lines.append(
+                f"            issues.append(_I({path!r}, 'object (omit the field instead of null)', 'null'))"
+            )
+            lines.append("            return None")
+        lines.append(f"        issues.append(_I({path!r}, 'object', _got(v)))")
+        lines.append("        return None")
+        lines.append("    for k, x in v.items():")
+        if fast:
+            lines.append(f"        t = {fast_types}.get(k)")
+            lines.append("        if t is not None:")
+            lines.append("            if type(x) not in t:")
+            lines.append(
+                f"                _plain(x, {fast_names}[k], {fast_paths}[k], issues, {self.allow_null!r})"
+            )
+            lines.append("            continue")
+        if objects:
+            # Sub-objects dispatch through a dict: one look-up however many fields the object has.
+            lines.append(f"        f = {object_funcs}.get(k)")
+            lines.append("        if f is not None:")
+            lines.append("            f(x, issues)")
+            lines.append("            continue")
+        keyword = "if"
+        for name, sub in complex_props.items():
+            lines.append(f"        {keyword} k == {name!r}:")
+            before = len(lines)
+            self.emit(sub, "x", _join(path, name), 3, lines)
+            if len(lines) == before:
+                lines.append("            pass")
+            keyword = "elif"
+        unknown: list[str] = []
+        if top:
+            unknown.append("if detect and type(k) is str and (':' in k or k[:1] == '@'):")
+            unknown.append("    raise _Namespaced")
+        if not self.allow_unknown:
+            unknown.append(
+                f"issues.append(_I(_join({path!r}, str(k).replace(_HOLE, '\\\\x00')), "
+                "'no such field in the schema', _got(x)))"
+            )
+        if unknown:
+            if keyword == "elif":
+                lines.append("        else:")
+                lines.extend("            " + u for u in unknown)
+            else:
+                lines.extend("        " + u for u in unknown)
+        for req in map(str, node.get("required", ())):
+            lines.append(f"    if {req!r} not in v:")
+            lines.append(
+                f"        issues.append(_I({_join(path, req)!r}, 'a value (required field)', 'missing'))"
+            )
 
-        return check
+    def emit(self, node: Node, var: str, path: str, ind: int, lines: list[str]) -> None:
+        pad = "    " * ind
+        type_ = node.get("type")
+        if type_ == "object" and not is_map(node):
+            lines.append(f"{pad}{self.function(node, path)}({var}, issues)")
+        elif ind > 9 and type_ in ("object", "array"):
+            # Python limits statically nested blocks; deep containers get their own function.
+            lines.append(f"{pad}{self.function(node, path)}({var}, issues)")
+        elif type_ == "object":
+            key, item, start = self.var("k"), self.var("x"), self.var("s")
+            lines.append(f"{pad}if type({var}) is dict:")
+            lines.append(f"{pad}    for {key}, {item} in {var}.items():")
+            lines.append(f"{pad}        {start} = len(issues)")
+            self.emit(node["additionalProperties"], item, _join(path, _HOLE), ind + 2, lines)
+            lines.append(f"{pad}        if len(issues) > {start}:")
+            lines.append(f"{pad}            _fill(issues, {start}, str({key}).replace(_HOLE, '\\\\x00'))")
+            self.null_or_wrong(var, path, "map (object)", ind, lines)
+        elif type_ == "array":
+            index, item, start = self.var("i"), self.var("x"), self.var("s")
+            lines.append(f"{pad}if type({var}) is list:")
+            for keyword, op, text in (("minItems", "<", "at least"), ("maxItems", ">", "at most")):
+                if keyword in node:
+                    n = int(node[keyword])
+                    lines.append(f"{pad}    if len({var}) {op} {n}:")
+                    lines.append(
+                        f"{pad}        issues.append(_I({path!r}, {f'{text} {n} items'!r}, f'{{len({var})}} items'))"
+                    )
+            lines.append(f"{pad}    for {index}, {item} in enumerate({var}):")
+            lines.append(f"{pad}        {start} = len(issues)")
+            self.emit(node.get("items", {}), item, path + _HOLE, ind + 2, lines)
+            lines.append(f"{pad}        if len(issues) > {start}:")
+            lines.append(f"{pad}            _fill(issues, {start}, f'[{{{index}}}]')")
+            self.null_or_wrong(var, path, "array", ind, lines)
+        elif type_ in _SCALAR_TYPES:
+            self.scalar(node, str(type_), var, path, ind, lines)
 
-    def _scalar(self, node: Node, path: str, type_: str) -> Check:
+    def scalar(self, node: Node, type_: str, var: str, path: str, ind: int, lines: list[str]) -> None:
+        pad = "    " * ind
         fmt = node.get("format")
         fmt_check = _FORMATS.get(fmt) if isinstance(fmt, str) else None
-        objects = _OBJECT_FORMATS.get(fmt, ()) if isinstance(fmt, str) else ()
         expected = f"{type_} ({fmt})" if fmt_check else type_
-        enum = node.get("enum")
-        enum_set = frozenset(enum) if enum else None
-        pattern = re.compile(node["pattern"]) if "pattern" in node else None
-        min_len, max_len = node.get("minLength"), node.get("maxLength")
-        minimum, maximum = node.get("minimum"), node.get("maximum")
-        extra = bool(enum_set or pattern or min_len is not None or max_len is not None)
-        extra = extra or minimum is not None or maximum is not None
-        on_null = self._nullable(path, expected)
-
         if type_ == "string":
-
-            def type_ok(v: Any) -> bool:
-                return type(v) is str or (bool(objects) and isinstance(v, objects))
-
+            test = f"type({var}) is str"
+            objects = _OBJECT_FORMATS.get(str(fmt))
+            if objects:
+                test = f"({test} or isinstance({var}, {self.const(objects)}))"
         elif type_ == "integer":
-
-            def type_ok(v: Any) -> bool:
-                return (type(v) is int) or (type(v) is float and v.is_integer())
-
+            test = f"(type({var}) is int or (type({var}) is float and {var}.is_integer()))"
         elif type_ == "number":
-
-            def type_ok(v: Any) -> bool:
-                return type(v) is int or type(v) is float
-
+            test = f"(type({var}) is int or type({var}) is float)"
         else:
+            test = f"type({var}) is bool"
+        body: list[str] = []
+        if fmt_check is not None:
+            body.append(f"if not {self.const(fmt_check)}({var}):")
+            body.append(f"    issues.append(_I({path!r}, {expected!r}, _got({var})))")
+        checks: list[tuple[str, str]] = []
+        if node.get("enum"):
+            values = frozenset(node["enum"])
+            checks.append((f"{var} not in {self.const(values)}", f"one of {sorted(values, key=str)}"))
+        if "pattern" in node:
+            regex = re.compile(node["pattern"])
+            checks.append((f"not {self.const(regex)}.search({var})", f"text matching /{regex.pattern}/"))
+        for keyword, op, text in (
+            ("minLength", "<", "at least {} characters"),
+            ("maxLength", ">", "at most {} characters"),
+        ):
+            if keyword in node and type_ == "string":
+                checks.append((f"len({var}) {op} {int(node[keyword])}", text.format(node[keyword])))
+        for keyword, op, text in (("minimum", "<", "a number >= {}"), ("maximum", ">", "a number <= {}")):
+            if keyword in node and type_ in ("integer", "number"):
+                checks.append((f"{var} {op} {float(node[keyword])!r}", text.format(node[keyword])))
+        if checks:
+            inner = "    " if body else ""
+            if body:
+                body.append("else:")
+            for cond, want in checks:
+                body.append(f"{inner}if {cond}:")
+                body.append(f"{inner}    issues.append(_I({path!r}, {want!r}, _got({var})))")
+        lines.append(f"{pad}if {test}:")
+        lines.extend(f"{pad}    {b}" for b in body or ["pass"])
+        self.null_or_wrong(var, path, expected, ind, lines)
 
-            def type_ok(v: Any) -> bool:
-                return type(v) is bool
 
-        def check(value: Any, issues: list[ValidationIssue]) -> None:
-            if not type_ok(value):
-                if value is None:
-                    on_null(issues)
-                else:
-                    issues.append(ValidationIssue(path, expected, _got(value)))
-                return
-            if fmt_check is not None and not fmt_check(value):
-                issues.append(ValidationIssue(path, expected, _got(value)))
-                return
-            if extra:
-                _constraints(value, issues)
-
-        def _constraints(value: Any, issues: list[ValidationIssue]) -> None:
-            if enum_set is not None and value not in enum_set:
-                issues.append(ValidationIssue(path, f"one of {sorted(enum_set, key=str)}", _got(value)))
-            if isinstance(value, str):
-                if pattern is not None and not pattern.search(value):
-                    issues.append(ValidationIssue(path, f"text matching /{pattern.pattern}/", _got(value)))
-                if min_len is not None and len(value) < min_len:
-                    issues.append(ValidationIssue(path, f"at least {min_len} characters", _got(value)))
-                if max_len is not None and len(value) > max_len:
-                    issues.append(ValidationIssue(path, f"at most {max_len} characters", _got(value)))
-            elif isinstance(value, int | float):
-                if minimum is not None and value < minimum:
-                    issues.append(ValidationIssue(path, f"a number >= {minimum}", _got(value)))
-                if maximum is not None and value > maximum:
-                    issues.append(ValidationIssue(path, f"a number <= {maximum}", _got(value)))
-
-        return check
+def _is_plain(node: Node) -> bool:
+    # Formats Tessera does not check (uri, uri-reference, ...) leave a field plain.
+    checked = [k for k in _CONSTRAINTS if k in node and (k != "format" or node[k] in _FORMATS)]
+    return node.get("type") in _SCALAR_TYPES and not checked
 
 
 class RecordValidator:
@@ -360,7 +414,7 @@ class RecordValidator:
 
     def __init__(self, schema: Node, *, allow_unknown: bool = True, allow_null: bool = False) -> None:
         self.schema = schema
-        self._check = _Compiler(allow_unknown=allow_unknown, allow_null=allow_null).compile(schema, "")
+        self._check = _CodeGen(allow_unknown=allow_unknown, allow_null=allow_null).build(schema)
 
     def validate(self, record: Any) -> list[ValidationIssue]:
         """All issues of ``record`` (empty when valid). Never raises on bad data.
@@ -372,7 +426,12 @@ class RecordValidator:
             self._check(record, issues)
         except _Namespaced:
             issues = []
-            self._check(normalize_keys(record), issues)
+            try:
+                converted = normalize_keys(record)
+            except RecursionError:
+                return [ValidationIssue("", "a record nested less deeply", "too many nested levels")]
+            # Keys still namespaced after conversion are just unknown fields.
+            self._check(converted, issues, False)
         return issues
 
     def is_valid(self, record: Any) -> bool:

@@ -1,0 +1,106 @@
+"""Demo-data generation speed: records/s into Python dicts, and JSONL / Parquet files.
+
+Reference measured in the same run: ``orjson.dumps`` over the same number of already-built
+records (the cheapest thing one can do per record in Python), so the ratio says how many
+``orjson.dumps`` calls one generated record costs.
+
+    python benchmarks/generate.py --people 20000 [--out benchmarks/results/generate.md]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shutil
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import orjson
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+
+from tessera.demo import generate, write  # noqa: E402
+
+
+def _best(fn: object, repeat: int) -> float:
+    best = float("inf")
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()  # type: ignore[operator]
+        best = min(best, time.perf_counter() - t)
+    return best
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--people", type=int, default=20_000, help="population size (the scale)")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--repeat", type=int, default=3, help="runs per measurement; the best is kept")
+    ap.add_argument("--out", type=Path, help="also write the Markdown result here")
+    args = ap.parse_args()
+
+    demo = generate(args.people, seed=args.seed)
+    counts = demo.counts()
+    total = sum(counts.values())
+
+    def gen_all() -> None:
+        d = generate(args.people, seed=args.seed)
+        for ds in d.datasets:
+            for _ in ds.records():
+                pass
+
+    per_ds: dict[str, float] = {}
+    for ds in demo.datasets:
+        per_ds[ds.name] = _best(lambda ds=ds: sum(1 for _ in generate(args.people, seed=args.seed).dataset(ds.name).records()), args.repeat)
+    t_gen = _best(gen_all, args.repeat)
+
+    sample = [r for ds in demo.datasets for r in ds.records()]
+    dumps = orjson.dumps
+    t_ref = _best(lambda: [dumps(r) for r in sample], args.repeat)
+
+    tmp = Path(tempfile.mkdtemp(prefix="tessera-bench-"))
+    try:
+        write(tmp / "warm", 50, formats=["parquet"])  # Parquet schemas are inferred once per process
+        t_jsonl = _best(lambda: write(tmp / "j", args.people, seed=args.seed, formats=["jsonl"]), args.repeat)
+        t_pq = _best(lambda: write(tmp / "p", args.people, seed=args.seed, formats=["parquet"]), args.repeat)
+        mb_jsonl = sum(f.stat().st_size for f in (tmp / "j").glob("*.jsonl")) / 1e6
+        mb_pq = sum(f.stat().st_size for f in (tmp / "p").glob("*.parquet")) / 1e6
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+    lines = [
+        "# Demo data generation (`benchmarks/generate.py`)",
+        "",
+        f"Date {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; machine: {os.cpu_count()} cores, "
+        f"{platform.system()} {platform.release()}, Python {platform.python_version()}; "
+        f"`--people {args.people} --seed {args.seed}`, best of {args.repeat}.",
+        "",
+        f"{total:,} records ({', '.join(f'{k} {v:,}' for k, v in counts.items())}).",
+        "",
+        "| measurement | time (s) | records/s | vs reference |",
+        "|---|---|---|---|",
+        f"| reference: `orjson.dumps` of the same {total:,} prebuilt dicts | {t_ref:.3f} | {total / t_ref:,.0f} | 1.00× time |",
+        f"| generate all datasets into dicts | {t_gen:.3f} | {total / t_gen:,.0f} | {t_gen / t_ref:.2f}× time |",
+        f"| generate + write JSONL ({mb_jsonl:.1f} MB) | {t_jsonl:.3f} | {total / t_jsonl:,.0f} | {t_jsonl / t_ref:.2f}× time |",
+        f"| generate + write Parquet zstd ({mb_pq:.1f} MB) | {t_pq:.3f} | {total / t_pq:,.0f} | {t_pq / t_ref:.2f}× time |",
+        "",
+        "Per dataset (generation into dicts, each dataset alone, cohorts rebuilt):",
+        "",
+        "| dataset | records | records/s |",
+        "|---|---|---|",
+        *[f"| {k} | {counts[k]:,} | {counts[k] / v:,.0f} |" for k, v in per_ds.items()],
+        "",
+        "Goal: ≥ 200,000 records/s into dicts.",
+    ]
+    text = "\n".join(lines) + "\n"
+    print(text)
+    if args.out:
+        args.out.write_text(text)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,155 @@
+"""Identity graph benchmark: bulk vs scipy, incremental rows/s, memory per million identities.
+
+Usage: ``python benchmarks/identity.py [--rows 200000] [--seed 7]``
+
+Synthetic rows with 2-4 identities each and realistic skew: people with a CRM id, an email, a
+phone and one to three browsers; login events, CRM records and app events; devices shared by
+households (2-5 people); and 0.5% of rows carrying a junk phone number shared by all of them.
+
+(a) Bulk resolution (``resolve_bulk``) of all rows into an empty graph, timed next to
+    ``scipy.sparse.csgraph.connected_components`` on the same links (interned to ints, CSR build
+    included) in the same run. Our time includes interning the identities, de-duplicating and
+    storing the links with their times, and building the components.
+(b) Incremental ``add_row`` one row at a time: rows/s.
+(c) Peak traced memory (tracemalloc) of the engine per million identities in the graph.
+Each is run with no rules (no limit) and with unique CRMID/Email + priority + limit 50.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import os
+import platform
+import sys
+import time
+import tracemalloc
+from pathlib import Path
+
+import numpy as np
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+
+from tessera.identity import IdentityGraph, LinkingRules, resolve_bulk  # noqa: E402
+from tessera.model import Identity  # noqa: E402
+
+
+def make_rows(n: int, seed: int) -> list[list[Identity]]:
+    rng = np.random.default_rng(seed)
+    people = max(n // 3, 10)
+    households = max(people // 3, 1)
+    person_household = rng.integers(0, households, people)
+    rows: list[list[Identity]] = []
+    kinds = rng.random(n)
+    # most people appear a few times; 10% of rows come from a few very active people
+    who = np.where(rng.random(n) < 0.1, rng.zipf(1.5, n) % people, rng.integers(0, people, n))
+    browsers = rng.integers(0, 3, n)
+    junk = rng.random(n) < 0.005
+    for i in range(n):
+        p = int(who[i])
+        crm = Identity("CRMID", f"c{p}")
+        ecid = Identity("ECID", f"e{p}-{int(browsers[i])}")
+        k = kinds[i]
+        if k < 0.45:
+            row = [crm, ecid]  # login event
+        elif k < 0.65:
+            row = [crm, Identity("Email", f"p{p}@x.com"), Identity("Phone", f"+1{p:09d}")]  # CRM record
+        elif k < 0.85:
+            row = [ecid, Identity("IDFA", f"d{int(person_household[p])}")]  # app event on a shared device
+        else:
+            row = [ecid, Identity("ECID", f"e{p}-{(int(browsers[i]) + 1) % 3}"), crm]  # cross-browser login
+        if junk[i]:
+            row.append(Identity("Phone", "000-0000"))
+        rows.append(row)
+    return rows
+
+
+def scipy_reference(rows: list[list[Identity]]) -> tuple[float, int]:
+    """Intern (untimed), then time CSR build + connected_components over the same star links."""
+    index: dict[Identity, int] = {}
+    src: list[int] = []
+    dst: list[int] = []
+    for row in rows:
+        ids = [index.setdefault(x, len(index)) for x in row]
+        for j in range(len(ids) - 1):
+            for k in range(j + 1, len(ids)):
+                src.append(ids[j])
+                dst.append(ids[k])
+    a, b = np.asarray(src), np.asarray(dst)
+    n = len(index)
+    t0 = time.perf_counter()
+    m = coo_matrix((np.ones(len(a), dtype=np.int8), (a, b)), shape=(n, n)).tocsr()
+    count, _ = connected_components(m, directed=True, connection="weak")
+    return time.perf_counter() - t0, int(count)
+
+
+def timed_bulk(rows: list[list[Identity]], rules: LinkingRules) -> tuple[float, IdentityGraph, int]:
+    g = IdentityGraph(rules)
+    gc.collect()
+    t0 = time.perf_counter()
+    result = resolve_bulk(g, rows)
+    return time.perf_counter() - t0, g, result.replayed_rows
+
+
+def timed_incremental(rows: list[list[Identity]], rules: LinkingRules) -> tuple[float, IdentityGraph]:
+    g = IdentityGraph(rules)
+    add = g.add_row
+    gc.collect()
+    t0 = time.perf_counter()
+    for row in rows:
+        add(row)
+    return time.perf_counter() - t0, g
+
+
+def peak_memory(rows: list[list[Identity]], rules: LinkingRules) -> tuple[float, int]:
+    gc.collect()
+    tracemalloc.start()
+    g = IdentityGraph(rules)
+    resolve_bulk(g, rows)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    identities = g.stats().identities
+    return peak / max(identities, 1) * 1e6 / 2**20, identities
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows", type=int, default=200_000, help="number of rows (default 200k; 1M for the goal)")
+    parser.add_argument("--seed", type=int, default=7)
+    args = parser.parse_args()
+
+    rows = make_rows(args.rows, args.seed)
+    n_ids = sum(len(r) for r in rows)
+    print(f"# identity benchmark — {args.rows:,} rows, {n_ids:,} identity mentions")
+    print(f"# {platform.python_version()} on {platform.system()} {platform.machine()}, {os.cpu_count()} cpus")
+    ref, ncomp = scipy_reference(rows)
+    print(f"scipy connected_components (CSR build + CC, same links): {ref:.3f} s ({ncomp:,} components)")
+    configs = {
+        "no rules, no limit": LinkingRules(limit=None),
+        "unique CRMID+Email, priority, limit 50": LinkingRules.of(
+            ["CRMID", "Email"], ["CRMID", "Email", "Phone", "IDFA", "ECID"], 50
+        ),
+    }
+    print()
+    print("| config | (a) bulk s | ratio to scipy | rows replayed by rules | (b) incremental rows/s | graphs | largest |")
+    print("|---|---|---|---|---|---|---|")
+    for name, rules in configs.items():
+        bulk_s, g, replayed = timed_bulk(rows, rules)
+        inc_s, g2 = timed_incremental(rows, rules)
+        st = g2.stats()
+        same = g.stats().size_histogram == st.size_histogram
+        print(
+            f"| {name} | {bulk_s:.3f} | {bulk_s / ref:.1f}× | {replayed:,} | {args.rows / inc_s:,.0f} "
+            f"| {st.profiles:,} | {st.largest[0][1] if st.largest else 0} |" + ("" if same else " (bulk≠incremental!)")
+        )
+        del g, g2
+    print()
+    for name, rules in configs.items():
+        mib, identities = peak_memory(rows, rules)
+        print(f"(c) {name}: peak {mib:.0f} MiB per million identities ({identities:,} identities in graphs)")
+
+
+if __name__ == "__main__":
+    main()

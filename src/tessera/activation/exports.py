@@ -1,0 +1,226 @@
+"""Export jobs (``spec/aep.md`` §b6): members of segments to CSV, Parquet or JSONL files or a dataset."""
+
+from __future__ import annotations
+
+import builtins
+import csv
+import time
+import uuid
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from tessera.errors import InvalidInput, NotFound
+from tessera.model import parse_time
+from tessera.segments import memberships as ms
+from tessera.store import WriteBatch, get_json, scan_json
+
+if TYPE_CHECKING:
+    from tessera.platform import Sandbox
+
+EXPORTS = "exports"
+FORMATS = ("csv", "parquet", "jsonl")
+
+
+def pick(doc: Mapping[str, Any], path: str) -> Any:
+    """The value at a dotted path, or ``None``.
+
+    >>> pick({"a": {"b": 1}}, "a.b"), pick({"a": 1}, "a.c")
+    (1, None)
+    """
+    node: Any = doc
+    for part in path.split("."):
+        if not isinstance(node, Mapping) or part not in node:
+            return None
+        node = node[part]
+    return node
+
+
+def select_members(
+    sandbox: Sandbox,
+    segments: Sequence[Mapping[str, Any]],
+    *,
+    since: datetime | None = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
+) -> dict[str, dict[str, dict[str, Any]]]:
+    """``{profile id: {segment id: membership}}`` of profiles matching the segment/status filter."""
+    wanted: dict[str, set[str]] = {}
+    for i, seg in enumerate(segments):
+        sid = seg.get("segmentId")
+        if not sid:
+            raise InvalidInput(
+                "each filter segment needs a segmentId", path=f"filter.segments[{i}].segmentId"
+            )
+        wanted[str(sid)] = set(seg.get("status") or ["realized", "existing"])
+    out: dict[str, dict[str, dict[str, Any]]] = {}
+    for pid, sid, rec in ms.scan_all(sandbox.store):
+        if sid not in wanted or rec.get("status") not in wanted[sid]:
+            continue
+        t = parse_time(rec["lastQualificationTime"])
+        if (
+            (since is not None and t <= since)
+            or (start is not None and t < start)
+            or (end is not None and t >= end)
+        ):
+            continue
+        out.setdefault(pid, {})[sid] = rec
+    return out
+
+
+def profile_rows(
+    sandbox: Sandbox, members: Mapping[str, Mapping[str, Any]], fields: Sequence[str]
+) -> list[dict[str, Any]]:
+    """One flat row per profile: id, identities (JSON), chosen fields, memberships (JSON)."""
+    rows = []
+    for pid in sorted(members):
+        doc = get_json(sandbox.store, "profiles", pid) or {}
+        row: dict[str, Any] = {"profileId": pid}
+        for f in fields:
+            if f in {"identities", "identities.id"}:
+                row["identities"] = orjson.dumps(doc.get("identities", [])).decode()
+            else:
+                value = pick(doc.get("attributes") or {}, f)
+                row[f] = (
+                    value
+                    if value is None or isinstance(value, str | int | float | bool)
+                    else orjson.dumps(value).decode()
+                )
+        row["segmentMembership"] = orjson.dumps(dict(members[pid])).decode()
+        rows.append(row)
+    return rows
+
+
+def write_file(rows: list[dict[str, Any]], path: Path, fmt: str) -> None:
+    """Write rows as CSV, Parquet or JSON lines (atomically: a temp file renamed into place)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    columns = sorted({c for r in rows for c in r}, key=lambda c: (c != "profileId", c))
+    if fmt == "csv":
+        with tmp.open("w", newline="", encoding="utf-8") as fh:
+            writer = csv.DictWriter(fh, fieldnames=columns or ["profileId"])
+            writer.writeheader()
+            writer.writerows(rows)
+    elif fmt == "jsonl":
+        with tmp.open("wb") as fh:
+            for r in rows:
+                fh.write(orjson.dumps(r) + b"\n")
+    elif fmt == "parquet":
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        table = pa.Table.from_pylist(rows) if rows else pa.table({"profileId": pa.array([], pa.string())})
+        pq.write_table(table, tmp)
+    else:
+        raise InvalidInput(f"format must be one of {', '.join(FORMATS)}", path="destination.format")
+    tmp.replace(path)
+
+
+class Exports:
+    """Export jobs, run synchronously on creation; the job object records status and metrics."""
+
+    def __init__(self, sandbox: Sandbox, root: Path) -> None:
+        self._sandbox = sandbox
+        self._root = root
+
+    def create(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        """Create and run an export job.
+
+        ``destination`` is ``{"datasetId": ...}`` (records ingested into that dataset) or
+        ``{"format": "csv|parquet|jsonl", "path": optional file path}``.
+        """
+        filt = body.get("filter") or {}
+        segments = filt.get("segments")
+        if not isinstance(segments, list) or not segments:
+            raise InvalidInput("filter.segments must list at least one segment", path="filter.segments")
+        fields = [f.strip() for f in str(body.get("fields", "identities.id")).split(",") if f.strip()]
+        dest = dict(body.get("destination") or {})
+        if "datasetId" not in dest:
+            fmt = dest.get("format", "jsonl")
+            if fmt not in FORMATS:
+                raise InvalidInput(f"format must be one of {', '.join(FORMATS)}", path="destination.format")
+        qt = filt.get("segmentQualificationTime") or {}
+        start_ms = time.time()
+        job: dict[str, Any] = {
+            "id": str(uuid.uuid4()),
+            "jobType": "BATCH",
+            "fields": ",".join(fields),
+            "filter": filt,
+            "destination": dest,
+            "status": "PROCESSING",
+            "schema": {"name": "_xdm.context.profile"},
+            "profileInstanceId": "ups",
+            "errors": [],
+            "creationTime": int(start_ms * 1000),
+        }
+        try:
+            members = select_members(
+                self._sandbox,
+                segments,
+                start=parse_time(qt["startTime"]) if qt.get("startTime") else None,
+                end=parse_time(qt["endTime"]) if qt.get("endTime") else None,
+                since=parse_time(body["since"]) if body.get("since") else None,
+            )
+            rows = profile_rows(self._sandbox, members, fields)
+            if "datasetId" in dest:
+                records = [self._record(pid, members[pid]) for pid in sorted(members)]
+                self._sandbox.ingest.ingest_records(dest["datasetId"], records)
+            else:
+                path = Path(dest.get("path") or self._root / f"{job['id']}.{dest.get('format', 'jsonl')}")
+                write_file(rows, path, dest.get("format", "jsonl"))
+                dest["path"] = str(path)
+            job["status"] = "SUCCEEDED"
+        except Exception as exc:
+            job["status"] = "FAILED"
+            job["errors"] = [{"code": type(exc).__name__, "msg": str(exc)}]
+            rows = []
+        end = time.time()
+        by_ns: dict[str, int] = {}
+        for pid in sorted({r["profileId"] for r in rows}):
+            doc = get_json(self._sandbox.store, "profiles", pid) or {}
+            ns = str((doc.get("primary") or {}).get("namespace", "unknown"))
+            by_ns[ns] = by_ns.get(ns, 0) + 1
+        job["metrics"] = {
+            "totalTime": {
+                "startTimeInMs": int(start_ms * 1000),
+                "endTimeInMs": int(end * 1000),
+                "totalTimeInMs": int((end - start_ms) * 1000),
+            },
+            "totalExportedProfileCounter": len(rows),
+            "exportedProfileByNamespaceCounter": by_ns,
+        }
+        job["updateTime"] = int(end * 1000)
+        self._sandbox.store.write(WriteBatch().put_json(EXPORTS, job["id"], job))
+        return job
+
+    def _record(self, pid: str, memberships: Mapping[str, Any]) -> dict[str, Any]:
+        doc = get_json(self._sandbox.store, "profiles", pid) or {}
+        identity_map: dict[str, list[dict[str, Any]]] = {}
+        for ident in doc.get("identities", []):
+            ns = ident.get("namespace", {})
+            code = ns.get("code") if isinstance(ns, Mapping) else ns
+            identity_map.setdefault(str(code), []).append({"id": ident.get("id")})
+        primary = doc.get("primary")
+        if primary:
+            for item in identity_map.get(primary["namespace"], []):
+                if item["id"] == primary["id"]:
+                    item["primary"] = True
+        return {"identityMap": identity_map, "segmentMembership": {"ups": dict(memberships)}}
+
+    def get(self, export_id: str) -> dict[str, Any]:
+        doc = get_json(self._sandbox.store, EXPORTS, export_id)
+        if doc is None:
+            raise NotFound(f"Export job {export_id} does not exist", path="id")
+        result: dict[str, Any] = doc
+        return result
+
+    def list(self, *, status: str | None = None) -> builtins.list[dict[str, Any]]:
+        return [
+            d for _, d in scan_json(self._sandbox.store, EXPORTS) if status is None or d["status"] == status
+        ]
+
+
+__all__ = ["EXPORTS", "FORMATS", "Exports", "pick", "select_members", "write_file"]

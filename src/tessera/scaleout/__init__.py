@@ -1,0 +1,1 @@
+"""Scale-out: local servers, the event stream, Spark batch jobs."""

@@ -1,0 +1,213 @@
+"""The seam between the segmentation service and the PQL compiler.
+
+The service never parses PQL itself. It asks an :class:`Engine` to compile an expression once
+into a :class:`Compiled` object (a Python predicate for streaming and edge evaluation, the
+checked expression for the SQL compiler, eligibility verdicts, ``inSegment`` dependencies and
+the time windows the result depends on), and to render many compiled segments into one DuckDB
+query for batch jobs. :class:`PqlEngine` adapts ``tessera.pql``; tests may pass another engine.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+
+from tessera.errors import PqlError, SemanticError
+
+Predicate = Callable[[dict[str, Any], list[dict[str, Any]], datetime, Mapping[str, bool]], Any]
+"""``fn(profile attributes, events in timestamp order, now, {segment id: member?}) -> value``."""
+
+Explainer = Callable[[dict[str, Any], list[dict[str, Any]], datetime, Mapping[str, bool]], dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """Whether an expression may run in a mode, and the rule that decides it, in words."""
+
+    eligible: bool
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class Compiled:
+    """One expression compiled once, evaluated many times.
+
+    Attributes:
+        text: canonical ``pql/text`` of the expression.
+        predicate: streaming/edge evaluator.
+        checked: the compiler's checked expression (input of :meth:`Engine.batch_sql`).
+        dependencies: segment ids referenced by ``inSegment``.
+        windows: relative durations (``3 hours before now``) the result depends on.
+        calendar: the expression uses calendar-relative times (``today``, ``this month``).
+        continuous: streaming eligibility; synchronous: edge eligibility.
+        explain: optional per-condition explanation of one evaluation.
+    """
+
+    text: str
+    predicate: Predicate
+    checked: Any = None
+    dependencies: frozenset[str] = frozenset()
+    windows: tuple[timedelta, ...] = ()
+    calendar: bool = False
+    continuous: Verdict = Verdict(True)
+    synchronous: Verdict = Verdict(True)
+    explain: Explainer | None = None
+    json: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Engine(Protocol):
+    """What the segmentation service needs from a PQL implementation."""
+
+    def compile(self, fmt: str, value: str) -> Compiled:
+        """Parse and check ``value`` (``pql/text`` or ``pql/json``); raises ``PqlError``."""
+        ...
+
+    def batch_query(
+        self,
+        con: Any,
+        table: str,
+        rows: Sequence[tuple[str, dict[str, Any], list[dict[str, Any]]]],
+        segments: Mapping[str, Compiled],
+        now: datetime,
+        memberships: Mapping[str, set[str]],
+    ) -> Iterable[tuple[str, dict[str, bool]]]:
+        """Evaluate ``segments`` over ``rows`` (profile id, attributes, events) in one DuckDB scan.
+
+        ``memberships`` maps already-evaluated segment ids to their member profile ids, for
+        ``inSegment``. Yields ``(profile id, {segment id: member?})``.
+        """
+        ...
+
+
+_UNIT = {
+    "millisecond": timedelta(milliseconds=1),
+    "second": timedelta(seconds=1),
+    "minute": timedelta(minutes=1),
+    "hour": timedelta(hours=1),
+    "day": timedelta(days=1),
+    "week": timedelta(weeks=1),
+    # Month and year windows are calendar-dependent; the due queue also adds calendar
+    # boundaries for them (see ``calendar``), and these lengths are upper bounds.
+    "month": timedelta(days=31),
+    "year": timedelta(days=366),
+}
+_WINDOW = re.compile(r"(\d+)\s*(millisecond|second|minute|hour|day|week|month|year)s?\b", re.IGNORECASE)
+_CALENDAR = re.compile(r"\b(today|yesterday|tomorrow|this|last|next|month|year)\b", re.IGNORECASE)
+_IN_SEGMENT = re.compile(r"inSegment\s*\(\s*\"((?:[^\"\\]|\\.)*)\"\s*\)", re.IGNORECASE)
+
+
+def time_dependence(text: str) -> tuple[tuple[timedelta, ...], bool]:
+    """Relative windows and calendar dependence of a ``pql/text`` expression.
+
+    >>> time_dependence('xEvent[timestamp occurs < 3 hours before now].count() > 0')
+    ((datetime.timedelta(seconds=10800),), False)
+    >>> time_dependence('chain(xEvent, timestamp, [A: WHAT(eventType = "x") WHEN(today)])')[1]
+    True
+    """
+    stripped = re.sub(r'"(?:[^"\\]|\\.)*"', '""', text)
+    windows = sorted({int(n) * _UNIT[u.lower()] for n, u in _WINDOW.findall(stripped)})
+    return tuple(windows), bool(_CALENDAR.search(stripped))
+
+
+def in_segment_ids(text: str) -> frozenset[str]:
+    """Segment ids referenced by ``inSegment("...")``.
+
+    >>> sorted(in_segment_ids('inSegment("a") and not inSegment("b")'))
+    ['a', 'b']
+    """
+    return frozenset(_IN_SEGMENT.findall(text))
+
+
+def next_boundaries(now: datetime) -> list[datetime]:
+    """The next calendar boundaries (day, week, month, year starts, UTC) after ``now``."""
+    day = datetime(now.year, now.month, now.day, tzinfo=UTC) + timedelta(days=1)
+    week = day + timedelta(days=(7 - day.weekday()) % 7)
+    month = datetime(now.year + (now.month == 12), now.month % 12 + 1, 1, tzinfo=UTC)
+    year = datetime(now.year + 1, 1, 1, tzinfo=UTC)
+    return [day, week, month, year]
+
+
+class PqlEngine:
+    """:class:`Engine` over ``tessera.pql`` (parse → check → Python callable / DuckDB SQL)."""
+
+    def __init__(self, profile_schema: Any = None, event_schema: Any = None) -> None:
+        self.profile_schema = profile_schema
+        self.event_schema = event_schema
+
+    def _pql(self) -> Any:
+        try:
+            import tessera.pql as pql  # type: ignore[import-not-found,unused-ignore]
+        except ImportError as exc:  # pragma: no cover - only when the PQL package is missing
+            raise NotImplementedError("tessera.pql is not installed; the segment engine needs it") from exc
+        return pql
+
+    def compile(self, fmt: str, value: str) -> Compiled:
+        pql = self._pql()
+        if fmt not in {"pql/text", "pql/json"}:
+            raise PqlError(f"Unknown expression format {fmt!r}; use pql/text or pql/json")
+        expr = pql.parse(value, format=fmt) if fmt == "pql/json" else pql.parse(value)
+        checked = pql.check(expr)
+        fn = pql.compile_python(checked)
+        text = pql.to_text(checked) if hasattr(pql, "to_text") else value
+        windows, calendar = time_dependence(text)
+        elig = pql.eligibility(checked)
+
+        def predicate(
+            profile: dict[str, Any], events: list[dict[str, Any]], now: datetime, member: Mapping[str, bool]
+        ) -> Any:
+            return fn(profile, events, {"now": now, "segments": member})
+
+        return Compiled(
+            text=text,
+            predicate=predicate,
+            checked=checked,
+            dependencies=in_segment_ids(text),
+            windows=windows,
+            calendar=calendar,
+            continuous=Verdict(bool(elig.streaming), str(getattr(elig, "streaming_reason", ""))),
+            synchronous=Verdict(bool(elig.edge), str(getattr(elig, "edge_reason", ""))),
+        )
+
+    def batch_query(
+        self,
+        con: Any,
+        table: str,
+        rows: Sequence[tuple[str, dict[str, Any], list[dict[str, Any]]]],
+        segments: Mapping[str, Compiled],
+        now: datetime,
+        memberships: Mapping[str, set[str]],
+    ) -> Iterable[tuple[str, dict[str, bool]]]:
+        pql = self._pql()
+        pql.load_relation(con, table, self.profile_schema, self.event_schema, rows)
+        sql = pql.compile_sql({sid: c.checked for sid, c in segments.items()}, table, now, "duckdb")
+        cur = con.execute(sql)
+        names = [d[0] for d in cur.description]
+        for row in cur.fetchall():
+            rec = dict(zip(names, row, strict=True))
+            yield str(rec["profile_id"]), {sid: bool(rec.get(sid)) for sid in segments}
+
+
+def require_eligible(compiled: Compiled, evaluation_info: Mapping[str, Any]) -> None:
+    """Refuse a definition asked to run in a mode its expression is not eligible for."""
+    for mode, verdict in (("continuous", compiled.continuous), ("synchronous", compiled.synchronous)):
+        if (evaluation_info.get(mode) or {}).get("enabled") and not verdict.eligible:
+            raise SemanticError(
+                f"This expression cannot be evaluated {'in streaming' if mode == 'continuous' else 'on the edge'}: "
+                f"{verdict.reason or 'not eligible'}. Enable batch evaluation only, or change the expression.",
+                path=f"evaluationInfo.{mode}.enabled",
+            )
+
+
+__all__ = [
+    "Compiled",
+    "Engine",
+    "PqlEngine",
+    "Verdict",
+    "in_segment_ids",
+    "require_eligible",
+    "time_dependence",
+]

@@ -1,0 +1,104 @@
+"""Membership records and transitions (``segmentMembership.ups``).
+
+A membership is stored under ``<profile id>|<segment id>`` as ``{status, lastQualificationTime}``
+with status ``realized`` (entered at that time), ``existing`` (still in at a later batch
+evaluation) or ``exited`` (left at that time). Every status change is a :class:`Change`, handed
+to the change listeners (destinations) in the same store write as the membership itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import orjson
+
+from tessera.model import format_time
+from tessera.store import PointStore, WriteBatch, key
+from tessera.store.base import KEY_SEP
+
+MEMBERSHIPS = "memberships"
+IN = frozenset({"realized", "existing"})
+
+
+@dataclass(frozen=True)
+class Change:
+    """One membership status change, as destinations receive it."""
+
+    profile_id: str
+    segment_id: str
+    status: str
+    time: datetime
+    previous: str | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "profileId": self.profile_id,
+            "segmentId": self.segment_id,
+            "status": self.status,
+            "lastQualificationTime": format_time(self.time),
+            "previousStatus": self.previous,
+        }
+
+
+def read(store: PointStore, profile_id: str) -> dict[str, dict[str, Any]]:
+    """``{segment id: {status, lastQualificationTime}}`` of one profile."""
+    out: dict[str, dict[str, Any]] = {}
+    for k, raw in store.scan(MEMBERSHIPS, key(profile_id, "")):
+        out[k.rsplit(KEY_SEP, 1)[1]] = orjson.loads(raw)
+    return out
+
+
+def scan_all(store: PointStore) -> Iterator[tuple[str, str, dict[str, Any]]]:
+    """Every membership as ``(profile id, segment id, record)``."""
+    for k, raw in store.scan(MEMBERSHIPS):
+        pid, sid = k.rsplit(KEY_SEP, 1)
+        yield pid, sid, orjson.loads(raw)
+
+
+def transition(
+    previous: Mapping[str, Any] | None, qualifies: bool, now: datetime, *, batch: bool = False
+) -> dict[str, Any] | None:
+    """The new record after an evaluation, or ``None`` when nothing changes.
+
+    Streaming keeps ``realized`` while a profile stays in; a batch evaluation marks it ``existing``.
+
+    >>> from datetime import UTC, datetime
+    >>> t = datetime(2024, 1, 1, tzinfo=UTC)
+    >>> transition(None, True, t)["status"], transition(None, False, t)
+    ('realized', None)
+    >>> transition({"status": "realized", "lastQualificationTime": "x"}, True, t, batch=True)["status"]
+    'existing'
+    >>> transition({"status": "existing"}, False, t)["status"]
+    'exited'
+    """
+    status = previous.get("status") if previous else None
+    if qualifies:
+        if status in IN:
+            if batch and status == "realized":
+                kept = (previous or {}).get("lastQualificationTime") or format_time(now)
+                return {"status": "existing", "lastQualificationTime": kept}
+            return None
+        return {"status": "realized", "lastQualificationTime": format_time(now)}
+    if status in IN:
+        return {"status": "exited", "lastQualificationTime": format_time(now)}
+    return None
+
+
+def apply(
+    wb: WriteBatch,
+    profile_id: str,
+    segment_id: str,
+    previous: Mapping[str, Any] | None,
+    new: Mapping[str, Any],
+    now: datetime,
+) -> Change:
+    wb.put_json(MEMBERSHIPS, key(profile_id, segment_id), dict(new))
+    return Change(
+        profile_id, segment_id, str(new["status"]), now, previous.get("status") if previous else None
+    )
+
+
+__all__ = ["IN", "MEMBERSHIPS", "Change", "apply", "read", "scan_all", "transition"]

@@ -1,0 +1,713 @@
+"""The segmentation service of one sandbox: streaming, batch and edge evaluation over one store.
+
+Streaming (:meth:`SegmentService.on_change`) runs inside the ingesting chunk, so membership
+transitions commit atomically with the data that caused them. Time windows close on their own:
+every evaluation computes when the profile's result can next change without new data (an event
+crossing a window edge, a calendar boundary) and keeps it in a due queue that :meth:`tick`
+drains (a scheduler thread calls it; tests call it with an explicit time).
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from tessera.errors import InvalidInput, NotFound, SemanticError
+from tessera.model import format_time, parse_time, utcnow
+from tessera.segments import memberships as ms
+from tessera.segments.computed import FIELD, ComputedAttributes, event_time
+from tessera.segments.definitions import Definitions, dependency_order
+from tessera.segments.engine import Compiled, Engine, PqlEngine, next_boundaries
+from tessera.store import PointStore, WriteBatch, get_json, key, scan_json
+
+if TYPE_CHECKING:
+    from tessera.platform import Sandbox
+
+PROFILES = "profiles"
+DUE = "segment_due"
+DUE_BY_PROFILE = "segment_due_profile"
+JOBS = "segment_jobs"
+PREVIEWS = "segment_previews"
+EXACT_LIMIT = 1_000_000
+"""Below this many profiles estimates are exact; above, a sample of this size is read (§b7)."""
+
+ChangeListener = Callable[[PointStore, WriteBatch, list[ms.Change]], None]
+Row = tuple[str, dict[str, Any], list[dict[str, Any]]]
+_EPS = timedelta(milliseconds=1)
+
+
+def _ms(dt: datetime) -> int:
+    return int(dt.timestamp() * 1000)
+
+
+class SegmentService:
+    """Segment definitions, memberships, jobs, previews and computed attributes of one sandbox.
+
+    Args:
+        sandbox: the sandbox facade (store, write lock, identity, profiles).
+        engine: the PQL engine; defaults to :class:`PqlEngine` over ``tessera.pql``.
+    """
+
+    def __init__(self, sandbox: Sandbox, engine: Engine | None = None) -> None:
+        self._sandbox = sandbox
+        self.engine: Engine = engine or PqlEngine()
+        self.definitions = Definitions(sandbox.store, self.engine, getattr(sandbox, "name", "prod"))
+        self.computed = ComputedAttributes(sandbox.store, self.engine)
+        self._listeners: list[ChangeListener] = []
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+        self._periodic: list[Callable[[datetime], object]] = []
+        from tessera.activation import Activation
+        from tessera.segments.schedules import Schedules
+
+        self.schedules = Schedules(self)
+        self.activation = Activation(sandbox, self)
+
+    @property
+    def store(self) -> PointStore:
+        return self._sandbox.store
+
+    # -- definitions -----------------------------------------------------------------------------
+
+    def create(self, body: Mapping[str, Any], *, seg_id: str | None = None) -> dict[str, Any]:
+        """Create a segment definition (§b3); ``seg_id`` picks the id. See :meth:`Definitions.create`."""
+        return self.definitions.create(body, seg_id=seg_id)
+
+    def get(self, seg_id: str) -> dict[str, Any]:
+        return self.definitions.get(seg_id)
+
+    def update(self, seg_id: str, changes: Mapping[str, Any]) -> dict[str, Any]:
+        return self.definitions.update(seg_id, changes)
+
+    def delete(self, seg_id: str) -> None:
+        self.definitions.delete(seg_id, in_use=self.activation.uses_segment(seg_id))
+
+    def add_listener(self, listener: ChangeListener) -> None:
+        """Call ``listener(store, batch, changes)`` with every membership change, before its write."""
+        self._listeners.append(listener)
+
+    def _active(self, mode: str) -> list[tuple[dict[str, Any], Compiled]]:
+        docs = [
+            d
+            for d in self.definitions.all()
+            if d["evaluationInfo"][mode]["enabled"] and d.get("lifecycleState", "published") != "inactive"
+        ]
+        return [(d, self.definitions.compile(d)) for level in dependency_order(docs) for d in level]
+
+    # -- reading profiles --------------------------------------------------------------------------
+
+    def _profile(self, store: PointStore, pid: str) -> tuple[dict[str, Any], list[dict[str, Any]]] | None:
+        doc = get_json(store, PROFILES, pid)
+        members = self._sandbox.identity.members(pid, store)
+        events = self._sandbox.profiles.events_for_members(members, store) if members else []
+        if doc is None and not events:
+            return None
+        attributes = dict((doc or {}).get("attributes") or {})
+        attributes.pop("segmentMembership", None)
+        return attributes, events
+
+    def memberships_of(self, profile_id: str, store: PointStore | None = None) -> dict[str, Any]:
+        """``segmentMembership.ups`` of a profile: ``{segment id: {status, lastQualificationTime}}``."""
+        return ms.read(store or self.store, profile_id)
+
+    # -- streaming ---------------------------------------------------------------------------------
+
+    def on_change(self, store: PointStore, profile_ids: Iterable[str], now: datetime) -> list[ms.Change]:
+        """Re-evaluate the continuous segments and computed attributes of changed profiles.
+
+        Called inside the ingesting chunk with its staged store: the membership transitions are
+        written to ``store`` and commit with the data. Returns the changes.
+        """
+        segments = self._active("continuous")
+        active_cas = self.computed.active()
+        wb = WriteBatch()
+        changes: list[ms.Change] = []
+        for pid in sorted(set(profile_ids)):
+            changes.extend(self._evaluate_profile(store, wb, pid, now, segments, active_cas))
+        self._emit(store, wb, changes)
+        store.write(wb)
+        changed = {c.profile_id for c in changes}
+        if changed and hasattr(self._sandbox.profiles, "refresh"):
+            # the materialised profile carries segmentMembership: refresh it after the transitions
+            alive = {pid for pid in changed if store.get(PROFILES, pid) is not None}
+            if alive:
+                self._sandbox.profiles.refresh(store, alive, now)
+        return changes
+
+    def _emit(self, store: PointStore, wb: WriteBatch, changes: list[ms.Change]) -> None:
+        if changes:
+            for listener in self._listeners:
+                listener(store, wb, changes)
+
+    def _evaluate_profile(
+        self,
+        store: PointStore,
+        wb: WriteBatch,
+        pid: str,
+        now: datetime,
+        segments: list[tuple[dict[str, Any], Compiled]],
+        active_cas: list[Any],
+    ) -> list[ms.Change]:
+        current = ms.read(store, pid)
+        loaded = self._profile(store, pid)
+        changes: list[ms.Change] = []
+        streaming_ids = {d["id"] for d, _ in segments}
+        if loaded is None:  # the profile is gone (merged away, split off, deleted): it leaves everything
+            for sid, rec in current.items():
+                if sid in streaming_ids or rec.get("status") in ms.IN:
+                    new = ms.transition(rec, False, now)
+                    if new is not None:
+                        changes.append(ms.apply(wb, pid, sid, rec, new, now))
+            self._schedule(store, wb, pid, None)
+            return changes
+        attributes, events = loaded
+        windows: set[timedelta] = set()
+        calendar = False
+        if active_cas:
+            values = ComputedAttributes.compute(active_cas, attributes, events, now)
+            self.computed.store_values(store, wb, pid, values, now, active_cas)
+            attributes[FIELD] = values
+            windows.update(w for _, _, w in active_cas)
+        member = {sid: rec.get("status") in ms.IN for sid, rec in current.items()}
+        for doc, compiled in segments:
+            qualifies = bool(compiled.predicate(attributes, events, now, member))
+            member[doc["id"]] = qualifies
+            new = ms.transition(current.get(doc["id"]), qualifies, now)
+            if new is not None:
+                changes.append(ms.apply(wb, pid, doc["id"], current.get(doc["id"]), new, now))
+            windows.update(compiled.windows)
+            calendar = calendar or compiled.calendar
+        self._schedule(store, wb, pid, self._next_change(events, windows, calendar, now))
+        return changes
+
+    @staticmethod
+    def _next_change(
+        events: Sequence[dict[str, Any]], windows: set[timedelta], calendar: bool, now: datetime
+    ) -> datetime | None:
+        """When this profile's windowed results can next change without new data."""
+        best: datetime | None = None
+        if calendar:
+            best = min(next_boundaries(now))
+        if windows:
+            for event in events:
+                t = event_time(event)
+                if t is None:
+                    continue
+                for w in windows:
+                    # the edge itself and just after it, for both `<` and `<=` windows
+                    for cand in (t + w, t + w + _EPS):
+                        if cand > now and (best is None or cand < best):
+                            best = cand
+        return best
+
+    def _schedule(self, store: PointStore, wb: WriteBatch, pid: str, due: datetime | None) -> None:
+        old = store.get(DUE_BY_PROFILE, pid)
+        new_key = None if due is None else key(f"{_ms(due):015d}", pid)
+        if old is not None and old.decode() != new_key:
+            wb.delete(DUE, old.decode())
+        if new_key is None:
+            if old is not None:
+                wb.delete(DUE_BY_PROFILE, pid)
+        elif old is None or old.decode() != new_key:
+            wb.put(DUE, new_key, b"").put(DUE_BY_PROFILE, pid, new_key.encode())
+
+    def next_due(self) -> datetime | None:
+        """The earliest time a scheduled re-evaluation is due."""
+        for k, _ in self.store.scan(DUE, limit=1):
+            return parse_time(int(k.split("\x1f", 1)[0]))
+        return None
+
+    def tick(self, now: datetime | None = None) -> list[ms.Change]:
+        """Re-evaluate every profile whose windows close by ``now``; commit atomically."""
+        now = now or utcnow()
+        limit = f"{_ms(now):015d}"
+        due = []
+        for k, _ in self.store.scan(DUE):
+            stamp, pid = k.split("\x1f", 1)
+            if stamp > limit:
+                break
+            due.append(pid)
+        if not due:
+            return []
+        with self._sandbox.write_lock:
+            staged = self._sandbox.begin()
+            try:
+                changes = self.on_change(staged, due, now)
+                staged.commit()
+            except BaseException:
+                staged.rollback()
+                raise
+        return changes
+
+    # -- edge ----------------------------------------------------------------------------------------
+
+    def evaluate_synchronous(
+        self,
+        profile_id: str | None,
+        event: Mapping[str, Any] | None = None,
+        *,
+        profile: Mapping[str, Any] | None = None,
+        now: datetime | None = None,
+    ) -> dict[str, bool]:
+        """Edge evaluation: synchronous segments for one profile plus an incoming event; stores nothing.
+
+        Args:
+            profile_id: a stored profile (its attributes and events are read), or ``None``.
+            event: the incoming ExperienceEvent, evaluated as if already stored.
+            profile: attributes to use instead of (or on top of) the stored ones.
+            now: evaluation time; defaults to the event's timestamp or the current time.
+        """
+        store = self.store
+        attributes: dict[str, Any] = {}
+        events: list[dict[str, Any]] = []
+        current: dict[str, dict[str, Any]] = {}
+        if profile_id is not None:
+            loaded = self._profile(store, profile_id)
+            if loaded is not None:
+                attributes, events = loaded
+            current = ms.read(store, profile_id)
+        if profile:
+            attributes = {**attributes, **dict(profile)}
+        if event is not None:
+            events = sorted([*events, dict(event)], key=lambda e: str(e.get("timestamp", "")))
+        when = now or (event_time(event) if event is not None else None) or utcnow()
+        active_cas = self.computed.active()
+        if active_cas:
+            attributes[FIELD] = ComputedAttributes.compute(active_cas, attributes, events, when)
+        member = {sid: rec.get("status") in ms.IN for sid, rec in current.items()}
+        out: dict[str, bool] = {}
+        for doc, compiled in self._active("synchronous"):
+            member[doc["id"]] = out[doc["id"]] = bool(compiled.predicate(attributes, events, when, member))
+        return out
+
+    # -- batch ---------------------------------------------------------------------------------------
+
+    def rows(self, now: datetime, store: PointStore | None = None) -> list[Row]:
+        """Every profile as (profile id, attributes with computed attributes, events)."""
+        store = store or self.store
+        active_cas = self.computed.active()
+        out: list[Row] = []
+        for pid, doc in self._sandbox.profiles.scan_profiles():
+            members = self._sandbox.identity.members(pid, store)
+            events = self._sandbox.profiles.events_for_members(members, store) if members else []
+            attributes = dict(doc.get("attributes") or {})
+            attributes.pop("segmentMembership", None)
+            if active_cas:
+                attributes[FIELD] = ComputedAttributes.compute(active_cas, attributes, events, now)
+            out.append((pid, attributes, events))
+        return out
+
+    def evaluate_batch(
+        self,
+        docs: Sequence[dict[str, Any]],
+        rows: Sequence[Row],
+        now: datetime,
+        outside: Mapping[str, set[str]] | None = None,
+    ) -> dict[str, set[str]]:
+        """Members of each definition over ``rows``, in dependency order, through the SQL engine."""
+        members: dict[str, set[str]] = {k: set(v) for k, v in (outside or {}).items()}
+        import duckdb
+
+        con = duckdb.connect()
+        try:
+            for level in dependency_order(list(docs)):
+                compiled = {d["id"]: self.definitions.compile(d) for d in level}
+                for sid in compiled:
+                    members[sid] = set()
+                for pid, flags in self.engine.batch_query(con, "profiles_rel", rows, compiled, now, members):
+                    for sid, flag in flags.items():
+                        if flag:
+                            members[sid].add(pid)
+        finally:
+            con.close()
+        return members
+
+    def _outside_members(self, exclude: set[str]) -> dict[str, set[str]]:
+        out: dict[str, set[str]] = {}
+        for pid, sid, rec in ms.scan_all(self.store):
+            if sid not in exclude and rec.get("status") in ms.IN:
+                out.setdefault(sid, set()).add(pid)
+        return out
+
+    def run_job(
+        self,
+        segments: Sequence[Mapping[str, Any]] | None = None,
+        *,
+        now: datetime | None = None,
+        source: str = "api",
+        properties: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """Run a segment job (§b4) synchronously and return the finished job object.
+
+        Args:
+            segments: ``[{"segmentId": id}, ...]``; ``None`` or ``[{"segmentId": "*"}]`` runs every
+                batch-enabled, non-inactive definition.
+        """
+        job = self.submit_job(segments, source=source, properties=properties)
+        return self.execute_job(job["id"], now=now)
+
+    def submit_job(
+        self,
+        segments: Sequence[Mapping[str, Any]] | None = None,
+        *,
+        source: str = "api",
+        properties: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """Create a job in status NEW (run it with :meth:`execute_job`)."""
+        wanted = [str(s.get("segmentId")) for s in (segments or [{"segmentId": "*"}])]
+        if "*" in wanted:
+            docs = [
+                d
+                for d in self.definitions.all()
+                if d["evaluationInfo"]["batch"]["enabled"] and d.get("lifecycleState") != "inactive"
+            ]
+        else:
+            docs = [self.definitions.get(sid) for sid in wanted]
+        now_ms = int(time.time() * 1000)
+        job: dict[str, Any] = {
+            "id": str(uuid.uuid4()),
+            "profileInstanceId": "ups",
+            "source": source,
+            "status": "NEW",
+            "segments": [
+                {
+                    "segmentId": d["id"],
+                    "segment": {
+                        "id": d["id"],
+                        "expression": d["expression"],
+                        "mergePolicyId": d.get("mergePolicyId"),
+                        "version": d["version"],
+                    },
+                }
+                for d in docs
+            ],
+            "metrics": {},
+            "schema": {"name": "_xdm.context.profile"},
+            "properties": dict(properties or {}),
+            "creationTime": now_ms,
+            "updateTime": now_ms,
+            "updateEpoch": now_ms // 1000,
+        }
+        job["_links"] = {
+            "cancel": {"href": f"/segment/jobs/{job['id']}", "method": "DELETE"},
+            "checkStatus": {"href": f"/segment/jobs/{job['id']}", "method": "GET"},
+        }
+        self.store.write(WriteBatch().put_json(JOBS, job["id"], job))
+        return job
+
+    def execute_job(self, job_id: str, *, now: datetime | None = None) -> dict[str, Any]:
+        job = self.job(job_id)
+        if job["status"] != "NEW":
+            return job
+        now = now or utcnow()
+        start = time.time()
+        job["status"] = "PROCESSING"
+        self.store.write(WriteBatch().put_json(JOBS, job_id, job))
+        try:
+            docs = [self.definitions.get(s["segmentId"]) for s in job["segments"]]
+            ids = {d["id"] for d in docs}
+            rows = self.rows(now)
+            seg_start = time.time()
+            result = self.evaluate_batch(docs, rows, now, self._outside_members(ids))
+            seg_end = time.time()
+            metrics = self._write_batch_results(docs, rows, result, now)
+        except Exception as exc:
+            job["status"] = "FAILED"
+            job["errors"] = [{"code": type(exc).__name__, "msg": str(exc)}]
+            self.store.write(WriteBatch().put_json(JOBS, job_id, job))
+            raise
+        end = time.time()
+        job["status"] = "SUCCEEDED"
+        job["metrics"] = {
+            "totalTime": _span(start, end),
+            "profileSegmentationTime": _span(seg_start, seg_end),
+            **metrics,
+            "totalProfiles": len(rows),
+        }
+        job["updateTime"] = int(end * 1000)
+        job["updateEpoch"] = int(end)
+        self.store.write(WriteBatch().put_json(JOBS, job_id, job))
+        return job
+
+    def _write_batch_results(
+        self,
+        docs: Sequence[dict[str, Any]],
+        rows: Sequence[Row],
+        result: Mapping[str, set[str]],
+        now: datetime,
+    ) -> dict[str, Any]:
+        namespaces: dict[str, str] = {}
+        for pid, _, _ in rows:
+            doc = get_json(self.store, PROFILES, pid) or {}
+            primary = doc.get("primary") or {}
+            namespaces[pid] = str(primary.get("namespace", "unknown"))
+        counter: dict[str, int] = {}
+        by_status: dict[str, dict[str, int]] = {}
+        by_ns: dict[str, dict[str, int]] = {}
+        all_pids = [pid for pid, _, _ in rows]
+        with self._sandbox.write_lock:
+            previous: dict[str, dict[str, dict[str, Any]]] = {}
+            for pid, sid, rec in ms.scan_all(self.store):
+                previous.setdefault(sid, {})[pid] = rec
+            wb = WriteBatch()
+            changes: list[ms.Change] = []
+            for doc in docs:
+                sid = doc["id"]
+                members = result.get(sid, set())
+                prev = previous.get(sid, {})
+                statuses: dict[str, int] = {}
+                for pid in sorted(set(all_pids) | set(prev)):
+                    old = prev.get(pid)
+                    new = ms.transition(old, pid in members, now, batch=True)
+                    if new is not None:
+                        change = ms.apply(wb, pid, sid, old, new, now)
+                        if change.status != change.previous:
+                            changes.append(change)
+                    status = (new or old or {}).get("status")
+                    if status is not None and (new is not None or status in ms.IN):
+                        statuses[status] = statuses.get(status, 0) + 1
+                counter[sid] = len(members)
+                by_status[sid] = statuses
+                ns_count: dict[str, int] = {}
+                for pid in members:
+                    ns = namespaces.get(pid, "unknown")
+                    ns_count[ns] = ns_count.get(ns, 0) + 1
+                by_ns[sid] = ns_count
+            self._emit(self.store, wb, changes)
+            self.store.write(wb)
+        return {
+            "segmentedProfileCounter": counter,
+            "segmentedProfileByStatusCounter": by_status,
+            "segmentedProfileByNamespaceCounter": by_ns,
+        }
+
+    def job(self, job_id: str) -> dict[str, Any]:
+        doc = get_json(self.store, JOBS, job_id)
+        if doc is None:
+            raise NotFound(f"Segment job {job_id} does not exist", path="id")
+        result: dict[str, Any] = doc
+        return result
+
+    def jobs(self, *, status: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        docs = [d for _, d in scan_json(self.store, JOBS) if status is None or d["status"] == status]
+        docs.sort(key=lambda d: d["creationTime"], reverse=True)
+        return docs[:limit]
+
+    def cancel_job(self, job_id: str) -> dict[str, Any]:
+        job = self.job(job_id)
+        if job["status"] in {"NEW", "QUEUED"}:
+            job["status"] = "CANCELLED"
+            self.store.write(WriteBatch().put_json(JOBS, job_id, job))
+        return job
+
+    # -- preview, estimate, explain ------------------------------------------------------------------
+
+    def preview(
+        self,
+        expression: str,
+        fmt: str = "pql/text",
+        *,
+        now: datetime | None = None,
+        sample_size: int = 100,
+        seed: int | None = None,
+    ) -> dict[str, Any]:
+        """Estimate the size of an unsaved expression and list a sample of matching profiles (§b7).
+
+        Exact below :data:`EXACT_LIMIT` profiles; above, a uniform sample of that many profiles is
+        evaluated and the size extrapolated with a 95 % normal-approximation interval.
+        """
+        compiled = self.engine.compile(fmt, expression)
+        now = now or utcnow()
+        total = self._sandbox.profiles.count() if hasattr(self._sandbox.profiles, "count") else None
+        rows = self.rows(now)
+        total = len(rows) if total is None else max(total, len(rows))
+        sampled = rows
+        if len(rows) > EXACT_LIMIT:
+            sampled = random.Random(seed).sample(rows, EXACT_LIMIT)
+        doc: dict[str, Any] = {
+            "id": "__preview__",
+            "version": 0,
+            "dependencies": sorted(compiled.dependencies),
+            "expression": {"format": fmt, "value": expression},
+        }
+        self.definitions._cache[("__preview__", 0)] = compiled
+        outside = self._outside_members(set())
+        matched = sorted(self.evaluate_batch([doc], sampled, now, outside)["__preview__"])
+        n, k = len(sampled), len(matched)
+        estimate = estimate_size(total, n, k)
+        preview_id = str(uuid.uuid4())
+        by_ns: dict[str, int] = {}
+        sample: list[dict[str, Any]] = []
+        for pid in matched:
+            pdoc = get_json(self.store, PROFILES, pid) or {"profileId": pid}
+            ns = str((pdoc.get("primary") or {}).get("namespace", "unknown"))
+            by_ns[ns] = by_ns.get(ns, 0) + 1
+            if len(sample) < sample_size:
+                sample.append(pdoc)
+        result = {
+            "previewId": preview_id,
+            "state": "RESULT_READY",
+            "results": sample,
+            "estimate": {
+                **estimate,
+                "estimatedNamespaceDistribution": [
+                    {"namespaceId": ns, "profilesMatchedSoFar": c} for ns, c in sorted(by_ns.items())
+                ],
+                "state": "RESULT_READY",
+                "_links": {"preview": f"/preview/{preview_id}"},
+            },
+            "predicateExpression": expression,
+            "predicateType": fmt,
+        }
+        self.store.write(WriteBatch().put_json(PREVIEWS, preview_id, result))
+        return result
+
+    def get_preview(self, preview_id: str, *, offset: int = 0, limit: int = 100) -> dict[str, Any]:
+        doc = get_json(self.store, PREVIEWS, preview_id)
+        if doc is None:
+            raise NotFound(f"Preview {preview_id} does not exist", path="previewId")
+        return {
+            "results": doc["results"][offset : offset + limit],
+            "state": doc["state"],
+            "page": {"offset": offset, "size": len(doc["results"][offset : offset + limit])},
+            "links": {},
+        }
+
+    def get_estimate(self, preview_id: str) -> dict[str, Any]:
+        doc = get_json(self.store, PREVIEWS, preview_id)
+        if doc is None:
+            raise NotFound(f"Preview {preview_id} does not exist", path="previewId")
+        result: dict[str, Any] = doc["estimate"]
+        return result
+
+    def delete_preview(self, preview_id: str) -> None:
+        self.store.write(WriteBatch().delete(PREVIEWS, preview_id))
+
+    def explain(self, seg_id: str, profile_id: str, *, now: datetime | None = None) -> dict[str, Any]:
+        """Why a profile is (or is not) in a segment: the result, each sub-condition, matching events."""
+        doc = self.definitions.get(seg_id)
+        compiled = self.definitions.compile(doc)
+        loaded = self._profile(self.store, profile_id)
+        if loaded is None:
+            raise NotFound(f"Profile {profile_id} does not exist", path="profileId")
+        attributes, events = loaded
+        now = now or utcnow()
+        active_cas = self.computed.active()
+        if active_cas:
+            attributes[FIELD] = ComputedAttributes.compute(active_cas, attributes, events, now)
+        member = {sid: rec.get("status") in ms.IN for sid, rec in ms.read(self.store, profile_id).items()}
+        result = bool(compiled.predicate(attributes, events, now, member))
+        out: dict[str, Any] = {
+            "segmentId": seg_id,
+            "profileId": profile_id,
+            "evaluatedAt": format_time(now),
+            "qualifies": result,
+            "expression": doc["expression"]["value"],
+            "membership": member and ms.read(self.store, profile_id).get(seg_id),
+        }
+        if compiled.explain is None:
+            raise NotImplementedError("the PQL engine gives no per-condition explanation for this expression")
+        out["explanation"] = compiled.explain(attributes, events, now, member)
+        return out
+
+    # -- scheduler thread -----------------------------------------------------------------------------
+
+    def add_periodic(self, fn: Callable[[datetime], object]) -> None:
+        self._periodic.append(fn)
+
+    def start(self, interval: float = 1.0) -> None:
+        """Start the scheduler thread: closes windows, runs due schedules, drives destinations."""
+        if self._thread is not None:
+            return
+        self._stop.clear()
+
+        def loop() -> None:
+            while not self._stop.wait(interval):
+                self.run_periodic(utcnow())
+
+        self._thread = threading.Thread(target=loop, name="tessera-segments", daemon=True)
+        self._thread.start()
+
+    def run_periodic(self, now: datetime) -> None:
+        """One scheduler round (what the thread does each interval)."""
+        rounds: list[Callable[[datetime], object]] = [self.tick, self.schedules.run_due, *self._periodic]
+        for fn in rounds:
+            try:
+                fn(now)
+            except Exception:  # noqa: BLE001 - a failing round must not kill the scheduler
+                import logging
+
+                logging.getLogger(__name__).exception("segment scheduler round failed")
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+        self.activation.close()
+
+
+def _span(start: float, end: float) -> dict[str, int]:
+    return {
+        "startTimeInMs": int(start * 1000),
+        "endTimeInMs": int(end * 1000),
+        "totalTimeInMs": int((end - start) * 1000),
+    }
+
+
+def estimate_size(total: int, sampled: int, matched: int) -> dict[str, Any]:
+    """Size estimate with a 95 % interval from ``matched`` of ``sampled`` out of ``total`` profiles.
+
+    >>> estimate_size(100, 100, 30)["estimatedSize"], estimate_size(100, 100, 30)["standardError"]
+    (30, 0.0)
+    >>> e = estimate_size(10_000, 1_000, 100); e["estimatedSize"], e["confidenceIntervalBounds"]
+    (1000, [824, 1176])
+    """
+    if sampled <= 0 or total <= 0:
+        return {
+            "estimatedSize": 0,
+            "standardError": 0.0,
+            "confidenceInterval": "95%",
+            "confidenceIntervalBounds": [0, 0],
+            "profilesReadSoFar": 0,
+            "profilesMatchedSoFar": 0,
+            "numRowsToRead": total,
+            "totalRows": total,
+            "exact": True,
+        }
+    p = matched / sampled
+    exact = sampled >= total
+    fpc = 0.0 if exact else math.sqrt((total - sampled) / max(total - 1, 1))
+    se = 0.0 if exact else total * math.sqrt(p * (1 - p) / sampled) * fpc
+    size = round(p * total)
+    low, high = max(0, round(size - 1.96 * se)), min(total, round(size + 1.96 * se))
+    return {
+        "estimatedSize": size,
+        "standardError": round(se, 3),
+        "confidenceInterval": "95%",
+        "confidenceIntervalBounds": [low, high],
+        "profilesReadSoFar": sampled,
+        "profilesMatchedSoFar": matched,
+        "numRowsToRead": sampled,
+        "totalRows": total,
+        "exact": exact,
+    }
+
+
+def check_json(value: Any) -> Any:
+    """Round-trip through JSON (what the store keeps); raises ``InvalidInput`` when impossible."""
+    try:
+        return orjson.loads(orjson.dumps(value))
+    except TypeError as exc:
+        raise InvalidInput(f"value is not JSON: {exc}") from exc
+
+
+__all__ = ["EXACT_LIMIT", "SegmentService", "SemanticError", "estimate_size"]
