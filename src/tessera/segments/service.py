@@ -128,6 +128,8 @@ class SegmentService:
         """
         segments = self._active("continuous")
         active_cas = self.computed.active()
+        if not segments and not active_cas:
+            return []  # nothing streams: skip loading profiles and events
         wb = WriteBatch()
         changes: list[ms.Change] = []
         for pid in sorted(set(profile_ids)):
