@@ -55,7 +55,10 @@ def main() -> None:
 
     per_ds: dict[str, float] = {}
     for ds in demo.datasets:
-        per_ds[ds.name] = _best(lambda ds=ds: sum(1 for _ in generate(args.people, seed=args.seed).dataset(ds.name).records()), args.repeat)
+        per_ds[ds.name] = _best(
+            lambda ds=ds: sum(1 for _ in generate(args.people, seed=args.seed).dataset(ds.name).records()),
+            args.repeat,
+        )
     t_gen = _best(gen_all, args.repeat)
 
     sample = [r for ds in demo.datasets for r in ds.records()]
