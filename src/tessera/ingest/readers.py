@@ -276,9 +276,10 @@ def _check_text_head(head: bytes, name: str, what: str) -> None:
 
 
 def read_json(source: Source) -> Iterator[Row]:
-    """A JSON file holding an array of records (or one record object).
+    """A JSON file holding an array of records (or one record object, or JSON lines).
 
-    Items that are not objects are row errors (``item N``); a file that is not JSON raises
+    A file whose first line is a complete object followed by more lines is read as JSON lines
+    (a common ``.json`` naming of JSONL). Items that are not objects are row errors (``item N``); a file that is not JSON raises
     :class:`InvalidInput` with the line and column of the problem.
     """
     name = _name(source)
@@ -291,8 +292,19 @@ def read_json(source: Source) -> Iterator[Row]:
         doc = orjson.loads(data)
     except orjson.JSONDecodeError as e:
         line, col = _line_col(data, e.pos)
+        # Many ".json" files are really JSON lines: one complete object, then more on the next line.
+        if line > 1 and _first_line_is_object(data):
+            return _jsonl_rows(io.BytesIO(data))
         raise InvalidInput(f"{name} is not valid JSON: {e.msg}", path=f"{name}:{line}:{col}") from e
     return _json_items(doc, name)
+
+
+def _first_line_is_object(data: bytes) -> bool:
+    first = data.lstrip().split(b"\n", 1)[0]
+    try:
+        return isinstance(orjson.loads(first), dict)
+    except orjson.JSONDecodeError:
+        return False
 
 
 def _json_items(doc: Any, name: str) -> Iterator[Row]:
