@@ -591,11 +591,14 @@ def _batch_records(batch: Any, drop_nulls: bool) -> list[Record]:
     per struct level is an order of magnitude faster.
     """
     names = batch.schema.names
-    cols = [_column(batch.column(i), drop_nulls) for i in range(batch.num_columns)]
-    return _assemble(names, cols, batch.num_rows, drop_nulls)
+    arrays = [batch.column(i) for i in range(batch.num_columns)]
+    cols = [_column(a, drop_nulls) for a in arrays]
+    nulls = any(a.null_count for a in arrays)
+    return _assemble(names, cols, batch.num_rows, drop_nulls and nulls)
 
 
 def _assemble(names: list[str], cols: list[list[Any]], n: int, drop_nulls: bool) -> list[dict[str, Any]]:
+    """Rows of dicts from equal-length columns; ``drop_nulls`` only when some column has a null."""
     if not names:
         return [{} for _ in range(n)]
     if drop_nulls:
@@ -611,8 +614,9 @@ def _column(arr: Any, drop_nulls: bool) -> list[Any]:
     t = arr.type
     if pa.types.is_struct(t):
         names = [t.field(i).name for i in range(t.num_fields)]
-        children = [_column(c, drop_nulls) for c in arr.flatten()]
-        rows = _assemble(names, children, len(arr), drop_nulls)
+        flat = arr.flatten()
+        children = [_column(c, drop_nulls) for c in flat]
+        rows = _assemble(names, children, len(arr), drop_nulls and any(c.null_count for c in flat))
         if arr.null_count:
             valid = arr.is_valid().to_pylist()
             return [r if ok else None for r, ok in zip(rows, valid, strict=True)]
