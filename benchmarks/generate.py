@@ -35,6 +35,37 @@ def _best(fn: object, repeat: int) -> float:
     return best
 
 
+def _mem_gib() -> int:
+    return round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30)
+
+
+def _distro() -> str:
+    try:
+        return "Debian " + Path("/etc/debian_version").read_text().strip()
+    except OSError:
+        return f"{platform.system()} {platform.release()}"
+
+
+def _read_rows(tmp: Path, n: int, repeat: int) -> list[str]:
+    import duckdb
+
+    from tessera.ingest.readers import read_file
+
+    rows = []
+    for fmt, fn in (("jsonl", "read_json"), ("parquet", "read_parquet")):
+        path = tmp / ("j" if fmt == "jsonl" else "p") / f"web_events.{fmt}"
+        t_ours = _best(lambda path=path: sum(1 for _ in read_file(path)), repeat)
+
+        def duck(path: Path = path, fn: str = fn) -> None:
+            con = duckdb.connect()
+            con.execute(f"CREATE TABLE t AS SELECT * FROM {fn}('{path}')")
+            con.close()
+
+        t_duck = _best(duck, repeat)
+        rows.append(f"| {fmt} | {n / t_ours:,.0f} | {n / t_duck:,.0f} | {t_ours / t_duck:.1f}× |")
+    return rows
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--people", type=int, default=20_000, help="population size (the scale)")
@@ -55,7 +86,10 @@ def main() -> None:
 
     per_ds: dict[str, float] = {}
     for ds in demo.datasets:
-        per_ds[ds.name] = _best(lambda ds=ds: sum(1 for _ in generate(args.people, seed=args.seed).dataset(ds.name).records()), args.repeat)
+        per_ds[ds.name] = _best(
+            lambda ds=ds: sum(1 for _ in generate(args.people, seed=args.seed).dataset(ds.name).records()),
+            args.repeat,
+        )
     t_gen = _best(gen_all, args.repeat)
 
     sample = [r for ds in demo.datasets for r in ds.records()]
@@ -69,15 +103,17 @@ def main() -> None:
         t_pq = _best(lambda: write(tmp / "p", args.people, seed=args.seed, formats=["parquet"]), args.repeat)
         mb_jsonl = sum(f.stat().st_size for f in (tmp / "j").glob("*.jsonl")) / 1e6
         mb_pq = sum(f.stat().st_size for f in (tmp / "p").glob("*.parquet")) / 1e6
+        read_rows = _read_rows(tmp, counts["web_events"], args.repeat)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
     lines = [
         "# Demo data generation (`benchmarks/generate.py`)",
         "",
-        f"Date {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; machine: {os.cpu_count()} cores, "
-        f"{platform.system()} {platform.release()}, Python {platform.python_version()}; "
-        f"`--people {args.people} --seed {args.seed}`, best of {args.repeat}.",
+        f"Date {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; machine: {os.cpu_count()} cores, {_mem_gib()} GiB, "
+        f"{_distro()}, Python {platform.python_version()}; `--people {args.people} --seed {args.seed}`, "
+        f"best of {args.repeat}; load average at the end {os.getloadavg()[0]:.1f} "
+        "(other processes share the machine: compare the ratios, not the absolute rates).",
         "",
         f"{total:,} records ({', '.join(f'{k} {v:,}' for k, v in counts.items())}).",
         "",
@@ -95,6 +131,13 @@ def main() -> None:
         *[f"| {k} | {counts[k]:,} | {counts[k] / v:,.0f} |" for k, v in per_ds.items()],
         "",
         "Goal: ≥ 200,000 records/s into dicts.",
+        "",
+        f"Reading the generated `web_events` files back ({counts['web_events']:,} records) with "
+        "`tessera.ingest.readers.read_file` into dicts, next to DuckDB loading the same file into a table:",
+        "",
+        "| file | read_file records/s | DuckDB records/s | read_file / DuckDB time |",
+        "|---|---|---|---|",
+        *read_rows,
     ]
     text = "\n".join(lines) + "\n"
     print(text)

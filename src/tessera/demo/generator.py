@@ -4,7 +4,8 @@ People are generated in fixed-size cohorts of ``COHORT`` people. Each cohort dra
 random stream, seeded by ``(seed, cohort number, purpose)``, so a record depends only on the seed,
 the reference time and the cohort it belongs to: the first 1,000 people are the same whether 1,000
 or 1,000,000 are asked for, and every dataset agrees on who a person is without keeping the whole
-population in memory.
+population in memory. Determinism holds for a given version of this package and of NumPy (its
+``Generator`` algorithms may change between NumPy releases).
 
 Which identities a record carries is decided by construction so the ground truth is exact:
 
