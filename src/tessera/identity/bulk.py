@@ -119,7 +119,11 @@ def resolve_bulk(
 
     # Existing components touched by the batch join the connected-components input as stars.
     n_comp = graph._n_comp
-    batch_nodes = np.unique(np.concatenate([lo, hi]))
+    # a mask over all nodes is much faster than np.unique (hash or sort) for marking ints
+    seen_mask = np.zeros(n_nodes, dtype=bool)
+    seen_mask[lo] = True
+    seen_mask[hi] = True
+    batch_nodes = np.flatnonzero(seen_mask)
     touched: dict[int, _Comp] = {}
     for node in batch_nodes.tolist():
         c = n_comp[node]
@@ -137,7 +141,9 @@ def resolve_bulk(
     _, labels = connected_components(adj, directed=True, connection="weak")
 
     # Which groups need the rules: over the limit, or two identities of one unique namespace.
-    involved = np.unique(np.concatenate([batch_nodes, np.asarray(eb + ea, dtype=np.int64)]))
+    seen_mask[np.asarray(eb, dtype=np.int64)] = True
+    seen_mask[np.asarray(ea, dtype=np.int64)] = True
+    involved = np.flatnonzero(seen_mask)
     inv_labels = labels[involved]
     need: set[int] = set()
     limit = graph.rules.limit
@@ -155,8 +161,12 @@ def resolve_bulk(
     row_label = labels[a_arr]  # every pair of a row lies in the row's group
     if need:
         need_arr = np.fromiter(need, dtype=np.int64)
-        pair_fast = ~np.isin(row_label, need_arr)
-        replay_rows = np.unique(row_arr[~pair_fast]).tolist()
+        need_mask = np.zeros(int(labels.max()) + 1, dtype=bool)
+        need_mask[need_arr] = True
+        pair_fast = ~need_mask[row_label]
+        replay_mask = np.zeros(n_rows, dtype=bool)
+        replay_mask[row_arr[~pair_fast]] = True
+        replay_rows = np.flatnonzero(replay_mask).tolist()
     else:
         pair_fast = np.ones(len(row_arr), dtype=bool)
         replay_rows = []
@@ -234,6 +244,8 @@ def _apply_fast(
 
     lk = graph._lk
     ukeys_l = ukeys.tolist()
+    if graph._j_links is not None:
+        graph._j_links.update(ukeys_l)
     existing = [lk.get(k) for k in ukeys_l]
     is_new = np.fromiter((e is None for e in existing), dtype=bool, count=len(existing))
     # refresh existing links
@@ -289,7 +301,11 @@ def _apply_fast(
     forder = np.argsort(fresh_label, kind="stable")
     fl_sorted = fresh_label[forder]
     fresh_by_label: dict[int, tuple[list[int], list[int]]] = {}
-    fn_sorted, ff_sorted, fl_list = fresh_nodes[forder].tolist(), fresh_first[forder].tolist(), fl_sorted.tolist()
+    fn_sorted, ff_sorted, fl_list = (
+        fresh_nodes[forder].tolist(),
+        fresh_first[forder].tolist(),
+        fl_sorted.tolist(),
+    )
     for s, e in _runs(fl_sorted):
         fresh_by_label[fl_list[s]] = (fn_sorted[s:e], ff_sorted[s:e])
 
