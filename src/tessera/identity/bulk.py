@@ -231,7 +231,8 @@ def _apply_fast(
     """Write the links and components of groups that need no rule, in bulk."""
     t_arr = np.asarray(times, dtype=np.int64)
     keys = (lo << 32) | hi
-    order = np.lexsort((rows, keys))
+    # pairs arrive in row order, so a stable sort by key keeps each key's rows in order
+    order = np.argsort(keys, kind="stable")
     keys_s, rows_s = keys[order], rows[order]
     starts = np.flatnonzero(np.r_[True, keys_s[1:] != keys_s[:-1]])
     ends = np.r_[starts[1:], len(keys_s)] - 1
@@ -285,13 +286,12 @@ def _apply_fast(
         links_by_label[ll_list[s]] = lids_sorted[s:e]
 
     # nodes: first row (time) that linked each node in this batch
-    node_all = np.concatenate([lo, hi])
-    node_rows = np.concatenate([rows, rows])
-    norder = np.lexsort((node_rows, node_all))
-    n_sorted, r_sorted = node_all[norder], node_rows[norder]
-    nstart = np.flatnonzero(np.r_[True, n_sorted[1:] != n_sorted[:-1]])
-    nodes_u = n_sorted[nstart]
-    node_first_row = r_sorted[nstart]
+    n_rows = len(times)
+    first_of_node = np.full(len(graph._n_ns), n_rows, dtype=np.int64)
+    np.minimum.at(first_of_node, lo, rows)
+    np.minimum.at(first_of_node, hi, rows)
+    nodes_u = np.flatnonzero(first_of_node < n_rows)
+    node_first_row = first_of_node[nodes_u]
     n_comp, n_first = graph._n_comp, graph._n_first
     nodes_l = nodes_u.tolist()
     fresh_mask = np.fromiter((n_comp[n] is None for n in nodes_l), dtype=bool, count=len(nodes_l))
@@ -318,11 +318,10 @@ def _apply_fast(
             seen.add(id(c))
             comps_by_label.setdefault(int(labels[n]), []).append(c)
     # first row of each label (creates the component when no existing component is involved)
-    row_label = labels[lo]
-    rorder = np.lexsort((rows, row_label))
-    rl_sorted = row_label[rorder]
-    rstart = np.flatnonzero(np.r_[True, rl_sorted[1:] != rl_sorted[:-1]])
-    first_row_of = dict(zip(rl_sorted[rstart].tolist(), rows[rorder][rstart].tolist(), strict=True))
+    first_of_label = np.full(int(labels.max()) + 1, n_rows, dtype=np.int64)
+    np.minimum.at(first_of_label, labels[lo], rows)
+    used = np.flatnonzero(first_of_label < n_rows)
+    first_row_of = dict(zip(used.tolist(), first_of_label[used].tolist(), strict=True))
 
     code, n_ns, n_val = graph._ns_code, graph._n_ns, graph._n_val
     comps_reg, history = graph._comps, graph._history

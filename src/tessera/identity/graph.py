@@ -533,8 +533,11 @@ class IdentityGraph:
             all_links = [lid for c in comps for lid in c.links] + new_links
             if violates:
                 all_links = self._optimise(all_nodes, all_links, seq, log)
-            for part in self._repartition(all_nodes, all_links, comps):
-                self._enforce_limit(part)
+                for part in self._repartition(all_nodes, all_links, comps):
+                    self._enforce_limit(part)
+            else:
+                # only the limit is at stake: merge in place (ids settled by _finalise), then trim
+                self._enforce_limit(self._merge(comps, fresh, new_links, seq, ts, GraphChanges(self), False))
             self._finalise(originals, all_nodes, seq, ts, log)
         self._snapshot(log)
         return log
@@ -553,7 +556,14 @@ class IdentityGraph:
         return False
 
     def _merge(
-        self, comps: list[_Comp], fresh: list[int], new_links: list[int], seq: int, ts: int, log: GraphChanges
+        self,
+        comps: list[_Comp],
+        fresh: list[int],
+        new_links: list[int],
+        seq: int,
+        ts: int,
+        log: GraphChanges,
+        record: bool = True,
     ) -> _Comp:
         n_comp = self._n_comp
         if comps:
@@ -567,7 +577,8 @@ class IdentityGraph:
                     lost = container.pid
                     del self._comps[lost]
                     log.merged[lost] = survivor.pid
-                    self._history.append(HistoryEntry(seq, ts, "merged", lost, survivor.pid))
+                    if record:
+                        self._history.append(HistoryEntry(seq, ts, "merged", lost, survivor.pid))
                     container.pid, container.created = survivor.pid, survivor.created
                     self._comps[survivor.pid] = container
                 for c in comps:
@@ -581,7 +592,8 @@ class IdentityGraph:
                     if c is not survivor:
                         del self._comps[c.pid]
                         log.merged[c.pid] = survivor.pid
-                        self._history.append(HistoryEntry(seq, ts, "merged", c.pid, survivor.pid))
+                        if record:
+                            self._history.append(HistoryEntry(seq, ts, "merged", c.pid, survivor.pid))
         else:
             code, n_ns, n_val = self._ns_code, self._n_ns, self._n_val
             oldest = min(fresh, key=lambda n: (code[n_ns[n]], n_val[n]))
@@ -589,7 +601,8 @@ class IdentityGraph:
             container = _Comp(pid, seq, [], [], {})
             self._comps[pid] = container
             log.created.append(pid)
-            self._history.append(HistoryEntry(seq, ts, "created", pid, None))
+            if record:
+                self._history.append(HistoryEntry(seq, ts, "created", pid, None))
         n_first, members = self._n_first, container.members
         ns_unique, n_ns2, uniq = self._ns_unique, self._n_ns, container.uniq
         for f in fresh:
@@ -851,16 +864,26 @@ class IdentityGraph:
             victim = min(c.members, key=lambda n: (removal[n_ns[n]], n_first[n], code[n_ns[n]], n_val[n]))
             la, lb = self._la, self._lb
             remaining: list[int] = []
+            degree = 0
             for lid in c.links:
                 if la[lid] == victim or lb[lid] == victim:
                     self._drop_link(lid)
+                    degree += 1
                 else:
                     remaining.append(lid)
             self._refused["identity removed: graph limit reached"] += 1
             nodes = [m for m in c.members if m != victim]
             self._n_comp[victim] = None
             n_first[victim] = -1
-            stack.extend(self._repartition(nodes, remaining, [c]))
+            if degree == 1:
+                # removing a leaf never disconnects the rest (c has more than two members): trim in place
+                c.members, c.links = nodes, remaining
+                nsi = n_ns[victim]
+                if c.uniq.get(nsi) == victim:
+                    del c.uniq[nsi]
+                stack.append(c)
+            else:
+                stack.extend(self._repartition(nodes, remaining, [c]))
 
     # ------------------------------------------------------------------ unlink, delete, re-resolve
     def unlink(self, a: Identity, b: Identity, *, ts: Time | None = None) -> GraphChanges:
