@@ -1,12 +1,11 @@
 from __future__ import annotations
 
 import pytest
+from identity_helpers import canonical
 
 from tessera.errors import Conflict
 from tessera.identity import IdentityGraph, LinkingRules, resolve_bulk
 from tessera.model import Identity
-
-from identity_helpers import canonical
 
 
 def row(text: str) -> list[Identity]:
