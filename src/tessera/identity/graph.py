@@ -966,8 +966,11 @@ class IdentityGraph:
         comp = None if node is None else self._n_comp[node]
         return None if comp is None else comp.pid
 
-    def members(self, identity: Identity) -> tuple[Identity, ...]:
-        """Cluster members of ``identity`` (sorted); just the identity itself when it is in no graph."""
+    def members(self, identity: Identity, *, stitched: bool = True) -> tuple[Identity, ...]:
+        """Cluster members of ``identity`` (sorted); just the identity itself when it is in no
+        graph or when ``stitched`` is False (graph type "None")."""
+        if not stitched:
+            return (identity,)
         node = self._lookup(identity)
         comp = None if node is None else self._n_comp[node]
         if comp is None:
