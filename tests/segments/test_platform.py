@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from segfakes import FakeEngine, FakeSeg, definition, ts
 
-from conftest import crm_record, ecid, web_event
+from tests.conftest import crm_record, ecid, web_event
 from tessera.model import Identity
 from tessera.platform import Sandbox
 from tessera.segments import SegmentService
