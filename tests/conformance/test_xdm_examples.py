@@ -78,7 +78,7 @@ def test_adobe_document_against_its_schema(doc: Path, adobe_registry: Registry[A
 
 
 def _with_wrong_values(profile: dict[str, Any]) -> dict[str, Any]:
-    bad = json.loads(json.dumps(profile))
+    bad: dict[str, Any] = json.loads(json.dumps(profile))
     bad["xdm:person"] = {"xdm:gender": "robot"}
     bad["xdm:identityMap"] = {"ECID": [{"xdm:id": "x", "xdm:authenticatedState": "weird"}]}
     return bad

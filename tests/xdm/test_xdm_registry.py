@@ -186,6 +186,7 @@ def test_tenant_fields_live_under_tenant_object(reg: SchemaRegistry) -> None:
             "properties",
         ),
         ({"_acme": {"type": "string"}}, "_acme"),
+        ({"code": {"type": "string", "pattern": "(["}}, "_acme.code"),
     ],
 )
 def test_malformed_tenant_fields_refused_with_path(
@@ -409,3 +410,8 @@ def test_dump_with_missing_field_group_refused(reg: SchemaRegistry) -> None:
     with pytest.raises(InvalidInput) as exc:
         SchemaRegistry.from_json(dumped)
     assert exc.value.path == fg.id
+
+
+def test_single_field_group_ref_accepted(reg: SchemaRegistry) -> None:
+    s = reg.create_schema("One", PROFILE, "Demographic Details")
+    assert s.field_groups == (st.PERSON_DETAILS,)

@@ -81,7 +81,10 @@ def test_bad_date_names_path_expectation_and_value(profile: RecordValidator) -> 
     assert issue.message == "person.birthDate: expected string (date), got string '1990-13-01'"
 
 
-@pytest.mark.parametrize("value", ["ann", "ann@", "@example.com", "ann@example", "a b@example.com"])
+@pytest.mark.parametrize(
+    "value",
+    ["ann", "ann@", "@example.com", "ann@example", "a b@example.com", "ann@example.com\n", "ann@x.com."],
+)
 def test_email_format_enforced(profile: RecordValidator, value: str) -> None:
     assert _paths(profile.validate({"personalEmail": {"address": value}})) == ["personalEmail.address"]
     assert _paths(profile.validate({"workEmail": {"address": value}})) == ["workEmail.address"]
@@ -100,6 +103,8 @@ def test_email_format_enforced(profile: RecordValidator, value: str) -> None:
         ("2024-01-02T24:00:00Z", False),
         ("2024-01-02T10:60:00Z", False),
         ("2024-00-02T10:00:00Z", False),
+        ("2024-01-02T10:00:00Z\n", False),
+        ("٢٠٢٤-01-02T10:00:00Z", False),
         ("yesterday", False),
         (1704164645000, False),
     ],
@@ -190,7 +195,7 @@ def test_unknown_fields_allowed_by_default_and_reported_when_strict(registry: Sc
 
 
 def test_jsonld_spelling_understood(profile: RecordValidator) -> None:
-    record = {
+    record: dict[str, Any] = {
         "@id": "p1",
         "xdm:person": {"xdm:name": {"xdm:firstName": "Ann"}, "xdm:birthDate": "1990-13-01"},
         "repo:createDate": "2024-01-01T00:00:00Z",

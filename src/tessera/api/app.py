@@ -16,13 +16,20 @@ from tessera import __version__
 from tessera.api import docs
 from tessera.api.errors import JsonResponse, error_response
 from tessera.api.gateway import Gateway
-from tessera.api.routes import catalog, health, sandboxes
+from tessera.api.routes import catalog, health, identity, ingest, profiles, sandboxes
 from tessera.errors import InvalidInput, NotFound, TesseraError
 from tessera.platform import Platform
 
 log = logging.getLogger("tessera.api")
 
-ROUTERS = (health.router, sandboxes.router, catalog.router)
+ROUTERS = (
+    health.router,
+    sandboxes.router,
+    catalog.router,
+    ingest.router,
+    profiles.router,
+    identity.router,
+)
 
 
 class HttpProblem(TesseraError):
@@ -83,13 +90,29 @@ def create_app(platform: Platform) -> FastAPI:
 
     Routes (``x-sandbox-name`` picks the sandbox, default ``prod``):
 
-    * ``GET /tessera/health`` (no key needed), ``GET /tessera/ready``, ``GET /tessera/settings``
-    * ``GET|POST /data/foundation/sandbox-management/sandboxes``,
+    * Tessera: ``GET /tessera/health`` (no key needed), ``GET /tessera/ready``,
+      ``GET /tessera/settings``, ``GET /tessera/stats``, ``POST /tessera/identity/simulate``,
+      ``GET /tessera/identity/explain``
+    * Sandboxes: ``GET|POST /data/foundation/sandbox-management/sandboxes``,
       ``GET|DELETE /data/foundation/sandbox-management/sandboxes/{sandboxName}``
-    * ``GET|POST /data/foundation/catalog/dataSets``,
-      ``GET|PATCH|DELETE /data/foundation/catalog/dataSets/{dataSetId}``
-    * ``GET /data/foundation/catalog/batches``, ``GET /data/foundation/catalog/batches/{batchId}``
-    * ``GET /docs`` (offline HTML reference), ``GET /openapi.json``, ``GET /`` (landing page or the UI)
+    * Catalog: ``GET|POST /data/foundation/catalog/dataSets``,
+      ``GET|PATCH|DELETE /data/foundation/catalog/dataSets/{dataSetId}``,
+      ``GET /data/foundation/catalog/batches``, ``GET /data/foundation/catalog/batches/{batchId}``
+    * Batch ingestion: ``POST /data/foundation/import/batches``,
+      ``PUT|POST|PATCH /data/foundation/import/batches/{batchId}/datasets/{datasetId}/files/{fileName}``,
+      ``POST /data/foundation/import/batches/{batchId}?action=COMPLETE|ABORT|REVERT``
+    * Streaming: ``GET|POST /data/foundation/flowservice/connections``,
+      ``GET /data/foundation/flowservice/connections/{connectionId}``, ``POST /collection/{inletId}``,
+      ``POST /collection/batch/{inletId}``
+    * Profile: ``GET|POST|DELETE /data/core/ups/access/entities``,
+      ``GET|POST /data/core/ups/config/mergePolicies``, ``POST /data/core/ups/config/mergePolicies/bulk-get``,
+      ``GET|PUT|PATCH|DELETE /data/core/ups/config/mergePolicies/{mergePolicyId}``
+    * Identity: ``GET /data/core/identity/identity``, ``GET /data/core/identity/cluster/members``,
+      ``POST /data/core/identity/clusters/members``, ``GET /data/core/identity/cluster/history``,
+      ``POST /data/core/identity/clusters/history``, ``GET /data/core/identity/mapping``,
+      ``POST /data/core/identity/mappings``, ``GET|POST /data/core/idnamespace/identities``,
+      ``GET /data/core/idnamespace/identities/{namespaceId}``
+    * Pages: ``GET /docs`` (offline HTML reference), ``GET /openapi.json``, ``GET /`` (landing page or the UI)
 
     Args:
         platform: the open installation the routes act on (not closed by the app).

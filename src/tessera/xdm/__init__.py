@@ -31,11 +31,11 @@ from tessera.xdm.standard import EXPERIENCE_EVENT, PROFILE
 from tessera.xdm.validate import RecordValidator, ValidationIssue, validate
 
 __all__ = [
-    "EXPERIENCE_EVENT",
-    "PROFILE",
     "BreakingSchemaChange",
+    "EXPERIENCE_EVENT",
     "FieldGroup",
     "IdentityDescriptor",
+    "PROFILE",
     "RecordIdentity",
     "RecordValidator",
     "Schema",

@@ -9,6 +9,7 @@ PQL checker, the API) read exactly this shape.
 from __future__ import annotations
 
 import copy
+import re
 from typing import Any
 
 from tessera.errors import Conflict, InvalidInput
@@ -163,6 +164,11 @@ def check_field_schema(node: Any, path: str = "") -> None:
         raise InvalidInput(
             f"format must be one of {', '.join(sorted(FORMATS))}; got {node['format']!r}", path=where
         )
+    if "pattern" in node:
+        try:
+            re.compile(node["pattern"])
+        except (re.error, TypeError) as exc:
+            raise InvalidInput(f"pattern is not a valid regular expression: {exc}", path=where) from exc
     if "enum" in node and (not isinstance(node["enum"], list) or not node["enum"]):
         raise InvalidInput("enum must be a non-empty list", path=where)
     if type_ == "array":

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
@@ -415,7 +416,7 @@ class SchemaRegistry:
         title: str,
         properties: dict[str, Any],
         *,
-        classes: list[str] | tuple[str, ...] = (PROFILE, EXPERIENCE_EVENT),
+        classes: Sequence[str] = (PROFILE, EXPERIENCE_EVENT),
         description: str = "",
     ) -> FieldGroup:
         """Create a tenant field group.
@@ -524,6 +525,11 @@ class SchemaRegistry:
                 path="meta:immutableTags",
             )
 
+    def _group_ids(self, refs: Sequence[str]) -> tuple[str, ...]:
+        if isinstance(refs, str):  # one ref given where a list was meant
+            refs = [refs]
+        return tuple(dict.fromkeys(self.get_field_group(g).id for g in refs))
+
     def _identities(self, items: Any) -> tuple[IdentityDescriptor, ...]:
         out = []
         for d in items or ():
@@ -534,8 +540,8 @@ class SchemaRegistry:
         self,
         title: str,
         class_ref: str,
-        field_groups: list[str] | tuple[str, ...] = (),
-        identities: list[IdentityDescriptor] | list[dict[str, Any]] | tuple[IdentityDescriptor, ...] = (),
+        field_groups: Sequence[str] = (),
+        identities: Sequence[IdentityDescriptor | dict[str, Any]] = (),
         *,
         profile_enabled: bool = False,
         description: str = "",
@@ -549,7 +555,7 @@ class SchemaRegistry:
         """
         self._unique_title(self._schemas, title, "schema")
         cls = self.get_class(class_ref)
-        groups = tuple(dict.fromkeys(self.get_field_group(g).id for g in field_groups))
+        groups = self._group_ids(field_groups)
         sid = f"https://ns.adobe.com/{self.tenant}/schemas/{uuid.uuid4().hex}"
         schema = Schema(
             sid, title, cls.id, groups, self._identities(identities), profile_enabled, description
@@ -570,7 +576,7 @@ class SchemaRegistry:
         *,
         title: str | None = None,
         description: str | None = None,
-        field_groups: list[str] | tuple[str, ...] | None = None,
+        field_groups: Sequence[str] | None = None,
         identities: list[IdentityDescriptor]
         | list[dict[str, Any]]
         | tuple[IdentityDescriptor, ...]
@@ -591,9 +597,7 @@ class SchemaRegistry:
         if description is not None:
             new = replace(new, description=description)
         if field_groups is not None:
-            new = replace(
-                new, field_groups=tuple(dict.fromkeys(self.get_field_group(g).id for g in field_groups))
-            )
+            new = replace(new, field_groups=self._group_ids(field_groups))
         if identities is not None:
             new = replace(new, identities=self._identities(identities))
         if profile_enabled is not None:
