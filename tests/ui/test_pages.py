@@ -22,6 +22,8 @@ def segment_engine_problem(platform: Platform) -> str | None:
     except Exception as exc:  # noqa: BLE001 - any failure means the flow cannot run end to end
         return f"{type(exc).__name__}: {exc}"
     return None
+
+
 PAGES = ["dashboard", "profile", "segments", "builder", "identity", "datasets", "activation"]
 
 
