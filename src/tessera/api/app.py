@@ -24,11 +24,12 @@ log = logging.getLogger("tessera.api")
 
 ROUTERS = (
     health.router,
-    sandboxes.router,
-    catalog.router,
-    ingest.router,
+    # hot paths early: route matching walks the routers in this order
     profiles.router,
+    ingest.router,
     identity.router,
+    catalog.router,
+    sandboxes.router,
 )
 
 
