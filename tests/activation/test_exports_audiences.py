@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import csv
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import orjson
 import pyarrow.parquet as pq
 import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "segments"))
 from segfakes import FakeSandbox, definition, event
 
 from tessera.errors import Conflict, InvalidInput

@@ -7,6 +7,7 @@ import hashlib
 import hmac
 import http.server
 import random
+import sys
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -15,6 +16,8 @@ from typing import Any
 
 import orjson
 import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "segments"))
 from segfakes import FakeSandbox, definition, event
 
 from tessera.activation import SIGNATURE_HEADER, backoff

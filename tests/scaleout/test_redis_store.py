@@ -19,7 +19,7 @@ from tests.store import test_contract as contract
 from tessera.errors import StorageError
 from tessera.scaleout.servers import RedisClusterServers, RedisServer, start_redis
 from tessera.store.base import PointStore, WriteBatch, key
-from tessera.store.redis import KeyPartitioner, RedisStore, RedisStoreConfig
+from tessera.store.redis import KeyPartitioner, RedisCapabilities, RedisStore, RedisStoreConfig
 
 CONTRACT = [
     contract.test_put_get_delete,
@@ -53,8 +53,10 @@ def test_contract(check: Any, store: RedisStore) -> None:
 
 def test_redis_store_is_a_point_store(store: RedisStore) -> None:
     assert isinstance(store, PointStore)
-    assert store.capabilities.durable and store.capabilities.fsync == "everysec"
-    assert store.capabilities.cross_partition_isolation is (not store.cluster)
+    caps = store.capabilities
+    assert isinstance(caps, RedisCapabilities)
+    assert caps.durable and caps.fsync == "everysec"
+    assert caps.cross_partition_isolation is (not store.cluster)
 
 
 def test_partition_keys_share_a_bucket_and_prefix_scan_reads_one(store: RedisStore) -> None:

@@ -172,3 +172,27 @@ def test_schedules_accept_quartz_and_run_jobs(sb: FakeSandbox) -> None:
 
 def test_fake_segments_are_consistent() -> None:
     assert isinstance(standard_segments()["us"], FakeSeg)
+
+
+def test_computed_attribute_is_on_the_materialised_profile(tmp_path: Path) -> None:
+    sb = FakeSandbox(tmp_path)
+    sb.segments.computed.create(
+        {
+            "name": "spend7d",
+            "expression": {"format": "pql/text", "value": "spend7d"},
+            "duration": {"count": 7, "unit": "DAYS"},
+        }
+    )
+    sb.put("p1", events=[event("e1", T0, "purchase", 30)], now=T0)
+    import orjson
+
+    doc = orjson.loads(sb.store.get("profiles", "p1") or b"{}")
+    assert doc["attributes"]["computedAttributes"] == {"spend7d": 30}
+
+
+def test_definitions_bulk_get_and_patch(sb: FakeSandbox) -> None:
+    sb.segments.create(definition("US", "us"), seg_id="us")
+    out = sb.segments.definitions.bulk_get(["us", "missing"])
+    assert list(out["results"]) == ["us"]
+    patched = sb.segments.definitions.patch("us", [{"op": "add", "path": "/name", "value": "United States"}])
+    assert patched["name"] == "United States" and patched["version"] == 2

@@ -140,3 +140,22 @@ def test_inactive_definitions_are_not_evaluated(sb: FakeSandbox) -> None:
     sb.segments.update("bought_3h", {"lifecycleState": "inactive"})
     assert sb.put("p1", events=[event("e1", T0)], now=T0) == []
     assert [v["version"] for v in sb.segments.definitions.versions("bought_3h")] == [1, 2]
+
+
+def test_scheduler_thread_closes_windows_without_new_data(sb: FakeSandbox) -> None:
+    import time
+
+    from tessera.model import utcnow
+
+    sb.segments.create(definition("Bought", "bought_3h"), seg_id="bought_3h")
+    now = utcnow()
+    sb.put("p1", events=[event("e1", now - timedelta(hours=3) + timedelta(milliseconds=300))], now=now)
+    assert sb.segments.memberships_of("p1")["bought_3h"]["status"] == "realized"
+    sb.segments.start(interval=0.05)
+    try:
+        deadline = time.monotonic() + 5
+        while sb.segments.memberships_of("p1")["bought_3h"]["status"] != "exited":
+            assert time.monotonic() < deadline, "the window did not close on its own"
+            time.sleep(0.05)
+    finally:
+        sb.segments.close()

@@ -67,6 +67,8 @@ class ComputedAttributes:
         self._store = store
         self._engine = engine
         self._cache: dict[tuple[str, int], Compiled] = {}
+        self._active: builtins.list[tuple[dict[str, Any], Compiled, timedelta]] | None = None
+        """Active attributes as last read; every write through this object drops it."""
 
     def create(self, body: Mapping[str, Any]) -> dict[str, Any]:
         name = body.get("name")
@@ -98,6 +100,7 @@ class ComputedAttributes:
             "createEpoch": now // 1000,
             "updateEpoch": now // 1000,
         }
+        self._active = None
         self._store.write(WriteBatch().put_json(ATTRIBUTES, doc["id"], doc))
         return doc
 
@@ -124,11 +127,13 @@ class ComputedAttributes:
             raise Conflict(f"A {doc['status']} computed attribute cannot become {status}", path="status")
         doc["status"] = status
         doc["updateEpoch"] = int(time.time())
+        self._active = None
         self._store.write(WriteBatch().put_json(ATTRIBUTES, ca_id, doc))
         return doc
 
     def delete(self, ca_id: str) -> None:
         self.get(ca_id)
+        self._active = None
         wb = WriteBatch().delete(ATTRIBUTES, ca_id)
         for k, _ in self._store.scan(VALUES):
             if k.endswith(KEY_SEP + ca_id):
@@ -136,6 +141,9 @@ class ComputedAttributes:
         self._store.write(wb)
 
     def active(self) -> builtins.list[tuple[dict[str, Any], Compiled, timedelta]]:
+        """Non-inactive attributes with their compiled expression and lookback (cached in process)."""
+        if self._active is not None:
+            return self._active
         out = []
         for doc in self.list():
             if doc["status"] == "INACTIVE":
@@ -147,6 +155,7 @@ class ComputedAttributes:
                     doc["expression"]["format"], doc["expression"]["value"]
                 )
             out.append((doc, compiled, lookback(doc["duration"])))
+        self._active = out
         return out
 
     @staticmethod

@@ -6,7 +6,7 @@ import builtins
 import copy
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from tessera.errors import Conflict, InvalidInput, NotFound
@@ -60,6 +60,8 @@ class Definitions:
         self._engine = engine
         self._sandbox_name = sandbox_name
         self._cache: dict[tuple[str, int], Compiled] = {}
+        self._all: builtins.list[dict[str, Any]] | None = None
+        """Definitions as last read; every write through this object drops it."""
 
     def compile(self, doc: Mapping[str, Any]) -> Compiled:
         """The compiled expression of a stored definition (cached per id and version)."""
@@ -161,6 +163,7 @@ class Definitions:
         return doc
 
     def _put(self, doc: dict[str, Any]) -> None:
+        self._all = None
         self._store.write(
             WriteBatch()
             .put_json(DEFINITIONS, doc["id"], doc)
@@ -173,6 +176,11 @@ class Definitions:
             raise NotFound(f"Segment definition {seg_id} does not exist", path="id")
         result: dict[str, Any] = doc
         return result
+
+    def bulk_get(self, ids: Sequence[str]) -> dict[str, Any]:
+        """``POST /segment/definitions/bulk-get``: ``{"results": {id: definition}}`` of those that exist."""
+        found = {i: get_json(self._store, DEFINITIONS, i) for i in ids}
+        return {"results": {i: doc for i, doc in found.items() if doc is not None}}
 
     def versions(self, seg_id: str) -> builtins.list[dict[str, Any]]:
         """Every stored version of a definition, oldest first."""
@@ -214,7 +222,10 @@ class Definitions:
         }
 
     def all(self) -> builtins.list[dict[str, Any]]:
-        return [doc for _, doc in scan_json(self._store, DEFINITIONS)]
+        """Every definition (cached in process; writes go through this object and drop the cache)."""
+        if self._all is None:
+            self._all = [doc for _, doc in scan_json(self._store, DEFINITIONS)]
+        return self._all
 
     def update(self, seg_id: str, changes: Mapping[str, Any]) -> dict[str, Any]:
         """Apply changed fields (a merge of top-level keys), re-validate, and store a new version."""
@@ -258,6 +269,7 @@ class Definitions:
         for other in self.all():
             if seg_id in other.get("dependencies", []):
                 raise Conflict(f"Segment definition {seg_id} is used by {other['id']} through inSegment")
+        self._all = None
         self._store.write(WriteBatch().delete(DEFINITIONS, seg_id))
 
 

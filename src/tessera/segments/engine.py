@@ -191,6 +191,121 @@ class PqlEngine:
             yield str(rec["profile_id"]), {sid: bool(rec.get(sid)) for sid in segments}
 
 
+def split_top_level(text: str) -> tuple[str, list[str]]:
+    """Split an expression at its top-level ``and``/``or`` (outside brackets and strings).
+
+    Returns the operator (``"and"``, ``"or"`` or ``""`` when there is none or they are mixed) and
+    the parts, outer parentheses removed.
+
+    >>> split_top_level('(a = 1) and xEvent[b = "x and y"].count() > 0')
+    ('and', ['a = 1', 'xEvent[b = "x and y"].count() > 0'])
+    """
+    text = _strip_parens(text.strip())
+    parts: list[str] = []
+    ops: set[str] = set()
+    depth, start, i, quote = 0, 0, 0, ""
+    low = text.lower()
+    while i < len(text):
+        ch = text[i]
+        if quote:
+            if ch == "\\":
+                i += 1
+            elif ch == quote:
+                quote = ""
+        elif ch in "\"'":
+            quote = ch
+        elif ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            depth -= 1
+        elif depth == 0:
+            for op in ("and", "or"):
+                end = i + len(op)
+                if (
+                    low.startswith(op, i)
+                    and (i == 0 or not (text[i - 1].isalnum() or text[i - 1] == "_"))
+                    and (end >= len(text) or not (text[end].isalnum() or text[end] == "_"))
+                ):
+                    parts.append(text[start:i].strip())
+                    ops.add(op)
+                    start = end
+                    i = end - 1
+                    break
+        i += 1
+    parts.append(text[start:].strip())
+    if len(ops) != 1:
+        return "", [text]
+    return ops.pop(), [_strip_parens(p) for p in parts]
+
+
+def _strip_parens(text: str) -> str:
+    while text.startswith("(") and text.endswith(")"):
+        depth = 0
+        for i, ch in enumerate(text):
+            depth += ch == "("
+            depth -= ch == ")"
+            if depth == 0 and i < len(text) - 1:
+                return text
+        text = text[1:-1].strip()
+    return text
+
+
+def event_filters(text: str) -> list[str]:
+    """The ``xEvent[...]`` filters written in an expression (balanced brackets).
+
+    >>> event_filters('xEvent[eventType = "a"].count() > 0 and xEvent[x[0] = 1].count() = 0')
+    ['xEvent[eventType = "a"]', 'xEvent[x[0] = 1]']
+    """
+    out = []
+    for m in re.finditer(r"xEvent\s*\[", text):
+        depth = 0
+        for j in range(m.end() - 1, len(text)):
+            depth += text[j] == "["
+            depth -= text[j] == "]"
+            if depth == 0:
+                out.append(text[m.start() : j + 1])
+                break
+    return out
+
+
+def explain_by_parts(
+    engine: Engine,
+    text: str,
+    attributes: dict[str, Any],
+    events: list[dict[str, Any]],
+    now: datetime,
+    member: Mapping[str, bool],
+    *,
+    depth: int = 3,
+) -> dict[str, Any]:
+    """Explain an evaluation from the expression's text: each top-level condition (recursively,
+    ``depth`` levels) with whether it held, and for every ``xEvent[...]`` filter the ids of the
+    events it matched. Parts the engine cannot compile alone are reported with ``held: None``."""
+    op, parts = split_top_level(text)
+    try:
+        held: Any = bool(engine.compile("pql/text", text).predicate(attributes, events, now, member))
+    except PqlError:
+        held = None
+    node: dict[str, Any] = {"condition": text, "held": held}
+    if op and depth > 0:
+        node["operator"] = op
+        node["conditions"] = [
+            explain_by_parts(engine, part, attributes, events, now, member, depth=depth - 1) for part in parts
+        ]
+    elif not op:
+        matched = {}
+        for flt in event_filters(text):
+            try:
+                value = engine.compile("pql/text", flt).predicate(attributes, events, now, member)
+            except PqlError:
+                continue
+            if isinstance(value, list):
+                matched[flt] = [e.get("_id") for e in value if isinstance(e, Mapping)]
+        if matched:
+            node["matchedEvents"] = matched
+    return node
+
+
 def require_eligible(compiled: Compiled, evaluation_info: Mapping[str, Any]) -> None:
     """Refuse a definition asked to run in a mode its expression is not eligible for."""
     for mode, verdict in (("continuous", compiled.continuous), ("synchronous", compiled.synchronous)):

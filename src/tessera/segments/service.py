@@ -25,7 +25,7 @@ from tessera.model import format_time, parse_time, utcnow
 from tessera.segments import memberships as ms
 from tessera.segments.computed import FIELD, ComputedAttributes, event_time
 from tessera.segments.definitions import Definitions, dependency_order
-from tessera.segments.engine import Compiled, Engine, PqlEngine, next_boundaries
+from tessera.segments.engine import Compiled, Engine, PqlEngine, explain_by_parts, next_boundaries
 from tessera.store import PointStore, WriteBatch, get_json, key, scan_json
 
 if TYPE_CHECKING:
@@ -62,6 +62,7 @@ class SegmentService:
         self.definitions = Definitions(sandbox.store, self.engine, getattr(sandbox, "name", "prod"))
         self.computed = ComputedAttributes(sandbox.store, self.engine)
         self._listeners: list[ChangeListener] = []
+        self._active_cache: dict[str, tuple[list[dict[str, Any]], list[tuple[dict[str, Any], Compiled]]]] = {}
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         self._periodic: list[Callable[[datetime], object]] = []
@@ -95,12 +96,18 @@ class SegmentService:
         self._listeners.append(listener)
 
     def _active(self, mode: str) -> list[tuple[dict[str, Any], Compiled]]:
+        docs_now = self.definitions.all()
+        cached = self._active_cache.get(mode)
+        if cached is not None and cached[0] is docs_now:
+            return cached[1]
         docs = [
             d
             for d in self.definitions.all()
             if d["evaluationInfo"][mode]["enabled"] and d.get("lifecycleState", "published") != "inactive"
         ]
-        return [(d, self.definitions.compile(d)) for level in dependency_order(docs) for d in level]
+        active = [(d, self.definitions.compile(d)) for level in dependency_order(docs) for d in level]
+        self._active_cache[mode] = (docs_now, active)
+        return active
 
     # -- reading profiles --------------------------------------------------------------------------
 
@@ -112,6 +119,7 @@ class SegmentService:
             return None
         attributes = dict((doc or {}).get("attributes") or {})
         attributes.pop("segmentMembership", None)
+        attributes.pop(FIELD, None)
         return attributes, events
 
     def memberships_of(self, profile_id: str, store: PointStore | None = None) -> dict[str, Any]:
@@ -129,20 +137,41 @@ class SegmentService:
         segments = self._active("continuous")
         active_cas = self.computed.active()
         if not segments and not active_cas:
-            return []  # nothing streams: skip loading profiles and events
+            return []  # nothing streams: batch jobs pick up removed profiles
         wb = WriteBatch()
         changes: list[ms.Change] = []
         for pid in sorted(set(profile_ids)):
             changes.extend(self._evaluate_profile(store, wb, pid, now, segments, active_cas))
         self._emit(store, wb, changes)
         store.write(wb)
-        changed = {c.profile_id for c in changes}
-        if changed and hasattr(self._sandbox.profiles, "refresh"):
-            # the materialised profile carries segmentMembership: refresh it after the transitions
-            alive = {pid for pid in changed if store.get(PROFILES, pid) is not None}
-            if alive:
-                self._sandbox.profiles.refresh(store, alive, now)
+        patch = {c.profile_id for c in changes}
+        if active_cas:  # the profile service re-merges without computed attributes: put them back
+            patch |= set(profile_ids)
+        self._update_materialised(store, patch)
         return changes
+
+    def _update_materialised(self, store: PointStore, changed: set[str]) -> None:
+        """Put the new ``segmentMembership`` and ``computedAttributes`` on materialised profiles.
+
+        The profile service materialised them earlier in the same chunk; only these parts
+        change, so they are patched in place rather than re-merged.
+        """
+        wb = WriteBatch()
+        for pid in sorted(changed):
+            doc = get_json(store, PROFILES, pid)
+            if doc is None:
+                continue
+            ups = ms.read(store, pid)
+            doc["segmentMembership"] = ups
+            attributes = doc.setdefault("attributes", {})
+            if ups:
+                attributes["segmentMembership"] = {"ups": ups}
+            values = self.computed.values_of(pid, store)
+            if values:
+                attributes[FIELD] = values
+            wb.put_json(PROFILES, pid, doc)
+        if len(wb):
+            store.write(wb)
 
     def _emit(self, store: PointStore, wb: WriteBatch, changes: list[ms.Change]) -> None:
         if changes:
@@ -613,11 +642,12 @@ class SegmentService:
             "evaluatedAt": format_time(now),
             "qualifies": result,
             "expression": doc["expression"]["value"],
-            "membership": member and ms.read(self.store, profile_id).get(seg_id),
+            "membership": ms.read(self.store, profile_id).get(seg_id),
         }
-        if compiled.explain is None:
-            raise NotImplementedError("the PQL engine gives no per-condition explanation for this expression")
-        out["explanation"] = compiled.explain(attributes, events, now, member)
+        if compiled.explain is not None:
+            out["explanation"] = compiled.explain(attributes, events, now, member)
+        else:
+            out["explanation"] = explain_by_parts(self.engine, compiled.text, attributes, events, now, member)
         return out
 
     # -- scheduler thread -----------------------------------------------------------------------------

@@ -303,7 +303,7 @@ class RedisStore:
                 path="buckets",
             )
         self.buckets = buckets
-        self.capabilities = RedisCapabilities(
+        self.capabilities: Capabilities = RedisCapabilities(
             durable=fsync in ("always", "everysec"),
             shared_between_processes=True,
             fsync=fsync,

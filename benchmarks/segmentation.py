@@ -1,0 +1,482 @@
+"""Segmentation benchmark: (a) batch job, (b) streaming latency and throughput, (c) estimate latency.
+
+Each figure is printed next to a reference measured in the same run:
+
+(a) the service's batch path (relation built from the rows, one DuckDB scan for all segments,
+    transitions) against hand-written DuckDB SQL for the same segments over flat tables;
+(b) streaming ingestion of single events through the real ingestion flow with N continuous
+    segments, against the same ingestion with no segments;
+(c) preview/estimate of one expression over all profiles, against a plain COUNT in DuckDB.
+
+Segments come from templates (country, age, event counts and sums in windows, a two-step
+sequence). With ``--engine pql`` they are written in PQL and compiled by ``tessera.pql``;
+the default ``template`` engine evaluates the same templates with Python predicates and
+generated DuckDB SQL (useful before the PQL compiler is available).
+
+Usage: ``python benchmarks/segmentation.py [--profiles 20000] [--events-per-profile 10]
+[--segments 50] [--stream-events 2000] [--stream-segments 100] [--engine template|pql]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform as host
+import random
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
+
+from tessera.model import format_time, parse_time  # noqa: E402
+from tessera.segments.engine import Compiled, Verdict, time_dependence  # noqa: E402
+
+NOW = datetime(2026, 3, 1, tzinfo=UTC)
+COUNTRIES = ["US", "FR", "DE", "GB", "IN", "BR"]
+TYPES = ["view", "addToCart", "purchase", "emailClick"]
+
+
+@dataclass(frozen=True)
+class Template:
+    kind: str
+    a: str
+    n: float
+    days: int
+
+    def pql(self) -> str:
+        if self.kind == "country":
+            return f'homeAddress.countryCode = "{self.a}"'
+        if self.kind == "age":
+            return f"person.age > {int(self.n)}"
+        if self.kind == "count":
+            return (
+                f'xEvent[eventType = "{self.a}" and timestamp occurs < {self.days} days before now]'
+                f".count() >= {int(self.n)}"
+            )
+        if self.kind == "sum":
+            return f"xEvent[timestamp occurs < {self.days} days before now].sum(value) >= {self.n}"
+        return (
+            f'chain(xEvent, timestamp, [A: WHAT(eventType = "addToCart") WHEN(< {self.days} days before now), '
+            f'B: WHAT(eventType = "{self.a}")])'
+        )
+
+    def sql(self) -> str:
+        win = f"x.ts > $now - INTERVAL {self.days} DAY AND x.ts <= $now"
+        if self.kind == "country":
+            return f"country = '{self.a}'"
+        if self.kind == "age":
+            return f"coalesce(age > {int(self.n)}, false)"
+        if self.kind == "count":
+            return f"len(list_filter(events, lambda x: x.type = '{self.a}' AND {win})) >= {int(self.n)}"
+        if self.kind == "sum":
+            return f"coalesce(list_sum(list_transform(list_filter(events, lambda x: {win}), lambda x: x.value)), 0) >= {self.n}"
+        return (
+            f"len(list_filter(events, lambda c: c.type = 'addToCart' AND c.ts > $now - INTERVAL {self.days} DAY "
+            f"AND len(list_filter(events, lambda b: b.type = '{self.a}' AND b.ts > c.ts AND b.ts <= $now)) > 0)) > 0"
+        )
+
+    def flat_sql(self, name: str) -> str:
+        """Hand-written reference: one aggregate per segment over flat tables p and e."""
+        win = f"e.ts > $now - INTERVAL {self.days} DAY AND e.ts <= $now"
+        if self.kind == "country":
+            return f"SELECT profile_id FROM p WHERE country = '{self.a}'"
+        if self.kind == "age":
+            return f"SELECT profile_id FROM p WHERE age > {int(self.n)}"
+        if self.kind == "count":
+            return (
+                f"SELECT profile_id FROM e WHERE type = '{self.a}' AND {win} GROUP BY profile_id "
+                f"HAVING count(*) >= {int(self.n)}"
+            )
+        if self.kind == "sum":
+            return f"SELECT profile_id FROM e WHERE {win} GROUP BY profile_id HAVING sum(value) >= {self.n}"
+        return (
+            f"SELECT DISTINCT c.profile_id FROM e c JOIN e b ON b.profile_id = c.profile_id WHERE c.type = "
+            f"'addToCart' AND c.ts > $now - INTERVAL {self.days} DAY AND b.type = '{self.a}' AND b.ts > c.ts "
+            f"AND b.ts <= $now"
+        )
+
+    def predicate(self, p: Mapping[str, Any], ev: Sequence[Mapping[str, Any]], now: datetime) -> bool:
+        if self.kind == "country":
+            return (p.get("homeAddress") or {}).get("countryCode") == self.a
+        if self.kind == "age":
+            age = (p.get("person") or {}).get("age")
+            return age is not None and age > self.n
+        start = now - timedelta(days=self.days)
+        if self.kind == "count":
+            return sum(1 for e in ev if e["eventType"] == self.a and start < e["_t"] <= now) >= self.n
+        if self.kind == "sum":
+            return sum(e.get("value", 0.0) for e in ev if start < e["_t"] <= now) >= self.n
+        carts = [e["_t"] for e in ev if e["eventType"] == "addToCart" and start < e["_t"] <= now]
+        return any(b["eventType"] == self.a and c < b["_t"] <= now for c in carts for b in ev)
+
+
+def templates(count: int, seed: int = 1) -> list[Template]:
+    rnd = random.Random(seed)
+    kinds = ["country", "age", "count", "sum", "chain"]
+    out = []
+    for i in range(count):
+        kind = kinds[i % len(kinds)]
+        out.append(
+            Template(
+                kind,
+                rnd.choice(COUNTRIES) if kind == "country" else rnd.choice(TYPES),
+                rnd.choice([1, 2, 3]) if kind == "count" else rnd.choice([20, 40, 60, 100]),
+                rnd.choice([1, 3, 7, 30]),
+            )
+        )
+    return out
+
+
+def _with_times(ev: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Parse timestamps once per evaluation (the event dicts are fresh copies from the store)."""
+    for e in ev:
+        if "_t" not in e:
+            e["_t"] = parse_time(e["timestamp"])
+    return ev
+
+
+class TemplateEngine:
+    """Engine over :class:`Template` texts: Python predicates and generated DuckDB list SQL."""
+
+    def __init__(self, temps: Sequence[Template]) -> None:
+        self.by_text = {t.pql(): t for t in temps}
+
+    def compile(self, fmt: str, value: str) -> Compiled:
+        t = self.by_text[value]
+        windows, calendar = time_dependence(value)
+
+        def predicate(
+            p: dict[str, Any], ev: list[dict[str, Any]], now: datetime, m: Mapping[str, bool]
+        ) -> bool:
+            return t.predicate(p, _with_times(ev), now)
+
+        return Compiled(
+            text=value,
+            predicate=predicate,
+            checked=t.sql(),
+            windows=windows,
+            calendar=calendar,
+            continuous=Verdict(True),
+            synchronous=Verdict(True),
+        )
+
+    def batch_query(
+        self,
+        con: Any,
+        table: str,
+        rows: Sequence[tuple[str, dict[str, Any], list[dict[str, Any]]]],
+        segments: Mapping[str, Compiled],
+        now: datetime,
+        memberships: Mapping[str, set[str]],
+    ) -> Iterable[tuple[str, dict[str, bool]]]:
+        con.register(table, relation(rows))
+        cols = ", ".join(f'({c.checked}) AS "{sid}"' for sid, c in segments.items())
+        cur = con.execute(f"SELECT profile_id, {cols} FROM {table}", {"now": now})
+        names = list(segments)
+        while batch := cur.fetchmany(50_000):
+            for r in batch:
+                yield r[0], dict(zip(names, r[1:], strict=True))
+
+
+def relation(rows: Sequence[tuple[str, dict[str, Any], list[dict[str, Any]]]]) -> pa.Table:
+    ev_type = pa.list_(
+        pa.struct([("type", pa.string()), ("ts", pa.timestamp("us", tz="UTC")), ("value", pa.float64())])
+    )
+    return pa.table(
+        {
+            "profile_id": pa.array([r[0] for r in rows], pa.string()),
+            "country": pa.array(
+                [(r[1].get("homeAddress") or {}).get("countryCode") for r in rows], pa.string()
+            ),
+            "age": pa.array([(r[1].get("person") or {}).get("age") for r in rows], pa.int64()),
+            "events": pa.array(
+                [
+                    [
+                        {
+                            "type": e["eventType"],
+                            "ts": e.get("_t") or parse_time(e["timestamp"]),
+                            "value": e.get("value", 0.0),
+                        }
+                        for e in r[2]
+                    ]
+                    for r in rows
+                ],
+                ev_type,
+            ),
+        }
+    )
+
+
+def generate(
+    profiles: int, per_profile: int, seed: int = 7
+) -> list[tuple[str, dict[str, Any], list[dict[str, Any]]]]:
+    rnd = random.Random(seed)
+    rows = []
+    for i in range(profiles):
+        attrs = {
+            "homeAddress": {"countryCode": rnd.choice(COUNTRIES)},
+            "person": {"age": rnd.randint(16, 90)},
+        }
+        evs = []
+        for j in range(rnd.randint(0, 2 * per_profile)):
+            t = NOW - timedelta(seconds=rnd.randint(0, 40 * 86400))
+            evs.append(
+                {
+                    "_id": f"{i}-{j}",
+                    "eventType": rnd.choice(TYPES),
+                    "timestamp": format_time(t),
+                    "_t": t,
+                    "value": float(rnd.randint(0, 50)),
+                }
+            )
+        evs.sort(key=lambda e: e["_t"])
+        rows.append((f"p{i:08d}", attrs, evs))
+    return rows
+
+
+# -- (a) batch -------------------------------------------------------------------------------------------
+
+
+def bench_batch(
+    rows: list[tuple[str, dict[str, Any], list[dict[str, Any]]]], temps: list[Template], engine_name: str
+) -> dict[str, float]:
+    from tessera.segments.definitions import Definitions
+    from tessera.segments.service import SegmentService
+    from tessera.store import MemoryStore
+
+    engine: Any = TemplateEngine(temps)
+    if engine_name == "pql":
+        from tessera.segments import PqlEngine
+
+        engine = PqlEngine()
+    store = MemoryStore()
+    defs = Definitions(store, engine)
+    docs = [
+        defs.create(
+            {"name": f"s{i}", "expression": {"format": "pql/text", "value": t.pql()}}, seg_id=f"s{i:02d}"
+        )
+        for i, t in enumerate(temps)
+    ]
+
+    class _Surface:  # the service only needs the definitions for evaluate_batch
+        def __init__(self) -> None:
+            self.store = store
+            self.name = "bench"
+            self.folder = Path(tempfile.mkdtemp())
+
+    svc = SegmentService.__new__(SegmentService)
+    svc._sandbox = _Surface()  # type: ignore[assignment]
+    svc.engine = engine
+    svc.definitions = defs
+    t0 = time.perf_counter()
+    result = svc.evaluate_batch(docs, rows, NOW)
+    ours = time.perf_counter() - t0
+
+    # reference: hand-written SQL, flat tables loaded once (load time excluded)
+    con = duckdb.connect()
+    p = pa.table(
+        {
+            "profile_id": [r[0] for r in rows],
+            "country": [r[1]["homeAddress"]["countryCode"] for r in rows],
+            "age": [r[1]["person"]["age"] for r in rows],
+        }
+    )
+    flat = [(r[0], e["eventType"], e["_t"], e["value"]) for r in rows for e in r[2]]
+    e = pa.table(
+        {
+            "profile_id": [f[0] for f in flat],
+            "type": [f[1] for f in flat],
+            "ts": pa.array([f[2] for f in flat], pa.timestamp("us", tz="UTC")),
+            "value": [f[3] for f in flat],
+        }
+    )
+    con.register("p_arrow", p)
+    con.register("e_arrow", e)
+    con.execute("CREATE TABLE p AS SELECT * FROM p_arrow")
+    con.execute("CREATE TABLE e AS SELECT * FROM e_arrow")
+    t0 = time.perf_counter()
+    ref: dict[str, int] = {}
+    for i, t in enumerate(temps):
+        sql = f"SELECT count(*) FROM ({t.flat_sql(f's{i}')})"
+        params = {"now": NOW} if "$now" in sql else None
+        ref[f"s{i:02d}"] = con.execute(sql, params).fetchone()[0]  # type: ignore[index]
+    hand = time.perf_counter() - t0
+    mismatch = [sid for sid, n in ref.items() if n != len(result[sid])]
+    if mismatch:
+        raise SystemExit(f"batch results differ from the hand-written SQL for {mismatch}")
+    return {"ours": ours, "hand": hand, "pairs": len(rows) * len(temps)}
+
+
+# -- (b) streaming ---------------------------------------------------------------------------------------
+
+
+def bench_streaming(n_events: int, n_segments: int, profiles: int, engine_name: str) -> dict[str, Any]:
+    from tessera.platform import Platform
+    from tessera.segments import PqlEngine, SegmentService
+
+    temps = [t for t in templates(n_segments * 2, seed=3) if t.kind != "age"][:n_segments]
+    out: dict[str, Any] = {}
+    for label, with_segments in (("without segments", False), ("with segments", True)):
+        with Platform.open(tempfile.mkdtemp()) as plat:
+            sb = plat.sandbox()
+            schemas = sb.schemas.ensure_standard_schemas()
+            web = sb.datasets.create("Web", schemas["event"])
+            eval_times: list[float] = []
+            if with_segments:
+                engine: Any = PqlEngine() if engine_name == "pql" else TemplateEngine(temps)
+                svc = SegmentService(sb, engine)
+                sb.segments = svc
+                for i, t in enumerate(temps):
+                    svc.create(
+                        {
+                            "name": f"s{i}",
+                            "expression": {"format": "pql/text", "value": t.pql()},
+                            "evaluationInfo": {"continuous": {"enabled": True}},
+                        }
+                    )
+                inner = svc.on_change
+
+                def timed(
+                    store: Any, pids: Any, now: datetime, inner: Any = inner, times: list[float] = eval_times
+                ) -> Any:
+                    t0 = time.perf_counter()
+                    try:
+                        return inner(store, pids, now)
+                    finally:
+                        times.append(time.perf_counter() - t0)
+
+                svc.on_change = timed  # type: ignore[method-assign]
+            else:
+                sb.segments = None
+            rnd = random.Random(11)
+            lat: list[float] = []
+            start = time.perf_counter()
+            for i in range(n_events):
+                ecid = f"{rnd.randrange(profiles):038d}"
+                rec = {
+                    "_id": f"e{i}",
+                    "timestamp": format_time(NOW + timedelta(seconds=i)),
+                    "eventType": rnd.choice(TYPES),
+                    "identityMap": {"ECID": [{"id": ecid, "primary": True}]},
+                }
+                t0 = time.perf_counter()
+                res = sb.ingest.stream([rec], dataset_id=web["id"])
+                lat.append(time.perf_counter() - t0)
+                if "xactionId" not in res[0]:
+                    raise SystemExit(f"stream refused an event: {res[0]}")
+            total = time.perf_counter() - start
+            # throughput with the events of a request grouped (100 per call, one commit each)
+            recs = []
+            for i in range(n_events):
+                ecid = f"{rnd.randrange(profiles):038d}"
+                recs.append(
+                    {
+                        "_id": f"b{i}",
+                        "timestamp": format_time(NOW + timedelta(seconds=n_events + i)),
+                        "eventType": rnd.choice(TYPES),
+                        "identityMap": {"ECID": [{"id": ecid, "primary": True}]},
+                    }
+                )
+            t0 = time.perf_counter()
+            for k in range(0, n_events, 100):
+                sb.ingest.stream(recs[k : k + 100], dataset_id=web["id"])
+            batched = n_events / (time.perf_counter() - t0)
+            out[label] = {
+                "eps": n_events / total,
+                "p50": _pct(lat, 50),
+                "p99": _pct(lat, 99),
+                "batched": batched,
+                "eval_p50": _pct(eval_times, 50) if eval_times else 0.0,
+                "eval_p99": _pct(eval_times, 99) if eval_times else 0.0,
+            }
+    return out
+
+
+def _pct(values: list[float], q: int) -> float:
+    return statistics.quantiles(values, n=100)[q - 1] if len(values) >= 2 else values[0]
+
+
+# -- (c) estimate ----------------------------------------------------------------------------------------
+
+
+def bench_estimate(rows: list[tuple[str, dict[str, Any], list[dict[str, Any]]]]) -> dict[str, float]:
+    from tessera.segments import estimate_size
+
+    temp = Template("count", "purchase", 2, 7)
+    con = duckdb.connect()
+    con.register("r", relation(rows))
+    t0 = time.perf_counter()
+    k = con.execute(f"SELECT count(*) FROM r WHERE {temp.sql()}", {"now": NOW}).fetchone()[0]  # type: ignore[index]
+    plain = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    est = estimate_size(len(rows), len(rows), int(k))
+    cur = con.execute(f"SELECT profile_id FROM r WHERE {temp.sql()} LIMIT 100", {"now": NOW}).fetchall()
+    ours = time.perf_counter() - t0 + plain
+    assert est["estimatedSize"] == k and len(cur) <= 100
+    return {"ours": ours, "plain": plain}
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--profiles", type=int, default=20_000)
+    ap.add_argument("--events-per-profile", type=int, default=10)
+    ap.add_argument("--segments", type=int, default=50)
+    ap.add_argument("--stream-events", type=int, default=2_000)
+    ap.add_argument("--stream-segments", type=int, default=100)
+    ap.add_argument("--engine", choices=["template", "pql"], default="template")
+    args = ap.parse_args(argv)
+    print(
+        f"# segmentation benchmark — {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, Python {host.python_version()}, "
+        f"{host.system()} {host.machine()}, engine={args.engine}"
+    )
+    t0 = time.perf_counter()
+    rows = generate(args.profiles, args.events_per_profile)
+    n_events = sum(len(r[2]) for r in rows)
+    print(
+        f"data: {len(rows):,} profiles, {n_events:,} events (generated in {time.perf_counter() - t0:.1f} s)"
+    )
+
+    a = bench_batch(rows, templates(args.segments), args.engine)
+    print(
+        f"(a) batch, {args.segments} segments: {a['ours']:.2f} s, {a['pairs'] / a['ours']:,.0f} profile·segments/s"
+        f" | hand-written DuckDB SQL {a['hand']:.2f} s | ratio {a['ours'] / a['hand']:.2f}x"
+    )
+
+    b = bench_streaming(
+        args.stream_events, args.stream_segments, max(1, args.stream_events // 4), args.engine
+    )
+    w, wo = b["with segments"], b["without segments"]
+    print(
+        f"(b) streaming, {args.stream_segments} continuous segments, {args.stream_events:,} single-event calls:"
+    )
+    print(
+        f"    event → committed membership p50 {w['p50'] * 1e3:.2f} ms, p99 {w['p99'] * 1e3:.2f} ms, "
+        f"{w['eps']:,.0f} events/s | ingestion without segments p50 {wo['p50'] * 1e3:.2f} ms, "
+        f"p99 {wo['p99'] * 1e3:.2f} ms, {wo['eps']:,.0f} events/s | throughput ratio {wo['eps'] / w['eps']:.2f}x"
+    )
+    print(
+        f"    grouped requests (100 events per call): {w['batched']:,.0f} events/s with segments | "
+        f"{wo['batched']:,.0f} events/s without | ratio {wo['batched'] / w['batched']:.2f}x"
+    )
+    print(
+        f"    segment evaluation inside the call p50 {w['eval_p50'] * 1e3:.2f} ms, p99 {w['eval_p99'] * 1e3:.2f} ms"
+    )
+
+    c = bench_estimate(rows)
+    print(
+        f"(c) estimate + 100-profile sample over {len(rows):,} profiles: {c['ours'] * 1e3:.1f} ms "
+        f"| plain COUNT {c['plain'] * 1e3:.1f} ms | ratio {c['ours'] / c['plain']:.2f}x"
+    )
+
+
+if __name__ == "__main__":
+    main()

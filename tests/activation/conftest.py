@@ -1,8 +1,0 @@
-"""Reuse the segment test doubles (tests/segments/segfakes.py)."""
-
-from __future__ import annotations
-
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "segments"))

@@ -1,0 +1,63 @@
+"""Streaming == batch with real PQL (the compiler of issue 5): the same generated data and the same
+evaluation time give the same memberships through the Python evaluator and the SQL compiler."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from segfakes import FakeSandbox, definition, event
+
+from tessera.segments import memberships as ms
+
+pytest.importorskip("tessera.pql", reason="the PQL compiler (issue 5) is not merged in this branch yet")
+
+T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+SEGMENTS = {
+    "us": 'homeAddress.countryCode = "US"',
+    "bought_3h": 'xEvent[eventType = "purchase" and timestamp occurs < 3 hours before now].count() > 0',
+    "spend_1d": "xEvent[timestamp occurs < 1 days before now].sum(value) >= 100",
+    "cart_then_buy": 'chain(xEvent, timestamp, [A: WHAT(eventType = "addToCart") WHEN(< 1 days before now), '
+    'B: WHAT(eventType = "purchase")])',
+    "us_buyer": 'inSegment("us") and inSegment("bought_3h")',
+}
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_pql_streaming_equals_batch(tmp_path: Path, seed: int) -> None:
+    from tessera.segments import PqlEngine
+
+    rnd = random.Random(seed)
+    streaming = FakeSandbox(tmp_path / "s", PqlEngine())  # type: ignore[arg-type]
+    batch = FakeSandbox(tmp_path / "b", PqlEngine())  # type: ignore[arg-type]
+    for sb in (streaming, batch):
+        for sid, text in SEGMENTS.items():
+            sb.segments.create(definition(sid, text), seg_id=sid)
+    arrivals = []
+    for i in range(40):
+        pid = f"p{i:02d}"
+        attrs = {"homeAddress": {"countryCode": rnd.choice(["US", "FR"])}}
+        streaming.put(pid, attributes=attrs, now=T0 - timedelta(days=3))
+        batch.put(pid, attributes=attrs, now=T0 - timedelta(days=3))
+        for j in range(rnd.randint(0, 5)):
+            when = T0 - timedelta(minutes=rnd.randint(0, 2 * 24 * 60))
+            arrivals.append(
+                (
+                    when,
+                    pid,
+                    event(f"{pid}-{j}", when, rnd.choice(["purchase", "addToCart"]), rnd.randint(0, 80)),
+                )
+            )
+    for when, pid, e in sorted(arrivals, key=lambda a: (a[0], a[1])):
+        streaming.put(pid, events=[e], now=when)
+        batch.put(pid, events=[e], now=T0 - timedelta(days=3))
+    now = T0 + timedelta(hours=1)
+    streaming.segments.tick(now)
+    batch.segments.run_job(None, now=now)
+
+    def members(sb: FakeSandbox) -> set[tuple[str, str]]:
+        return {(p, s) for p, s, rec in ms.scan_all(sb.store) if rec["status"] in ms.IN}
+
+    assert members(streaming) == members(batch)
