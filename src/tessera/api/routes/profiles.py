@@ -13,7 +13,7 @@ from tessera.api.deps import SandboxDep, empty, json_object, ok, op, parse_json
 from tessera.api.errors import JsonResponse
 from tessera.errors import InvalidInput, NotFound, TesseraError
 from tessera.identity.service import identity_of_xid
-from tessera.model import Identity, format_time, parse_time, utcnow
+from tessera.model import Identity, format_time, parse_time
 from tessera.platform import Sandbox
 
 router = APIRouter(prefix="/data/core/ups", tags=["Profile"])
@@ -398,15 +398,10 @@ def delete_entity(
     if schema_name != PROFILE:
         raise InvalidInput(f"Only {PROFILE} entities can be deleted", path="schema.name")
     identity = resolve_identity(sandbox, entityId, entityIdNS, "entityId")
-    with sandbox.write_lock:
-        staged = sandbox.begin()
-        pid = sandbox.identity.profile_id_of(identity, staged)
-        members = sandbox.identity.members(pid, staged) or [identity]
-        removed = sum(sandbox.profiles.delete_identity_data(staged, member) for member in members)
-        if not removed:
-            raise NotFound(f"No profile data is stored for {identity}", path="entityId")
-        sandbox.profiles.refresh(staged, {pid}, utcnow())
-        staged.commit()
+    members = sandbox.identity.members(sandbox.identity.profile_id_of(identity)) or [identity]
+    removed = sandbox.privacy.delete(members, profile=True, graph=False)
+    if not any(removed.values()):
+        raise NotFound(f"No profile data is stored for {identity}", path="entityId")
     return empty(202)
 
 
