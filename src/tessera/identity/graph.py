@@ -805,6 +805,18 @@ class IdentityGraph:
         for p in parts:
             if p.pid and self._comps.get(p.pid) is p:
                 del self._comps[p.pid]
+        if len(originals) == 1 and len(parts) == 1:
+            # the common case (a component trimmed by the limit): it keeps its id, no ordering needed
+            pid, created, members = originals[0]
+            part = parts[0]
+            if any(n_comp[m] is part for m in members):
+                for m in members:
+                    if n_comp[m] is None:
+                        log.removed.append(self._identity(m))
+                part.pid, part.created = pid, created
+                self._comps[pid] = part
+                log._members[pid] = ()
+                return
         part_of = {m: i for i, p in enumerate(parts) for m in p.members}
         ids: list[tuple[str, int] | None] = [None] * len(parts)
         origin: dict[int, str] = {}
