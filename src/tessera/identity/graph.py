@@ -1,8 +1,9 @@
 """The identity graph engine: incremental linking, linking rules, graph limit, unlink, history.
 
-Pure in-memory code; the storage layer persists it through :meth:`IdentityGraph.to_rows` /
-:meth:`IdentityGraph.from_rows` (a full snapshot) and may use each call's :class:`GraphChanges`
-to update its own tables incrementally.
+Pure in-memory code. The storage layer persists it either as a full snapshot
+(:meth:`IdentityGraph.to_rows` / :meth:`IdentityGraph.from_rows`) or through the delta journal
+(``IdentityGraph(journal=True)`` and :meth:`IdentityGraph.drain_journal` after each row or
+batch); each operation also returns :class:`GraphChanges` for the profile layer.
 
 Internals, and why:
 
@@ -16,12 +17,15 @@ Internals, and why:
 * Components keep their member and link lists, so rules, splits and queries only ever look at
   the touched components.
 
-Profile ids: a component created by sequence number ``seq`` (every row, unlink, delete and
-re-resolve consumes one) gets the id ``hash(seq, oldest member)``; the id depends on nothing
-else, which is what lets the bulk path reproduce the incremental result exactly. On a merge the
-*older* component's id survives, older meaning the smaller ``(created seq, profile id)``. On a
-split the part holding the oldest remaining identity of the old component keeps its id, oldest
-meaning the smallest ``(first seen, namespace, value)``.
+Profile ids. Every row, unlink, delete and re-resolve consumes one sequence number ``seq``. A
+new id is ``hash(seq, oldest identity of the component)``; it depends on nothing else, which is
+what lets the bulk path reproduce the incremental result exactly. When an operation ends, each
+component that existed at its start, in age order ``(created seq, profile id)``, gives its id to
+the resulting component holding its oldest remaining identity (oldest = smallest
+``(first seen, namespace, value)``) unless that component already has one, in which case the id
+is reported merged into it. So on a merge the older component's id survives; on a split the
+part holding the oldest identity keeps the id and the others get new ids; and a component
+whose members did not change always keeps its id.
 """
 
 from __future__ import annotations
