@@ -1109,6 +1109,28 @@ class IdentityGraph:
         )
 
     # ------------------------------------------------------------------ persistence
+    def component_state(self, pid: str) -> tuple[ProfileRow, list[IdentityRow], list[LinkRow]] | None:
+        """One component as persistence rows (its profile, member identities and links), or
+        ``None`` when no component has that id any more (merged away or deleted)."""
+        comp = self._comps.get(pid)
+        if comp is None:
+            return None
+        code, n_ns, n_val, n_first = self._ns_code, self._n_ns, self._n_val, self._n_first
+        members = [IdentityRow(code[n_ns[m]], n_val[m], pid, n_first[m]) for m in comp.members]
+        return ProfileRow(pid, comp.created), members, [self._link_row(lid) for lid in comp.links]
+
+    def history_since(self, index: int) -> list[HistoryEntry]:
+        """Cluster-history entries from position ``index`` on (for appending to a store)."""
+        return self._history[index:]
+
+    def history_length(self) -> int:
+        """Number of cluster-history entries so far."""
+        return len(self._history)
+
+    def refused_counts(self) -> dict[str, int]:
+        """How many rows, links and identities the rules refused, by reason."""
+        return dict(self._refused)
+
     def to_rows(self) -> GraphState:
         """The full state as plain rows (a snapshot; rebuild with :meth:`from_rows`).
 
