@@ -7,9 +7,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from segfakes import FakeEngine, FakeSeg, definition, ts
+from segfakes import FakeEngine, FakeSeg, crm_record, definition, ecid, ts, web_event
 
-from conftest import crm_record, ecid, web_event
 from tessera.model import Identity
 from tessera.platform import Sandbox
 from tessera.segments import SegmentService
