@@ -96,3 +96,15 @@ def test_window_closes_on_the_real_store(sb: Sandbox) -> None:
     assert [(c.segment_id, c.status) for c in changes] == [("jane_buyer", "exited")]
     view = sb.profiles.get(Identity("CRMID", "a"))
     assert view is not None and view.memberships["jane_buyer"]["status"] == "exited"
+
+
+def test_export_job_into_a_real_dataset(sb: Sandbox, retail: dict[str, Any]) -> None:
+    sb.ingest.ingest_records("CRM", [crm_record("a", "jane@example.com", "Jane")])
+    sb.ingest.ingest_records("Web", [web_event("e1", ecid(3), _stamp(NOW), "commerce.purchases", CRMID="a")])
+    out = sb.datasets.create("Audience export", retail["schemas"]["profile"])
+    job = sb.segments.activation.exports.create(
+        {"filter": {"segments": [{"segmentId": "bought"}]}, "destination": {"datasetId": out["id"]}}
+    )
+    assert job["status"] == "SUCCEEDED" and job["metrics"]["totalExportedProfileCounter"] == 1
+    batch = sb.batches.get(job["destination"]["batchId"])
+    assert batch["status"] == "success" and batch["metrics"]["outputRecordCount"] == 1
