@@ -1,0 +1,1 @@
+"""PQL compiler (filled below)."""
