@@ -391,7 +391,8 @@ def explain_by_parts(
         matched = {}
         for flt in event_filters(text):
             try:
-                value = engine.compile("pql/text", flt).predicate(attributes, events, now, member)
+                compiled = engine.compile("pql/text", flt)
+                value = (compiled.value or compiled.predicate)(attributes, events, now, member)
             except PqlError:
                 continue
             if isinstance(value, list):
