@@ -163,9 +163,11 @@ class PqlEngine:
             return from_json(value)
         if fmt != "pql/text":
             raise PqlError(f"Unknown expression format {fmt!r}; use pql/text or pql/json")
-        parse = getattr(pql, "parse", None)
+        parse: Any = getattr(pql, "parse", None)
         if parse is None:
-            from tessera.pql.parser import parse  # type: ignore[import-not-found,unused-ignore]
+            from tessera.pql import parser  # type: ignore[import-not-found,unused-ignore]
+
+            parse = parser.parse
         return parse(value)
 
     def _closure(self, node: Any, boolean: bool) -> Callable[..., Any]:
@@ -190,9 +192,11 @@ class PqlEngine:
         node = self._parse(fmt, value)
         check = getattr(pql, "check", None)
         checked = check(node) if check is not None else node
-        to_text = getattr(pql, "to_text", None)
+        to_text: Any = getattr(pql, "to_text", None)
         if to_text is None:
-            from tessera.pql.parser import to_text  # type: ignore[import-not-found,unused-ignore]
+            from tessera.pql import parser  # type: ignore[import-not-found,unused-ignore]
+
+            to_text = parser.to_text
         text = str(to_text(checked))
         as_bool = self._closure(checked, True)
         as_value = self._closure(checked, False)
