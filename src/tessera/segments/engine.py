@@ -146,6 +146,7 @@ class PqlEngine:
     def __init__(self, profile_schema: Any = None, event_schema: Any = None) -> None:
         self.profile_schema = profile_schema
         self.event_schema = event_schema
+        self._last_context: tuple[datetime, Any] | None = None
 
     def _pql(self) -> Any:
         try:
@@ -179,13 +180,20 @@ class PqlEngine:
         result: Callable[..., Any] = compile_node(node, boolean)
         return result
 
-    @staticmethod
-    def _context(now: datetime) -> Any:
+    def _context(self, now: datetime) -> Any:
+        """The evaluation context for ``now``; the last one is reused (segments of one profile
+        evaluation share it)."""
+        last = self._last_context
+        if last is not None and last[0] == now:
+            return last[1]
         try:
             from tessera.pql.to_python import EvalContext  # type: ignore[import-not-found,unused-ignore]
         except ImportError:
-            return {"now": now}
-        return EvalContext(now=now)
+            ctx: Any = {"now": now}
+        else:
+            ctx = EvalContext(now=now)
+        self._last_context = (now, ctx)
+        return ctx
 
     def compile(self, fmt: str, value: str) -> Compiled:
         pql = self._pql()
