@@ -163,3 +163,29 @@ def test_killed_worker_process_loses_nothing_and_applies_nothing_twice(
     values = dict(store.scan("messages"))
     assert values == {m.id: m.value for m in sent}
     store.close()
+
+
+def test_missing_extras_name_the_install_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    import builtins
+
+    from tessera.scaleout import spark as tspark
+    from tessera.scaleout.errors import MissingExtra
+
+    real_import = builtins.__import__
+
+    def no_pyspark(name: str, *args: object, **kw: object) -> object:
+        if name.startswith("pyspark"):
+            raise ImportError(name)
+        return real_import(name, *args, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(builtins, "__import__", no_pyspark)
+    with pytest.raises(MissingExtra, match=r'pip install "tessera-cdp\[spark\]"'):
+        tspark.spark_session()
+
+
+def test_partitions_are_split_between_workers() -> None:
+    from tessera.scaleout.stream import partitions_for
+
+    split = [partitions_for(w, 3, 8) for w in range(3)]
+    assert sorted(p for ps in split for p in ps) == list(range(8))
+    assert split[0] == [0, 3, 6]
