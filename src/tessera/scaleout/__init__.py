@@ -1,5 +1,7 @@
 """Scale-out: the Kafka-protocol event stream, stream workers, Spark batch jobs and local servers.
 
+The worker loop lives in :mod:`tessera.scaleout.worker` (``python -m tessera.scaleout.worker``).
+
 Heavy clients (confluent-kafka, pyspark) are imported only when used; a missing extra raises
 :class:`MissingExtra` with the ``pip install`` line. The Redis point store is
 :class:`tessera.store.redis.RedisStore`.
@@ -16,7 +18,6 @@ from tessera.scaleout.stream import (
     ensure_topic,
     partitions_for,
 )
-from tessera.scaleout.worker import run_worker
 
 __all__ = [
     "EventConsumer",
@@ -29,7 +30,6 @@ __all__ = [
     "connected_components",
     "ensure_topic",
     "partitions_for",
-    "run_worker",
     "segment_batch",
     "spark_session",
 ]
