@@ -163,3 +163,65 @@ def test_killed_worker_process_loses_nothing_and_applies_nothing_twice(
     values = dict(store.scan("messages"))
     assert values == {m.id: m.value for m in sent}
     store.close()
+
+
+def test_missing_extras_name_the_install_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    import builtins
+
+    from tessera.scaleout import spark as tspark
+    from tessera.scaleout.errors import MissingExtra
+
+    real_import = builtins.__import__
+
+    def no_pyspark(name: str, *args: object, **kw: object) -> object:
+        if name.startswith("pyspark"):
+            raise ImportError(name)
+        return real_import(name, *args, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(builtins, "__import__", no_pyspark)
+    with pytest.raises(MissingExtra, match=r'pip install "tessera-cdp\[spark\]"'):
+        tspark.spark_session()
+
+
+def test_partitions_are_split_between_workers() -> None:
+    from tessera.scaleout.stream import partitions_for
+
+    split = [partitions_for(w, 3, 8) for w in range(3)]
+    assert sorted(p for ps in split for p in ps) == list(range(8))
+    assert split[0] == [0, 3, 6]
+
+
+def test_gateway_answers_after_the_broker_acknowledged(broker: Broker) -> None:
+    import asyncio
+
+    import httpx
+
+    from tessera.scaleout.gateway import create_gateway
+
+    topic = _topic(broker, partitions=2)
+    pub = EventPublisher(broker.bootstrap, topic)
+    app = create_gateway(pub)
+    msgs = [
+        {
+            "header": {"msgId": f"g{i}"},
+            "body": {"xdmEntity": {"identityMap": {"Email": [{"id": f"p{i % 3}@x"}]}}},
+        }
+        for i in range(9)
+    ]
+
+    async def post() -> httpx.Response:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://gw") as client:
+            return await client.post("/collection/inlet1", json={"messages": msgs})
+
+    response = asyncio.run(post())
+    pub.close()
+    assert response.status_code == 200
+    acked = response.json()["messages"]
+    assert [a["id"] for a in acked] == [f"g{i}" for i in range(9)]
+    # The same person always lands on the same partition.
+    assert len({acked[i]["partition"] for i in (0, 3, 6)}) == 1
+    consumer = EventConsumer(broker.bootstrap, topic, "gw", [0, 1])
+    got = _drain(consumer, 9)
+    consumer.close()
+    assert sorted(m.id for m in got) == sorted(f"g{i}" for i in range(9))

@@ -330,3 +330,29 @@ def definition(
             "synchronous": {"enabled": synchronous},
         },
     }
+
+
+def ecid(n: int) -> str:
+    """A valid 38-digit ECID for test number ``n``."""
+    return f"{n:038d}"
+
+
+def crm_record(crm_id: str, email: str, first: str = "Jane", **extra: Any) -> dict[str, Any]:
+    """A CRM profile record with CRMID (primary) and Email identities."""
+    record: dict[str, Any] = {
+        "identityMap": {"CRMID": [{"id": crm_id, "primary": True}], "Email": [{"id": email}]},
+        "person": {"name": {"firstName": first, "lastName": "Doe"}},
+        "personalEmail": {"address": email},
+    }
+    record.update(extra)
+    return record
+
+
+def web_event(
+    event_id: str, ecid_value: str, stamp: str, event_type: str = "web.webpagedetails.pageViews", **ids: str
+) -> dict[str, Any]:
+    """A web ExperienceEvent keyed by ECID, with extra identities as ``namespace=value``."""
+    identity_map: dict[str, Any] = {"ECID": [{"id": ecid_value, "primary": True}]}
+    for ns, value in ids.items():
+        identity_map[ns] = [{"id": value}]
+    return {"_id": event_id, "timestamp": stamp, "eventType": event_type, "identityMap": identity_map}

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from segfakes import FakeSandbox, FakeSeg, definition, event, standard_segments
 
+from tessera.errors import Conflict, InvalidInput
 from tessera.model import Identity
 from tessera.segments import estimate_size
 from tessera.segments.schedules import next_run, to_croniter
@@ -168,6 +169,10 @@ def test_schedules_accept_quartz_and_run_jobs(sb: FakeSandbox) -> None:
     assert sb.segments.job(started[0])["properties"]["scheduleId"] == sched["id"]
     assert sb.segments.memberships_of("p1")["us"]["status"] == "realized"
     assert sb.segments.schedules.get(sched["id"])["nextRunTime"] == "2026-03-03T01:00:00.000Z"
+    with pytest.raises(Conflict):
+        sb.segments.schedules.create({"type": "batch_segmentation", "schedule": "0 0 2 * * ?"})
+    with pytest.raises(InvalidInput):
+        sb.segments.schedules.create({"type": "export", "schedule": "not a cron"})
 
 
 def test_fake_segments_are_consistent() -> None:

@@ -7,9 +7,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from segfakes import FakeEngine, FakeSeg, definition, ts
+from segfakes import FakeEngine, FakeSeg, crm_record, definition, ecid, ts, web_event
 
-from tests.conftest import crm_record, ecid, web_event
 from tessera.model import Identity
 from tessera.platform import Sandbox
 from tessera.segments import SegmentService
@@ -97,3 +96,46 @@ def test_window_closes_on_the_real_store(sb: Sandbox) -> None:
     assert [(c.segment_id, c.status) for c in changes] == [("jane_buyer", "exited")]
     view = sb.profiles.get(Identity("CRMID", "a"))
     assert view is not None and view.memberships["jane_buyer"]["status"] == "exited"
+
+
+def test_export_job_into_a_real_dataset(sb: Sandbox, retail: dict[str, Any]) -> None:
+    sb.ingest.ingest_records("CRM", [crm_record("a", "jane@example.com", "Jane")])
+    sb.ingest.ingest_records("Web", [web_event("e1", ecid(3), _stamp(NOW), "commerce.purchases", CRMID="a")])
+    out = sb.datasets.create("Audience export", retail["schemas"]["profile"])
+    job = sb.segments.activation.exports.create(
+        {"filter": {"segments": [{"segmentId": "bought"}]}, "destination": {"datasetId": out["id"]}}
+    )
+    assert job["status"] == "SUCCEEDED" and job["metrics"]["totalExportedProfileCounter"] == 1
+    batch = sb.batches.get(job["destination"]["batchId"])
+    assert batch["status"] == "success" and batch["metrics"]["outputRecordCount"] == 1
+
+
+def test_real_pql_segment_through_the_default_engine(retail: dict[str, Any]) -> None:
+    pytest.importorskip("tessera.pql.to_python", reason="the PQL compiler is not merged yet")
+    sandbox: Sandbox = retail["sandbox"]
+    sandbox.segments.create(
+        {
+            "name": "Jane bought in the last 3 hours",
+            "expression": {
+                "type": "PQL",
+                "format": "pql/text",
+                "value": 'person.name.firstName = "Jane" and xEvent[eventType = "commerce.purchases" and '
+                "timestamp occurs < 3 hours before now].count() > 0",
+            },
+            "evaluationInfo": {"continuous": {"enabled": True}},
+        },
+        seg_id="jane3h",
+    )
+    sandbox.ingest.ingest_records("CRM", [crm_record("a", "jane@example.com", "Jane")])
+    sandbox.ingest.ingest_records(
+        "Web", [web_event("e1", ecid(5), _stamp(NOW), "commerce.purchases", CRMID="a")]
+    )
+    pid = sandbox.profiles.resolve(Identity("CRMID", "a"))
+    assert pid is not None and sandbox.segments.memberships_of(pid)["jane3h"]["status"] == "realized"
+    assert [c.status for c in sandbox.segments.tick(NOW + timedelta(hours=3, seconds=1))] == ["exited"]
+    preview = sandbox.segments.preview('person.name.firstName = "Jane"')
+    assert preview["estimate"]["estimatedSize"] == 1
+    explained = sandbox.segments.explain("jane3h", pid, now=NOW + timedelta(minutes=1))
+    first, second = explained["explanation"]["conditions"]
+    assert first["held"] is True and second["held"] is True
+    assert list(second["matchedEvents"].values()) == [["e1"]]

@@ -167,7 +167,9 @@ class Exports:
             rows = profile_rows(self._sandbox, members, fields)
             if "datasetId" in dest:
                 records = [self._record(pid, members[pid]) for pid in sorted(members)]
-                self._sandbox.ingest.ingest_records(dest["datasetId"], records)
+                batch = self._sandbox.ingest.ingest_records(dest["datasetId"], records)
+                if isinstance(batch, Mapping) and batch.get("id"):
+                    dest["batchId"] = batch["id"]
             else:
                 path = Path(dest.get("path") or self._root / f"{job['id']}.{dest.get('format', 'jsonl')}")
                 write_file(rows, path, dest.get("format", "jsonl"))

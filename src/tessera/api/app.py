@@ -16,7 +16,7 @@ from tessera import __version__
 from tessera.api import docs
 from tessera.api.errors import JsonResponse, error_response
 from tessera.api.gateway import Gateway
-from tessera.api.routes import catalog, health, identity, ingest, profiles, sandboxes
+from tessera.api.routes import catalog, health, identity, ingest, privacy, profiles, sandboxes, schemas
 from tessera.errors import InvalidInput, NotFound, TesseraError
 from tessera.platform import Platform
 
@@ -24,11 +24,14 @@ log = logging.getLogger("tessera.api")
 
 ROUTERS = (
     health.router,
-    sandboxes.router,
-    catalog.router,
-    ingest.router,
+    # hot paths early: route matching walks the routers in this order
     profiles.router,
+    ingest.router,
     identity.router,
+    catalog.router,
+    sandboxes.router,
+    schemas.router,
+    privacy.router,
 )
 
 
@@ -112,6 +115,18 @@ def create_app(platform: Platform) -> FastAPI:
       ``POST /data/core/identity/clusters/history``, ``GET /data/core/identity/mapping``,
       ``POST /data/core/identity/mappings``, ``GET|POST /data/core/idnamespace/identities``,
       ``GET /data/core/idnamespace/identities/{namespaceId}``
+    * Schema registry: ``GET /data/foundation/schemaregistry/{container}/classes``,
+      ``GET /data/foundation/schemaregistry/{container}/classes/{classId}``,
+      ``GET /data/foundation/schemaregistry/{container}/fieldgroups``,
+      ``GET /data/foundation/schemaregistry/{container}/fieldgroups/{fieldGroupId}``,
+      ``POST /data/foundation/schemaregistry/tenant/fieldgroups``,
+      ``PUT|DELETE /data/foundation/schemaregistry/tenant/fieldgroups/{fieldGroupId}``,
+      ``GET|POST /data/foundation/schemaregistry/tenant/schemas``,
+      ``GET|PATCH|DELETE /data/foundation/schemaregistry/tenant/schemas/{schemaId}``,
+      ``POST /data/foundation/schemaregistry/tenant/descriptors``,
+      ``GET /data/foundation/schemaregistry/tenant/unions``,
+      ``GET /data/foundation/schemaregistry/tenant/unions/{unionId}``
+    * Privacy: ``GET|POST /data/core/privacy/jobs``, ``GET /data/core/privacy/jobs/{jobId}``
     * Pages: ``GET /docs`` (offline HTML reference), ``GET /openapi.json``, ``GET /`` (landing page or the UI)
 
     Args:

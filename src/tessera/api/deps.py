@@ -129,7 +129,8 @@ def op(
     responses: dict[int | str, dict[str, Any]] = {status: {"description": description, "content": content}}
     for code in sorted({*errors, 401, 403, 415, 429}):
         responses[code] = _error_content(code)
-    responses.update(extra or {})
+    for code, doc in (extra or {}).items():
+        responses[code] = doc
     response_class = JsonResponse if example is not None else Response
     kwargs: dict[str, Any] = {"status_code": status, "responses": responses, "response_class": response_class}
     if summary:

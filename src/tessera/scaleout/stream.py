@@ -189,8 +189,9 @@ class EventPublisher:
         return [r for r in results if r is not None]
 
     def close(self) -> None:
-        """Flush anything pending."""
+        """Flush anything pending and disconnect."""
         self._producer.flush(10)
+        self._producer.close()
 
 
 class EventConsumer:

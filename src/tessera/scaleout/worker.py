@@ -69,8 +69,8 @@ def record_message(message: StreamMessage) -> WriteBatch:
     return WriteBatch().put("messages", message.id, message.value)
 
 
-def open_store(spec: str) -> PointStore:
-    """A store from ``redis://...`` / ``redis+cluster://...`` / ``sqlite:PATH``."""
+def open_store(spec: str, *, namespace: str = "tessera") -> PointStore:
+    """A store from ``redis://...`` / ``redis+cluster://...`` (keys under ``namespace``) / ``sqlite:PATH``."""
     if spec.startswith("sqlite:"):
         from tessera.store.sqlite import SqliteStore
 
@@ -79,7 +79,7 @@ def open_store(spec: str) -> PointStore:
 
     cluster = spec.startswith("redis+cluster://")
     url = spec.replace("redis+cluster://", "redis://", 1)
-    return RedisStore.from_config(RedisStoreConfig(url=url, cluster=cluster))
+    return RedisStore.from_config(RedisStoreConfig(url=url, cluster=cluster, namespace=namespace))
 
 
 def _load(path: str) -> Handler:
@@ -97,6 +97,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--worker", type=int, default=0)
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--store", required=True)
+    parser.add_argument("--namespace", default="tessera", help="Redis key namespace (one per sandbox)")
     parser.add_argument("--handler", default="tessera.scaleout.worker:record_message")
     parser.add_argument("--max-batch", type=int, default=200)
     parser.add_argument("--idle-exit", type=float, default=None)
@@ -104,10 +105,11 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    store = open_store(args.store)
+    store = open_store(args.store, namespace=args.namespace)
     consumer = EventConsumer(
         args.bootstrap, args.topic, args.group, partitions_for(args.worker, args.workers, args.partitions)
     )
+    print("ready", flush=True)  # assigned and positioned: launchers wait for this line
     try:
         stats = run_worker(
             consumer,

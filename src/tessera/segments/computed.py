@@ -170,7 +170,7 @@ class ComputedAttributes:
         for doc, compiled, window in active:
             start = now - window
             recent = [e for e in events if (t := event_time(e)) is not None and start <= t <= now]
-            out[doc["name"]] = compiled.predicate(attributes, recent, now, {})
+            out[doc["name"]] = (compiled.value or compiled.predicate)(attributes, recent, now, {})
         return out
 
     def store_values(

@@ -56,6 +56,8 @@ class Compiled:
     synchronous: Verdict = Verdict(True)
     explain: Explainer | None = None
     json: str | None = None
+    value: Predicate | None = None
+    """The expression's value without boolean coercion (computed attributes); else ``predicate``."""
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -132,11 +134,19 @@ def next_boundaries(now: datetime) -> list[datetime]:
 
 
 class PqlEngine:
-    """:class:`Engine` over ``tessera.pql`` (parse → check → Python callable / DuckDB SQL)."""
+    """:class:`Engine` over ``tessera.pql`` (parse → check → Python closure / DuckDB SQL).
+
+    It adapts to what the PQL package provides: ``check``, ``eligibility``, ``compile_sql`` and
+    ``load_relation`` are used when present. Without the SQL compiler, batch jobs evaluate the
+    compiled Python closures over the same rows (same results, slower); without ``eligibility``
+    every expression is accepted for streaming and edge evaluation (the due queue keeps windowed
+    results exact either way).
+    """
 
     def __init__(self, profile_schema: Any = None, event_schema: Any = None) -> None:
         self.profile_schema = profile_schema
         self.event_schema = event_schema
+        self._last_context: tuple[datetime, Any] | None = None
 
     def _pql(self) -> Any:
         try:
@@ -145,31 +155,93 @@ class PqlEngine:
             raise NotImplementedError("tessera.pql is not installed; the segment engine needs it") from exc
         return pql
 
+    def _parse(self, fmt: str, value: str) -> Any:
+        pql = self._pql()
+        if fmt == "pql/json":
+            from_json = getattr(pql, "from_json", None)
+            if from_json is None:
+                raise PqlError("This build of the PQL compiler does not read pql/json yet; use pql/text")
+            return from_json(value)
+        if fmt != "pql/text":
+            raise PqlError(f"Unknown expression format {fmt!r}; use pql/text or pql/json")
+        parse: Any = getattr(pql, "parse", None)
+        if parse is None:
+            from tessera.pql import parser  # type: ignore[import-not-found,unused-ignore]
+
+            parse = parser.parse
+        return parse(value)
+
+    def _closure(self, node: Any, boolean: bool) -> Callable[..., Any]:
+        try:
+            from tessera.pql.to_python import compile_node  # type: ignore[import-not-found,unused-ignore]
+        except ImportError:
+            fn: Callable[..., Any] = self._pql().compile_python(node)
+            return fn
+        result: Callable[..., Any] = compile_node(node, boolean)
+        return result
+
+    def _context(self, now: datetime) -> Any:
+        """The evaluation context for ``now``; the last one is reused (segments of one profile
+        evaluation share it)."""
+        last = self._last_context
+        if last is not None and last[0] == now:
+            return last[1]
+        try:
+            from tessera.pql.to_python import EvalContext  # type: ignore[import-not-found,unused-ignore]
+        except ImportError:
+            ctx: Any = {"now": now}
+        else:
+            ctx = EvalContext(now=now)
+        self._last_context = (now, ctx)
+        return ctx
+
     def compile(self, fmt: str, value: str) -> Compiled:
         pql = self._pql()
-        if fmt not in {"pql/text", "pql/json"}:
-            raise PqlError(f"Unknown expression format {fmt!r}; use pql/text or pql/json")
-        expr = pql.parse(value, format=fmt) if fmt == "pql/json" else pql.parse(value)
-        checked = pql.check(expr)
-        fn = pql.compile_python(checked)
-        text = pql.to_text(checked) if hasattr(pql, "to_text") else value
+        node = self._parse(fmt, value)
+        check = getattr(pql, "check", None)
+        checked = check(node) if check is not None else node
+        to_text: Any = getattr(pql, "to_text", None)
+        if to_text is None:
+            from tessera.pql import parser  # type: ignore[import-not-found,unused-ignore]
+
+            to_text = parser.to_text
+        text = str(to_text(checked))
+        as_bool = self._closure(checked, True)
+        as_value = self._closure(checked, False)
         windows, calendar = time_dependence(text)
-        elig = pql.eligibility(checked)
+        deps = in_segment_ids(text)
+        context = self._context
+
+        def with_members(profile: dict[str, Any], member: Mapping[str, bool]) -> dict[str, Any]:
+            if not deps:
+                return profile
+            ups = {sid: {"status": "realized"} for sid, inside in member.items() if inside}
+            return {**profile, "segmentMembership": {"ups": ups}}
 
         def predicate(
             profile: dict[str, Any], events: list[dict[str, Any]], now: datetime, member: Mapping[str, bool]
         ) -> Any:
-            return fn(profile, events, {"now": now, "segments": member})
+            return as_bool(with_members(profile, member), events, context(now))
 
+        def evaluate(
+            profile: dict[str, Any], events: list[dict[str, Any]], now: datetime, member: Mapping[str, bool]
+        ) -> Any:
+            return as_value(with_members(profile, member), events, context(now))
+
+        continuous, synchronous = Verdict(True), Verdict(True)
+        eligibility = getattr(pql, "eligibility", None)
+        if eligibility is not None:
+            continuous, synchronous = _verdicts(eligibility(checked))
         return Compiled(
             text=text,
             predicate=predicate,
             checked=checked,
-            dependencies=in_segment_ids(text),
+            dependencies=deps,
             windows=windows,
             calendar=calendar,
-            continuous=Verdict(bool(elig.streaming), str(getattr(elig, "streaming_reason", ""))),
-            synchronous=Verdict(bool(elig.edge), str(getattr(elig, "edge_reason", ""))),
+            continuous=continuous,
+            synchronous=synchronous,
+            value=evaluate,
         )
 
     def batch_query(
@@ -182,13 +254,48 @@ class PqlEngine:
         memberships: Mapping[str, set[str]],
     ) -> Iterable[tuple[str, dict[str, bool]]]:
         pql = self._pql()
-        pql.load_relation(con, table, self.profile_schema, self.event_schema, rows)
-        sql = pql.compile_sql({sid: c.checked for sid, c in segments.items()}, table, now, "duckdb")
+        compile_sql = getattr(pql, "compile_sql", None)
+        load_relation = getattr(pql, "load_relation", None)
+        if compile_sql is None or load_relation is None or any(c.dependencies for c in segments.values()):
+            # no SQL compiler in this build (or inSegment, which needs the memberships): closures
+            for pid, attributes, events in rows:
+                member = {sid: pid in pids for sid, pids in memberships.items()}
+                yield (
+                    pid,
+                    {sid: bool(c.predicate(attributes, events, now, member)) for sid, c in segments.items()},
+                )
+            return
+        load_relation(con, table, self.profile_schema, self.event_schema, rows)
+        sql = compile_sql({sid: c.checked for sid, c in segments.items()}, table, now, "duckdb")
         cur = con.execute(sql)
         names = [d[0] for d in cur.description]
         for row in cur.fetchall():
             rec = dict(zip(names, row, strict=True))
             yield str(rec["profile_id"]), {sid: bool(rec.get(sid)) for sid in segments}
+
+
+def _verdicts(result: Any) -> tuple[Verdict, Verdict]:
+    """Read the compiler's eligibility answer (object or mapping) as two verdicts."""
+
+    def pick(*names: str) -> Any:
+        for name in names:
+            if isinstance(result, Mapping) and name in result:
+                return result[name]
+            if hasattr(result, name):
+                return getattr(result, name)
+        return None
+
+    def verdict(flag_names: tuple[str, ...], reason_names: tuple[str, ...]) -> Verdict:
+        flag = pick(*flag_names)
+        if isinstance(flag, Verdict):
+            return flag
+        reason = pick(*reason_names)
+        return Verdict(True if flag is None else bool(flag), "" if reason is None else str(reason))
+
+    return (
+        verdict(("streaming", "continuous"), ("streaming_reason", "continuous_reason")),
+        verdict(("edge", "synchronous"), ("edge_reason", "synchronous_reason")),
+    )
 
 
 def split_top_level(text: str) -> tuple[str, list[str]]:
@@ -296,7 +403,8 @@ def explain_by_parts(
         matched = {}
         for flt in event_filters(text):
             try:
-                value = engine.compile("pql/text", flt).predicate(attributes, events, now, member)
+                compiled = engine.compile("pql/text", flt)
+                value = (compiled.value or compiled.predicate)(attributes, events, now, member)
             except PqlError:
                 continue
             if isinstance(value, list):

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from croniter import croniter
 
-from tessera.errors import InvalidInput, NotFound
+from tessera.errors import Conflict, InvalidInput, NotFound
 from tessera.model import format_time, parse_time
 from tessera.store import WriteBatch, get_json, scan_json
 
@@ -89,6 +89,10 @@ class Schedules:
         if not isinstance(expression, str):
             raise InvalidInput("schedule must be a Quartz cron string such as '0 0 1 * * ?'", path="schedule")
         to_croniter(expression)
+        if kind == "batch_segmentation" and any(d["type"] == kind for d in self.list()):
+            raise Conflict(
+                "This sandbox already has a batch_segmentation schedule; change that one instead", path="type"
+            )
         state = body.get("state", "inactive")
         if state not in {"active", "inactive"}:
             raise InvalidInput("state must be active or inactive", path="state")

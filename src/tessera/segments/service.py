@@ -18,9 +18,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-import orjson
-
-from tessera.errors import InvalidInput, NotFound, SemanticError
+from tessera.errors import NotFound
 from tessera.model import format_time, parse_time, utcnow
 from tessera.segments import memberships as ms
 from tessera.segments.computed import FIELD, ComputedAttributes, event_time
@@ -556,6 +554,7 @@ class SegmentService:
         evaluated and the size extrapolated with a 95 % normal-approximation interval.
         """
         compiled = self.engine.compile(fmt, expression)
+        preview_id = str(uuid.uuid4())
         now = now or utcnow()
         total = self._sandbox.profiles.count() if hasattr(self._sandbox.profiles, "count") else None
         rows = self.rows(now)
@@ -564,17 +563,19 @@ class SegmentService:
         if len(rows) > EXACT_LIMIT:
             sampled = random.Random(seed).sample(rows, EXACT_LIMIT)
         doc: dict[str, Any] = {
-            "id": "__preview__",
+            "id": preview_id,
             "version": 0,
             "dependencies": sorted(compiled.dependencies),
             "expression": {"format": fmt, "value": expression},
         }
-        self.definitions._cache[("__preview__", 0)] = compiled
+        self.definitions._cache[(preview_id, 0)] = compiled
         outside = self._outside_members(set())
-        matched = sorted(self.evaluate_batch([doc], sampled, now, outside)["__preview__"])
+        try:
+            matched = sorted(self.evaluate_batch([doc], sampled, now, outside)[preview_id])
+        finally:
+            self.definitions._cache.pop((preview_id, 0), None)
         n, k = len(sampled), len(matched)
         estimate = estimate_size(total, n, k)
-        preview_id = str(uuid.uuid4())
         by_ns: dict[str, int] = {}
         sample: list[dict[str, Any]] = []
         for pid in matched:
@@ -734,12 +735,4 @@ def estimate_size(total: int, sampled: int, matched: int) -> dict[str, Any]:
     }
 
 
-def check_json(value: Any) -> Any:
-    """Round-trip through JSON (what the store keeps); raises ``InvalidInput`` when impossible."""
-    try:
-        return orjson.loads(orjson.dumps(value))
-    except TypeError as exc:
-        raise InvalidInput(f"value is not JSON: {exc}") from exc
-
-
-__all__ = ["EXACT_LIMIT", "SegmentService", "SemanticError", "estimate_size"]
+__all__ = ["EXACT_LIMIT", "SegmentService", "estimate_size"]
