@@ -359,9 +359,12 @@ def profile(
         {"id": p.id, "name": p.name, "default": p.default, "identityGraph": p.identity_graph}
         for p in sandbox.merge_policies.list()
     ]
+    body = view.to_json()
+    # memberships change without profile data changing (batch jobs): read them live
+    body["segmentMembership"] = {"ups": sandbox.memberships_of(view.profile_id, sandbox.store)}
     return ok(
         {
-            "profile": view.to_json(),
+            "profile": body,
             "graph": profile_graph(sandbox, view.profile_id),
             "datasets": names,
             "segments": segment_names,
