@@ -215,3 +215,16 @@ def test_builder_conditions_are_labelled_and_keyboard_reachable(page: Any, shot:
     last_line = page.inner_text("#pql-preview").splitlines()[-1]
     assert re.match(r"^and \(\S+ = \"[^\"]*\" or (not\()?inSegment\(", last_line), last_line
     shot(page, "builder-all-conditions")
+
+
+def test_create_namespace_from_identity_settings(page: Any) -> None:
+    page.goto(page.base + "/#/identity")
+    page.fill("input[name=code]", "ShopUser")
+    page.fill("input[name=nsName]", "Shop user id")
+    page.select_option("select[name=idType]", "CROSS_DEVICE")
+    page.click("button:has-text('Create namespace')")
+    page.wait_for_selector("text=Created ShopUser")
+    page.click("button:has-text('Create namespace')")  # the same code again is a conflict, shown as such
+    page.wait_for_selector(".alert:has-text('already exists')")
+    page.reload()
+    page.wait_for_selector("#unique-ShopUser")

@@ -181,6 +181,7 @@ def overview(sandbox: SandboxDep) -> JsonResponse:
                 "ingested": sum(b["metrics"]["outputRecordCount"] for b in batches),
                 "rejected": sum(b["metrics"]["failedRecordCount"] for b in batches),
                 "lastBatch": batches[0]["created"] if batches else None,
+                "recordsPerSecond": batches[0]["metrics"].get("recordsPerSecond") if batches else None,
             }
         )
     segments: list[dict[str, Any]] = []
