@@ -305,7 +305,9 @@ class _Parser:
             self.expect("=")
             value = self.postfix(self.primary())
             self.expect("in", "'in' after the let value")
+            self.bind(name.text)
             body = self.expr(0)
+            self.unbind(1)
             return A.Let(name.text, value, body, pos=t.pos)
         if low == "chain" and nxt.text == "(":
             return self.chain()

@@ -65,8 +65,7 @@ def to_json(node: A.Node) -> dict[str, Any]:
         return _app(node.op, to_json(node.left), to_json(node.right))
     if isinstance(node, A.Call):
         out = _app(node.name, *[to_json(a) for a in node.args])
-        if node.method:
-            out["method"] = True
+        out["method"] = node.method  # also tells a matches() call from the infix operator
         return out
     if isinstance(node, A.Filter):
         return _app("[filter]", to_json(node.arr), to_json(node.cond))
@@ -191,7 +190,7 @@ def _apply(name: str, ps: list[Any], doc: Any, rec: Any) -> A.Node:
     from tessera.pql.parser import BINARY_PRECEDENCE, CANONICAL_OP
 
     ops = {CANONICAL_OP.get(k, k) for k in BINARY_PRECEDENCE}
-    if name in ops:
+    if name in ops and "method" not in doc:
         if len(ps) != 2:
             raise _bad(doc, f"{name!r} takes two params")
         return A.Binary(name, rec(ps[0]), rec(ps[1]))
@@ -209,7 +208,7 @@ def _apply(name: str, ps: list[Any], doc: Any, rec: Any) -> A.Node:
         return A.Filter(rec(ps[0]), rec(ps[1]))
     if name == "let":
         return A.Let(_str(ps[0]), rec(ps[1]), rec(ps[2]))
-    if name in ("select", "exists", "forall"):
+    if name in ("select", "exists", "forall") and "method" not in doc:
         return A.Quant(name, _decls_in(ps, rec))
     if name == "over":
         fn = _str(ps[0])
@@ -227,6 +226,11 @@ def _apply(name: str, ps: list[Any], doc: Any, rec: Any) -> A.Node:
         opt = lambda d: None if _is_null(d) else rec(d)  # noqa: E731
         kind = _str(ps[1])
         assert kind in ("on", "before", "after", "between", "offset")
+        assert _lit_value(ps[4]) in (None, "<", "<=", "=", ">", ">=")
+        assert _lit_value(ps[6]) in (None, *A.TIME_UNITS.values())
+        assert _lit_value(ps[7]) in (None, "before", "after")
+        assert (kind == "offset") == (_lit_value(ps[4]) is not None and not _is_null(ps[5]) and _lit_value(ps[6]) is not None)
+        assert (kind == "between") == (not _is_null(ps[3]))
         return A.Occurs(rec(ps[0]), kind, rec(ps[2]), opt(ps[3]), _lit_value(ps[4]), opt(ps[5]),
                         _lit_value(ps[6]), _lit_value(ps[7]))
     if name == "chain":
