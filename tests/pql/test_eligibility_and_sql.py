@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
@@ -13,22 +13,31 @@ from tessera import pql
 
 SCHEMAS = json.loads((Path(__file__).resolve().parents[1] / "data" / "pql" / "schemas.json").read_text())
 P, EV = SCHEMAS["profile"], SCHEMAS["event"]
-NOW = datetime(2024, 5, 15, 12, 30, tzinfo=timezone.utc)
+NOW = datetime(2024, 5, 15, 12, 30, tzinfo=UTC)
 
 
 @pytest.mark.parametrize(
     ("expr", "method"),
     [
-        ('CHAIN(xEvent, timestamp, [C0: WHAT(eventType.equals("commerce.checkouts", false)) WHEN(today)])', "streaming"),
+        (
+            'CHAIN(xEvent, timestamp, [C0: WHAT(eventType.equals("commerce.checkouts", false)) WHEN(today)])',
+            "streaming",
+        ),
         ('homeAddress.country.equals("Canada", false)', "streaming"),
-        ('workAddress.country.equals("US", false) and CHAIN(xEvent, timestamp, [C0: WHAT(eventType = "a") '
-         'WHEN(today), C1: WHAT(eventType = "b") WHEN(today)])', "streaming"),
+        (
+            'workAddress.country.equals("US", false) and CHAIN(xEvent, timestamp, [C0: WHAT(eventType = "a") '
+            'WHEN(today), C1: WHAT(eventType = "b") WHEN(today)])',
+            "streaming",
+        ),
         ('inSegment("a") and inSegment("b")', "streaming"),
         ('chain(xEvent, timestamp, [A: WHAT(eventType = "addToCart")])', "batch"),
         ('chain(xEvent, timestamp, [X: WHAT(eventType = "addToCart") WHEN(< 8 days before now)])', "batch"),
-        ('inSegment("x") and CHAIN(xEvent, timestamp, [C0: WHAT(eventType = "c") WHEN(<= 24 hours before now)])', "batch"),
+        (
+            'inSegment("x") and CHAIN(xEvent, timestamp, [C0: WHAT(eventType = "c") WHEN(<= 24 hours before now)])',
+            "batch",
+        ),
         ("select X from xEvent where X.timestamp occurs yesterday", "batch"),
-        ("xEvent[eventType = \"download\"].groupBy(product).map((K, G) => mapEntry(K, G.average(v)))", "batch"),
+        ('xEvent[eventType = "download"].groupBy(product).map((K, G) => mapEntry(K, G.average(v)))', "batch"),
     ],
 )
 def test_eligibility(expr: str, method: str) -> None:
@@ -44,14 +53,22 @@ def test_eligibility_reason_in_words() -> None:
 
 def test_sql_never_pastes_user_text_and_has_no_current_timestamp() -> None:
     nasty = "x'); DROP TABLE t; --"
-    seg = pql.check(f'homeAddress.city = {json.dumps(nasty)} and select X from xEvent where X.timestamp occurs today',
-                    P, EV)
+    seg = pql.check(
+        f"homeAddress.city = {json.dumps(nasty)} and select X from xEvent where X.timestamp occurs today",
+        P,
+        EV,
+    )
     sql = pql.compile_sql({"s'1": seg}, "profiles", NOW)
     assert "'x''); DROP TABLE t; --'" in sql
     assert "CURRENT_TIMESTAMP" not in sql.upper() and "NOW()" not in sql.upper()
     con = duckdb.connect()
-    pql.load_relation(con, "profiles", P, EV, [("p", {"homeAddress": {"city": nasty}}, [
-        {"_id": "e", "timestamp": "2024-05-15T01:00:00Z"}])])
+    pql.load_relation(
+        con,
+        "profiles",
+        P,
+        EV,
+        [("p", {"homeAddress": {"city": nasty}}, [{"_id": "e", "timestamp": "2024-05-15T01:00:00Z"}])],
+    )
     assert con.execute(sql).fetchall() == [("p", True)]
 
 

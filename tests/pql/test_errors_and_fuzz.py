@@ -15,7 +15,9 @@ from tessera.errors import PqlError
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "pql"
 SCHEMAS = json.loads((DATA / "schemas.json").read_text())
-EXAMPLES = [e["pql"] for e in json.loads((DATA / "spec_examples.json").read_text()) if e["kind"] == "expression"]
+EXAMPLES = [
+    e["pql"] for e in json.loads((DATA / "spec_examples.json").read_text()) if e["kind"] == "expression"
+]
 
 
 def test_syntax_error_has_position_and_caret() -> None:
@@ -88,9 +90,25 @@ def _exercise(text: str) -> None:
     pql.eligibility(node)
 
 
-alphabet = st.sampled_from(list('abXY.()[]"=<>!,:^$%*+-/0123456789 \\') + ["and ", "or ", "not ", "occurs ", "select ",
-                                                                             "from ", "where ", "chain(", "xEvent",
-                                                                             "today", "last ", "month", "in ", "let "])
+alphabet = st.sampled_from(
+    list('abXY.()[]"=<>!,:^$%*+-/0123456789 \\')
+    + [
+        "and ",
+        "or ",
+        "not ",
+        "occurs ",
+        "select ",
+        "from ",
+        "where ",
+        "chain(",
+        "xEvent",
+        "today",
+        "last ",
+        "month",
+        "in ",
+        "let ",
+    ]
+)
 
 
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -103,15 +121,42 @@ def test_random_text_raises_only_pql_error(text: str) -> None:
 @given(st.sampled_from(EXAMPLES), st.integers(0, 10_000), st.integers(0, 5), st.text(max_size=3))
 def test_mutated_examples_raise_only_pql_error(src: str, at: int, cut: int, insert: str) -> None:
     i = at % (len(src) + 1)
-    _exercise(src[:i] + insert + src[i + cut:])
+    _exercise(src[:i] + insert + src[i + cut :])
 
 
-json_leaf = st.one_of(st.none(), st.booleans(), st.integers(-3, 3), st.text(max_size=4),
-                      st.sampled_from(["fnApply", "literal", "fieldLookup", "varRef", "=", "and", "occurs", "chain"]))
-json_doc = st.recursive(json_leaf, lambda c: st.one_of(
-    st.lists(c, max_size=4),
-    st.dictionaries(st.sampled_from(["nodeType", "fnName", "params", "value", "literalType", "fieldName", "object",
-                                     "varName", "position", "method", "body"]), c, max_size=5)), max_leaves=15)
+json_leaf = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-3, 3),
+    st.text(max_size=4),
+    st.sampled_from(["fnApply", "literal", "fieldLookup", "varRef", "=", "and", "occurs", "chain"]),
+)
+json_doc = st.recursive(
+    json_leaf,
+    lambda c: st.one_of(
+        st.lists(c, max_size=4),
+        st.dictionaries(
+            st.sampled_from(
+                [
+                    "nodeType",
+                    "fnName",
+                    "params",
+                    "value",
+                    "literalType",
+                    "fieldName",
+                    "object",
+                    "varName",
+                    "position",
+                    "method",
+                    "body",
+                ]
+            ),
+            c,
+            max_size=5,
+        ),
+    ),
+    max_leaves=15,
+)
 
 
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -4,7 +4,7 @@ text → AST → text and text → json → text, and every documented result ho
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +13,9 @@ import pytest
 from tessera import pql
 from tessera.errors import PqlError
 
-EXAMPLES = json.loads((Path(__file__).resolve().parents[1] / "data" / "pql" / "spec_examples.json").read_text())
+EXAMPLES = json.loads(
+    (Path(__file__).resolve().parents[1] / "data" / "pql" / "spec_examples.json").read_text()
+)
 EXPRS = [e for e in EXAMPLES if e["kind"] == "expression"]
 
 
@@ -45,42 +47,161 @@ def _at(path: str, value: Any) -> dict[str, Any]:
     return out
 
 
-def _run(expr: str, profile: dict[str, Any], events: list[dict[str, Any]] | None = None,
-         now: datetime | None = None, boolean: bool = True) -> Any:
+def _run(
+    expr: str,
+    profile: dict[str, Any],
+    events: list[dict[str, Any]] | None = None,
+    now: datetime | None = None,
+    boolean: bool = True,
+) -> Any:
     fn = pql.compile_python(pql.check(expr, boolean=boolean))
-    return fn(profile, events or [], pql.EvalContext(now=now or datetime(2018, 8, 28, 9, tzinfo=timezone.utc)))
+    return fn(profile, events or [], pql.EvalContext(now=now or datetime(2018, 8, 28, 9, tzinfo=UTC)))
 
 
 # (example number, expression, field path, {value: expected})
 STRING_RESULTS = [
-    (26, 'person.firstName like "John%"', "person.firstName", {"John": True, "Johnny": True, "UpJohn": False}),
-    (27, 'person.firstName like "%John"', "person.firstName", {"John": True, "UpJohn": True, "Johnny": False}),
-    (28, 'person.firstName like "J_hn"', "person.firstName", {"John": True, "Jahn": True, "UpJohn": False, "Johnny": False}),
-    (31, 'workEmail.address.startsWith("joe")', "workEmail.address", {"joe.lean@work.com": True, "JOE.lean@work.com": False}),
-    (31, 'workEmail.address.startsWith("joe", true)', "workEmail.address", {"joe.lean@work.com": True, "JOE.lean@work.com": False}),
-    (32, 'workEmail.address.startsWith("joe", false)', "workEmail.address", {"joe.lean@work.com": True, "JOE.lean@work.com": True}),
-    (33, 'workEmail.address.doesNotStartWith("joe")', "workEmail.address", {"joe.lean@work.com": False, "JOE.lean@work.com": True}),
-    (34, 'workEmail.address.doesNotStartWith("joe", false)', "workEmail.address", {"joe.lean@work.com": False, "JOE.lean@work.com": False}),
-    (36, 'workEmail.address.endsWith(".edu")', "workEmail.address", {"joe.lean@work.edu": True, "joe.lean@work.EDU": False}),
-    (36, 'workEmail.address.endsWith(".edu", false)', "workEmail.address", {"joe.lean@work.edu": True, "joe.lean@work.EDU": True}),
-    (37, 'workEmail.address.doesNotEndWith(".edu", false)', "workEmail.address", {"joe.lean@work.edu": False, "joe.lean@work.EDU": False}),
-    (39, 'workEmail.address.contains("yahoo")', "workEmail.address", {"a@yahoo.com": True, "a@YAHOO.com": False}),
-    (39, 'workEmail.address.contains("yahoo", false)', "workEmail.address", {"a@yahoo.com": True, "a@YAHOO.com": True}),
-    (40, 'workEmail.address.doesNotContain("yahoo")', "workEmail.address", {"a@yahoo.com": False, "a@YAHOO.com": True}),
-    (40, 'workEmail.address.doesNotContain("yahoo", false)', "workEmail.address", {"a@yahoo.com": False, "a@YAHOO.com": False}),
+    (
+        26,
+        'person.firstName like "John%"',
+        "person.firstName",
+        {"John": True, "Johnny": True, "UpJohn": False},
+    ),
+    (
+        27,
+        'person.firstName like "%John"',
+        "person.firstName",
+        {"John": True, "UpJohn": True, "Johnny": False},
+    ),
+    (
+        28,
+        'person.firstName like "J_hn"',
+        "person.firstName",
+        {"John": True, "Jahn": True, "UpJohn": False, "Johnny": False},
+    ),
+    (
+        31,
+        'workEmail.address.startsWith("joe")',
+        "workEmail.address",
+        {"joe.lean@work.com": True, "JOE.lean@work.com": False},
+    ),
+    (
+        31,
+        'workEmail.address.startsWith("joe", true)',
+        "workEmail.address",
+        {"joe.lean@work.com": True, "JOE.lean@work.com": False},
+    ),
+    (
+        32,
+        'workEmail.address.startsWith("joe", false)',
+        "workEmail.address",
+        {"joe.lean@work.com": True, "JOE.lean@work.com": True},
+    ),
+    (
+        33,
+        'workEmail.address.doesNotStartWith("joe")',
+        "workEmail.address",
+        {"joe.lean@work.com": False, "JOE.lean@work.com": True},
+    ),
+    (
+        34,
+        'workEmail.address.doesNotStartWith("joe", false)',
+        "workEmail.address",
+        {"joe.lean@work.com": False, "JOE.lean@work.com": False},
+    ),
+    (
+        36,
+        'workEmail.address.endsWith(".edu")',
+        "workEmail.address",
+        {"joe.lean@work.edu": True, "joe.lean@work.EDU": False},
+    ),
+    (
+        36,
+        'workEmail.address.endsWith(".edu", false)',
+        "workEmail.address",
+        {"joe.lean@work.edu": True, "joe.lean@work.EDU": True},
+    ),
+    (
+        37,
+        'workEmail.address.doesNotEndWith(".edu", false)',
+        "workEmail.address",
+        {"joe.lean@work.edu": False, "joe.lean@work.EDU": False},
+    ),
+    (
+        39,
+        'workEmail.address.contains("yahoo")',
+        "workEmail.address",
+        {"a@yahoo.com": True, "a@YAHOO.com": False},
+    ),
+    (
+        39,
+        'workEmail.address.contains("yahoo", false)',
+        "workEmail.address",
+        {"a@yahoo.com": True, "a@YAHOO.com": True},
+    ),
+    (
+        40,
+        'workEmail.address.doesNotContain("yahoo")',
+        "workEmail.address",
+        {"a@yahoo.com": False, "a@YAHOO.com": True},
+    ),
+    (
+        40,
+        'workEmail.address.doesNotContain("yahoo", false)',
+        "workEmail.address",
+        {"a@yahoo.com": False, "a@YAHOO.com": False},
+    ),
     (42, 'firstName.equals("John", false)', "firstName", {"Johnny": False, "John": True, "john": True}),
     (43, 'firstName.notEqualTo("John")', "firstName", {"John": False, "john": True}),
     (43, 'firstName.notEqualTo("John", false)', "firstName", {"Johnny": True, "John": False, "john": False}),
-    (45, 'person.firstName matches "^John"', "person.firstName", {"John": True, "Johnny": True, "JOHN": False, "UpJohn": False}),
-    (46, 'person.firstName matches "John$"', "person.firstName", {"John": True, "UpJohn": True, "JOHN": False, "Johnny": False}),
-    (47, 'person.firstName matches "J.hn"', "person.firstName", {"John": True, "Johnny": True, "UpJohn": True, "Jahn": True, "JOHN": False}),
-    (48, 'person.firstName matches "^J.*n$"', "person.firstName", {"John": True, "Jonathan": True, "Jahn": True, "JOHN": False, "Johnny": False, "UpJohn": False}),
-    (54, 'homeAddress.stateProvinceISO in ["CA", "OR"]', "homeAddress.stateProvinceISO", {"OR": True, "or": False}),
-    (55, 'homeAddress.stateProvinceISO notIn ["CA", "OR"]', "homeAddress.stateProvinceISO", {"or": True, "OR": False}),
+    (
+        45,
+        'person.firstName matches "^John"',
+        "person.firstName",
+        {"John": True, "Johnny": True, "JOHN": False, "UpJohn": False},
+    ),
+    (
+        46,
+        'person.firstName matches "John$"',
+        "person.firstName",
+        {"John": True, "UpJohn": True, "JOHN": False, "Johnny": False},
+    ),
+    (
+        47,
+        'person.firstName matches "J.hn"',
+        "person.firstName",
+        {"John": True, "Johnny": True, "UpJohn": True, "Jahn": True, "JOHN": False},
+    ),
+    (
+        48,
+        'person.firstName matches "^J.*n$"',
+        "person.firstName",
+        {"John": True, "Jonathan": True, "Jahn": True, "JOHN": False, "Johnny": False, "UpJohn": False},
+    ),
+    (
+        54,
+        'homeAddress.stateProvinceISO in ["CA", "OR"]',
+        "homeAddress.stateProvinceISO",
+        {"OR": True, "or": False},
+    ),
+    (
+        55,
+        'homeAddress.stateProvinceISO notIn ["CA", "OR"]',
+        "homeAddress.stateProvinceISO",
+        {"or": True, "OR": False},
+    ),
     (56, "birthMonth notIn [3, 4, 6]", "birthMonth", {5: True, 3: False}),
-    (57, '"London" in citiesVisited', "citiesVisited", {("London", "Paris", "New York"): True, ("london", "paris"): False}),
-    (59, 'person.favoriteColors.intersects(["red", "blue", "green"])', "person.favoriteColors",
-     {("orange", "blue", "brown"): True, ("yellow", "violet"): False}),
+    (
+        57,
+        '"London" in citiesVisited',
+        "citiesVisited",
+        {("London", "Paris", "New York"): True, ("london", "paris"): False},
+    ),
+    (
+        59,
+        'person.favoriteColors.intersects(["red", "blue", "green"])',
+        "person.favoriteColors",
+        {("orange", "blue", "brown"): True, ("yellow", "violet"): False},
+    ),
     (23, "intField1/intField2 > 5", "intField2", {0: False}),
 ]
 CASES = [(n, e, p, v, exp) for n, e, p, vals in STRING_RESULTS for v, exp in vals.items()]
@@ -97,8 +218,13 @@ def test_documented_results(n: int, expr: str, path: str, value: Any, expected: 
 
 def test_documented_results_are_false_on_missing_fields() -> None:
     # Negated forms are not exact negations: all false when the operand is null (spec §4).
-    for expr in ['workEmail.address.doesNotStartWith("joe")', 'a.b != "CA"', "birthMonth notIn [3, 4, 6]",
-                 'x.doesNotContain("y")', 'firstName.notEqualTo("John")']:
+    for expr in [
+        'workEmail.address.doesNotStartWith("joe")',
+        'a.b != "CA"',
+        "birthMonth notIn [3, 4, 6]",
+        'x.doesNotContain("y")',
+        'firstName.notEqualTo("John")',
+    ]:
         assert _run(expr, {}) is False
     assert _run('not (a.b = "CA")', {}) is True  # not(null) = not(false) = true (design decision)
 
@@ -116,7 +242,7 @@ def test_sum_of_nothing_is_zero() -> None:  # example 85
 
 def test_current_month_in_spring() -> None:  # example 88
     for month, expected in [(3, True), (5, True), (6, False)]:
-        assert _run("currentMonth() in [3, 4, 5]", {}, now=datetime(2020, month, 2, tzinfo=timezone.utc)) is expected
+        assert _run("currentMonth() in [3, 4, 5]", {}, now=datetime(2020, month, 2, tzinfo=UTC)) is expected
 
 
 def _ev(ts: str) -> dict[str, Any]:
@@ -149,23 +275,29 @@ def test_occurs_between_is_inclusive() -> None:  # example 105
 
 def test_offer_ranking_worked_example() -> None:  # example 182
     expr = next(e["pql"] for e in EXAMPLES if e["n"] == 182 and e["i"] == 0)
-    scoring = [{"core": {"category": c, "propensityScore": s}}
-               for c, s in [("insurance", 96.9), ("personalLoan", 45.3), ("creditCard", 78.1)]]
+    scoring = [
+        {"core": {"category": c, "propensityScore": s}}
+        for c, s in [("insurance", 96.9), ("personalLoan", 45.3), ("creditCard", 78.1)]
+    ]
     for kind, expected in [("insurance", 96.9), ("personalLoan", 45.3), ("creditCard", 78.1), ("other", 7)]:
-        profile = {"_salesvelocity": {"individualScoring": scoring},
-                   "offer": {"characteristics": {"propensityType": kind}, "rank": {"priority": 7}}}
+        profile = {
+            "_salesvelocity": {"individualScoring": scoring},
+            "offer": {"characteristics": {"propensityType": kind}, "rank": {"priority": 7}},
+        }
         assert _run(expr, profile, boolean=False) == expected
 
 
 def test_chain_count_and_order() -> None:  # examples 145, 158
-    now = datetime(2024, 1, 2, 12, tzinfo=timezone.utc)
+    now = datetime(2024, 1, 2, 12, tzinfo=UTC)
     views = [{"eventType": "homePageView", "timestamp": f"2024-01-02T0{i}:00:00Z"} for i in range(5)]
     e145 = 'chain(xEvent, timestamp, [A: WHAT(eventType = "homePageView") WHEN(< 24 hours before now) COUNT(5) ] )'
     assert _run(e145, {}, views, now=now) is True
     assert _run(e145, {}, views[:4], now=now) is False
     seq = 'chain(xEvent, timestamp, [ A: WHAT(eventType = "productView"), B: WHAT(eventType = "addToCart") ])'
-    ok = [{"eventType": "productView", "timestamp": "2024-01-01T00:00:00Z"},
-          {"eventType": "addToCart", "timestamp": "2024-01-01T01:00:00Z"}]
+    ok = [
+        {"eventType": "productView", "timestamp": "2024-01-01T00:00:00Z"},
+        {"eventType": "addToCart", "timestamp": "2024-01-01T01:00:00Z"},
+    ]
     assert _run(seq, {}, ok, now=now) is True
     reversed_order = [dict(ok[0], timestamp="2024-01-01T02:00:00Z"), ok[1]]
     assert _run(seq, {}, reversed_order, now=now) is False
@@ -182,20 +314,34 @@ def test_filters_with_parent_reference() -> None:  # examples 134, 135
     events = [{"productListItems": [{"SKU": "LR"}]}, {"productListItems": [{"SKU": "PS"}]}]
     assert _run('xEvent[productListItems[SKU="PS"]].count()', {}, events, boolean=False) == 1
     female = {"person": {"gender": "female"}}
-    assert _run('xEvent[productListItems[SKU="PS" or ^^.person.gender="female"]].count()', female, events,
-                boolean=False) == 2
+    assert (
+        _run(
+            'xEvent[productListItems[SKU="PS" or ^^.person.gender="female"]].count()',
+            female,
+            events,
+            boolean=False,
+        )
+        == 2
+    )
 
 
 def test_computed_attribute_group_by() -> None:  # example 166
-    now = datetime(2024, 1, 8, tzinfo=timezone.utc)
-    events = [{"eventType": "download", "product": p, "timestamp": "2024-01-07T00:00:00Z"} for p in ["a", "b", "a"]]
-    expr = ('xEvent[(timestamp occurs < 7 days before now) and eventType="download"]'
-            ".groupBy(product).map((K, G) => mapEntry(K, G.count()))")
+    now = datetime(2024, 1, 8, tzinfo=UTC)
+    events = [
+        {"eventType": "download", "product": p, "timestamp": "2024-01-07T00:00:00Z"} for p in ["a", "b", "a"]
+    ]
+    expr = (
+        'xEvent[(timestamp occurs < 7 days before now) and eventType="download"]'
+        ".groupBy(product).map((K, G) => mapEntry(K, G.count()))"
+    )
     assert _run(expr, {}, events, now=now, boolean=False) == {"a": 2, "b": 1}
 
 
 def test_if_and_let() -> None:  # examples 7, 86, 171
-    assert _run('if (homeAddress.countryISO = "CA", 1, 2)', _at("homeAddress.countryISO", "CA"), boolean=False) == 1
+    assert (
+        _run('if (homeAddress.countryISO = "CA", 1, 2)', _at("homeAddress.countryISO", "CA"), boolean=False)
+        == 1
+    )
     assert _run('if (homeAddress.countryISO = "CA", 1, 2)', {}, boolean=False) == 2
     expr = next(e["pql"] for e in EXAMPLES if e["n"] == 86)
     usd = [{"commerce": {"order": {"currencyCode": "USD", "priceTotal": p}}} for p in (100, 200)]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from typing import Any
 
 from tessera.errors import PqlError
@@ -23,14 +23,14 @@ from tessera.pql.timeops import Span
 class EvalContext:
     """Evaluation parameters: ``now`` (aware UTC) and resource limits."""
 
-    now: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    now: datetime = field(default_factory=lambda: datetime.now(UTC))
     max_regex_input: int = 10_000
     """Strings longer than this are not regex-matched (the match yields null)."""
 
     def __post_init__(self) -> None:
         if self.now.tzinfo is None:
-            self.now = self.now.replace(tzinfo=timezone.utc)
-        self.now = self.now.astimezone(timezone.utc)
+            self.now = self.now.replace(tzinfo=UTC)
+        self.now = self.now.astimezone(UTC)
 
 
 class Scope:
@@ -199,6 +199,7 @@ class _Compiler:
     def c_Field(self, n: A.Field) -> Fn:
         name = n.name
         if isinstance(n.obj, A.Ctx) and n.obj.up == 0:
+
             def top(s: Scope) -> Any:
                 o = s.stack[-1]
                 return o.get(name) if isinstance(o, dict) else field_of(o, name)
@@ -228,6 +229,7 @@ class _Compiler:
         if op == "=":
             return lambda s: eq(lf(s), rf(s))
         if op == "!=":
+
             def ne(s: Scope) -> bool | None:
                 r = eq(lf(s), rf(s))
                 return None if r is None else not r
@@ -262,6 +264,7 @@ class _Compiler:
     def _call(self, name: str, args: list[Fn]) -> Fn:
         rule = FUNCTIONS[name].py
         if name == "matches":
+
             def m(s: Scope) -> Any:
                 v = args[0](s)
                 if isinstance(v, str) and len(v) > s.ctx.max_regex_input:
@@ -289,13 +292,13 @@ class _Compiler:
                     if len(params) == 1:
                         return body(s.bind(**{params[0]: item}))
                     vals = item if isinstance(item, tuple) else (item,)
-                    return body(s.bind(**dict(zip(params, vals))))
+                    return body(s.bind(**dict(zip(params, vals, strict=False))))
 
                 return per
 
             return lam
         f = self.compile(n)
-        return lambda s: (lambda item: f(s.push(item)))
+        return lambda s: lambda item: f(s.push(item))
 
     def c_Call(self, n: A.Call) -> Fn:
         fn = FUNCTIONS[n.name]
@@ -303,21 +306,25 @@ class _Compiler:
         if nargs < fn.min_args or (fn.max_args is not None and nargs > fn.max_args):
             raise PqlError(f"{n.name}() does not take {nargs} argument(s).")
         if n.name == "inSegment":
-            a = self.compile(n.args[0])
-            return lambda s: in_segment(s.profile, a(s))
+            seg_fn = self.compile(n.args[0])
+            return lambda s: in_segment(s.profile, seg_fn(s))
         if n.name in ("currentMonth", "currentYear", "currentDayOfMonth"):
             attr = {"currentMonth": "month", "currentYear": "year", "currentDayOfMonth": "day"}[n.name]
             return lambda s: getattr(s.ctx.now, attr)
         if n.name == "date":
-            parts = [self.compile(a) for a in n.args]
-            return lambda s: fn.py(*[p(s) for p in parts])
+            dparts = [self.compile(a) for a in n.args]
+            return lambda s: fn.py(*[p(s) for p in dparts])
         if fn.lazy:
             thunks = [self.compile(a) for a in n.args]
             test = thunks[0]
             return lambda s: fn.py(lambda: test(s), lambda: thunks[1](s), lambda: thunks[2](s))
-        if n.name == "matches" and isinstance(n.args[1], A.Lit) and isinstance(n.args[1].value, str):
-            if regex(n.args[1].value) is None:
-                raise PqlError(f"{n.args[1].value!r} is not a valid regular expression.")
+        if (
+            n.name == "matches"
+            and isinstance(n.args[1], A.Lit)
+            and isinstance(n.args[1].value, str)
+            and regex(n.args[1].value) is None
+        ):
+            raise PqlError(f"{n.args[1].value!r} is not a valid regular expression.")
         if fn.item_args:
             parts: list[Fn] = []
             for i, a in enumerate(n.args):
@@ -375,7 +382,9 @@ class _Compiler:
     def c_Quant(self, n: A.Quant) -> Fn:
         names = [d.var for d in n.decls]
         if n.kind == "forall":
-            compiled = [(d.var, self.compile(d.source), self.cond(d.cond) if d.cond else None) for d in n.decls]
+            compiled = [
+                (d.var, self.compile(d.source), self.cond(d.cond) if d.cond else None) for d in n.decls
+            ]
 
             def forall(s: Scope, k: int = 0) -> bool:
                 if k == len(compiled):
