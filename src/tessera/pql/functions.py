@@ -11,6 +11,7 @@ only available in the streaming evaluator (the SQL compiler says so in words).
 from __future__ import annotations
 
 import difflib
+import functools
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -271,6 +272,15 @@ def _date(y: Any, m: Any, d: Any) -> date | None:
         return None
 
 
+@functools.lru_cache(maxsize=65536)
+def _parse_iso(v: str) -> datetime | None:
+    try:
+        dt = datetime.fromisoformat(v)
+    except ValueError:
+        return None
+    return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
+
+
 def as_time(v: Any) -> datetime | None:
     """A data value as an aware UTC datetime (ISO strings, epoch ms, dates); ``None`` otherwise."""
     if isinstance(v, datetime):
@@ -278,11 +288,7 @@ def as_time(v: Any) -> datetime | None:
     if isinstance(v, date):
         return datetime(v.year, v.month, v.day, tzinfo=UTC)
     if isinstance(v, str):
-        try:
-            dt = datetime.fromisoformat(v)
-        except ValueError:
-            return None
-        return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
+        return _parse_iso(v)
     if isinstance(v, (int, float)) and not isinstance(v, bool):
         try:
             return datetime.fromtimestamp(v / 1000, tz=UTC)

@@ -226,6 +226,18 @@ class _Compiler:
             return lambda s: truthy(lf(s)) and truthy(rf(s))
         if op == "or":
             return lambda s: truthy(lf(s)) or truthy(rf(s))
+        if op == "=" and isinstance(n.right, A.Lit) and type(n.right.value) in (str, int):
+            # Fast path for the most common form, field = literal (same result as eq()).
+            lit = n.right.value
+            lit_type = type(lit)
+
+            def eq_lit(s: Scope) -> bool | None:
+                v = lf(s)
+                if type(v) is lit_type:
+                    return bool(v == lit)
+                return eq(v, lit)
+
+            return eq_lit
         if op == "=":
             return lambda s: eq(lf(s), rf(s))
         if op == "!=":
@@ -428,6 +440,51 @@ class _Compiler:
         tgt2 = self.compile(n.target2) if n.target2 is not None else None
         amount = self.compile(n.amount) if n.amount is not None else None
         kind, cmp, unit, direction = n.kind, n.cmp, n.unit, n.direction
+        if all(_is_constant(x) for x in (n.target, n.target2, n.amount) if x is not None):
+            # Constant target (now, today, last month, date(...)): bounds depend only on ctx.now, so
+            # they are computed once per evaluation time, not once per event.
+            cache: dict[datetime, list[tuple[str, datetime]] | None] = {}
+
+            def const_bounds(s: Scope) -> list[tuple[str, datetime]] | None:
+                now = s.ctx.now
+                if now not in cache:
+                    if len(cache) > 64:
+                        cache.clear()
+                    cache[now] = _bounds(s)
+                return cache[now]
+
+            def occurs_const(s: Scope) -> bool | None:
+                t = as_time(subj(s))
+                bounds = const_bounds(s)
+                if t is None or bounds is None:
+                    return None
+                for op, b in bounds:
+                    if not timeops.check(op, t, b):
+                        return False
+                return True
+
+        def _bounds(s: Scope) -> list[tuple[str, datetime]] | None:
+            span = as_span(tgt(s))
+            if span is None:
+                return None
+            span2 = as_span(tgt2(s)) if tgt2 else None
+            if tgt2 is not None and span2 is None:
+                return None
+            num: int | None = None
+            if amount is not None:
+                a = amount(s)
+                if not isinstance(a, int) or isinstance(a, bool):
+                    return None
+                num = a
+            try:
+                return timeops.occurs_bounds(
+                    kind, span, span2, cmp, num, unit, direction, timeops.shift, timeops.trunc
+                )
+            except (OverflowError, ValueError):
+                return None
+
+        if all(_is_constant(x) for x in (n.target, n.target2, n.amount) if x is not None):
+            return occurs_const
 
         def occurs(s: Scope) -> bool | None:
             t = as_time(subj(s))
@@ -494,6 +551,10 @@ class _Compiler:
             return True
 
         return chain
+
+
+def _is_constant(n: A.Node) -> bool:
+    return not any(isinstance(x, (A.Field, A.Var, A.XEvent, A.Ctx, A.Param)) for x in A.walk(n))
 
 
 def compile_node(node: A.Node, boolean: bool) -> Predicate:
