@@ -458,10 +458,7 @@ class _Compiler:
                 bounds = const_bounds(s)
                 if t is None or bounds is None:
                     return None
-                for op, b in bounds:
-                    if not timeops.check(op, t, b):
-                        return False
-                return True
+                return all(timeops.check(op, t, b) for op, b in bounds)
 
         def _bounds(s: Scope) -> list[tuple[str, datetime]] | None:
             span = as_span(tgt(s))
