@@ -36,22 +36,30 @@ class EvalContext:
 class Scope:
     """Run-time state of one evaluation: profile, events, context stack and variables."""
 
-    __slots__ = ("ctx", "events", "profile", "stack", "vars")
+    __slots__ = ("ctx", "cur", "events", "profile", "stack", "vars")
 
     def __init__(
-        self, profile: Any, events: Any, ctx: EvalContext, stack: tuple[Any, ...], vars: dict[str, Any]
+        self,
+        profile: Any,
+        events: Any,
+        ctx: EvalContext,
+        stack: tuple[Any, ...],
+        cur: Any,
+        vars: dict[str, Any],
     ) -> None:
         self.profile = profile
         self.events = events
         self.ctx = ctx
-        self.stack = stack
+        self.stack = stack  # enclosing contexts, outermost first (for ^, ^^)
+        self.cur = cur  # the implicit context: the profile, or the current item inside a filter
         self.vars = vars
 
     def push(self, item: Any) -> Scope:
-        return Scope(self.profile, self.events, self.ctx, self.stack + (item,), self.vars)
+        # Loops reuse one child and reassign ``cur`` per item (evaluation is synchronous).
+        return Scope(self.profile, self.events, self.ctx, self.stack + (self.cur,), item, self.vars)
 
     def bind(self, **names: Any) -> Scope:
-        return Scope(self.profile, self.events, self.ctx, self.stack, {**self.vars, **names})
+        return Scope(self.profile, self.events, self.ctx, self.stack, self.cur, {**self.vars, **names})
 
 
 Fn = Callable[[Scope], Any]
@@ -179,8 +187,11 @@ class _Compiler:
     def c_Ctx(self, n: A.Ctx) -> Fn:
         up = n.up
 
+        if up == 0:
+            return lambda s: s.cur
+
         def ctx(s: Scope) -> Any:
-            return s.stack[-1 - up] if len(s.stack) > up else None
+            return s.stack[-up] if len(s.stack) >= up else None
 
         return ctx
 
@@ -201,7 +212,7 @@ class _Compiler:
         if isinstance(n.obj, A.Ctx) and n.obj.up == 0:
 
             def top(s: Scope) -> Any:
-                o = s.stack[-1]
+                o = s.cur
                 return o.get(name) if isinstance(o, dict) else field_of(o, name)
 
             return top
@@ -310,7 +321,17 @@ class _Compiler:
 
             return lam
         f = self.compile(n)
-        return lambda s: lambda item: f(s.push(item))
+
+        def make(s: Scope) -> Callable[[Any], Any]:
+            child = s.push(None)
+
+            def per(item: Any) -> Any:
+                child.cur = item
+                return f(child)
+
+            return per
+
+        return make
 
     def c_Call(self, n: A.Call) -> Fn:
         fn = FUNCTIONS[n.name]
@@ -357,7 +378,13 @@ class _Compiler:
                 a = [a]
             if not isinstance(a, list):
                 return None
-            return [x for x in a if cond(s.push(x))]
+            child = s.push(None)
+            out = []
+            for x in a:
+                child.cur = x
+                if cond(child):
+                    out.append(x)
+            return out
 
         return filt
 
@@ -384,8 +411,10 @@ class _Compiler:
                 items = [items]
             if not isinstance(items, list):
                 return
+            s2 = s.bind(**{var: None})
+            env = s2.vars
             for item in items:
-                s2 = s.bind(**{var: item})
+                env[var] = item  # consumers use each yielded scope before the next item
                 if cond is None or cond(s2):
                     yield from gen(s2, k + 1)
 
@@ -405,8 +434,9 @@ class _Compiler:
                 items = src(s)
                 if isinstance(items, dict):
                     items = [items]
+                s2 = s.bind(**{var: None})
                 for item in items if isinstance(items, list) else []:
-                    s2 = s.bind(**{var: item})
+                    s2.vars[var] = item
                     if not ((cond is None or cond(s2)) and forall(s2, k + 1)):
                         return False
                 return True
@@ -530,13 +560,14 @@ class _Compiler:
                     timed.append((t, e))
             timed.sort(key=lambda p: p[0])
             prev: datetime | None = None
+            se = s.push(None)
             for conds, count in steps:
                 hits = 0
                 found = None
                 for t, e in timed:
                     if prev is not None and t <= prev:
                         continue
-                    se = s.push(e)
+                    se.cur = e
                     if all(c(se) for c in conds):
                         hits += 1
                         if hits == count:
@@ -559,9 +590,9 @@ def compile_node(node: A.Node, boolean: bool) -> Predicate:
     body = _Compiler().compile(node)
 
     def run(profile: dict[str, Any], events: list[dict[str, Any]], ctx: EvalContext) -> Any:
-        return body(Scope(profile, events, ctx, (profile,), {}))
+        return body(Scope(profile, events, ctx, (), profile, {}))
 
     def run_bool(profile: dict[str, Any], events: list[dict[str, Any]], ctx: EvalContext) -> bool:
-        return truthy(body(Scope(profile, events, ctx, (profile,), {})))
+        return truthy(body(Scope(profile, events, ctx, (), profile, {})))
 
     return run_bool if boolean else run
