@@ -549,6 +549,28 @@ class _Compiler:
                 conds.append(self.cond(st.when))
             steps.append((conds, st.count or 1))
 
+        if len(steps) == 1:
+            # One step: order is irrelevant, so count matches without sorting.
+            (conds1, need) = steps[0]
+
+            def chain1(s: Scope) -> bool:
+                events = src(s)
+                if not isinstance(events, list):
+                    return False
+                se = s.push(None)
+                hits = 0
+                for e in events:
+                    if not isinstance(e, dict) or as_time(e.get(ts)) is None:
+                        continue
+                    se.cur = e
+                    if all(c(se) for c in conds1):
+                        hits += 1
+                        if hits >= need:
+                            return True
+                return False
+
+            return chain1
+
         def chain(s: Scope) -> bool:
             events = src(s)
             if not isinstance(events, list):
