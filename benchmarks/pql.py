@@ -214,7 +214,6 @@ def bench_batch(segs: list[tuple[str, Py, str]], n: int, k: int) -> tuple[float,
         + ", ".join(f'{s} AS "seg{i}"' for i, (_, _, s) in enumerate(segs))
         + " FROM profiles"
     )
-    con.execute("SET lambda_syntax='ENABLE_SINGLE_ARROW'") if False else None
     a = con.execute(f"SELECT * FROM ({ours_sql}) ORDER BY profile_id").fetchall()
     b = con.execute(f"SELECT * FROM ({hand_sql}) ORDER BY profile_id").fetchall()
     assert a == b, "generated and hand-written SQL disagree"

@@ -163,6 +163,8 @@ def profile_atom() -> st.SearchStrategy[str]:
                 "person.tags.distinct().count() > 1",
                 "person.age.isNotNull()",
                 "(person.score + 1) * 2 > 4",
+                'person.tags.head() = "a"',
+                "person.lucky.head() > 2",
             ]
         ),
     )
