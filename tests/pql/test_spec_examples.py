@@ -347,3 +347,46 @@ def test_if_and_let() -> None:  # examples 7, 86, 171
     usd = [{"commerce": {"order": {"currencyCode": "USD", "priceTotal": p}}} for p in (100, 200)]
     assert _run(expr, {}, usd) is True
     assert _run(expr, {}, usd[:1]) is False
+
+
+def test_segment_definition_json_samples() -> None:  # examples 183, 184 and the §7 conversion sample
+    for e in (x for x in EXAMPLES if x["n"] in (183, 184)):
+        envelope = json.loads(e["pql"])
+        assert envelope["format"] == "pql/text"
+        node = pql.parse(envelope["value"])
+        assert pql.parse_json(pql.to_json(node)) == node
+    converted = {
+        "nodeType": "fnApply",
+        "fnName": "=",
+        "params": [
+            {
+                "nodeType": "fieldLookup",
+                "fieldName": "country",
+                "object": {
+                    "nodeType": "fieldLookup",
+                    "fieldName": "workAddress",
+                    "object": {"nodeType": "parameterReference", "position": 1},
+                },
+            },
+            {"nodeType": "literal", "literalType": "String", "value": "US"},
+        ],
+    }
+    assert pql.to_text(pql.parse_json(converted)) == 'workAddress.country = "US"'
+    assert pql.to_json(pql.parse('workAddress.country = "US"')) == converted
+    jq1 = {
+        "nodeType": "fnApply",
+        "fnName": "=",
+        "params": [
+            {
+                "nodeType": "fieldLookup",
+                "fieldName": "birthDay",
+                "object": {
+                    "nodeType": "fieldLookup",
+                    "fieldName": "person",
+                    "object": {"nodeType": "literal", "literalType": "XDMObject", "value": "profile"},
+                },
+            },
+            {"nodeType": "literal", "literalType": "integer", "value": "6"},
+        ],
+    }
+    assert pql.to_text(pql.parse_json(jq1)) == "person.birthDay = 6"
