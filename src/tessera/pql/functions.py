@@ -353,6 +353,8 @@ def _sql_equals(negate: bool) -> SqlRule:
         if rest and isinstance(rest[-1], E.Boolean):
             low = not rest[-1].this
             rest = rest[:-1]
+        if not rest:
+            return E.Null()
         if low:
             s, rest = _lower(s), [_lower(r) for r in rest]
         e: E.Expression = (
