@@ -7,8 +7,14 @@ from datetime import timedelta
 
 from tessera.pql import ast as A
 
-_UNIT = {"millisecond": timedelta(milliseconds=1), "second": timedelta(seconds=1), "minute": timedelta(minutes=1),
-         "hour": timedelta(hours=1), "day": timedelta(days=1), "week": timedelta(weeks=1)}
+_UNIT = {
+    "millisecond": timedelta(milliseconds=1),
+    "second": timedelta(seconds=1),
+    "minute": timedelta(minutes=1),
+    "hour": timedelta(hours=1),
+    "day": timedelta(days=1),
+    "week": timedelta(weeks=1),
+}
 _DAY = timedelta(hours=24)
 
 
@@ -38,10 +44,16 @@ def _window_ok(when: A.Occurs | None) -> bool:
         return False
     if when.kind == "on" and isinstance(when.target, A.TimeLit) and when.target.kind == "today":
         return True
-    if (when.kind == "offset" and when.direction == "before" and when.cmp in ("<", "<=")
-            and isinstance(when.target, A.TimeLit) and when.target.kind == "now"
-            and isinstance(when.amount, A.Lit) and isinstance(when.amount.value, int)
-            and when.unit in _UNIT):
+    if (
+        when.kind == "offset"
+        and when.direction == "before"
+        and when.cmp in ("<", "<=")
+        and isinstance(when.target, A.TimeLit)
+        and when.target.kind == "now"
+        and isinstance(when.amount, A.Lit)
+        and isinstance(when.amount.value, int)
+        and when.unit in _UNIT
+    ):
         return when.amount.value * _UNIT[when.unit] <= _DAY
     return False
 
@@ -59,16 +71,22 @@ def eligibility(node: A.Node) -> Eligibility:
     other_events = [n for n in nodes if isinstance(n, A.XEvent)]
     chain_sources = sum(1 for c in chains if isinstance(c.source, A.XEvent))
     if len(other_events) > chain_sources:
-        reasons.append("it reads events outside chain(...) (select/exists/filters/aggregations over xEvent "
-                       "need the full event history)")
+        reasons.append(
+            "it reads events outside chain(...) (select/exists/filters/aggregations over xEvent "
+            "need the full event history)"
+        )
     for c in chains:
         for s in c.steps:
             if not _window_ok(s.when):
-                reasons.append(f"chain step {s.label} has no time window of 24 hours or less "
-                               "(use WHEN(today) or WHEN(< 24 hours before now))")
+                reasons.append(
+                    f"chain step {s.label} has no time window of 24 hours or less "
+                    "(use WHEN(today) or WHEN(< 24 hours before now))"
+                )
     if any(isinstance(n, A.Agg) for n in nodes):
         reasons.append("it aggregates over events, which needs the full history")
-    if any(isinstance(n, A.ObjLit) for n in nodes) or any(isinstance(n, A.Call) and n.name in ("groupBy", "average") for n in nodes):
+    if any(isinstance(n, A.ObjLit) for n in nodes) or any(
+        isinstance(n, A.Call) and n.name in ("groupBy", "average") for n in nodes
+    ):
         reasons.append("it builds grouped or averaged values, which are batch-only")
     streaming = not reasons
     edge = streaming
