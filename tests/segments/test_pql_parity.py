@@ -25,7 +25,7 @@ SEGMENTS = {
 }
 
 
-@pytest.mark.parametrize("seed", [1, 2])
+@pytest.mark.parametrize("seed", [3])
 def test_pql_streaming_equals_batch(tmp_path: Path, seed: int) -> None:
     from tessera.segments import PqlEngine
 
