@@ -7,6 +7,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from api_world import TAGS, World
 from fastapi import FastAPI
 
 from tessera.api import create_app
@@ -35,3 +36,17 @@ async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
         yield c
+
+
+@pytest.fixture
+async def world(platform: Platform, client: httpx.AsyncClient) -> World:
+    ids = platform.sandbox().schemas.ensure_standard_schemas()
+    made = []
+    for name, schema in (("crm", ids["profile"]), ("web", ids["event"])):
+        response = await client.post(
+            "/data/foundation/catalog/dataSets",
+            json={"name": name, "schemaRef": {"id": schema}, "tags": TAGS},
+        )
+        assert response.status_code == 201, response.text
+        made.append(response.json()[0].removeprefix("@/dataSets/"))
+    return World(ids["profile"], ids["event"], made[0], made[1])

@@ -96,7 +96,8 @@ async def test_batches_show_status_metrics_and_errors(client: httpx.AsyncClient,
     one = (await client.get(f"{BATCHES}/{batch['id']}")).json()[batch["id"]]
     assert one["status"] == "success"
     assert one["metrics"]["failedRecordCount"] == 1
-    assert one["errors"] == [{"code": "TESSERA-1101-400", "description": "bad", "recordIndex": 2}]
+    assert one["failedRecords"] == [{"code": "TESSERA-1101-400", "description": "bad", "recordIndex": 2}]
+    assert one["errors"] == []
     assert one["relatedObjects"] == [{"type": "dataSet", "id": dataset_id}]
 
     listed = (await client.get(BATCHES, params={"dataSet": dataset_id})).json()

@@ -95,6 +95,14 @@ def test_json_that_is_not_json_names_line_and_column(tmp_path: Path) -> None:
         list(read_json(b"42"))
 
 
+def test_json_file_holding_json_lines_is_read_as_lines() -> None:
+    rows = list(read_json(b'{"a": 1}\n{"a": 2}\n{"a": \n'))
+    assert rows[:2] == [(1, {"a": 1}), (2, {"a": 2})]
+    assert isinstance(rows[2][1], RowError) and rows[2][1].location.startswith("line 3")
+    with pytest.raises(InvalidInput, match="not valid JSON"):
+        read_json(b'{"a": 1} {"a": 2}')  # one line: not JSON lines either
+
+
 def test_crm_json_file_reads_16_records() -> None:
     rows = list(read_file(CRM_CSV.with_suffix(".json")))
     assert len(rows) == 16

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from tessera.scaleout.broker import Broker, start_broker
+from tessera.scaleout.errors import MissingExtra
 from tessera.scaleout.servers import (
     RedisClusterServers,
     RedisServer,
@@ -55,3 +57,16 @@ def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisClu
     servers = start_redis_cluster(Path(tmp_path_factory.mktemp("rcluster")))
     yield servers
     servers.stop()
+
+
+@pytest.fixture(scope="session")
+def broker() -> Iterator[Broker]:
+    pytest.importorskip(
+        "confluent_kafka", reason='confluent-kafka missing: pip install "tessera-cdp[distributed]"'
+    )
+    try:
+        b = start_broker()
+    except MissingExtra as exc:
+        pytest.skip(str(exc))
+    yield b
+    b.stop()

@@ -3,9 +3,11 @@ cross-partition write protocol (serial order for writers, roll-forward of a dead
 
 from __future__ import annotations
 
+import importlib.util
 import threading
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,13 +16,24 @@ pytest.importorskip("redis", reason='redis-py missing: pip install "tessera-cdp[
 
 import redis
 from redis.cluster import RedisCluster
-from tests.store import test_contract as contract
 
 from tessera.errors import StorageError
 from tessera.scaleout.servers import RedisClusterServers, RedisServer, start_redis
 from tessera.store.base import PointStore, WriteBatch, key
-from tessera.store.redis import KeyPartitioner, RedisStore, RedisStoreConfig
+from tessera.store.redis import KeyPartitioner, RedisCapabilities, RedisStore, RedisStoreConfig
 
+
+def _load_contract() -> Any:
+    """The shared contract module, loaded by path so this works in any pytest import mode."""
+    path = Path(__file__).parents[1] / "store" / "test_contract.py"
+    spec = importlib.util.spec_from_file_location("_tessera_store_contract", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+contract = _load_contract()
 CONTRACT = [
     contract.test_put_get_delete,
     contract.test_scan_is_ordered_and_prefix_bounded,
@@ -53,8 +66,10 @@ def test_contract(check: Any, store: RedisStore) -> None:
 
 def test_redis_store_is_a_point_store(store: RedisStore) -> None:
     assert isinstance(store, PointStore)
-    assert store.capabilities.durable and store.capabilities.fsync == "everysec"
-    assert store.capabilities.cross_partition_isolation is (not store.cluster)
+    caps = store.capabilities
+    assert isinstance(caps, RedisCapabilities)
+    assert caps.durable and caps.fsync == "everysec"
+    assert caps.cross_partition_isolation is (not store.cluster)
 
 
 def test_partition_keys_share_a_bucket_and_prefix_scan_reads_one(store: RedisStore) -> None:

@@ -16,13 +16,23 @@ from tessera import __version__
 from tessera.api import docs
 from tessera.api.errors import JsonResponse, error_response
 from tessera.api.gateway import Gateway
-from tessera.api.routes import catalog, health, sandboxes
+from tessera.api.routes import catalog, health, identity, ingest, privacy, profiles, sandboxes, schemas
 from tessera.errors import InvalidInput, NotFound, TesseraError
 from tessera.platform import Platform
 
 log = logging.getLogger("tessera.api")
 
-ROUTERS = (health.router, sandboxes.router, catalog.router)
+ROUTERS = (
+    health.router,
+    # hot paths early: route matching walks the routers in this order
+    profiles.router,
+    ingest.router,
+    identity.router,
+    catalog.router,
+    sandboxes.router,
+    schemas.router,
+    privacy.router,
+)
 
 
 class HttpProblem(TesseraError):
@@ -83,13 +93,41 @@ def create_app(platform: Platform) -> FastAPI:
 
     Routes (``x-sandbox-name`` picks the sandbox, default ``prod``):
 
-    * ``GET /tessera/health`` (no key needed), ``GET /tessera/ready``, ``GET /tessera/settings``
-    * ``GET|POST /data/foundation/sandbox-management/sandboxes``,
+    * Tessera: ``GET /tessera/health`` (no key needed), ``GET /tessera/ready``,
+      ``GET /tessera/settings``, ``GET /tessera/stats``, ``POST /tessera/identity/simulate``,
+      ``GET /tessera/identity/explain``
+    * Sandboxes: ``GET|POST /data/foundation/sandbox-management/sandboxes``,
       ``GET|DELETE /data/foundation/sandbox-management/sandboxes/{sandboxName}``
-    * ``GET|POST /data/foundation/catalog/dataSets``,
-      ``GET|PATCH|DELETE /data/foundation/catalog/dataSets/{dataSetId}``
-    * ``GET /data/foundation/catalog/batches``, ``GET /data/foundation/catalog/batches/{batchId}``
-    * ``GET /docs`` (offline HTML reference), ``GET /openapi.json``, ``GET /`` (landing page or the UI)
+    * Catalog: ``GET|POST /data/foundation/catalog/dataSets``,
+      ``GET|PATCH|DELETE /data/foundation/catalog/dataSets/{dataSetId}``,
+      ``GET /data/foundation/catalog/batches``, ``GET /data/foundation/catalog/batches/{batchId}``
+    * Batch ingestion: ``POST /data/foundation/import/batches``,
+      ``PUT|POST|PATCH /data/foundation/import/batches/{batchId}/datasets/{datasetId}/files/{fileName}``,
+      ``POST /data/foundation/import/batches/{batchId}?action=COMPLETE|ABORT|REVERT``
+    * Streaming: ``GET|POST /data/foundation/flowservice/connections``,
+      ``GET /data/foundation/flowservice/connections/{connectionId}``, ``POST /collection/{inletId}``,
+      ``POST /collection/batch/{inletId}``
+    * Profile: ``GET|POST|DELETE /data/core/ups/access/entities``,
+      ``GET|POST /data/core/ups/config/mergePolicies``, ``POST /data/core/ups/config/mergePolicies/bulk-get``,
+      ``GET|PUT|PATCH|DELETE /data/core/ups/config/mergePolicies/{mergePolicyId}``
+    * Identity: ``GET /data/core/identity/identity``, ``GET /data/core/identity/cluster/members``,
+      ``POST /data/core/identity/clusters/members``, ``GET /data/core/identity/cluster/history``,
+      ``POST /data/core/identity/clusters/history``, ``GET /data/core/identity/mapping``,
+      ``POST /data/core/identity/mappings``, ``GET|POST /data/core/idnamespace/identities``,
+      ``GET /data/core/idnamespace/identities/{namespaceId}``
+    * Schema registry: ``GET /data/foundation/schemaregistry/{container}/classes``,
+      ``GET /data/foundation/schemaregistry/{container}/classes/{classId}``,
+      ``GET /data/foundation/schemaregistry/{container}/fieldgroups``,
+      ``GET /data/foundation/schemaregistry/{container}/fieldgroups/{fieldGroupId}``,
+      ``POST /data/foundation/schemaregistry/tenant/fieldgroups``,
+      ``PUT|DELETE /data/foundation/schemaregistry/tenant/fieldgroups/{fieldGroupId}``,
+      ``GET|POST /data/foundation/schemaregistry/tenant/schemas``,
+      ``GET|PATCH|DELETE /data/foundation/schemaregistry/tenant/schemas/{schemaId}``,
+      ``POST /data/foundation/schemaregistry/tenant/descriptors``,
+      ``GET /data/foundation/schemaregistry/tenant/unions``,
+      ``GET /data/foundation/schemaregistry/tenant/unions/{unionId}``
+    * Privacy: ``GET|POST /data/core/privacy/jobs``, ``GET /data/core/privacy/jobs/{jobId}``
+    * Pages: ``GET /docs`` (offline HTML reference), ``GET /openapi.json``, ``GET /`` (landing page or the UI)
 
     Args:
         platform: the open installation the routes act on (not closed by the app).

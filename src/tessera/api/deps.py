@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import orjson
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Header, Request, Response
 
 from tessera.api.errors import JsonResponse
 from tessera.api.keys import ApiKey
@@ -65,6 +65,11 @@ def ok(content: Any, status: int = 200, headers: dict[str, str] | None = None) -
     return JsonResponse(content, status_code=status, headers=headers)
 
 
+def empty(status: int = 200) -> Response:
+    """A response with no body (the reference answers several writes this way)."""
+    return Response(status_code=status)
+
+
 _PROBLEM = {
     "type": "object",
     "properties": {
@@ -104,6 +109,7 @@ def op(
     summary: str | None = None,
     body_required: bool = True,
     description: str = "OK",
+    extra: dict[int, dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """Route-decorator keyword arguments documenting one operation.
 
@@ -115,12 +121,18 @@ def op(
         summary: one line for the operation list.
         body_required: whether the documented request body is required.
         description: what the success response means.
+        extra: more documented responses (e.g. ``{204: {"description": ...}}``).
     """
     content: dict[str, Any] = {"application/json": {"example": example}} if example is not None else {}
+    if example is None and description == "OK":
+        description = "Empty body"
     responses: dict[int | str, dict[str, Any]] = {status: {"description": description, "content": content}}
     for code in sorted({*errors, 401, 403, 415, 429}):
         responses[code] = _error_content(code)
-    kwargs: dict[str, Any] = {"status_code": status, "responses": responses, "response_class": JsonResponse}
+    for code, doc in (extra or {}).items():
+        responses[code] = doc
+    response_class = JsonResponse if example is not None else Response
+    kwargs: dict[str, Any] = {"status_code": status, "responses": responses, "response_class": response_class}
     if summary:
         kwargs["summary"] = summary
     if body is not None:

@@ -4,7 +4,8 @@ People are generated in fixed-size cohorts of ``COHORT`` people. Each cohort dra
 random stream, seeded by ``(seed, cohort number, purpose)``, so a record depends only on the seed,
 the reference time and the cohort it belongs to: the first 1,000 people are the same whether 1,000
 or 1,000,000 are asked for, and every dataset agrees on who a person is without keeping the whole
-population in memory.
+population in memory. Determinism holds for a given version of this package and of NumPy (its
+``Generator`` algorithms may change between NumPy releases).
 
 Which identities a record carries is decided by construction so the ground truth is exact:
 
@@ -658,68 +659,86 @@ class DemoData:
         page = r.integers(0, len(vocab.PAGES), total).tolist()
         extra = r.integers(0, len(vocab.PRODUCTS), total).tolist()
         sess = sess_of.tolist()
-        ecid_of = s.ecid
-        # A browser stays with its ECID: derive it from the ECID's last digits.
+        # Per session: the ECID and its browser (a browser stays with its ECID: derived from the
+        # ECID's last digits).
         nb = len(_BROWSER_ENVS)
-        browser_of = [int(e[-2:]) % nb for e in ecid_of]
+        sess_env = [(e, *_BROWSER_ENVS[int(e[-2:]) % nb]) for e in s.ecid]
         pre = f"web-{self.seed:x}-{c.index:x}-"
+        ids = [f"{pre}{j:x}" for j in range(total)]
         out: list[Record] = []
         append = out.append
-        for j in range(total):
-            si = sess[j]
-            ua, lang, vw, vh = _BROWSER_ENVS[browser_of[si]]
-            t = etl[j]
-            rec: Record = {
-                "_id": f"{pre}{j:x}",
-                "timestamp": ts[j],
-                "eventType": _WEB_TYPES[t],
-                "identityMap": {
-                    "ECID": [{"id": ecid_of[si], "primary": True, "authenticatedState": "ambiguous"}]
-                },
-                "environment": {
-                    "type": "browser",
-                    "browserDetails": {
-                        "userAgent": ua,
-                        "acceptLanguage": lang,
-                        "viewportWidth": vw,
-                        "viewportHeight": vh,
-                    },
-                },
-            }
+        for j, si, t, when, _id in zip(range(total), sess, etl, ts, ids):  # noqa: B905 - equal lengths
+            ecid, ua, lang, vw, vh = sess_env[si]
             if t == 0:
                 pname, url = _PAGE_URLS[page[j]]
-                rec["web"] = {"webPageDetails": {"name": pname, "URL": url}}
-            else:
-                pj = prod[j]
-                sku, name, pname, url, price = _PRODUCT_PAGES[pj]
-                rec["web"] = {"webPageDetails": {"name": pname, "URL": url}}
-                if t == 1:
-                    rec["productListItems"] = [{"SKU": sku, "name": name, "quantity": 1, "priceTotal": price}]
-                    rec["commerce"] = {"productViews": {"value": 1.0}}
-                elif t == 2:
-                    q = qty[j]
-                    rec["productListItems"] = [
-                        {"SKU": sku, "name": name, "quantity": q, "priceTotal": price * q}
-                    ]
-                    rec["commerce"] = {"productListAdds": {"value": 1.0}}
-                else:
-                    q = qty[j]
-                    total_price = price * q
-                    items = [{"SKU": sku, "name": name, "quantity": q, "priceTotal": total_price}]
-                    if extra[j] != pj:
-                        sku2, name2, _, _, price2 = _PRODUCT_PAGES[extra[j]]
-                        items.append({"SKU": sku2, "name": name2, "quantity": 1, "priceTotal": price2})
-                        total_price += price2
-                    rec["productListItems"] = items
-                    rec["commerce"] = {
-                        "purchases": {"value": 1.0},
-                        "order": {
-                            "purchaseID": f"W{pre[3:]}{j:x}",
-                            "currencyCode": "USD",
-                            "priceTotal": round(total_price, 2),
+                append(
+                    {
+                        "_id": _id,
+                        "timestamp": when,
+                        "eventType": "web.webpagedetails.pageViews",
+                        "identityMap": {
+                            "ECID": [{"id": ecid, "primary": True, "authenticatedState": "ambiguous"}]
                         },
+                        "environment": {
+                            "type": "browser",
+                            "browserDetails": {
+                                "userAgent": ua,
+                                "acceptLanguage": lang,
+                                "viewportWidth": vw,
+                                "viewportHeight": vh,
+                            },
+                        },
+                        "web": {"webPageDetails": {"name": pname, "URL": url}},
                     }
-            append(rec)
+                )
+                continue
+            pj = prod[j]
+            sku, name, pname, url, price = _PRODUCT_PAGES[pj]
+            if t == 1:
+                items = [{"SKU": sku, "name": name, "quantity": 1, "priceTotal": price}]
+                commerce: Record = {"productViews": {"value": 1.0}}
+            elif t == 2:
+                q = qty[j]
+                items = [{"SKU": sku, "name": name, "quantity": q, "priceTotal": price * q}]
+                commerce = {"productListAdds": {"value": 1.0}}
+            else:
+                q = qty[j]
+                total_price = price * q
+                items = [{"SKU": sku, "name": name, "quantity": q, "priceTotal": total_price}]
+                if extra[j] != pj:
+                    sku2, name2, _, _, price2 = _PRODUCT_PAGES[extra[j]]
+                    items.append({"SKU": sku2, "name": name2, "quantity": 1, "priceTotal": price2})
+                    total_price += price2
+                commerce = {
+                    "purchases": {"value": 1.0},
+                    "order": {
+                        "purchaseID": f"W{pre[3:]}{j:x}",
+                        "currencyCode": "USD",
+                        "priceTotal": round(total_price, 2),
+                    },
+                }
+            append(
+                {
+                    "_id": _id,
+                    "timestamp": when,
+                    "eventType": _WEB_TYPES[t],
+                    "identityMap": {
+                        "ECID": [{"id": ecid, "primary": True, "authenticatedState": "ambiguous"}]
+                    },
+                    "environment": {
+                        "type": "browser",
+                        "browserDetails": {
+                            "userAgent": ua,
+                            "acceptLanguage": lang,
+                            "viewportWidth": vw,
+                            "viewportHeight": vh,
+                        },
+                    },
+                    "web": {"webPageDetails": {"name": pname, "URL": url}},
+                    "productListItems": items,
+                    "commerce": commerce,
+                }
+            )
         return out
 
     def _logins(self, c: _Cohort) -> list[Record]:

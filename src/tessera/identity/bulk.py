@@ -119,7 +119,11 @@ def resolve_bulk(
 
     # Existing components touched by the batch join the connected-components input as stars.
     n_comp = graph._n_comp
-    batch_nodes = np.unique(np.concatenate([lo, hi]))
+    # a mask over all nodes is much faster than np.unique (hash or sort) for marking ints
+    seen_mask = np.zeros(n_nodes, dtype=bool)
+    seen_mask[lo] = True
+    seen_mask[hi] = True
+    batch_nodes = np.flatnonzero(seen_mask)
     touched: dict[int, _Comp] = {}
     for node in batch_nodes.tolist():
         c = n_comp[node]
@@ -137,7 +141,9 @@ def resolve_bulk(
     _, labels = connected_components(adj, directed=True, connection="weak")
 
     # Which groups need the rules: over the limit, or two identities of one unique namespace.
-    involved = np.unique(np.concatenate([batch_nodes, np.asarray(eb + ea, dtype=np.int64)]))
+    seen_mask[np.asarray(eb, dtype=np.int64)] = True
+    seen_mask[np.asarray(ea, dtype=np.int64)] = True
+    involved = np.flatnonzero(seen_mask)
     inv_labels = labels[involved]
     need: set[int] = set()
     limit = graph.rules.limit
@@ -155,8 +161,12 @@ def resolve_bulk(
     row_label = labels[a_arr]  # every pair of a row lies in the row's group
     if need:
         need_arr = np.fromiter(need, dtype=np.int64)
-        pair_fast = ~np.isin(row_label, need_arr)
-        replay_rows = np.unique(row_arr[~pair_fast]).tolist()
+        need_mask = np.zeros(int(labels.max()) + 1, dtype=bool)
+        need_mask[need_arr] = True
+        pair_fast = ~need_mask[row_label]
+        replay_mask = np.zeros(n_rows, dtype=bool)
+        replay_mask[row_arr[~pair_fast]] = True
+        replay_rows = np.flatnonzero(replay_mask).tolist()
     else:
         pair_fast = np.ones(len(row_arr), dtype=bool)
         replay_rows = []
@@ -221,7 +231,8 @@ def _apply_fast(
     """Write the links and components of groups that need no rule, in bulk."""
     t_arr = np.asarray(times, dtype=np.int64)
     keys = (lo << 32) | hi
-    order = np.lexsort((rows, keys))
+    # pairs arrive in row order, so a stable sort by key keeps each key's rows in order
+    order = np.argsort(keys, kind="stable")
     keys_s, rows_s = keys[order], rows[order]
     starts = np.flatnonzero(np.r_[True, keys_s[1:] != keys_s[:-1]])
     ends = np.r_[starts[1:], len(keys_s)] - 1
@@ -234,6 +245,8 @@ def _apply_fast(
 
     lk = graph._lk
     ukeys_l = ukeys.tolist()
+    if graph._j_links is not None:
+        graph._j_links.update(ukeys_l)
     existing = [lk.get(k) for k in ukeys_l]
     is_new = np.fromiter((e is None for e in existing), dtype=bool, count=len(existing))
     # refresh existing links
@@ -273,13 +286,12 @@ def _apply_fast(
         links_by_label[ll_list[s]] = lids_sorted[s:e]
 
     # nodes: first row (time) that linked each node in this batch
-    node_all = np.concatenate([lo, hi])
-    node_rows = np.concatenate([rows, rows])
-    norder = np.lexsort((node_rows, node_all))
-    n_sorted, r_sorted = node_all[norder], node_rows[norder]
-    nstart = np.flatnonzero(np.r_[True, n_sorted[1:] != n_sorted[:-1]])
-    nodes_u = n_sorted[nstart]
-    node_first_row = r_sorted[nstart]
+    n_rows = len(times)
+    first_of_node = np.full(len(graph._n_ns), n_rows, dtype=np.int64)
+    np.minimum.at(first_of_node, lo, rows)
+    np.minimum.at(first_of_node, hi, rows)
+    nodes_u = np.flatnonzero(first_of_node < n_rows)
+    node_first_row = first_of_node[nodes_u]
     n_comp, n_first = graph._n_comp, graph._n_first
     nodes_l = nodes_u.tolist()
     fresh_mask = np.fromiter((n_comp[n] is None for n in nodes_l), dtype=bool, count=len(nodes_l))
@@ -289,7 +301,11 @@ def _apply_fast(
     forder = np.argsort(fresh_label, kind="stable")
     fl_sorted = fresh_label[forder]
     fresh_by_label: dict[int, tuple[list[int], list[int]]] = {}
-    fn_sorted, ff_sorted, fl_list = fresh_nodes[forder].tolist(), fresh_first[forder].tolist(), fl_sorted.tolist()
+    fn_sorted, ff_sorted, fl_list = (
+        fresh_nodes[forder].tolist(),
+        fresh_first[forder].tolist(),
+        fl_sorted.tolist(),
+    )
     for s, e in _runs(fl_sorted):
         fresh_by_label[fl_list[s]] = (fn_sorted[s:e], ff_sorted[s:e])
 
@@ -302,11 +318,10 @@ def _apply_fast(
             seen.add(id(c))
             comps_by_label.setdefault(int(labels[n]), []).append(c)
     # first row of each label (creates the component when no existing component is involved)
-    row_label = labels[lo]
-    rorder = np.lexsort((rows, row_label))
-    rl_sorted = row_label[rorder]
-    rstart = np.flatnonzero(np.r_[True, rl_sorted[1:] != rl_sorted[:-1]])
-    first_row_of = dict(zip(rl_sorted[rstart].tolist(), rows[rorder][rstart].tolist(), strict=True))
+    first_of_label = np.full(int(labels.max()) + 1, n_rows, dtype=np.int64)
+    np.minimum.at(first_of_label, labels[lo], rows)
+    used = np.flatnonzero(first_of_label < n_rows)
+    first_row_of = dict(zip(used.tolist(), first_of_label[used].tolist(), strict=True))
 
     code, n_ns, n_val = graph._ns_code, graph._n_ns, graph._n_val
     comps_reg, history = graph._comps, graph._history

@@ -1,8 +1,9 @@
 """The identity graph engine: incremental linking, linking rules, graph limit, unlink, history.
 
-Pure in-memory code; the storage layer persists it through :meth:`IdentityGraph.to_rows` /
-:meth:`IdentityGraph.from_rows` (a full snapshot) and may use each call's :class:`GraphChanges`
-to update its own tables incrementally.
+Pure in-memory code. The storage layer persists it either as a full snapshot
+(:meth:`IdentityGraph.to_rows` / :meth:`IdentityGraph.from_rows`) or through the delta journal
+(``IdentityGraph(journal=True)`` and :meth:`IdentityGraph.drain_journal` after each row or
+batch); each operation also returns :class:`GraphChanges` for the profile layer.
 
 Internals, and why:
 
@@ -16,12 +17,15 @@ Internals, and why:
 * Components keep their member and link lists, so rules, splits and queries only ever look at
   the touched components.
 
-Profile ids: a component created by sequence number ``seq`` (every row, unlink, delete and
-re-resolve consumes one) gets the id ``hash(seq, oldest member)``; the id depends on nothing
-else, which is what lets the bulk path reproduce the incremental result exactly. On a merge the
-*older* component's id survives, older meaning the smaller ``(created seq, profile id)``. On a
-split the part holding the oldest remaining identity of the old component keeps its id, oldest
-meaning the smallest ``(first seen, namespace, value)``.
+Profile ids. Every row, unlink, delete and re-resolve consumes one sequence number ``seq``. A
+new id is ``hash(seq, oldest identity of the component)``; it depends on nothing else, which is
+what lets the bulk path reproduce the incremental result exactly. When an operation ends, each
+component that existed at its start, in age order ``(created seq, profile id)``, gives its id to
+the resulting component holding its oldest remaining identity (oldest = smallest
+``(first seen, namespace, value)``) unless that component already has one, in which case the id
+is reported merged into it. So on a merge the older component's id survives; on a split the
+part holding the oldest identity keeps the id and the others get new ids; and a component
+whose members did not change always keeps its id.
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import NamedTuple
 
-from tessera.errors import NotFound
+from tessera.errors import Conflict, NotFound
 from tessera.identity.namespaces import IdentityType, builds_graph, namespace_types, removal_rank, type_of
 from tessera.identity.rules import LinkingRules, link_sort_key, row_rejection
 from tessera.model import Identity
@@ -119,6 +123,21 @@ class GraphState:
     history: list[HistoryEntry]
     seq: int
     refused: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class GraphDelta:
+    """Changes since the previous :meth:`IdentityGraph.drain_journal`, as persistence rows."""
+
+    upsert_identities: list[IdentityRow]
+    delete_identities: list[Identity]
+    upsert_links: list[LinkRow]
+    delete_links: list[tuple[Identity, Identity]]
+    upsert_profiles: list[ProfileRow]
+    delete_profiles: list[str]
+    history: list[HistoryEntry]
+    seq: int
+    refused: dict[str, int]
 
 
 @dataclass(slots=True)
@@ -218,7 +237,11 @@ class IdentityGraph:
     """
 
     def __init__(
-        self, rules: LinkingRules | None = None, *, types: Mapping[str, IdentityType] | None = None
+        self,
+        rules: LinkingRules | None = None,
+        *,
+        types: Mapping[str, IdentityType] | None = None,
+        journal: bool = False,
     ) -> None:
         self._types: dict[str, IdentityType] = namespace_types() if types is None else dict(types)
         self._rules = rules if rules is not None else LinkingRules()
@@ -250,6 +273,11 @@ class IdentityGraph:
         self._history: list[HistoryEntry] = []
         self._refused: Counter[str] = Counter()
         self._seq = 0
+        # delta journal (see drain_journal): touched link keys, nodes, profile ids
+        self._j_links: set[int] | None = set() if journal else None
+        self._j_nodes: set[int] = set()
+        self._j_pids: set[str] = set()
+        self._j_history = 0
 
     # ------------------------------------------------------------------ settings
     @property
@@ -339,13 +367,23 @@ class IdentityGraph:
             self._lds.append(dataset)
             self._lbatch.append(batch)
         self._lk[key] = lid
+        if self._j_links is not None:
+            self._j_links.add(key)
         return lid
 
     def _drop_link(self, lid: int) -> None:
         a, b = self._la[lid], self._lb[lid]
         del self._lk[a << 32 | b]
+        if self._j_links is not None:
+            self._j_links.add(a << 32 | b)
         self._la[lid] = self._lb[lid] = -1
         self._lfree.append(lid)
+
+    def _link_row(self, lid: int) -> LinkRow:
+        i = self._link_info(lid)
+        return LinkRow(
+            i.a.namespace, i.a.id, i.b.namespace, i.b.id, i.first_seen, i.last_seen, i.seq, i.dataset, i.batch
+        )
 
     def _link_info(self, lid: int) -> LinkInfo:
         a, b = self._identity(self._la[lid]), self._identity(self._lb[lid])
@@ -452,6 +490,7 @@ class IdentityGraph:
         self, nodes: list[int], seq: int, ts: int, dataset: str | None, batch: str | None
     ) -> GraphChanges | None:
         lk, llast, lseq, lds, lbatch = self._lk, self._llast, self._lseq, self._lds, self._lbatch
+        journal = self._j_links
         new_links: list[int] = []
         n = len(nodes)
         for i in range(n - 1):
@@ -471,6 +510,8 @@ class IdentityGraph:
                     lseq[lid] = seq
                     lds[lid] = dataset
                     lbatch[lid] = batch
+                    if journal is not None:
+                        journal.add(key)
         n_comp = self._n_comp
         comps: list[_Comp] = []
         fresh: list[int] = []
@@ -496,8 +537,11 @@ class IdentityGraph:
             all_links = [lid for c in comps for lid in c.links] + new_links
             if violates:
                 all_links = self._optimise(all_nodes, all_links, seq, log)
-            for part in self._repartition(all_nodes, all_links, comps):
-                self._enforce_limit(part)
+                for part in self._repartition(all_nodes, all_links, comps):
+                    self._enforce_limit(part)
+            else:
+                # only the limit is at stake: merge in place (ids settled by _finalise), then trim
+                self._enforce_limit(self._merge(comps, fresh, new_links, seq, ts, GraphChanges(self), False))
             self._finalise(originals, all_nodes, seq, ts, log)
         self._snapshot(log)
         return log
@@ -516,7 +560,14 @@ class IdentityGraph:
         return False
 
     def _merge(
-        self, comps: list[_Comp], fresh: list[int], new_links: list[int], seq: int, ts: int, log: GraphChanges
+        self,
+        comps: list[_Comp],
+        fresh: list[int],
+        new_links: list[int],
+        seq: int,
+        ts: int,
+        log: GraphChanges,
+        record: bool = True,
     ) -> _Comp:
         n_comp = self._n_comp
         if comps:
@@ -530,7 +581,8 @@ class IdentityGraph:
                     lost = container.pid
                     del self._comps[lost]
                     log.merged[lost] = survivor.pid
-                    self._history.append(HistoryEntry(seq, ts, "merged", lost, survivor.pid))
+                    if record:
+                        self._history.append(HistoryEntry(seq, ts, "merged", lost, survivor.pid))
                     container.pid, container.created = survivor.pid, survivor.created
                     self._comps[survivor.pid] = container
                 for c in comps:
@@ -544,7 +596,8 @@ class IdentityGraph:
                     if c is not survivor:
                         del self._comps[c.pid]
                         log.merged[c.pid] = survivor.pid
-                        self._history.append(HistoryEntry(seq, ts, "merged", c.pid, survivor.pid))
+                        if record:
+                            self._history.append(HistoryEntry(seq, ts, "merged", c.pid, survivor.pid))
         else:
             code, n_ns, n_val = self._ns_code, self._n_ns, self._n_val
             oldest = min(fresh, key=lambda n: (code[n_ns[n]], n_val[n]))
@@ -552,7 +605,8 @@ class IdentityGraph:
             container = _Comp(pid, seq, [], [], {})
             self._comps[pid] = container
             log.created.append(pid)
-            self._history.append(HistoryEntry(seq, ts, "created", pid, None))
+            if record:
+                self._history.append(HistoryEntry(seq, ts, "created", pid, None))
         n_first, members = self._n_first, container.members
         ns_unique, n_ns2, uniq = self._ns_unique, self._n_ns, container.uniq
         for f in fresh:
@@ -573,6 +627,66 @@ class IdentityGraph:
                 del log._members[pid]
             else:
                 log._members[pid] = tuple(comp.members)
+        if self._j_links is not None:
+            pids, nodes = self._j_pids, self._j_nodes
+            for pid, members in log._members.items():
+                pids.add(pid)
+                nodes.update(members)
+            pids.update(log.merged)
+            pids.update(log.deleted)
+            pids.update(log.split)
+            for ident in log.removed:
+                node = self._lookup(ident)
+                if node is not None:
+                    nodes.add(node)
+
+    def drain_journal(self) -> GraphDelta:
+        """What changed since the last drain, as rows to upsert and keys to delete.
+
+        The storage layer appends this to its tables after each row or batch (the engine must be
+        built with ``journal=True``); replaying every delta onto an empty store gives exactly
+        :meth:`to_rows`. Link refreshes (last seen, asserting row) are included because the
+        identity optimisation orders links by them.
+
+        Raises:
+            Conflict: when the engine was built without ``journal=True``.
+        """
+        if self._j_links is None:
+            raise Conflict(
+                "This identity graph keeps no journal; build it with journal=True.", path="journal"
+            )
+        delta = GraphDelta(
+            [], [], [], [], [], [], self._history[self._j_history :], self._seq, dict(self._refused)
+        )
+        lk = self._lk
+        for key in self._j_links:
+            lid = lk.get(key)
+            if lid is None:
+                a, b = self._identity(key >> 32), self._identity(key & 0xFFFFFFFF)
+                delta.delete_links.append((a, b) if a < b else (b, a))
+            else:
+                delta.upsert_links.append(self._link_row(lid))
+        n_comp = self._n_comp
+        for node in self._j_nodes:
+            comp = n_comp[node]
+            if comp is None:
+                delta.delete_identities.append(self._identity(node))
+            else:
+                ns = self._ns_code[self._n_ns[node]]
+                delta.upsert_identities.append(
+                    IdentityRow(ns, self._n_val[node], comp.pid, self._n_first[node])
+                )
+        for pid in self._j_pids:
+            comp2 = self._comps.get(pid)
+            if comp2 is None:
+                delta.delete_profiles.append(pid)
+            else:
+                delta.upsert_profiles.append(ProfileRow(pid, comp2.created))
+        self._j_links = set()
+        self._j_nodes = set()
+        self._j_pids = set()
+        self._j_history = len(self._history)
+        return delta
 
     # ------------------------------------------------------------------ identity optimisation
     def _optimise(self, nodes: list[int], links: list[int], newest_seq: int, log: GraphChanges) -> list[int]:
@@ -670,7 +784,12 @@ class IdentityGraph:
         return out
 
     def _finalise(
-        self, originals: list[tuple[str, int, tuple[int, ...]]], nodes: Iterable[int], seq: int, ts: int, log: GraphChanges
+        self,
+        originals: list[tuple[str, int, tuple[int, ...]]],
+        nodes: Iterable[int],
+        seq: int,
+        ts: int,
+        log: GraphChanges,
     ) -> None:
         """Name the parts an operation left behind and report the net change.
 
@@ -690,6 +809,18 @@ class IdentityGraph:
         for p in parts:
             if p.pid and self._comps.get(p.pid) is p:
                 del self._comps[p.pid]
+        if len(originals) == 1 and len(parts) == 1:
+            # the common case (a component trimmed by the limit): it keeps its id, no ordering needed
+            pid, created, members = originals[0]
+            part = parts[0]
+            if any(n_comp[m] is part for m in members):
+                for m in members:
+                    if n_comp[m] is None:
+                        log.removed.append(self._identity(m))
+                part.pid, part.created = pid, created
+                self._comps[pid] = part
+                log._members[pid] = ()
+                return
         part_of = {m: i for i, p in enumerate(parts) for m in p.members}
         ids: list[tuple[str, int] | None] = [None] * len(parts)
         origin: dict[int, str] = {}
@@ -749,16 +880,26 @@ class IdentityGraph:
             victim = min(c.members, key=lambda n: (removal[n_ns[n]], n_first[n], code[n_ns[n]], n_val[n]))
             la, lb = self._la, self._lb
             remaining: list[int] = []
+            degree = 0
             for lid in c.links:
                 if la[lid] == victim or lb[lid] == victim:
                     self._drop_link(lid)
+                    degree += 1
                 else:
                     remaining.append(lid)
             self._refused["identity removed: graph limit reached"] += 1
             nodes = [m for m in c.members if m != victim]
             self._n_comp[victim] = None
             n_first[victim] = -1
-            stack.extend(self._repartition(nodes, remaining, [c]))
+            if degree == 1:
+                # removing a leaf never disconnects the rest (c has more than two members): trim in place
+                c.members, c.links = nodes, remaining
+                nsi = n_ns[victim]
+                if c.uniq.get(nsi) == victim:
+                    del c.uniq[nsi]
+                stack.append(c)
+            else:
+                stack.extend(self._repartition(nodes, remaining, [c]))
 
     # ------------------------------------------------------------------ unlink, delete, re-resolve
     def unlink(self, a: Identity, b: Identity, *, ts: Time | None = None) -> GraphChanges:
@@ -841,8 +982,11 @@ class IdentityGraph:
         comp = None if node is None else self._n_comp[node]
         return None if comp is None else comp.pid
 
-    def members(self, identity: Identity) -> tuple[Identity, ...]:
-        """Cluster members of ``identity`` (sorted); just the identity itself when it is in no graph."""
+    def members(self, identity: Identity, *, stitched: bool = True) -> tuple[Identity, ...]:
+        """Cluster members of ``identity`` (sorted); just the identity itself when it is in no
+        graph or when ``stitched`` is False (graph type "None")."""
+        if not stitched:
+            return (identity,)
         node = self._lookup(identity)
         comp = None if node is None else self._n_comp[node]
         if comp is None:
@@ -965,6 +1109,28 @@ class IdentityGraph:
         )
 
     # ------------------------------------------------------------------ persistence
+    def component_state(self, pid: str) -> tuple[ProfileRow, list[IdentityRow], list[LinkRow]] | None:
+        """One component as persistence rows (its profile, member identities and links), or
+        ``None`` when no component has that id any more (merged away or deleted)."""
+        comp = self._comps.get(pid)
+        if comp is None:
+            return None
+        code, n_ns, n_val, n_first = self._ns_code, self._n_ns, self._n_val, self._n_first
+        members = [IdentityRow(code[n_ns[m]], n_val[m], pid, n_first[m]) for m in comp.members]
+        return ProfileRow(pid, comp.created), members, [self._link_row(lid) for lid in comp.links]
+
+    def history_since(self, index: int) -> list[HistoryEntry]:
+        """Cluster-history entries from position ``index`` on (for appending to a store)."""
+        return self._history[index:]
+
+    def history_length(self) -> int:
+        """Number of cluster-history entries so far."""
+        return len(self._history)
+
+    def refused_counts(self) -> dict[str, int]:
+        """How many rows, links and identities the rules refused, by reason."""
+        return dict(self._refused)
+
     def to_rows(self) -> GraphState:
         """The full state as plain rows (a snapshot; rebuild with :meth:`from_rows`).
 
@@ -975,15 +1141,7 @@ class IdentityGraph:
             for c in self._comps.values()
             for m in c.members
         ]
-        links = []
-        for lid in self._lk.values():
-            info = self._link_info(lid)
-            links.append(
-                LinkRow(
-                    info.a.namespace, info.a.id, info.b.namespace, info.b.id,
-                    info.first_seen, info.last_seen, info.seq, info.dataset, info.batch,
-                )
-            )  # fmt: skip
+        links = [self._link_row(lid) for lid in self._lk.values()]
         profiles = [ProfileRow(c.pid, c.created) for c in self._comps.values()]
         return GraphState(identities, links, profiles, list(self._history), self._seq, dict(self._refused))
 
@@ -994,9 +1152,10 @@ class IdentityGraph:
         rules: LinkingRules | None = None,
         *,
         types: Mapping[str, IdentityType] | None = None,
+        journal: bool = False,
     ) -> IdentityGraph:
         """Rebuild an engine from :meth:`to_rows` output (the rules are settings, passed separately)."""
-        g = cls(rules, types=types)
+        g = cls(rules, types=types, journal=journal)
         g._seq = state.seq
         g._history = list(state.history)
         g._refused = Counter(state.refused)
@@ -1023,4 +1182,7 @@ class IdentityGraph:
                     f"Link {lr.ns_a}:{lr.id_a} - {lr.ns_b}:{lr.id_b} names an identity in no graph."
                 )
             owner.links.append(lid)
+        if journal:
+            g._j_links = set()  # the restored state is already persisted
+            g._j_history = len(g._history)
         return g

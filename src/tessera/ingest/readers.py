@@ -276,9 +276,10 @@ def _check_text_head(head: bytes, name: str, what: str) -> None:
 
 
 def read_json(source: Source) -> Iterator[Row]:
-    """A JSON file holding an array of records (or one record object).
+    """A JSON file holding an array of records (or one record object, or JSON lines).
 
-    Items that are not objects are row errors (``item N``); a file that is not JSON raises
+    A file whose first line is a complete object followed by more lines is read as JSON lines
+    (a common ``.json`` naming of JSONL). Items that are not objects are row errors (``item N``); a file that is not JSON raises
     :class:`InvalidInput` with the line and column of the problem.
     """
     name = _name(source)
@@ -291,8 +292,19 @@ def read_json(source: Source) -> Iterator[Row]:
         doc = orjson.loads(data)
     except orjson.JSONDecodeError as e:
         line, col = _line_col(data, e.pos)
+        # Many ".json" files are really JSON lines: one complete object, then more on the next line.
+        if line > 1 and _first_line_is_object(data):
+            return _jsonl_rows(io.BytesIO(data))
         raise InvalidInput(f"{name} is not valid JSON: {e.msg}", path=f"{name}:{line}:{col}") from e
     return _json_items(doc, name)
+
+
+def _first_line_is_object(data: bytes) -> bool:
+    first = data.lstrip().split(b"\n", 1)[0]
+    try:
+        return isinstance(orjson.loads(first), dict)
+    except orjson.JSONDecodeError:
+        return False
 
 
 def _json_items(doc: Any, name: str) -> Iterator[Row]:
@@ -549,84 +561,112 @@ def read_parquet(source: Source, *, batch_size: int = 8192, drop_nulls: bool = T
 def _parquet_rows(pf: Any, f: BinaryIO, name: str, batch_size: int, drop_nulls: bool) -> Iterator[Row]:
     import pyarrow as pa
 
-    schema = pf.schema_arrow
-    # Arrow's own Python conversion costs ~0.3 ms for a wide nested row (Luma); DuckDB turns an
-    # Arrow batch into JSON text ~10x faster, so use it unless a nested column needs Arrow's types.
-    fast = not any(_needs_arrow(f.type) for f in schema)
-    select = None
-    con = None
-    if fast:
-        import duckdb
-
-        con = duckdb.connect()
-        parts = []
-        for fld in schema:
-            col = '"' + fld.name.replace('"', '""') + '"'
-            if pa.types.is_timestamp(fld.type):
-                ts = f"timezone('UTC', {col})" if fld.type.tz is not None else col
-                parts.append(f"{col} := strftime({ts}, '%Y-%m-%dT%H:%M:%S.%gZ')")
-            else:
-                parts.append(f"{col} := {col}")
-        select = f"SELECT to_json(struct_pack({', '.join(parts)}))::VARCHAR FROM batch"
     row = 0
-    loads = orjson.loads
     with f:
         try:
             for batch in pf.iter_batches(batch_size=batch_size):
-                if con is not None and select is not None:
-                    con.register("batch", pa.Table.from_batches([batch]))
-                    texts = con.execute(select).fetchall()
-                    con.unregister("batch")
-                    # Records hold no cycles; pausing the cyclic GC while a batch is built
-                    # avoids repeated collections over hundreds of thousands of new dicts.
-                    was = gc.isenabled()
-                    gc.disable()
-                    try:
-                        recs = []
-                        for i, (text,) in enumerate(texts):
-                            try:
-                                rec = loads(text)
-                            except orjson.JSONDecodeError:  # NaN/Infinity are not JSON: let Arrow convert
-                                rec = _plain(batch.slice(i, 1).to_pylist(maps_as_pydicts="lossy")[0], False)
-                            recs.append(_strip_nulls(rec) if drop_nulls else rec)
-                    finally:
-                        if was:
-                            gc.enable()
-                    for rec in recs:
-                        row += 1
-                        yield row, rec
-                else:
-                    for rec in batch.to_pylist(maps_as_pydicts="lossy"):
-                        row += 1
-                        yield row, _plain(rec, drop_nulls)
+                # Records hold no cycles; pausing the cyclic GC while a batch is built avoids
+                # repeated collections over hundreds of thousands of new dicts.
+                was = gc.isenabled()
+                gc.disable()
+                try:
+                    recs = _batch_records(batch, drop_nulls)
+                finally:
+                    if was:
+                        gc.enable()
+                for rec in recs:
+                    row += 1
+                    yield row, rec
         except (pa.ArrowException, OSError) as e:
             raise InvalidInput(
                 f"{name}: corrupt Parquet data after row {row}: {e}", path=f"{name}:{row + 1}"
             ) from e
-        finally:
-            if con is not None:
-                con.close()
 
 
-def _needs_arrow(t: Any) -> bool:
-    """True for nested types holding timestamps/dates/decimals/binary (DuckDB's JSON would differ)."""
+def _batch_records(batch: Any, drop_nulls: bool) -> list[Record]:
+    """One record batch → records, column by column.
+
+    Arrow's row-wise ``to_pylist`` converts nested values one Python object at a time (about
+    0.3 ms for a wide Luma row); converting each leaf column in one call and assembling the dicts
+    per struct level is an order of magnitude faster.
+    """
+    names = batch.schema.names
+    arrays = [batch.column(i) for i in range(batch.num_columns)]
+    cols = [_column(a, drop_nulls) for a in arrays]
+    nulls = any(a.null_count for a in arrays)
+    return _assemble(names, cols, batch.num_rows, drop_nulls and nulls)
+
+
+def _assemble(names: list[str], cols: list[list[Any]], n: int, drop_nulls: bool) -> list[dict[str, Any]]:
+    """Rows of dicts from equal-length columns; ``drop_nulls`` only when some column has a null."""
+    if not names:
+        return [{} for _ in range(n)]
+    if drop_nulls:
+        return [{k: x for k, x in zip(names, vals) if x is not None} for vals in zip(*cols)]  # noqa: B905
+    return [dict(zip(names, vals)) for vals in zip(*cols)]  # noqa: B905 - equal lengths by construction
+
+
+def _column(arr: Any, drop_nulls: bool) -> list[Any]:
+    """An Arrow array → a list of JSON-shaped Python values."""
     import pyarrow as pa
+    import pyarrow.compute as pc
 
+    t = arr.type
     if pa.types.is_struct(t):
-        return any(_nested_special(t.field(i).type) for i in range(t.num_fields))
-    if pa.types.is_list(t) or pa.types.is_large_list(t):
-        return _nested_special(t.value_type)
+        names = [t.field(i).name for i in range(t.num_fields)]
+        flat = arr.flatten()
+        children = [_column(c, drop_nulls) for c in flat]
+        rows = _assemble(names, children, len(arr), drop_nulls and any(c.null_count for c in flat))
+        if arr.null_count:
+            valid = arr.is_valid().to_pylist()
+            return [r if ok else None for r, ok in zip(rows, valid, strict=True)]
+        return rows
+    if pa.types.is_timestamp(t):
+        utc = arr.cast(pa.timestamp("ms", tz="UTC" if t.tz is not None else None), safe=False)
+        return pc.strftime(utc, format="%Y-%m-%dT%H:%M:%SZ").to_pylist()  # type: ignore[no-any-return]
+    if pa.types.is_date(t):
+        return arr.cast(pa.string()).to_pylist()  # type: ignore[no-any-return]
+    if pa.types.is_decimal(t):
+        return arr.cast(pa.float64()).to_pylist()  # type: ignore[no-any-return]
     if pa.types.is_map(t):
-        return _nested_special(t.key_type) or _nested_special(t.item_type)
-    return bool(pa.types.is_decimal(t) or pa.types.is_binary(t) or pa.types.is_large_binary(t))
+        offs = arr.offsets.to_pylist()
+        base = offs[0]
+        keys = _column(arr.keys, drop_nulls)
+        items = _column(arr.items, drop_nulls)
+        valid = arr.is_valid().to_pylist() if arr.null_count else None
+        out: list[Any] = []
+        for i in range(len(arr)):
+            if valid is not None and not valid[i]:
+                out.append(None)
+                continue
+            a, b = offs[i] - base, offs[i + 1] - base
+            out.append(dict(zip(keys[a:b], items[a:b], strict=True)))
+        return out
+    if pa.types.is_list(t) or pa.types.is_large_list(t):
+        offs = arr.offsets.to_pylist()
+        base = offs[0]
+        values = _column(arr.flatten(), drop_nulls)
+        valid = arr.is_valid().to_pylist() if arr.null_count else None
+        return [
+            None if valid is not None and not valid[i] else values[offs[i] - base : offs[i + 1] - base]
+            for i in range(len(arr))
+        ]
+    return arr.to_pylist()  # type: ignore[no-any-return]
 
 
-def _nested_special(t: Any) -> bool:
+def _has_special(t: Any) -> bool:
+    """True if a nested type holds timestamps, dates or decimals (needing :func:`_plain`)."""
     import pyarrow as pa
 
-    if pa.types.is_timestamp(t) or pa.types.is_date(t) or pa.types.is_time(t):
+    if pa.types.is_timestamp(t) or pa.types.is_date(t) or pa.types.is_time(t) or pa.types.is_decimal(t):
         return True
-    return _needs_arrow(t)
+    if pa.types.is_struct(t):
+        return any(_has_special(t.field(i).type) for i in range(t.num_fields))
+    if pa.types.is_list(t) or pa.types.is_large_list(t):
+        return _has_special(t.value_type)
+    if pa.types.is_map(t):
+        return _has_special(t.key_type) or _has_special(t.item_type)
+    return False
 
 
 def _strip_nulls(d: dict[str, Any]) -> dict[str, Any]:

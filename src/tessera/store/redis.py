@@ -217,6 +217,14 @@ return 'ok'
 """
 )
 
+# Give up a lock taken optimistically (nothing applied yet). KEYS: lock, intent. ARGV: batch id.
+_UNLOCK = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+local intent = redis.call('GET', KEYS[2])
+if intent and string.match(intent, '^%S+') == ARGV[1] then redis.call('DEL', KEYS[2]) end
+return 'ok'
+"""
+
 # One page of a bucket's table: KEYS zset, hash; ARGV min, max, count. Returns k1, v1, k2, v2...
 _PAGE_SCRIPT = """
 local keys = redis.call('ZRANGEBYLEX', KEYS[1], ARGV[1], ARGV[2], 'LIMIT', 0, tonumber(ARGV[3]))
@@ -286,6 +294,7 @@ class RedisStore:
         self._lock_script = client.register_script(_LOCK)
         self._apply_script = client.register_script(_APPLY)
         self._page_script = client.register_script(_PAGE_SCRIPT)
+        self._unlock_script = client.register_script(_UNLOCK)
         self._known_buckets: set[int] = set()
         self._stats_lock = threading.Lock()
         self.recovered_batches = 0
@@ -303,7 +312,7 @@ class RedisStore:
                 path="buckets",
             )
         self.buckets = buckets
-        self.capabilities = RedisCapabilities(
+        self.capabilities: Capabilities = RedisCapabilities(
             durable=fsync in ("always", "everysec"),
             shared_between_processes=True,
             fsync=fsync,
@@ -527,17 +536,66 @@ class RedisStore:
         self._apply_all(batch_id, groups)
         self._r.delete(f"{self._tag(wal_bucket)}:wal:{batch_id}")
 
+    def _eval_many(self, script: Any, calls: Sequence[tuple[list[Any], list[Any]]]) -> list[str]:
+        """Run ``script`` once per ``(keys, args)``, pipelined across nodes; replies in order."""
+        if len(calls) == 1:
+            return [_decode_reply(script(keys=calls[0][0], args=calls[0][1]))]
+        replies: list[Any] = [None] * len(calls)
+        if self.cluster:
+            # redis-py refuses EVALSHA in cluster pipelines: pipeline per node on its own client.
+            by_node: dict[str, tuple[Any, list[int]]] = {}
+            for i, (keys, _) in enumerate(calls):
+                node = self._r.get_node_from_key(keys[0])
+                by_node.setdefault(node.name, (node, []))[1].append(i)
+            groups = [(self._r.get_redis_connection(node), idx) for node, idx in by_node.values()]
+        else:
+            groups = [(self._r, list(range(len(calls))))]
+        for conn, idx in groups:
+            pipe = conn.pipeline(transaction=False)
+            for i in idx:
+                keys, args = calls[i]
+                pipe.evalsha(script.sha, len(keys), *keys, *args)
+            for i, reply in zip(idx, pipe.execute(raise_on_error=False), strict=True):
+                replies[i] = reply
+        out = []
+        for (keys, args), reply in zip(calls, replies, strict=True):
+            if isinstance(reply, Exception):
+                # NOSCRIPT on a node that has not seen the script, or MOVED during resharding:
+                # run it through the routing client, which loads the script and follows redirects.
+                reply = script(keys=keys, args=args)
+            out.append(_decode_reply(reply))
+        return out
+
+    def _lock_calls(
+        self, batch_id: str, wal_bucket: int, buckets: Sequence[int]
+    ) -> list[tuple[list[Any], list[Any]]]:
+        return [
+            (
+                [f"{self._tag(b)}:lock", f"{self._tag(b)}:intent", f"{self._tag(b)}:done:{batch_id}"],
+                [batch_id, wal_bucket, self.lock_ttl_ms],
+            )
+            for b in buckets
+        ]
+
     def _lock_all(self, batch_id: str, wal_bucket: int, ordered: Sequence[int]) -> None:
+        # Fast path: try every lock at once (one round trip per node). On any conflict give the
+        # taken ones back before waiting, so this path never waits while holding locks.
+        replies = self._eval_many(self._lock_script, self._lock_calls(batch_id, wal_bucket, ordered))
+        if all(r in ("ok", "done") for r in replies):
+            return
+        taken = [b for b, r in zip(ordered, replies, strict=True) if r == "ok"]
+        if taken:
+            self._eval_many(
+                self._unlock_script,
+                [([f"{self._tag(b)}:lock", f"{self._tag(b)}:intent"], [batch_id]) for b in taken],
+            )
+        # Slow path: one bucket at a time in ascending order, waiting where needed (no deadlock).
         deadline = time.monotonic() + self.lock_wait_s
         for bucket in ordered:
-            tag = self._tag(bucket)
             while True:
-                reply = _decode_reply(
-                    self._lock_script(
-                        keys=[f"{tag}:lock", f"{tag}:intent", f"{tag}:done:{batch_id}"],
-                        args=[batch_id, wal_bucket, self.lock_ttl_ms],
-                    )
-                )
+                reply = self._eval_many(self._lock_script, self._lock_calls(batch_id, wal_bucket, [bucket]))[
+                    0
+                ]
                 if reply in ("ok", "done"):
                     break
                 if reply.startswith("intent "):
@@ -548,16 +606,19 @@ class RedisStore:
     def _apply_all(
         self, batch_id: str, groups: Mapping[int, Sequence[tuple[str, str, bytes | None]]]
     ) -> None:
-        for bucket in sorted(groups):
+        calls = []
+        buckets = sorted(groups)
+        for bucket in buckets:
             ops = groups[bucket]
             tag = self._tag(bucket)
             keys, args = self._script_args([bucket] * len(ops), ops, 3)
-            reply = _decode_reply(
-                self._apply_script(
-                    keys=[f"{tag}:lock", f"{tag}:intent", f"{tag}:done:{batch_id}", *keys],
-                    args=[batch_id, self.marker_ttl_ms, *args],
+            calls.append(
+                (
+                    [f"{tag}:lock", f"{tag}:intent", f"{tag}:done:{batch_id}", *keys],
+                    [batch_id, self.marker_ttl_ms, *args],
                 )
             )
+        for bucket, reply in zip(buckets, self._eval_many(self._apply_script, calls), strict=True):
             if reply == "lost":
                 raise StorageError(f"cross-partition batch {batch_id} lost its intent on bucket {bucket}")
 

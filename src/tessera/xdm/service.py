@@ -175,6 +175,15 @@ class SchemaService:
                             },
                             "preferredStore": {"type": "string"},
                             "churnRisk": {"type": "number"},
+                            "crm": {
+                                "type": "object",
+                                "properties": {
+                                    "crmId": {"type": "string"},
+                                    "ecid": {"type": "string"},
+                                    "secondEcid": {"type": "string"},
+                                    "loyaltyId": {"type": "string"},
+                                },
+                            },
                         },
                     }
                 },
@@ -205,9 +214,19 @@ class SchemaService:
                         "type": "object",
                         "properties": {
                             "channel": {"type": "string"},
-                            "storeId": {"type": "string"},
-                            "callReason": {"type": "string"},
                             "sessionId": {"type": "string"},
+                            "store": {
+                                "type": "object",
+                                "properties": {"storeId": {"type": "string"}, "name": {"type": "string"}},
+                            },
+                            "callCenter": {
+                                "type": "object",
+                                "properties": {
+                                    "reason": {"type": "string"},
+                                    "durationSeconds": {"type": "integer"},
+                                    "agentId": {"type": "string"},
+                                },
+                            },
                         },
                     }
                 },

@@ -207,7 +207,9 @@ def list_batches(
     "/batches/{batchId}", **op(BATCH_EXAMPLE, errors=(400, 404), summary="Read one batch with its errors")
 )
 def get_batch(batchId: str, sandbox: SandboxDep) -> JsonResponse:  # noqa: N803 - reference name
-    """One batch with status, metrics and the first 100 per-record errors."""
+    """One batch with status, metrics, batch-level ``errors`` and the first 100 per-record
+    diagnostics (``failedRecords``: record index, reason and field path)."""
     doc = sandbox.batches.get(batchId)
-    doc["errors"] = list(sandbox.batches.errors(batchId, limit=MAX_ERRORS_SHOWN))
+    doc.setdefault("errors", [])
+    doc["failedRecords"] = list(sandbox.batches.errors(batchId, limit=MAX_ERRORS_SHOWN))
     return ok({batchId: doc})

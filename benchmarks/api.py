@@ -1,0 +1,321 @@
+"""REST API under load: profile lookups and streaming collection over loopback HTTP.
+
+A real server (``tessera.api.server.run_server``, uvicorn, one process) is seeded with
+``--profiles`` people and driven by a load generator in a second process: a minimal asyncio
+HTTP/1.1 keep-alive client (so the client's own cost stays small on a 2-core machine).
+
+(a) Profile lookup latency at a fixed rate (open loop: latency counts from the scheduled send
+    time, so queueing is included): ``GET /data/core/ups/access/entities?schema.name=…`` for
+    random people, p50/p99, next to ``GET /tessera/health`` at the same rate.
+(b) Streaming throughput (closed loop, ``--connections`` in flight): messages/s on
+    ``POST /collection/{inletId}`` (one message per request) and on
+    ``POST /collection/batch/{inletId}`` (``--batch`` messages per request), next to the
+    requests/s of ``/tessera/health`` at the same concurrency.
+
+    python benchmarks/api.py --profiles 2000 --rate 1000 --seconds 5 [--out benchmarks/results/api.md]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import multiprocessing as mp
+import os
+import platform
+import random
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+SRC = Path(__file__).resolve().parents[1] / "src"
+sys.path.insert(0, str(SRC))
+
+from tessera.platform import Platform  # noqa: E402
+from tessera.settings import Settings  # noqa: E402
+
+SERVER = (
+    "import sys\n"
+    "from tessera.platform import Platform\n"
+    "from tessera.api.server import run_server\n"
+    "run_server(Platform.open(sys.argv[1]), host='127.0.0.1', port=int(sys.argv[2]), log_level='warning')\n"
+)
+TAGS = {"unifiedProfile": ["enabled:true"], "unifiedIdentity": ["enabled:true"]}
+
+
+# -- a tiny keep-alive HTTP/1.1 client -------------------------------------------------------------
+class Conn:
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader = reader
+        self.writer = writer
+
+    @classmethod
+    async def open(cls, port: int) -> Conn:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        return cls(reader, writer)
+
+    async def request(self, method: str, path: str, body: bytes | None = None) -> int:
+        head = f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        if body is not None:
+            head += f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+        self.writer.write(head.encode() + b"\r\n" + (body or b""))
+        status_line = await self.reader.readline()
+        length = 0
+        while True:
+            line = await self.reader.readline()
+            if line in (b"\r\n", b""):
+                break
+            name, _, value = line.partition(b":")
+            if name.lower() == b"content-length":
+                length = int(value)
+        if length:
+            await self.reader.readexactly(length)
+        return int(status_line.split()[1])
+
+
+async def _open_loop(
+    port: int, paths: list[str], rate: float, seconds: float, connections: int
+) -> list[float]:
+    """Send ``rate`` GETs/s for ``seconds``; latency from each request's scheduled time (ms)."""
+    total = int(rate * seconds)
+    conns = [await Conn.open(port) for _ in range(connections)]
+    latencies: list[float] = []
+    start = time.perf_counter() + 0.05
+    next_index = 0
+
+    async def worker(conn: Conn) -> None:
+        nonlocal next_index
+        while next_index < total:
+            i = next_index
+            next_index += 1
+            due = start + i / rate
+            delay = due - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            status = await conn.request("GET", paths[i % len(paths)])
+            if status != 200:
+                raise RuntimeError(f"GET {paths[i % len(paths)]} answered {status}")
+            latencies.append((time.perf_counter() - due) * 1000)
+
+    await asyncio.gather(*(worker(c) for c in conns))
+    for c in conns:
+        c.writer.close()
+    return latencies
+
+
+async def _closed_loop(
+    port: int, method: str, path: str, body: bytes | None, seconds: float, connections: int
+) -> int:
+    """Requests completed in ``seconds`` with ``connections`` always in flight."""
+    conns = [await Conn.open(port) for _ in range(connections)]
+    done = 0
+    stop = time.perf_counter() + seconds
+
+    async def worker(conn: Conn) -> None:
+        nonlocal done
+        while time.perf_counter() < stop:
+            status = await conn.request(method, path, body)
+            if status not in (200, 207):
+                raise RuntimeError(f"{method} {path} answered {status}")
+            done += 1
+
+    await asyncio.gather(*(worker(c) for c in conns))
+    for c in conns:
+        c.writer.close()
+    return done
+
+
+def _generator(task: dict[str, Any], out: Any) -> None:
+    """Runs in the second process."""
+    if task["kind"] == "open":
+        out.put(
+            asyncio.run(
+                _open_loop(task["port"], task["paths"], task["rate"], task["seconds"], task["connections"])
+            )
+        )
+    else:
+        body = task["body"]
+        out.put(
+            asyncio.run(
+                _closed_loop(
+                    task["port"], task["method"], task["path"], body, task["seconds"], task["connections"]
+                )
+            )
+        )
+
+
+def run_load(task: dict[str, Any]) -> Any:
+    ctx = mp.get_context("spawn")
+    out = ctx.Queue()
+    proc = ctx.Process(target=_generator, args=(task, out))
+    proc.start()
+    result = out.get(timeout=task["seconds"] * 10 + 60)
+    proc.join()
+    return result
+
+
+# -- setup -------------------------------------------------------------------------------------------
+def seed(home: Path, people: int) -> dict[str, str]:
+    with Platform(Settings(home=str(home))) as plat:
+        sb = plat.sandbox()
+        ids = sb.schemas.ensure_standard_schemas()
+        crm = sb.datasets.create("crm", ids["profile"])
+        web = sb.datasets.create("web", ids["event"])
+        records = (
+            {
+                "identityMap": {
+                    "Email": [{"id": f"p{i}@example.com", "primary": True}],
+                    "CRMID": [{"id": f"C{i}"}],
+                },
+                "person": {"name": {"firstName": f"First{i}", "lastName": f"Last{i}"}},
+            }
+            for i in range(people)
+        )
+        sb.ingest.ingest_records(crm["id"], records)
+        inlet = sb.ingest.create_inlet("bench", dataset_id=web["id"])
+        return {"inlet": inlet["id"], "web": web["id"], "event_schema": ids["event"]}
+
+
+def start_server(home: Path) -> tuple[subprocess.Popen[bytes], int]:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    env = {**os.environ, "PYTHONPATH": str(SRC)}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", SERVER, str(home), str(port)], env=env, stderr=subprocess.DEVNULL
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return proc, port
+        except OSError:
+            time.sleep(0.05)
+    proc.kill()
+    raise RuntimeError("server did not start")
+
+
+def pct(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--profiles", type=int, default=20_000, help="people seeded before the run (the scale)")
+    ap.add_argument("--rate", type=float, default=1000.0, help="lookups per second in (a)")
+    ap.add_argument("--seconds", type=float, default=10.0, help="duration of each measurement")
+    ap.add_argument("--connections", type=int, default=16, help="keep-alive connections of the generator")
+    ap.add_argument("--batch", type=int, default=100, help="messages per request on the batch endpoint")
+    ap.add_argument("--out", type=Path, help="also write the results as Markdown here")
+    args = ap.parse_args()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        home = Path(tmp)
+        t0 = time.perf_counter()
+        info = seed(home, args.profiles)
+        seed_s = time.perf_counter() - t0
+        proc, port = start_server(home)
+        try:
+            rng = random.Random(7)
+            lookups = [
+                f"/data/core/ups/access/entities?schema.name=_xdm.context.profile&entityId=p{rng.randrange(args.profiles)}"
+                f"%40example.com&entityIdNS=Email"
+                for _ in range(2000)
+            ]
+            common = {
+                "kind": "open",
+                "port": port,
+                "rate": args.rate,
+                "seconds": args.seconds,
+                "connections": args.connections,
+            }
+            run_load({**common, "paths": ["/tessera/health"], "seconds": 1.0})  # warm-up
+            health = run_load({**common, "paths": ["/tessera/health"]})
+            lookup = run_load({**common, "paths": lookups})
+
+            ref = {"id": info["event_schema"], "contentType": "application/vnd.adobe.xed-full+json;version=1"}
+            counter = iter(range(10**9))
+
+            def message() -> dict[str, Any]:
+                n = next(counter)
+                return {
+                    "header": {"schemaRef": ref, "datasetId": info["web"], "source": {"name": "bench"}},
+                    "body": {
+                        "xdmMeta": {"schemaRef": ref},
+                        "xdmEntity": {
+                            "_id": f"e{n}",
+                            "timestamp": "2024-01-01T12:00:00Z",
+                            "eventType": "web.webpagedetails.pageViews",
+                            "identityMap": {
+                                "Email": [{"id": f"p{n % args.profiles}@example.com", "primary": True}]
+                            },
+                        },
+                    },
+                }
+
+            # Every request re-sends the same event id: the store treats replays as idempotent, so
+            # this measures validation + identity + commit per message without growing the data.
+            closed = {
+                "kind": "closed",
+                "port": port,
+                "seconds": args.seconds,
+                "connections": args.connections,
+            }
+            health_rps = (
+                run_load({**closed, "method": "GET", "path": "/tessera/health", "body": None}) / args.seconds
+            )
+            single = run_load(
+                {
+                    **closed,
+                    "method": "POST",
+                    "path": f"/collection/{info['inlet']}",
+                    "body": orjson.dumps(message()),
+                }
+            )
+            batch_body = orjson.dumps({"messages": [message() for _ in range(args.batch)]})
+            batch = run_load(
+                {**closed, "method": "POST", "path": f"/collection/batch/{info['inlet']}", "body": batch_body}
+            )
+        finally:
+            proc.terminate()
+            proc.wait(timeout=10)
+
+    single_mps = single / args.seconds
+    batch_mps = batch * args.batch / args.seconds
+    lines = [
+        f"# API benchmark ({datetime.now(UTC):%Y-%m-%d %H:%M} UTC)",
+        "",
+        f"Machine: {os.cpu_count()} cores, {platform.system()} {platform.release()}, Python {platform.python_version()}. "
+        f"Server: one uvicorn process; load generator: a second process, {args.connections} keep-alive connections.",
+        f"Scale: {args.profiles} profiles seeded in {seed_s:.1f} s; {args.seconds:g} s per measurement.",
+        "",
+        "| measurement | value | reference in the same run | ratio |",
+        "| --- | --- | --- | --- |",
+        f"| profile lookup p50 at {args.rate:g}/s | {statistics.median(lookup):.2f} ms | health p50 {statistics.median(health):.2f} ms "
+        f"| {statistics.median(lookup) / statistics.median(health):.2f}x |",
+        f"| profile lookup p99 at {args.rate:g}/s | {pct(lookup, 99):.2f} ms | health p99 {pct(health, 99):.2f} ms "
+        f"| {pct(lookup, 99) / pct(health, 99):.2f}x |",
+        f"| streaming, single endpoint | {single_mps:,.0f} messages/s | health {health_rps:,.0f} requests/s "
+        f"| {single_mps / health_rps:.2f} |",
+        f"| streaming, batch endpoint ({args.batch}/request) | {batch_mps:,.0f} messages/s | health {health_rps:,.0f} requests/s "
+        f"| {batch_mps / health_rps:.2f} |",
+        "",
+        f"Goals (issue 7): lookup p99 <= 10 ms at 1,000/s; >= 5k messages/s single, >= 30k/s batch. "
+        f"Requests sent: {len(lookup)} lookups, {len(health)} health checks at the fixed rate.",
+    ]
+    text = "\n".join(lines)
+    print(text)
+    if args.out:
+        args.out.write_text(text + "\n")
+
+
+if __name__ == "__main__":
+    main()
