@@ -150,7 +150,7 @@ class TemplateEngine:
     def __init__(self, temps: Sequence[Template]) -> None:
         self.by_text = {t.pql(): t for t in temps}
 
-    def compile(self, fmt: str, value: str) -> Compiled:
+    def compile(self, fmt: str, value: str, *, boolean: bool = True) -> Compiled:
         t = self.by_text[value]
         windows, calendar = time_dependence(value)
 
