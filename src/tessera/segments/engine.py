@@ -241,7 +241,7 @@ class PqlEngine:
                 )
             except NotImplementedError:
                 sql = None
-        if sql is None:
+        if sql is None or profile_schema is None:
             for pid, attributes, events in rows:
                 member = {sid: pid in pids for sid, pids in memberships.items()}
                 yield (
