@@ -58,7 +58,7 @@ def demo(
 
     Example: `tessera demo --people 2000 --port 8000`
     """
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
     from tessera.demo.load import demo_status, load_demo
     from tessera.platform import Platform
@@ -72,7 +72,7 @@ def demo(
         with Progress(
             TextColumn("{task.description:<22}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
         ) as bar:
-            tasks: dict[str, int] = {}
+            tasks: dict[str, TaskID] = {}
 
             def report(name: str, done: int, total: int) -> None:
                 if name not in tasks:

@@ -12,6 +12,7 @@ versions, events and their indexes, graph components, materialised profiles and 
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -106,9 +107,6 @@ class PrivacyService:
             raise NotFound(f"Privacy job {job_id!r} does not exist", path="jobId")
         return dict(doc)
 
-    def list(self) -> list[dict[str, Any]]:
-        return [doc for _, doc in scan_json(self._sandbox.store, JOBS)]
-
     def _redact_access_results(self, identities: list[Identity], by_job: str) -> None:
         """Earlier access jobs hold copies of the person's data: a delete removes those too."""
         wanted = [orjson.dumps(i.to_json()) for i in identities]
@@ -166,3 +164,8 @@ class PrivacyService:
                 sb.segments.forget_profiles(staged, touched)
             staged.commit()
         return counts
+
+    # Defined last: inside the class body the name ``list`` would shadow the builtin in annotations.
+    def list(self) -> builtins.list[dict[str, Any]]:
+        """Every privacy job of this sandbox, oldest first."""
+        return sorted((doc for _, doc in scan_json(self._sandbox.store, JOBS)), key=lambda d: d["createdAt"])
