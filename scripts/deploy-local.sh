@@ -28,7 +28,7 @@ start() {
     port=$((BASE + i)); mkdir -p "$RUN/redis-$port"
     redis-server --bind 127.0.0.1 --port "$port" --dir "$RUN/redis-$port" --save "" \
       --appendonly yes --appendfsync everysec --cluster-enabled yes --cluster-config-file nodes.conf \
-      --logfile redis.log --daemonize no &
+      --logfile redis.log --daemonize no >/dev/null 2>&1 &
     echo "$! redis-$port" >> "$RUN/pids"
   done
   for i in 1 2 3; do until redis-cli -p $((BASE + i)) ping >/dev/null 2>&1; do sleep 0.05; done; done

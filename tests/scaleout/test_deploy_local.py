@@ -33,9 +33,21 @@ def test_local_deployment_streams_messages_through_gateways_into_the_shared_stor
     env = {**os.environ, "RUN": str(tmp_path / "run"), "PY": sys.executable, "BASE_PORT": str(_base_port())}
     script = str(ROOT / "scripts" / "deploy-local.sh")
     try:
-        subprocess.run([script, "start"], env=env, check=True, timeout=120, capture_output=True)
-        smoke = subprocess.run([script, "smoke", "120"], env=env, timeout=120, capture_output=True, text=True)
+        # Output to a file: the started servers inherit it, and a pipe would never reach EOF.
+        with open(tmp_path / "start.log", "wb") as log:
+            started = subprocess.run([script, "start"], env=env, timeout=120, stdout=log, stderr=log)
+        assert started.returncode == 0, (tmp_path / "start.log").read_text()
+        smoke = subprocess.run(
+            [script, "smoke", "120"],
+            env=env,
+            timeout=120,
+            capture_output=True,
+            text=True,
+            stdin=subprocess.DEVNULL,
+        )
         assert smoke.returncode == 0, smoke.stdout + smoke.stderr
         assert "workers applied 120" in smoke.stdout
     finally:
-        subprocess.run([script, "stop"], env=env, timeout=60, capture_output=True)
+        subprocess.run(
+            [script, "stop"], env=env, timeout=60, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
