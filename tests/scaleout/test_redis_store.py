@@ -197,3 +197,24 @@ def test_staged_overlay_commits_into_redis(store: RedisStore) -> None:
     assert store.get("t", key("Email", "c")) == b"3"
     staged.commit()
     assert list(store.scan("t")) == [(key("Email", "a"), b"1"), (key("Email", "b"), b"2")]
+
+
+def test_tessera_index_tables_live_with_their_identity(store: RedisStore) -> None:
+    ident = key("Email", "a@b.c")
+    assert store.bucket_of("dataset_fragments", key("ds1", ident)) == store.bucket_of(
+        "fragments", key(ident, "ds1")
+    )
+    assert store.bucket_of("batch_events", key("b1", ident, "000001", "ds1", "e1")) == store.bucket_of(
+        "events", key(ident, "000001", "ds1", "e1")
+    )
+    # Scans by dataset still see every identity's index rows, in order.
+    store.write(
+        WriteBatch()
+        .put("dataset_fragments", key("ds1", ident), b"")
+        .put("fragments", key(ident, "ds1"), b"{}")
+    )
+    store.write(WriteBatch().put("dataset_fragments", key("ds1", "Email", "z@z"), b""))
+    assert [k for k, _ in store.scan("dataset_fragments", key("ds1", ""))] == [
+        key("ds1", ident),
+        key("ds1", "Email", "z@z"),
+    ]
