@@ -10,7 +10,9 @@ from __future__ import annotations
 import base64
 import binascii
 import bisect
+import copy
 import threading
+import time
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
@@ -33,6 +35,41 @@ class EngineMissing(TesseraError):
     status = 501
     code = "TESSERA-1501-501"
     title = "Not available in this build"
+
+
+class _Memo:
+    """Results of slow whole-sandbox reads, kept while their version key is unchanged.
+
+    Graph statistics are keyed by the graph's sequence number (any link, unlink or delete bumps
+    it); the event types seen in data by a five-minute clock (they only feed a picker).
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._values: dict[tuple[str, int], tuple[Any, Any]] = {}
+
+    def get(self, name: str, sandbox: Sandbox, version: Any, compute: Any) -> Any:
+        slot = (name, id(sandbox))
+        with self._lock:
+            hit = self._values.get(slot)
+        if hit is not None and hit[0] == version:
+            return hit[1]
+        value = compute()
+        with self._lock:
+            self._values[slot] = (version, value)
+        return value
+
+
+_MEMO = _Memo()
+
+
+def graph_stats(sandbox: Sandbox, top: int = 10) -> dict[str, Any]:
+    """``identity.stats(top)``, recomputed only when the graph changed."""
+    graph = sandbox.identity.graph
+    stats: dict[str, Any] = _MEMO.get(
+        f"stats{top}", sandbox, (id(graph), graph.seq), lambda: sandbox.identity.stats(top)
+    )
+    return copy.deepcopy(stats)
 
 
 def _segments(sandbox: Sandbox) -> Any:
@@ -80,7 +117,7 @@ def segment_sizes(sandbox: Sandbox) -> dict[str, list[dict[str, Any]]]:
 @router.get("/overview")
 def overview(sandbox: SandboxDep) -> JsonResponse:
     """Counts for the dashboard: profiles, graphs, namespaces, segments, ingestion."""
-    stats = sandbox.identity.stats(10)
+    stats = graph_stats(sandbox, 10)
     largest = []
     for entry in stats["largest"]:
         members = sandbox.identity.members(entry["profileId"])
@@ -133,7 +170,7 @@ def overview(sandbox: SandboxDep) -> JsonResponse:
 def namespace_rows(sandbox: Sandbox) -> list[dict[str, Any]]:
     rules = sandbox.identity.settings()
     rank = {code: i + 1 for i, code in enumerate(rules["priority"])}
-    counts = sandbox.identity.stats(0)["identitiesPerNamespace"]
+    counts = graph_stats(sandbox, 10)["identitiesPerNamespace"]
     return [
         {
             "code": ns.code,
@@ -411,7 +448,9 @@ def schema_fields(sandbox: SandboxDep) -> JsonResponse:
         {
             "profile": profile_fields,
             "event": event_fields,
-            "eventTypes": _event_types(sandbox),
+            "eventTypes": _MEMO.get(
+                "eventTypes", sandbox, int(time.time() // 300), lambda: _event_types(sandbox)
+            ),
         }
     )
 

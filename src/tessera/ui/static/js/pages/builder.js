@@ -220,26 +220,36 @@ export async function render(root, params) {
       pqlArea.removeAttribute("aria-invalid");
       clear(pqlStatus).append(h("p.okbox", "PQL is valid."));
       showMethods();
+    } catch (err) {
+      if (my === seq) checkFailed(err, text);
+      return;
+    }
+    try {
       const est = await ui("/estimate", { method: "POST", body: { pql: text } });
       if (my !== seq) return;
       showEstimate(est);
     } catch (err) {
       if (my !== seq) return;
-      st.check = null;
       clear(sampleBox);
-      if (err.status === 501) {
-        st.engineMissing = true;
-        clear(estimateBox).append(h("div.notice#engine-missing", { role: "status" }, `Not available: ${err.detail} Estimates, checks, saving and evaluation need it; the rules and PQL text above are still yours to copy.`));
-        clear(methodsBox).append(h("p.muted", "Eligibility needs the PQL engine."));
-        return;
-      }
-      const box = err.report && (err.report.line || /^\d+:\d+$/.test(err.report.path || "")) ? markError(text, err) : errorBox(err);
-      clear(pqlStatus).append(box);
-      clear(estimateBox).append(h("p.muted", "Fix the expression to see an estimate."));
-      if (st.mode === "rules") estimateBox.append(box.cloneNode(true));
-      clear(methodsBox);
+      clear(estimateBox).append(err.status === 501 ? h("div.notice#engine-missing", { role: "status" }, `Not available: ${err.detail}`) : errorBox(err));
     }
   }, 400);
+
+  function checkFailed(err, text) {
+    st.check = null;
+    clear(sampleBox);
+    if (err.status === 501) {
+      st.engineMissing = true;
+      clear(estimateBox).append(h("div.notice#engine-missing", { role: "status" }, `Not available: ${err.detail} Estimates, checks, saving and evaluation need it; the rules and PQL text above are still yours to copy.`));
+      clear(methodsBox).append(h("p.muted", "Eligibility needs the PQL engine."));
+      return;
+    }
+    const box = err.report && (err.report.line || /^\d+:\d+$/.test(err.report.path || "")) ? markError(text, err) : errorBox(err);
+    clear(pqlStatus).append(box);
+    clear(estimateBox).append(h("p.muted", "Fix the expression to see an estimate."));
+    if (st.mode === "rules") estimateBox.append(box.cloneNode(true));
+    clear(methodsBox);
+  }
 
   function changed() {
     saveBtn.disabled = false;
