@@ -2,14 +2,16 @@
 PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
+# Optional parts installed into the venv; .ci/run adds "spark" for the scale-out suite.
+EXTRAS ?= dev,ui-tests,distributed
+STAMP := $(VENV)/.installed-$(shell echo "$(EXTRAS)" | cksum | cut -d' ' -f1)-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
 .PHONY: demo test lint typecheck unit browser-deps clean bench
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip uv
-	$(BIN)/uv pip install --python $(BIN)/python --quiet -e ".[dev,ui-tests]"
+	$(BIN)/uv pip install --python $(BIN)/python --quiet -e ".[$(EXTRAS)]"
 	@rm -f $(VENV)/.installed-* && touch $(STAMP)
 
 demo: $(STAMP)

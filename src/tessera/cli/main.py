@@ -101,24 +101,28 @@ def demo(
 
 
 def _mount() -> None:
-    from tessera.cli import catalog, ingest, profile
+    from tessera.cli import catalog, ingest, profile, registry
 
+    app.add_typer(registry.namespace_app, name="namespace")
+    app.add_typer(registry.schema_app, name="schema")
+    app.add_typer(registry.privacy_app, name="privacy")
     app.add_typer(catalog.sandbox_app, name="sandbox")
     app.add_typer(catalog.dataset_app, name="dataset")
     app.add_typer(ingest.app, name="ingest")
     app.add_typer(profile.app, name="profile")
     app.add_typer(profile.policy_app, name="merge-policy")
+    import importlib
+    import importlib.util
+
     for module, name in (
         ("tessera.cli.identity", "identity"),
         ("tessera.cli.keys", "keys"),
         ("tessera.cli.segment", "segment"),
-        ("tessera.cli.demo", "demo-data"),
+        ("tessera.cli.ops", "ops"),
     ):
-        try:
-            sub = __import__(module, fromlist=["app"])
-        except ImportError:
-            continue
-        app.add_typer(sub.app, name=name)
+        if importlib.util.find_spec(module) is None:
+            continue  # a command group whose stage is not installed
+        app.add_typer(importlib.import_module(module).app, name=name)
 
 
 _mount()

@@ -1,8 +1,9 @@
 """The identity graph engine: incremental linking, linking rules, graph limit, unlink, history.
 
-Pure in-memory code; the storage layer persists it through :meth:`IdentityGraph.to_rows` /
-:meth:`IdentityGraph.from_rows` (a full snapshot) and may use each call's :class:`GraphChanges`
-to update its own tables incrementally.
+Pure in-memory code. The storage layer persists it either as a full snapshot
+(:meth:`IdentityGraph.to_rows` / :meth:`IdentityGraph.from_rows`) or through the delta journal
+(``IdentityGraph(journal=True)`` and :meth:`IdentityGraph.drain_journal` after each row or
+batch); each operation also returns :class:`GraphChanges` for the profile layer.
 
 Internals, and why:
 
@@ -16,12 +17,15 @@ Internals, and why:
 * Components keep their member and link lists, so rules, splits and queries only ever look at
   the touched components.
 
-Profile ids: a component created by sequence number ``seq`` (every row, unlink, delete and
-re-resolve consumes one) gets the id ``hash(seq, oldest member)``; the id depends on nothing
-else, which is what lets the bulk path reproduce the incremental result exactly. On a merge the
-*older* component's id survives, older meaning the smaller ``(created seq, profile id)``. On a
-split the part holding the oldest remaining identity of the old component keeps its id, oldest
-meaning the smallest ``(first seen, namespace, value)``.
+Profile ids. Every row, unlink, delete and re-resolve consumes one sequence number ``seq``. A
+new id is ``hash(seq, oldest identity of the component)``; it depends on nothing else, which is
+what lets the bulk path reproduce the incremental result exactly. When an operation ends, each
+component that existed at its start, in age order ``(created seq, profile id)``, gives its id to
+the resulting component holding its oldest remaining identity (oldest = smallest
+``(first seen, namespace, value)``) unless that component already has one, in which case the id
+is reported merged into it. So on a merge the older component's id survives; on a split the
+part holding the oldest identity keeps the id and the others get new ids; and a component
+whose members did not change always keeps its id.
 """
 
 from __future__ import annotations
@@ -805,6 +809,18 @@ class IdentityGraph:
         for p in parts:
             if p.pid and self._comps.get(p.pid) is p:
                 del self._comps[p.pid]
+        if len(originals) == 1 and len(parts) == 1:
+            # the common case (a component trimmed by the limit): it keeps its id, no ordering needed
+            pid, created, members = originals[0]
+            part = parts[0]
+            if any(n_comp[m] is part for m in members):
+                for m in members:
+                    if n_comp[m] is None:
+                        log.removed.append(self._identity(m))
+                part.pid, part.created = pid, created
+                self._comps[pid] = part
+                log._members[pid] = ()
+                return
         part_of = {m: i for i, p in enumerate(parts) for m in p.members}
         ids: list[tuple[str, int] | None] = [None] * len(parts)
         origin: dict[int, str] = {}
@@ -1093,6 +1109,28 @@ class IdentityGraph:
         )
 
     # ------------------------------------------------------------------ persistence
+    def component_state(self, pid: str) -> tuple[ProfileRow, list[IdentityRow], list[LinkRow]] | None:
+        """One component as persistence rows (its profile, member identities and links), or
+        ``None`` when no component has that id any more (merged away or deleted)."""
+        comp = self._comps.get(pid)
+        if comp is None:
+            return None
+        code, n_ns, n_val, n_first = self._ns_code, self._n_ns, self._n_val, self._n_first
+        members = [IdentityRow(code[n_ns[m]], n_val[m], pid, n_first[m]) for m in comp.members]
+        return ProfileRow(pid, comp.created), members, [self._link_row(lid) for lid in comp.links]
+
+    def history_since(self, index: int) -> list[HistoryEntry]:
+        """Cluster-history entries from position ``index`` on (for appending to a store)."""
+        return self._history[index:]
+
+    def history_length(self) -> int:
+        """Number of cluster-history entries so far."""
+        return len(self._history)
+
+    def refused_counts(self) -> dict[str, int]:
+        """How many rows, links and identities the rules refused, by reason."""
+        return dict(self._refused)
+
     def to_rows(self) -> GraphState:
         """The full state as plain rows (a snapshot; rebuild with :meth:`from_rows`).
 

@@ -88,6 +88,22 @@ class ProfileService:
 
     def __init__(self, sandbox: Sandbox) -> None:
         self._sandbox = sandbox
+        self._with_fragments: set[str] | None = None
+
+    def _fragment_index(self) -> set[str]:
+        """Identity keys that have (or had) a record fragment: a superset, kept in memory.
+
+        Merging looks for fragments under every identity of a profile; most identities (cookies,
+        devices) never carry one, and skipping them saves a store scan each. A superset is always
+        safe (a stale entry costs one empty scan); the embedded store has one writer process, so
+        every fragment write passes through :meth:`put_record` and lands here.
+        """
+        if self._with_fragments is None:
+            index: set[str] = set()
+            for k, _ in self._store.scan(DATASET_FRAGMENTS):
+                index.add(k.split(KEY_SEP, 1)[1])
+            self._with_fragments = index
+        return self._with_fragments
 
     @property
     def _store(self) -> PointStore:
@@ -129,6 +145,7 @@ class ProfileService:
         wb.put_json(VERSIONS, key(frag_key, f"{ms:015d}", f"{seq:012d}"), body)
         wb.put(DATASET_FRAGMENTS, key(dataset["id"], id_key(primary)), b"")
         store.write(wb)
+        self._fragment_index().add(id_key(primary))
         return {self._sandbox.identity.profile_id_of(primary, store)}
 
     def put_event(
@@ -184,7 +201,10 @@ class ProfileService:
         self, store: PointStore, members: Sequence[Identity], policy: MergePolicy, as_of: datetime | None = None
     ) -> Iterator[Fragment]:
         allowed = set(policy.order) if policy.attribute_merge == "dataSetPrecedence" else None
+        index = self._fragment_index()
         for identity in members:
+            if id_key(identity) not in index:
+                continue
             prefix = key(id_key(identity), "")
             if as_of is None:
                 rows: Iterable[tuple[str, bytes]] = store.scan(FRAGMENTS, prefix)

@@ -59,3 +59,23 @@ def test_simulate_limit_option() -> None:
     result = runner.invoke(app, ["simulate", "--limit", "3", "--json"], input=text)
     (graph,) = json.loads(result.stdout)["graphs"]
     assert len(graph["identities"]) == 3
+
+
+def test_simulate_reads_a_file_with_comments() -> None:
+    path = Path(__file__).parents[1] / "data" / "identity" / "ioa2_shared_device.txt"
+    args = ["simulate", str(path), "--unique", "CRMID,Email", "--priority", "CRMID,Email,ECID", "--json"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    graphs = {
+        frozenset(f"{i['namespace']}:{i['id']}" for i in g["identities"])
+        for g in json.loads(result.stdout)["graphs"]
+    }
+    assert graphs == {
+        frozenset({"CRMID:Jane", "Email:jane@x"}),
+        frozenset({"CRMID:John", "Email:john@x", "ECID:111"}),
+    }
+
+
+def test_simulate_missing_file() -> None:
+    result = runner.invoke(app, ["simulate", "/nonexistent/rows.txt"])
+    assert result.exit_code == 2 and "Cannot read" in result.output

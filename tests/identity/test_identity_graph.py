@@ -183,3 +183,23 @@ def test_junk_value_shared_by_ten_thousand_rows_stays_within_the_limit() -> None
     resolve_bulk(bulk, rows)
     assert max(len(m) for m in bulk.components().values()) <= 50
     assert canonical(bulk) == canonical(g)
+
+
+def test_component_state_and_history_cursor_for_the_store() -> None:
+    g = IdentityGraph(LinkingRules(unique=frozenset({"CRMID"})))
+    first = g.add_row(row("CRMID:a, ECID:1"), ts=5, dataset="web").changes
+    assert first is not None
+    pid = first.created[0]
+    state = g.component_state(pid)
+    assert state is not None
+    profile, members, links = state
+    assert profile.profile_id == pid and {(m.namespace, m.id) for m in members} == {
+        ("CRMID", "a"),
+        ("ECID", "1"),
+    }
+    assert [(lr.first_seen, lr.dataset) for lr in links] == [(5, "web")]
+    mark = g.history_length()
+    g.add_row(row("CRMID:b, ECID:1"), ts=6)  # the optimisation moves ECID:1 to b
+    assert g.history_since(mark) == g.profile_history()[mark:]
+    assert g.component_state("no-such-id") is None
+    assert sum(g.refused_counts().values()) == 1

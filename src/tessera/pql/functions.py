@@ -1,0 +1,536 @@
+"""THE function table: every built-in PQL function, with its signature, type rule, Python rule and
+SQL rule in one row (STYLE.md principle 6).
+
+Python rules receive evaluated arguments (``None`` = null), except arguments listed in
+``item_args``, which arrive as callables ``item -> value`` (evaluated with the item as context), and
+``lazy`` functions, which receive zero-argument thunks. SQL rules receive sqlglot expressions; item
+arguments arrive as ``exp.Lambda`` nodes over one fresh variable. ``sql=None`` means the function is
+only available in the streaming evaluator (the SQL compiler says so in words).
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timezone
+from typing import Any
+
+import sqlglot.expressions as E
+
+from tessera.pql import types as Ty
+from tessera.pql.types import T
+
+PyRule = Callable[..., Any]
+SqlRule = Callable[[list[E.Expression], list[T]], E.Expression]
+TypeRule = Callable[[list[T]], T]
+
+
+@dataclass(frozen=True, slots=True)
+class Function:
+    """One built-in: name, arity, argument scoping, result type and both back-end rules."""
+
+    name: str
+    min_args: int
+    max_args: int | None
+    ret: TypeRule
+    py: PyRule
+    sql: SqlRule | None
+    item_args: frozenset[int] = frozenset()
+    lazy: bool = False
+    doc: str = ""
+
+
+# --- Python helpers (null-aware) ---------------------------------------------------------------
+def _s(v: Any) -> bool:
+    return isinstance(v, str)
+
+
+def _cs(flag: Any) -> bool:
+    return flag is None or flag is True
+
+
+def _str_test(test: Callable[[str, str], bool], negate: bool) -> PyRule:
+    def rule(s: Any, t: Any, flag: Any = True) -> bool | None:
+        if not (_s(s) and _s(t)):
+            return None
+        if not _cs(flag):
+            s, t = s.lower(), t.lower()
+        r = test(s, t)
+        return (not r) if negate else r
+
+    return rule
+
+
+def _equals(s: Any, *rest: Any) -> bool | None:
+    flag: Any = True
+    if rest and isinstance(rest[-1], bool):
+        flag, rest = rest[-1], rest[:-1]
+    if not _s(s) or not rest or not all(_s(x) for x in rest):
+        return None
+    if not _cs(flag):
+        return s.lower() in [x.lower() for x in rest]
+    return s in rest
+
+
+def _not_equal(s: Any, *rest: Any) -> bool | None:
+    r = _equals(s, *rest)
+    return None if r is None else not r
+
+
+_REGEX_CACHE: dict[str, re.Pattern[str]] = {}
+MAX_REGEX = 1000
+
+
+def regex(p: str) -> re.Pattern[str] | None:
+    """Compile (and cache) a PQL regex; ``None`` when it is not a valid pattern."""
+    if len(p) > MAX_REGEX:
+        return None
+    r = _REGEX_CACHE.get(p)
+    if r is None:
+        try:
+            r = re.compile(p)
+        except (re.error, OverflowError, RecursionError):
+            return None
+        if len(_REGEX_CACHE) < 10_000:
+            _REGEX_CACHE[p] = r
+    return r
+
+
+def _matches(s: Any, p: Any) -> bool | None:
+    if not (_s(s) and _s(p)):
+        return None
+    r = regex(p)
+    return None if r is None else r.search(s) is not None
+
+
+def _regex_group(s: Any, p: Any, n: Any = 0) -> str | None:
+    if not (_s(s) and _s(p)) or not isinstance(n, int) or isinstance(n, bool):
+        return None
+    r = regex(p)
+    m = r.search(s) if r is not None else None
+    if m is None or n > (r.groups if r else 0) or n < 0:
+        return None
+    g = m.group(n)
+    return g if isinstance(g, str) else None
+
+
+def like_regex(pat: str) -> re.Pattern[str]:
+    """SQL LIKE pattern → anchored regex (``%`` any run, ``_`` one character)."""
+    out = "".join(".*" if c == "%" else "." if c == "_" else re.escape(c) for c in pat)
+    return re.compile(out + r"\Z", re.DOTALL)
+
+
+def like(s: Any, p: Any) -> bool | None:
+    if not (_s(s) and _s(p)):
+        return None
+    return like_regex(p).match(s) is not None
+
+
+def _lst(v: Any) -> list[Any] | None:
+    return v if isinstance(v, list) else None
+
+
+def _nums(v: Any, f: Callable[[Any], Any] | None) -> list[int | float] | None:
+    if not isinstance(v, list):
+        return None
+    vals = [f(x) for x in v] if f else v
+    return [x for x in vals if isinstance(x, (int, float)) and not isinstance(x, bool)]
+
+
+def _sum(a: Any, f: Any = None) -> Any:
+    n = _nums(a, f)
+    return 0 if not n else sum(n)
+
+
+def _avg(a: Any, f: Any = None) -> Any:
+    n = _nums(a, f)
+    return (sum(n) / len(n)) if n else None
+
+
+def _min(a: Any, f: Any = None) -> Any:
+    n = _nums(a, f)
+    return min(n) if n else None
+
+
+def _max(a: Any, f: Any = None) -> Any:
+    n = _nums(a, f)
+    return max(n) if n else None
+
+
+def _count(a: Any, f: Any = None) -> int:
+    if not isinstance(a, list):
+        return 0 if a is None else 1
+    return len(a) if f is None else sum(1 for x in a if truthy(f(x)))
+
+
+def _distinct(a: Any) -> list[Any] | None:
+    if not isinstance(a, list):
+        return None
+    out: list[Any] = []
+    for x in a:
+        if x not in out:
+            out.append(x)
+    return out
+
+
+def _intersects(a: Any, b: Any) -> bool | None:
+    if not (isinstance(a, list) and isinstance(b, list)):
+        return None
+    return any(x is not None and x in b for x in a)
+
+
+def _intersection(a: Any, b: Any) -> list[Any] | None:
+    if not (isinstance(a, list) and isinstance(b, list)):
+        return None
+    out = [x for x in (_distinct(a) or []) if x in b]
+    return out or None
+
+
+def _subset(a: Any, b: Any) -> bool | None:
+    if not (isinstance(a, list) and isinstance(b, list)):
+        return None
+    return all(x in b for x in a)
+
+
+def _includes(a: Any, x: Any) -> bool | None:
+    if not isinstance(a, list) or x is None:
+        return None
+    return x in a
+
+
+def _sorted_n(desc: bool) -> PyRule:
+    def rule(a: Any, key: Any, n: Any) -> list[Any] | None:
+        if not isinstance(a, list) or not isinstance(n, int):
+            return None
+        keyed = [(key(x), i, x) for i, x in enumerate(a)]
+        keyed = [k for k in keyed if isinstance(k[0], (int, float)) and not isinstance(k[0], bool)]
+        keyed.sort(key=lambda k: (-k[0] if desc else k[0], k[1]))
+        return [x for _, _, x in keyed[:n]]
+
+    return rule
+
+
+def _filter(a: Any, cond: Any) -> list[Any] | None:
+    return [x for x in a if truthy(cond(x))] if isinstance(a, list) else None
+
+
+def _map(a: Any, f: Any) -> Any:
+    if isinstance(a, dict):  # grouped map: f receives (key, group) through map_entries
+        out = {}
+        for k, v in a.items():
+            e = f((k, v))
+            if isinstance(e, tuple) and len(e) == 2:
+                out[e[0]] = e[1]
+        return out
+    return [f(x) for x in a] if isinstance(a, list) else None
+
+
+def _group_by(a: Any, key: Any) -> dict[Any, list[Any]] | None:
+    if not isinstance(a, list):
+        return None
+    out: dict[Any, list[Any]] = {}
+    for x in a:
+        k = key(x)
+        if k is not None and not isinstance(k, (list, dict)):
+            out.setdefault(k, []).append(x)
+    return out
+
+
+def _exists_item(a: Any, cond: Any) -> bool | None:
+    return any(truthy(cond(x)) for x in a) if isinstance(a, list) else None
+
+
+def _head(a: Any) -> Any:
+    return a[0] if isinstance(a, list) and a else None
+
+
+def _get(m: Any, k: Any) -> Any:
+    return m.get(k) if isinstance(m, dict) and isinstance(k, str) else None
+
+
+def _keys(m: Any) -> list[Any] | None:
+    return list(m.keys()) if isinstance(m, dict) else None
+
+
+def _values(m: Any) -> list[Any] | None:
+    return list(m.values()) if isinstance(m, dict) else None
+
+
+def _if(c: Any, a: Any, b: Any) -> Any:
+    return a() if truthy(c()) else b()
+
+
+def _date(y: Any, m: Any, d: Any) -> date | None:
+    if not all(isinstance(x, int) and not isinstance(x, bool) for x in (y, m, d)):
+        return None
+    try:
+        return date(y, m, d)
+    except ValueError:
+        return None
+
+
+def as_time(v: Any) -> datetime | None:
+    """A data value as an aware UTC datetime (ISO strings, epoch ms, dates); ``None`` otherwise."""
+    if isinstance(v, datetime):
+        return v if v.tzinfo else v.replace(tzinfo=timezone.utc)
+    if isinstance(v, date):
+        return datetime(v.year, v.month, v.day, tzinfo=timezone.utc)
+    if isinstance(v, str):
+        try:
+            dt = datetime.fromisoformat(v)
+        except ValueError:
+            return None
+        return dt.replace(tzinfo=timezone.utc) if dt.tzinfo is None else dt.astimezone(timezone.utc)
+    if isinstance(v, (int, float)) and not isinstance(v, bool):
+        try:
+            return datetime.fromtimestamp(v / 1000, tz=timezone.utc)
+        except (OverflowError, OSError, ValueError):
+            return None
+    return None
+
+
+def _part(attr: str) -> PyRule:
+    def rule(v: Any) -> int | None:
+        t = as_time(v)
+        return None if t is None else int(getattr(t, attr))
+
+    return rule
+
+
+def truthy(v: Any) -> bool:
+    """PQL boolean-position coercion: null → false, arrays → non-empty, other values → defined."""
+    if v is None:
+        return False
+    if isinstance(v, bool):
+        return v
+    if isinstance(v, list):
+        return len(v) > 0
+    return True
+
+
+# --- SQL helpers -------------------------------------------------------------------------------
+def _lower(e: E.Expression) -> E.Expression:
+    return E.Lower(this=e)
+
+
+def _flag_false(args: list[E.Expression]) -> bool:
+    if len(args) < 3:
+        return False
+    f = args[2]
+    if isinstance(f, E.Boolean):
+        return not f.this
+    raise NotImplementedError("case flags must be literal true/false in SQL")
+
+
+def _sql_str(kind: str, negate: bool) -> SqlRule:
+    def rule(args: list[E.Expression], types: list[T]) -> E.Expression:
+        s, t = args[0], args[1]
+        if _flag_false(args):
+            s, t = _lower(s), _lower(t)
+        if kind == "starts":
+            e: E.Expression = E.StartsWith(this=s, expression=t)
+        elif kind == "ends":
+            e = E.EndsWith(this=s, expression=t)
+        else:
+            e = E.GT(this=E.StrPosition(this=s, substr=t), expression=E.Literal.number(0))
+        return E.Not(this=E.paren(e)) if negate else e
+
+    return rule
+
+
+def _sql_equals(negate: bool) -> SqlRule:
+    def rule(args: list[E.Expression], types: list[T]) -> E.Expression:
+        s, rest = args[0], args[1:]
+        low = False
+        if rest and isinstance(rest[-1], E.Boolean):
+            low = not rest[-1].this
+            rest = rest[:-1]
+        if low:
+            s, rest = _lower(s), [_lower(r) for r in rest]
+        e: E.Expression = E.In(this=s, expressions=rest) if len(rest) > 1 else E.EQ(this=s, expression=rest[0])
+        return E.Not(this=E.paren(e)) if negate else e
+
+    return rule
+
+
+def _size(a: E.Expression) -> E.Expression:
+    return E.ArraySize(this=a)
+
+
+def _sql_agg(kind: str) -> SqlRule:
+    def rule(args: list[E.Expression], types: list[T]) -> E.Expression:
+        a = args[0] if len(args) == 1 else E.Transform(this=args[0], expression=args[1])
+        if kind == "sum":
+            return E.Coalesce(this=E.ArraySum(this=a), expressions=[E.Literal.number(0)])
+        if kind == "min":
+            return E.ArrayMin(this=a)
+        if kind == "max":
+            return E.ArrayMax(this=a)
+        # average: sum / count of non-null values, null when there are none
+        nn = E.ArrayFilter(
+            this=a,
+            expression=E.Lambda(
+                this=E.Not(this=E.Is(this=E.to_identifier("_v"), expression=E.Null())),
+                expressions=[E.to_identifier("_v")],
+            ),
+        )
+        return E.Div(
+            this=E.Cast(this=E.ArraySum(this=nn), to=E.DataType.build("DOUBLE")),
+            expression=E.Nullif(this=_size(nn), expression=E.Literal.number(0)),
+        )
+
+    return rule
+
+
+def _sql_count(args: list[E.Expression], types: list[T]) -> E.Expression:
+    a = args[0] if len(args) == 1 else E.ArrayFilter(this=args[0], expression=args[1])
+    return E.Coalesce(this=_size(a), expressions=[E.Literal.number(0)])
+
+
+def _sql_null(args: list[E.Expression], types: list[T]) -> E.Expression:
+    return E.Is(this=args[0], expression=E.Null())
+
+
+def _sql_not_null(args: list[E.Expression], types: list[T]) -> E.Expression:
+    return E.Not(this=E.Is(this=args[0], expression=E.Null()))
+
+
+def _sql_part(cls: type[E.Func]) -> SqlRule:
+    return lambda args, types: cls(this=args[0])
+
+
+def _sql_exists_item(args: list[E.Expression], types: list[T]) -> E.Expression:
+    return E.GT(this=_size(E.ArrayFilter(this=args[0], expression=args[1])), expression=E.Literal.number(0))
+
+
+def _sql_includes(args: list[E.Expression], types: list[T]) -> E.Expression:
+    return E.ArrayContains(this=args[0], expression=args[1])
+
+
+def _sql_if(args: list[E.Expression], types: list[T]) -> E.Expression:
+    return E.If(this=args[0], true=args[1], false=args[2])
+
+
+def _sql_head(args: list[E.Expression], types: list[T]) -> E.Expression:
+    return E.Bracket(this=args[0], expressions=[E.Literal.number(0)], offset=0, safe=True)
+
+
+def _sql_regex(args: list[E.Expression], types: list[T]) -> E.Expression:
+    return E.RegexpLike(this=args[0], expression=args[1])
+
+
+def _sql_overlap(args: list[E.Expression], types: list[T]) -> E.Expression:
+    return E.ArrayOverlaps(this=args[0], expression=args[1])
+
+
+def _sql_subset(args: list[E.Expression], types: list[T]) -> E.Expression:
+    return E.ArrayContainsAll(this=args[1], expression=args[0])
+
+
+def _sql_superset(args: list[E.Expression], types: list[T]) -> E.Expression:
+    return E.ArrayContainsAll(this=args[0], expression=args[1])
+
+
+# --- type rules --------------------------------------------------------------------------------
+def _const(t: T) -> TypeRule:
+    return lambda ts: t
+
+
+def _same(ts: list[T]) -> T:
+    return ts[0]
+
+
+def _item(ts: list[T]) -> T:
+    return ts[0].item or Ty.ANY if ts[0].kind == "array" else Ty.ANY
+
+
+def _agg_type(ts: list[T]) -> T:
+    src = ts[1] if len(ts) > 1 else _item(ts)
+    return src if src.numeric else Ty.NUM
+
+
+def _if_type(ts: list[T]) -> T:
+    return Ty.unify(ts[1], ts[2])
+
+
+_STR_TESTS = {
+    "startsWith": (lambda s, t: s.startswith(t), "starts", False),
+    "endsWith": (lambda s, t: s.endswith(t), "ends", False),
+    "contains": (lambda s, t: t in s, "contains", False),
+    "doesNotStartWith": (lambda s, t: s.startswith(t), "starts", True),
+    "doesNotEndWith": (lambda s, t: s.endswith(t), "ends", True),
+    "doesNotContain": (lambda s, t: t in s, "contains", True),
+}
+
+_B = _const(Ty.BOOL)
+_I = _const(Ty.INT)
+FUNCTIONS: dict[str, Function] = {
+    f.name: f
+    for f in [
+        *[
+            Function(n, 2, 3, _B, _str_test(test, neg), _sql_str(k, neg), doc="string test, optional case flag")
+            for n, (test, k, neg) in _STR_TESTS.items()
+        ],
+        Function("equals", 2, None, _B, _equals, _sql_equals(False), doc="equals any of the strings"),
+        Function("notEqualTo", 2, None, _B, _not_equal, _sql_equals(True), doc="equals none of the strings"),
+        Function("matches", 2, 2, _B, _matches, _sql_regex, doc="regex found anywhere"),
+        Function("regexGroup", 2, 3, _const(Ty.STR), _regex_group, None, doc="capture group N"),
+        Function("isNull", 1, 1, _B, lambda v: v is None, _sql_null),
+        Function("isNotNull", 1, 1, _B, lambda v: v is not None, _sql_not_null),
+        Function("intersects", 2, 2, _B, _intersects, _sql_overlap),
+        Function("intersection", 2, 2, _same, _intersection, None),
+        Function("subsetOf", 2, 2, _B, _subset, _sql_subset),
+        Function("supersetOf", 2, 2, _B, lambda a, b: _subset(b, a), _sql_superset),
+        Function("includes", 2, 2, _B, _includes, _sql_includes),
+        Function("distinct", 1, 1, _same, _distinct, lambda a, t: E.ArrayDistinct(this=a[0])),
+        Function("count", 1, 2, _I, _count, _sql_count, item_args=frozenset({1})),
+        Function("sum", 1, 2, _agg_type, _sum, _sql_agg("sum"), item_args=frozenset({1})),
+        Function("average", 1, 2, _const(Ty.NUM), _avg, _sql_agg("avg"), item_args=frozenset({1})),
+        Function("min", 1, 2, _agg_type, _min, _sql_agg("min"), item_args=frozenset({1})),
+        Function("max", 1, 2, _agg_type, _max, _sql_agg("max"), item_args=frozenset({1})),
+        Function("head", 1, 1, _item, _head, _sql_head),
+        Function("topN", 3, 3, _same, _sorted_n(True), None, item_args=frozenset({1})),
+        Function("bottomN", 3, 3, _same, _sorted_n(False), None, item_args=frozenset({1})),
+        Function("filter", 2, 2, _same, _filter, lambda a, t: E.ArrayFilter(this=a[0], expression=a[1]),
+                 item_args=frozenset({1})),
+        Function("map", 2, 2, _const(Ty.ANY), _map, None, item_args=frozenset({1})),
+        Function("groupBy", 2, 2, lambda ts: T("map", ts[0]), _group_by, None, item_args=frozenset({1})),
+        Function("exists", 2, 2, _B, _exists_item, _sql_exists_item, item_args=frozenset({1})),
+        Function("get", 2, 2, lambda ts: ts[0].item or Ty.ANY, _get, None),
+        Function("keys", 1, 1, _const(Ty.array_of(Ty.STR)), _keys, None),
+        Function("values", 1, 1, lambda ts: Ty.array_of(ts[0].item or Ty.ANY), _values, None),
+        Function("if", 3, 3, _if_type, _if, _sql_if, lazy=True),
+        Function("date", 3, 3, _const(Ty.DATE), _date, None),
+        Function("mapEntry", 2, 2, _const(Ty.ANY), lambda k, v: (k, v), None),
+        Function("inSegment", 1, 1, _B, lambda *a: None, None, doc="compiled specially"),
+        Function("currentMonth", 0, 0, _I, lambda: None, None, doc="compiled to a constant"),
+        Function("currentYear", 0, 0, _I, lambda: None, None, doc="compiled to a constant"),
+        Function("currentDayOfMonth", 0, 0, _I, lambda: None, None, doc="compiled to a constant"),
+        Function("getMonth", 1, 1, _I, _part("month"), _sql_part(E.Month)),
+        Function("getYear", 1, 1, _I, _part("year"), _sql_part(E.Year)),
+        Function("getDayOfMonth", 1, 1, _I, _part("day"), _sql_part(E.Day)),
+    ]
+}
+"""Every built-in function by canonical name."""
+
+_BY_LOWER = {n.lower(): n for n in FUNCTIONS}
+
+
+def canonical_name(name: str) -> str | None:
+    """The canonical spelling of a function name (names are case-insensitive), or None."""
+    return _BY_LOWER.get(name.lower())
+
+
+def suggest_function(name: str) -> str | None:
+    """The closest known function name, for "did you mean" hints."""
+    hits = difflib.get_close_matches(name.lower(), list(_BY_LOWER), n=1, cutoff=0.6)
+    return _BY_LOWER[hits[0]] if hits else None
+
+
+def suggest(name: str, options: Sequence[str]) -> str | None:
+    """The closest of ``options`` to ``name`` (case-insensitive), or None."""
+    low = {o.lower(): o for o in options}
+    hits = difflib.get_close_matches(name.lower(), list(low), n=1, cutoff=0.6)
+    return low[hits[0]] if hits else None

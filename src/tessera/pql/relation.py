@@ -1,0 +1,122 @@
+"""The relation contract shared by the SQL compiler and the segmentation service.
+
+A profile relation is ONE DuckDB table (or Spark DataFrame) with three columns:
+
+* ``profile_id VARCHAR`` — the profile's id;
+* ``profile STRUCT(...)`` — the merged profile, typed from the profile union schema;
+* ``events STRUCT(...)[]`` — the profile's ExperienceEvents, typed from the event union schema.
+
+Types follow the resolved JSON Schema: objects with ``properties`` → ``STRUCT`` (field names exactly
+as in XDM), arrays → ``T[]``, maps (``additionalProperties``) → ``MAP(VARCHAR, T)``, ``format:
+date-time`` → ``TIMESTAMP`` (UTC, no zone), ``format: date`` → ``DATE``, integer → ``BIGINT``, number →
+``DOUBLE``, boolean → ``BOOLEAN``, other strings → ``VARCHAR``. Unknown shapes are ``VARCHAR`` (JSON
+text). Fields absent from the data are NULL; absent arrays are NULL (not empty).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import orjson
+import pyarrow as pa
+import sqlglot.expressions as E
+
+_SIMPLE = {"integer": "BIGINT", "number": "DOUBLE", "boolean": "BOOLEAN"}
+
+
+def _json_structure(s: dict[str, Any] | None) -> Any:
+    """The ``from_json`` structure (nested dict/list of type names) for a schema node."""
+    if not s:
+        return "VARCHAR"
+    typ = s.get("type")
+    if isinstance(typ, list):
+        rest = [t for t in typ if t != "null"]
+        typ = rest[0] if len(rest) == 1 else None
+    if typ == "string":
+        return {"date-time": "TIMESTAMP", "date": "DATE"}.get(s.get("format", ""), "VARCHAR")
+    if typ in _SIMPLE:
+        return _SIMPLE[typ]
+    if typ == "array":
+        return [_json_structure(s.get("items"))]
+    if typ == "object" or "properties" in s:
+        props = s.get("properties")
+        if props:
+            return {k: _json_structure(v) for k, v in props.items()}
+        extra = s.get("additionalProperties")
+        if isinstance(extra, dict):
+            return f"MAP(VARCHAR, {duckdb_type(extra)})"
+    return "VARCHAR"
+
+
+def _structure_to_sql(x: Any) -> str:
+    if isinstance(x, str):
+        return x
+    if isinstance(x, list):
+        return f"{_structure_to_sql(x[0])}[]"
+    inner = ", ".join(f"{E.to_identifier(k, quoted=True).sql('duckdb')} {_structure_to_sql(v)}" for k, v in x.items())
+    return f"STRUCT({inner})"
+
+
+def duckdb_type(schema: dict[str, Any] | None) -> str:
+    """The DuckDB type of a resolved JSON Schema node.
+
+    >>> duckdb_type({"type": "object", "properties": {"a": {"type": "string", "format": "date-time"}}})
+    'STRUCT("a" TIMESTAMP)'
+    """
+    return _structure_to_sql(_json_structure(schema))
+
+
+def load_relation(
+    con: Any,
+    table: str,
+    profile_schema: dict[str, Any],
+    event_schema: dict[str, Any],
+    rows: Iterable[tuple[str, dict[str, Any], list[dict[str, Any]]]],
+    batch_size: int = 50_000,
+) -> int:
+    """Create (or replace) ``table`` on DuckDB connection ``con`` and fill it from ``rows``.
+
+    Each row is ``(profile_id, merged profile dict, list of event dicts)``. Values are converted by
+    DuckDB's ``from_json`` with a structure derived from the schemas (one vectorised pass per batch).
+
+    Returns:
+        The number of profiles loaded.
+    """
+    ident = E.to_identifier(table, quoted=True).sql("duckdb")
+    p_struct = _json_structure(profile_schema)
+    e_struct = [_json_structure(event_schema)]
+    con.execute(
+        f"CREATE OR REPLACE TABLE {ident} (profile_id VARCHAR, profile {_structure_to_sql(p_struct)}, "
+        f"events {_structure_to_sql(e_struct)})"
+    )
+    p_lit = E.Literal.string(orjson.dumps(p_struct).decode()).sql("duckdb")
+    e_lit = E.Literal.string(orjson.dumps(e_struct).decode()).sql("duckdb")
+    total = 0
+    ids: list[str] = []
+    profiles: list[str] = []
+    events: list[str] = []
+
+    def flush() -> None:
+        if not ids:
+            return
+        batch = pa.table({"pid": ids, "pj": profiles, "ej": events})
+        con.register("_tessera_pql_batch", batch)
+        con.execute(
+            f"INSERT INTO {ident} SELECT pid, from_json(pj, {p_lit}), from_json(ej, {e_lit}) "
+            "FROM _tessera_pql_batch"
+        )
+        con.unregister("_tessera_pql_batch")
+        ids.clear()
+        profiles.clear()
+        events.clear()
+
+    for pid, prof, evs in rows:
+        ids.append(pid)
+        profiles.append(orjson.dumps(prof).decode())
+        events.append(orjson.dumps(evs).decode())
+        total += 1
+        if len(ids) >= batch_size:
+            flush()
+    flush()
+    return total

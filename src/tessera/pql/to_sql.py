@@ -1,0 +1,505 @@
+"""AST → sqlglot expression trees → DuckDB or Spark SQL over the relation of ``relation.py``.
+
+Only whitelisted sqlglot node kinds are emitted (deps.md §3): array sizes are ``ArraySize`` (never
+``Length``), filters/transforms are ``ArrayFilter``/``Transform`` with ``Lambda`` nodes, and every
+user literal is a sqlglot ``Literal`` (quoted by sqlglot, never pasted). The evaluation time is a
+parameter: relative times are folded into TIMESTAMP literals at compile time (no CURRENT_TIMESTAMP).
+Types come from the schemas and drive boolean coercion: booleans → ``COALESCE(x, FALSE)``, arrays →
+non-empty, other values → ``IS NOT NULL`` (spec §4).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime, timezone
+from typing import Any
+
+import sqlglot.expressions as E
+
+from tessera.errors import PqlError
+from tessera.pql import ast as A
+from tessera.pql import timeops
+from tessera.pql import types as Ty
+from tessera.pql.functions import FUNCTIONS, suggest
+from tessera.pql.parser import snippet
+from tessera.pql.timeops import Span
+from tessera.pql.types import T
+
+WHITELIST: frozenset[type[E.Expression]] = frozenset(
+    {
+        E.Select, E.From, E.Table, E.TableAlias, E.Alias, E.Column, E.Identifier, E.Dot, E.Literal, E.Boolean,
+        E.Null, E.Cast, E.TryCast, E.DataType, E.DataTypeParam, E.Paren, E.And, E.Or, E.Not, E.EQ, E.NEQ,
+        E.LT, E.LTE, E.GT, E.GTE, E.Add, E.Sub, E.Mul, E.Div, E.Mod, E.Neg, E.Is, E.In, E.Like, E.If,
+        E.Coalesce, E.Nullif, E.Lower, E.StartsWith, E.EndsWith, E.StrPosition, E.RegexpLike, E.Array,
+        E.ArraySize, E.ArrayFilter, E.Transform, E.Lambda, E.ArraySum, E.ArrayMin, E.ArrayMax,
+        E.ArrayContains, E.ArrayOverlaps, E.ArrayContainsAll, E.ArrayDistinct, E.Bracket, E.Interval,
+        E.Var, E.Month, E.Year, E.Day, E.Flatten, E.Case, E.ArraySort, E.TimestampTrunc,
+    }
+)
+"""The sqlglot node kinds the compiler may emit; anything else is a bug (checked on every compile)."""
+
+_INTERVAL = {
+    "millisecond": ("MILLISECOND", 1), "second": ("SECOND", 1), "minute": ("MINUTE", 1), "hour": ("HOUR", 1),
+    "day": ("DAY", 1), "week": ("DAY", 7), "month": ("MONTH", 1), "year": ("YEAR", 1),
+    "decade": ("YEAR", 10), "century": ("YEAR", 100), "millennium": ("YEAR", 1000),
+}
+_ATOMIC = (E.Column, E.Literal, E.Dot, E.Func, E.Paren, E.Identifier, E.Boolean, E.Null, E.Bracket, E.Cast)
+Typed = tuple[E.Expression, T]
+
+
+def _p(e: E.Expression) -> E.Expression:
+    return e if isinstance(e, _ATOMIC) else E.Paren(this=e)
+
+
+def _num(v: int) -> E.Expression:
+    return E.Literal.number(str(v))
+
+
+def ts_literal(t: datetime) -> E.Expression:
+    """A UTC datetime as a ``CAST('...' AS TIMESTAMP)`` literal."""
+    naive = t.astimezone(timezone.utc).replace(tzinfo=None)
+    return E.Cast(this=E.Literal.string(naive.isoformat(sep=" ")), to=E.DataType.build("TIMESTAMP"))
+
+
+def literal(v: Any) -> E.Expression:
+    """A Python scalar as a sqlglot literal (quoted by sqlglot)."""
+    if v is None:
+        return E.Null()
+    if isinstance(v, bool):
+        return E.Boolean(this=v)
+    if isinstance(v, int):
+        return _num(v)
+    if isinstance(v, float):
+        if v != v or v in (float("inf"), float("-inf")):
+            return E.Null()
+        return E.Cast(this=E.Literal.number(repr(v)), to=E.DataType.build("DOUBLE"))
+    if isinstance(v, str):
+        return E.Literal.string(v)
+    raise TypeError(v)
+
+
+def coerce(e: E.Expression, t: T) -> E.Expression:
+    """Boolean-position coercion of a typed SQL expression (spec §4)."""
+    if t.kind == "bool":
+        return E.Coalesce(this=e, expressions=[E.Boolean(this=False)])
+    if t.kind == "array":
+        return E.Coalesce(
+            this=E.GT(this=E.ArraySize(this=e), expression=_num(0)), expressions=[E.Boolean(this=False)]
+        )
+    return E.Not(this=E.Is(this=_p(e), expression=E.Null()))
+
+
+def _is_constant(n: A.Node) -> bool:
+    return not any(isinstance(x, (A.Field, A.Var, A.XEvent, A.Ctx, A.Param)) for x in A.walk(n))
+
+
+class SqlCompiler:
+    """Compiles checked ASTs against a profile schema and an event schema at a fixed ``now``."""
+
+    def __init__(self, profile_schema: dict[str, Any], event_schema: dict[str, Any], now: datetime, src: str = "") -> None:
+        self.profile_t = Ty.from_schema(profile_schema)
+        self.event_t = Ty.from_schema(event_schema)
+        self.now = now.astimezone(timezone.utc) if now.tzinfo else now.replace(tzinfo=timezone.utc)
+        self.src = src
+        self.counter = 0
+        self.stack: list[Typed] = [(E.column("profile"), self.profile_t)]
+        self.vars: dict[str, Typed] = {}
+
+    # -- helpers ---------------------------------------------------------------------------------
+    def err(self, node: A.Node, message: str) -> PqlError:
+        pos = getattr(node, "pos", -1)
+        if self.src and pos >= 0:
+            line, col, snip = snippet(self.src, pos)
+            return PqlError(message, line=line, column=col, snippet=snip)
+        return PqlError(message)
+
+    def fresh(self) -> E.Identifier:
+        self.counter += 1
+        return E.to_identifier(f"_v{self.counter}")
+
+    def with_item(self, item_t: T, build: Any) -> tuple[E.Lambda, T]:
+        """A one-parameter lambda whose body sees the item as the implicit context."""
+        var = self.fresh()
+        self.stack.append((var, item_t))
+        try:
+            body, bt = build()
+        finally:
+            self.stack.pop()
+        return E.Lambda(this=body, expressions=[var]), bt
+
+    def with_var(self, name: str, item_t: T, build: Any) -> tuple[E.Lambda, T]:
+        var = self.fresh()
+        saved = self.vars.get(name)
+        self.vars[name] = (var, item_t)
+        try:
+            body, bt = build()
+        finally:
+            if saved is None:
+                self.vars.pop(name, None)
+            else:
+                self.vars[name] = saved
+        return E.Lambda(this=body, expressions=[var]), bt
+
+    def cond(self, n: A.Node) -> E.Expression:
+        e, t = self.sql(n)
+        return coerce(e, t)
+
+    def field(self, node: A.Node, base: Typed, name: str) -> Typed:
+        be, bt = base
+        if bt.kind == "object":
+            props = (bt.schema or {}).get("properties", {})
+            if name not in props:
+                hint = suggest(name, list(props))
+                msg = f"Unknown field {name!r}." + (f" Did you mean {hint!r}?" if hint else "")
+                raise self.err(node, msg)
+            return E.Dot(this=be, expression=E.to_identifier(name, quoted=True)), Ty.from_schema(props[name])
+        if bt.kind == "map":
+            return E.Bracket(this=be, expressions=[E.Literal.string(name)]), bt.item or Ty.ANY
+        if bt.kind == "array" and bt.item is not None and bt.item.kind in ("object", "map"):
+            lam, ft = self.with_item(bt.item, lambda: self.field(node, self.stack[-1], name))
+            out: E.Expression = E.Transform(this=be, expression=lam)
+            if ft.kind == "array":
+                out = E.Flatten(this=out)
+                ft = ft.item or Ty.ANY
+            v = self.fresh()
+            nonnull = E.Lambda(this=E.Not(this=E.Is(this=v, expression=E.Null())), expressions=[v])
+            return E.ArrayFilter(this=out, expression=nonnull), Ty.array_of(ft)
+        raise self.err(node, f"Cannot read field {name!r} of a {bt} value.")
+
+    # -- nodes -----------------------------------------------------------------------------------
+    def sql(self, n: A.Node) -> Typed:
+        meth = getattr(self, "s_" + type(n).__name__, None)
+        if meth is None:
+            raise NotImplementedError(f"{type(n).__name__} is not available in SQL yet")
+        out: Typed = meth(n)
+        return out
+
+    def s_Lit(self, n: A.Lit) -> Typed:
+        v = n.value
+        t = (Ty.NULL if v is None else Ty.BOOL if isinstance(v, bool) else Ty.INT if isinstance(v, int)
+             else Ty.NUM if isinstance(v, float) else Ty.STR)
+        return literal(v), t
+
+    def s_ListLit(self, n: A.ListLit) -> Typed:
+        items = [self.sql(i) for i in n.items]
+        t = Ty.NULL
+        for _, it in items:
+            t = Ty.unify(t, it)
+        return E.Array(expressions=[e for e, _ in items]), Ty.array_of(t)
+
+    def s_Ctx(self, n: A.Ctx) -> Typed:
+        if n.up >= len(self.stack):
+            raise self.err(n, "'^' goes above the profile.")
+        return self.stack[-1 - n.up]
+
+    def s_Param(self, n: A.Param) -> Typed:
+        return self.stack[0]
+
+    def s_XEvent(self, n: A.XEvent) -> Typed:
+        return E.column("events"), Ty.array_of(self.event_t)
+
+    def s_Var(self, n: A.Var) -> Typed:
+        if n.name not in self.vars:
+            raise self.err(n, f"Unknown variable {n.name!r}.")
+        return self.vars[n.name]
+
+    def s_Field(self, n: A.Field) -> Typed:
+        if isinstance(n.obj, A.Ctx) and n.obj.up == 0 and n.name in self.vars:
+            return self.vars[n.name]
+        return self.field(n, self.sql(n.obj), n.name)
+
+    def s_Unary(self, n: A.Unary) -> Typed:
+        if n.op == "not":
+            return E.Not(this=_p(self.cond(n.arg))), Ty.BOOL
+        e, t = self.sql(n.arg)
+        return E.Neg(this=_p(e)), t
+
+    def s_Binary(self, n: A.Binary) -> Typed:
+        op = n.op
+        if op in ("and", "or"):
+            cls = E.And if op == "and" else E.Or
+            return cls(this=_p(self.cond(n.left)), expression=_p(self.cond(n.right))), Ty.BOOL
+        (le, lt), (re_, rt) = self.sql(n.left), self.sql(n.right)
+        le, re_ = _p(le), _p(re_)
+        if op in ("=", "!=", "<", "<=", ">", ">="):
+            if op not in ("=", "!=") and not (lt.numeric and rt.numeric) and lt.kind != rt.kind and "any" not in (lt.kind, rt.kind) and "null" not in (lt.kind, rt.kind):
+                raise self.err(n, f"Cannot compare a {lt} with a {rt}.")
+            cls2 = {"=": E.EQ, "!=": E.NEQ, "<": E.LT, "<=": E.LTE, ">": E.GT, ">=": E.GTE}[op]
+            if op in ("=", "!=") and not (lt.numeric and rt.numeric) and lt.kind != rt.kind and "null" not in (lt.kind, rt.kind):
+                if "any" not in (lt.kind, rt.kind):  # different types: never equal (null stays null)
+                    nul = E.Or(this=E.Is(this=le, expression=E.Null()), expression=E.Is(this=re_, expression=E.Null()))
+                    return E.If(this=nul, true=E.Null(), false=E.Boolean(this=op == "!=")), Ty.BOOL
+            return cls2(this=le, expression=re_), Ty.BOOL
+        if op in ("+", "-", "*", "/", "%"):
+            if not (lt.numeric or lt.kind in ("any", "null")) or not (rt.numeric or rt.kind in ("any", "null")):
+                raise self.err(n, f"Arithmetic needs numbers, not a {lt} and a {rt}.")
+            if op == "/":
+                return E.Div(this=le, expression=E.Nullif(this=re_, expression=_num(0))), Ty.NUM
+            if op == "%":
+                return E.Mod(this=le, expression=E.Nullif(this=re_, expression=_num(0))), Ty.unify(lt, rt)
+            cls3 = {"+": E.Add, "-": E.Sub, "*": E.Mul}[op]
+            return cls3(this=le, expression=re_), Ty.unify(lt, rt)
+        if op in ("in", "notIn"):
+            if isinstance(n.right, A.ListLit):
+                e: E.Expression = E.In(this=le, expressions=[self.sql(i)[0] for i in n.right.items])
+            else:
+                if rt.kind != "array":
+                    raise self.err(n, f"'{op}' needs a list on its right, not a {rt}.")
+                guard = E.Is(this=le, expression=E.Null())
+                e = E.If(this=guard, true=E.Null(), false=E.ArrayContains(this=re_, expression=le))
+            return (E.Not(this=_p(e)) if op == "notIn" else e), Ty.BOOL
+        if op == "like":
+            return E.Like(this=le, expression=re_), Ty.BOOL
+        if op == "matches":
+            return E.RegexpLike(this=le, expression=re_), Ty.BOOL
+        raise self.err(n, f"Unknown operator {op!r}.")
+
+    def s_Call(self, n: A.Call) -> Typed:
+        fn = FUNCTIONS[n.name]
+        if n.name == "inSegment":
+            seg = n.args[0]
+            if not isinstance(seg, A.Lit) or not isinstance(seg.value, str):
+                raise self.err(n, "inSegment needs a segment id in double quotes.")
+            props = (self.profile_t.schema or {}).get("properties", {})
+            if "segmentMembership" not in props:
+                return E.Boolean(this=False), Ty.BOOL
+            base = self.field(n, self.stack[0], "segmentMembership")
+            ups = self.field(n, base, "ups")
+            member = self.field(n, ups, seg.value)
+            status = self.field(n, member, "status")
+            e = E.In(this=status[0], expressions=[E.Literal.string("realized"), E.Literal.string("existing")])
+            return E.Coalesce(this=e, expressions=[E.Boolean(this=False)]), Ty.BOOL
+        if n.name in ("currentMonth", "currentYear", "currentDayOfMonth"):
+            attr = {"currentMonth": "month", "currentYear": "year", "currentDayOfMonth": "day"}[n.name]
+            return _num(getattr(self.now, attr)), Ty.INT
+        if fn.sql is None:
+            raise NotImplementedError(f"{n.name}() is not available in SQL yet")
+        args: list[E.Expression] = []
+        types: list[T] = []
+        recv_t: T | None = None
+        for i, a in enumerate(n.args):
+            if i in fn.item_args:
+                item_t = recv_t.item if recv_t is not None and recv_t.kind == "array" and recv_t.item else Ty.ANY
+                if isinstance(a, A.Lambda):
+                    if len(a.params) != 1:
+                        raise NotImplementedError("multi-parameter lambdas are not available in SQL yet")
+                    body = a.body
+                    lam, bt = self.with_var(a.params[0], item_t, lambda b=body: self.sql(b))
+                else:
+                    if fn.name in ("count", "filter", "exists"):
+                        lam, bt = self.with_item(item_t, lambda a=a: (self.cond(a), Ty.BOOL))
+                    else:
+                        lam, bt = self.with_item(item_t, lambda a=a: self.sql(a))
+                args.append(lam)
+                types.append(bt)
+            else:
+                if fn.lazy and i == 0:
+                    e, t = self.cond(a), Ty.BOOL
+                else:
+                    e, t = self.sql(a)
+                args.append(_p(e) if i == 0 else e)
+                types.append(t)
+                if i == 0:
+                    recv_t = t
+        return fn.sql(args, types), fn.ret(types)
+
+    def s_Filter(self, n: A.Filter) -> Typed:
+        ae, at = self.sql(n.arr)
+        if at.kind != "array":
+            raise NotImplementedError("filters over a single object are not available in SQL yet")
+        lam, _ = self.with_item(at.item or Ty.ANY, lambda: (self.cond(n.cond), Ty.BOOL))
+        return E.ArrayFilter(this=ae, expression=lam), at
+
+    def s_Let(self, n: A.Let) -> Typed:
+        value = self.sql(n.value)
+        saved = self.vars.get(n.name)
+        self.vars[n.name] = (E.Paren(this=value[0]), value[1])
+        try:
+            return self.sql(n.body)
+        finally:
+            if saved is None:
+                self.vars.pop(n.name, None)
+            else:
+                self.vars[n.name] = saved
+
+    def _decl_source(self, d: A.Decl) -> Typed:
+        se, st = self.sql(d.source)
+        if st.kind != "array":
+            raise self.err(d, f"{d.var} must range over a list, not a {st}.")
+        return se, st
+
+    def _exists(self, decls: tuple[A.Decl, ...], forall: bool = False) -> E.Expression:
+        d, rest = decls[0], decls[1:]
+        se, st = self._decl_source(d)
+
+        def body() -> Typed:
+            parts: list[E.Expression] = []
+            if d.cond is not None:
+                parts.append(self.cond(d.cond))
+            if rest:
+                parts.append(self._exists(rest, forall))
+            if not parts:
+                return E.Boolean(this=True), Ty.BOOL
+            e = parts[0]
+            for p in parts[1:]:
+                e = E.And(this=_p(e), expression=_p(p))
+            if forall:
+                e = E.Not(this=_p(e))
+            return e, Ty.BOOL
+
+        lam, _ = self.with_var(d.var, st.item or Ty.ANY, body)
+        size = E.Coalesce(this=E.ArraySize(this=E.ArrayFilter(this=se, expression=lam)), expressions=[_num(0)])
+        return (E.EQ if forall else E.GT)(this=size, expression=_num(0))
+
+    def s_Quant(self, n: A.Quant) -> Typed:
+        if n.kind in ("exists", "forall"):
+            return self._exists(n.decls, forall=n.kind == "forall"), Ty.BOOL
+        if len(n.decls) > 1:
+            # A multi-variable select yields tuples; in SQL it is available where only its
+            # non-emptiness matters, which is exactly what an exists computes.
+            return self._exists(n.decls), Ty.BOOL
+        d = n.decls[0]
+        se, st = self._decl_source(d)
+        if d.cond is None:
+            return se, st
+        cond = d.cond
+        lam, _ = self.with_var(d.var, st.item or Ty.ANY, lambda: (self.cond(cond), Ty.BOOL))
+        return E.ArrayFilter(this=se, expression=lam), st
+
+    def s_Agg(self, n: A.Agg) -> Typed:
+        if len(n.decls) != 1:
+            raise NotImplementedError("multi-variable aggregations are not available in SQL yet")
+        d = n.decls[0]
+        se, st = self._decl_source(d)
+        arr = se
+        if d.cond is not None:
+            cond = d.cond
+            lam, _ = self.with_var(d.var, st.item or Ty.ANY, lambda: (self.cond(cond), Ty.BOOL))
+            arr = E.ArrayFilter(this=se, expression=lam)
+        lam2, vt = self.with_var(d.var, st.item or Ty.ANY, lambda: self.sql(n.expr))
+        fn = FUNCTIONS[n.fn]
+        assert fn.sql is not None
+        return fn.sql([arr, lam2], [st, vt]), fn.ret([st, vt])
+
+    # -- time ------------------------------------------------------------------------------------
+    def const_span(self, n: A.Node) -> Span[datetime] | None:
+        from tessera.pql.to_python import EvalContext, as_span, compile_node
+
+        val = compile_node(n, boolean=False)({}, [], EvalContext(now=self.now))
+        return as_span(val)
+
+    def time_expr(self, n: A.Node) -> E.Expression:
+        e, t = self.sql(n)
+        if t.kind == "time":
+            return e
+        if t.kind in ("date", "str", "any"):
+            return E.TryCast(this=e, to=E.DataType.build("TIMESTAMP"))
+        raise self.err(n, f"Expected a date or timestamp here, not a {t}.")
+
+    def span_of(self, n: A.Node) -> Span[Any] | None:
+        if _is_constant(n):
+            span = self.const_span(n)
+            if span is None:
+                return None
+            return Span(ts_literal(span.start), ts_literal(span.end), span.point)
+        e = self.time_expr(n)
+        return Span(e, e, True)
+
+    def s_Occurs(self, n: A.Occurs) -> Typed:
+        subj = self.time_expr(n.subject)
+        tgt = self.span_of(n.target)
+        tgt2 = self.span_of(n.target2) if n.target2 is not None else None
+        if tgt is None or (n.target2 is not None and tgt2 is None):
+            return E.Null(), Ty.BOOL
+        amount: int | None = None
+        if n.amount is not None:
+            if not (isinstance(n.amount, A.Lit) and isinstance(n.amount.value, int)):
+                raise NotImplementedError("occurs amounts must be whole-number literals in SQL")
+            amount = n.amount.value
+        consts = _is_constant(n.target)
+
+        def shift(x: Any, k: int, unit: str) -> Any:
+            if consts:
+                return ts_literal(timeops.shift(self._unlit(x), k, unit))
+            name, mult = _INTERVAL[unit]
+            return E.Add(this=_p(x), expression=E.Interval(this=E.Literal.string(str(k * mult)), unit=E.Var(this=name)))
+
+        def trunc(x: Any, unit: str) -> Any:
+            if consts:
+                return ts_literal(timeops.trunc(self._unlit(x), unit))
+            raise NotImplementedError("'= N units' relative to another field is not available in SQL yet")
+
+        try:
+            bounds = timeops.occurs_bounds(n.kind, tgt, tgt2, n.cmp, amount, n.unit, n.direction, shift, trunc)
+        except (OverflowError, ValueError):
+            return E.Null(), Ty.BOOL
+        cls = {"<": E.LT, "<=": E.LTE, ">": E.GT, ">=": E.GTE}
+        parts = [cls[op](this=_p(subj), expression=_p(b)) for op, b in bounds]
+        e = parts[0]
+        for p in parts[1:]:
+            e = E.And(this=_p(e), expression=_p(p))
+        return e, Ty.BOOL
+
+    @staticmethod
+    def _unlit(x: E.Expression) -> datetime:
+        assert isinstance(x, E.Cast)
+        return datetime.fromisoformat(x.this.this).replace(tzinfo=timezone.utc)
+
+    def s_Chain(self, n: A.Chain) -> Typed:
+        se, st = self.sql(n.source)
+        if st.kind != "array" or st.item is None:
+            raise self.err(n, "chain() needs a list of events.")
+        item_t = st.item
+        prev: E.Expression | None = None
+        for step in n.steps:
+            def body(step: A.Step = step, prev: E.Expression | None = prev) -> Typed:
+                ts_e, _ = self.field(n, self.stack[-1], n.ts)
+                conds = [E.Not(this=E.Is(this=ts_e, expression=E.Null())), self.cond(step.what)]
+                if step.where is not None:
+                    conds.append(self.cond(step.where))
+                if step.when is not None:
+                    conds.append(self.cond(step.when))
+                if prev is not None:
+                    conds.append(E.GT(this=ts_e, expression=_p(prev)))
+                e = conds[0]
+                for c in conds[1:]:
+                    e = E.And(this=_p(e), expression=_p(c))
+                return e, Ty.BOOL
+
+            lam, _ = self.with_item(item_t, body)
+            matches = E.ArrayFilter(this=se, expression=lam)
+            ts_lam, _ = self.with_item(item_t, lambda: self.field(n, self.stack[-1], n.ts))
+            times = E.Transform(this=matches, expression=ts_lam)
+            if (step.count or 1) == 1:
+                prev = E.ArrayMin(this=times)
+            else:
+                prev = E.Bracket(
+                    this=E.ArraySort(this=times), expressions=[_num(step.count or 1)], offset=1, safe=True
+                )
+        assert prev is not None
+        return E.Not(this=E.Is(this=_p(prev), expression=E.Null())), Ty.BOOL
+
+
+def _check_whitelist(e: E.Expression) -> None:
+    for node in e.walk():
+        if type(node) not in WHITELIST:
+            raise NotImplementedError(f"internal: the SQL compiler produced a {type(node).__name__} node")
+
+
+def build_select(
+    exprs: Mapping[str, tuple[A.Node, bool, str]],
+    table: str,
+    profile_schema: dict[str, Any],
+    event_schema: dict[str, Any],
+    now: datetime,
+) -> E.Select:
+    """``SELECT profile_id, <expr> AS "<name>", ... FROM table`` (boolean entries are coerced)."""
+    cols: list[E.Expression] = [E.column("profile_id")]
+    for name, (node, boolean, src) in exprs.items():
+        c = SqlCompiler(profile_schema, event_schema, now, src)
+        e, t = c.sql(node)
+        if boolean:
+            e = coerce(e, t)
+        _check_whitelist(e)
+        cols.append(E.Alias(this=e, alias=E.to_identifier(name, quoted=True)))
+    return E.Select(expressions=cols).from_(E.Table(this=E.to_identifier(table, quoted=True)))

@@ -1,0 +1,51 @@
+"""The CLI end to end on a data directory: schemas, datasets, ingestion, profiles, rules, privacy."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from tessera.cli.main import app
+from tests.conftest import crm_record, ecid, web_event
+
+runner = CliRunner()
+
+
+def run(home: Path, *args: str, stdin: str | None = None) -> str:
+    result = runner.invoke(app, [*args, "--home", str(home)], input=stdin)
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def test_cli_workflow(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    schemas = json.loads(run(home, "schema", "standard", "--json"))
+    run(home, "dataset", "create", "CRM", "--schema", schemas["profile"])
+    run(home, "dataset", "create", "Web", "--schema", "Tessera ExperienceEvent")
+    crm = tmp_path / "crm.jsonl"
+    crm.write_text(
+        "\n".join(json.dumps(crm_record(f"c{i}", f"p{i}@example.com", first=f"N{i}")) for i in range(5)) + "\n{bad\n"
+    )
+    batches = json.loads(run(home, "ingest", "file", "CRM", str(crm), "--json"))
+    assert batches[0]["metrics"]["outputRecordCount"] == 5 and batches[0]["metrics"]["failedRecordCount"] == 1
+    events = "\n".join(json.dumps(web_event(f"e{i}", ecid(7), f"2024-01-0{i + 1}T00:00:00Z", CRMID="c1")) for i in range(3))
+    summary = json.loads(run(home, "ingest", "stream", "--dataset", "Web", "--json", stdin=events + "\n"))
+    assert summary == {"ingested": 3, "rejected": 0}
+    profile = json.loads(run(home, "profile", "get", "ECID", ecid(7), "--json"))
+    assert profile["attributes"]["person"]["name"]["firstName"] == "N1"
+    listed = json.loads(run(home, "profile", "events", "Email", "p1@example.com", "--json"))
+    assert [e["_id"] for e in listed] == ["e0", "e1", "e2"]
+    rules = json.loads(run(home, "namespace", "rules", "--unique", "CRMID", "--priority", "CRMID,Email,ECID", "--json"))
+    assert rules["unique"] == ["CRMID"] and rules["priority"][0] == "CRMID"
+    deleted = json.loads(run(home, "privacy", "delete", "Email", "p1@example.com", "--yes", "--json"))
+    assert deleted["status"] == "complete"
+    result = runner.invoke(app, ["profile", "get", "ECID", ecid(7), "--home", str(home)])
+    assert result.exit_code == 1 and "no profile" in result.output
+
+
+def test_cli_errors_are_explained(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["dataset", "create", "X", "--schema", "nope", "--home", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "nope" in result.output
