@@ -58,6 +58,33 @@ def _window_ok(when: A.Occurs | None) -> bool:
     return False
 
 
+def _conjuncts(node: A.Node) -> list[A.Node]:
+    if isinstance(node, A.Binary) and node.op.lower() == "and":
+        return _conjuncts(node.left) + _conjuncts(node.right)
+    return [node]
+
+
+def _windowed_event_filter(node: A.Node) -> bool:
+    """``xEvent[... and timestamp occurs < N hours before now]`` with a window of 24 hours or less.
+
+    Tessera goes beyond the reference rules here (spec §6.1 lists filters and aggregations over
+    events as batch-only): a filter whose events are bounded to the last day needs only that
+    day's events, which the streaming evaluator has, and its window closes on a timer. So
+    windowed counts and sums (``xEvent[...].count() > 2``) stream in real time.
+    """
+    if not (isinstance(node, A.Filter) and isinstance(node.arr, A.XEvent)):
+        return False
+    for part in _conjuncts(node.cond):
+        if (
+            isinstance(part, A.Occurs)
+            and isinstance(part.subject, A.Field)
+            and part.subject.name == "timestamp"
+            and _window_ok(part)
+        ):
+            return True
+    return False
+
+
 def eligibility(node: A.Node) -> Eligibility:
     """Classify a (segment) expression per spec §6.1/§6.2 (current rules).
 
@@ -70,10 +97,12 @@ def eligibility(node: A.Node) -> Eligibility:
     in_seg = any(isinstance(n, A.Call) and n.name == "inSegment" for n in nodes)
     other_events = [n for n in nodes if isinstance(n, A.XEvent)]
     chain_sources = sum(1 for c in chains if isinstance(c.source, A.XEvent))
-    if len(other_events) > chain_sources:
+    windowed = sum(1 for n in nodes if _windowed_event_filter(n))
+    if len(other_events) > chain_sources + windowed:
         reasons.append(
-            "it reads events outside chain(...) (select/exists/filters/aggregations over xEvent "
-            "need the full event history)"
+            "it reads events outside chain(...) without a time window of 24 hours or less "
+            "(select/exists/filters/aggregations over all of xEvent need the full event history; "
+            "add `and timestamp occurs < 24 hours before now` to the filter to stream it)"
         )
     for c in chains:
         for s in c.steps:
