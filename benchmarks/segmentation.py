@@ -41,6 +41,7 @@ from tessera.model import format_time, parse_time  # noqa: E402
 from tessera.segments.engine import Compiled, Verdict, time_dependence  # noqa: E402
 
 NOW = datetime(2026, 3, 1, tzinfo=UTC)
+BASE_YEAR = 2026
 COUNTRIES = ["US", "FR", "DE", "GB", "IN", "BR"]
 TYPES = ["view", "addToCart", "purchase", "emailClick"]
 
@@ -56,17 +57,18 @@ class Template:
         if self.kind == "country":
             return f'homeAddress.countryCode = "{self.a}"'
         if self.kind == "age":
-            return f"person.age > {int(self.n)}"
+            return f"person.birthYear < {BASE_YEAR - int(self.n)}"
         if self.kind == "count":
             return (
                 f'xEvent[eventType = "{self.a}" and timestamp occurs < {self.days} days before now]'
                 f".count() >= {int(self.n)}"
             )
         if self.kind == "sum":
-            return f"xEvent[timestamp occurs < {self.days} days before now].sum(value) >= {self.n}"
+            return f"xEvent[timestamp occurs < {self.days} days before now].sum(commerce.order.priceTotal) >= {self.n}"
+        hours = 24 * self.days  # B after A and A in the window puts B in the window too
         return (
-            f'chain(xEvent, timestamp, [A: WHAT(eventType = "addToCart") WHEN(< {self.days} days before now), '
-            f'B: WHAT(eventType = "{self.a}")])'
+            f'chain(xEvent, timestamp, [A: WHAT(eventType = "addToCart") WHEN(< {hours} hours before now), '
+            f'B: WHAT(eventType = "{self.a}") WHEN(< {hours} hours before now)])'
         )
 
     def sql(self) -> str:
@@ -78,7 +80,7 @@ class Template:
         if self.kind == "count":
             return f"len(list_filter(events, lambda x: x.type = '{self.a}' AND {win})) >= {int(self.n)}"
         if self.kind == "sum":
-            return f"coalesce(list_sum(list_transform(list_filter(events, lambda x: {win}), lambda x: x.value)), 0) >= {self.n}"
+            return f"coalesce(list_sum(list_transform(list_filter(events, lambda x: {win}), lambda x: x.price)), 0) >= {self.n}"
         return (
             f"len(list_filter(events, lambda c: c.type = 'addToCart' AND c.ts > $now - INTERVAL {self.days} DAY "
             f"AND len(list_filter(events, lambda b: b.type = '{self.a}' AND b.ts > c.ts AND b.ts <= $now)) > 0)) > 0"
@@ -97,7 +99,7 @@ class Template:
                 f"HAVING count(*) >= {int(self.n)}"
             )
         if self.kind == "sum":
-            return f"SELECT profile_id FROM e WHERE {win} GROUP BY profile_id HAVING sum(value) >= {self.n}"
+            return f"SELECT profile_id FROM e WHERE {win} GROUP BY profile_id HAVING sum(price) >= {self.n}"
         return (
             f"SELECT DISTINCT c.profile_id FROM e c JOIN e b ON b.profile_id = c.profile_id WHERE c.type = "
             f"'addToCart' AND c.ts > $now - INTERVAL {self.days} DAY AND b.type = '{self.a}' AND b.ts > c.ts "
@@ -108,15 +110,24 @@ class Template:
         if self.kind == "country":
             return (p.get("homeAddress") or {}).get("countryCode") == self.a
         if self.kind == "age":
-            age = (p.get("person") or {}).get("age")
-            return age is not None and age > self.n
+            born = (p.get("person") or {}).get("birthYear")
+            return born is not None and BASE_YEAR - born > self.n
         start = now - timedelta(days=self.days)
         if self.kind == "count":
             return sum(1 for e in ev if e["eventType"] == self.a and start < e["_t"] <= now) >= self.n
         if self.kind == "sum":
-            return sum(e.get("value", 0.0) for e in ev if start < e["_t"] <= now) >= self.n
+            return sum(price(e) for e in ev if start < e["_t"] <= now) >= self.n
         carts = [e["_t"] for e in ev if e["eventType"] == "addToCart" and start < e["_t"] <= now]
         return any(b["eventType"] == self.a and c < b["_t"] <= now for c in carts for b in ev)
+
+
+def _age(p: Mapping[str, Any]) -> int | None:
+    born = (p.get("person") or {}).get("birthYear")
+    return None if born is None else BASE_YEAR - int(born)
+
+
+def price(e: Mapping[str, Any]) -> float:
+    return float(((e.get("commerce") or {}).get("order") or {}).get("priceTotal") or 0.0)
 
 
 def templates(count: int, seed: int = 1) -> list[Template]:
@@ -150,7 +161,7 @@ class TemplateEngine:
     def __init__(self, temps: Sequence[Template]) -> None:
         self.by_text = {t.pql(): t for t in temps}
 
-    def compile(self, fmt: str, value: str) -> Compiled:
+    def compile(self, fmt: str, value: str, *, boolean: bool = True) -> Compiled:
         t = self.by_text[value]
         windows, calendar = time_dependence(value)
 
@@ -189,7 +200,7 @@ class TemplateEngine:
 
 def relation(rows: Sequence[tuple[str, dict[str, Any], list[dict[str, Any]]]]) -> pa.Table:
     ev_type = pa.list_(
-        pa.struct([("type", pa.string()), ("ts", pa.timestamp("us", tz="UTC")), ("value", pa.float64())])
+        pa.struct([("type", pa.string()), ("ts", pa.timestamp("us", tz="UTC")), ("price", pa.float64())])
     )
     return pa.table(
         {
@@ -197,14 +208,14 @@ def relation(rows: Sequence[tuple[str, dict[str, Any], list[dict[str, Any]]]]) -
             "country": pa.array(
                 [(r[1].get("homeAddress") or {}).get("countryCode") for r in rows], pa.string()
             ),
-            "age": pa.array([(r[1].get("person") or {}).get("age") for r in rows], pa.int64()),
+            "age": pa.array([_age(r[1]) for r in rows], pa.int64()),
             "events": pa.array(
                 [
                     [
                         {
                             "type": e["eventType"],
                             "ts": e.get("_t") or parse_time(e["timestamp"]),
-                            "value": e.get("value", 0.0),
+                            "price": price(e),
                         }
                         for e in r[2]
                     ]
@@ -224,7 +235,7 @@ def generate(
     for i in range(profiles):
         attrs = {
             "homeAddress": {"countryCode": rnd.choice(COUNTRIES)},
-            "person": {"age": rnd.randint(16, 90)},
+            "person": {"birthYear": BASE_YEAR - rnd.randint(16, 90)},
         }
         evs = []
         for j in range(rnd.randint(0, 2 * per_profile)):
@@ -235,12 +246,23 @@ def generate(
                     "eventType": rnd.choice(TYPES),
                     "timestamp": format_time(t),
                     "_t": t,
-                    "value": float(rnd.randint(0, 50)),
+                    "commerce": {"order": {"priceTotal": float(rnd.randint(0, 50))}},
                 }
             )
         evs.sort(key=lambda e: e["_t"])
         rows.append((f"p{i:08d}", attrs, evs))
     return rows
+
+
+def standard_unions() -> tuple[dict[str, Any], dict[str, Any]]:
+    """The standard profile and event union schemas (what PQL is checked and compiled against)."""
+    from tessera.platform import Platform
+    from tessera.xdm.standard import EXPERIENCE_EVENT, PROFILE
+
+    with Platform.open(tempfile.mkdtemp()) as plat:
+        sandbox = plat.sandbox()
+        sandbox.schemas.ensure_standard_schemas()
+        return sandbox.schemas.union(PROFILE), sandbox.schemas.union(EXPERIENCE_EVENT)
 
 
 # -- (a) batch -------------------------------------------------------------------------------------------
@@ -257,7 +279,8 @@ def bench_batch(
     if engine_name == "pql":
         from tessera.segments import PqlEngine
 
-        engine = PqlEngine()
+        union = standard_unions()
+        engine = PqlEngine(lambda: union)
     store = MemoryStore()
     defs = Definitions(store, engine)
     docs = [
@@ -287,16 +310,16 @@ def bench_batch(
         {
             "profile_id": [r[0] for r in rows],
             "country": [r[1]["homeAddress"]["countryCode"] for r in rows],
-            "age": [r[1]["person"]["age"] for r in rows],
+            "age": [_age(r[1]) for r in rows],
         }
     )
-    flat = [(r[0], e["eventType"], e["_t"], e["value"]) for r in rows for e in r[2]]
+    flat = [(r[0], e["eventType"], e["_t"], price(e)) for r in rows for e in r[2]]
     e = pa.table(
         {
             "profile_id": [f[0] for f in flat],
             "type": [f[1] for f in flat],
             "ts": pa.array([f[2] for f in flat], pa.timestamp("us", tz="UTC")),
-            "value": [f[3] for f in flat],
+            "price": [f[3] for f in flat],
         }
     )
     con.register("p_arrow", p)
@@ -321,9 +344,15 @@ def bench_batch(
 
 def bench_streaming(n_events: int, n_segments: int, profiles: int, engine_name: str) -> dict[str, Any]:
     from tessera.platform import Platform
-    from tessera.segments import PqlEngine, SegmentService
+    from tessera.segments import SegmentService
 
-    temps = [t for t in templates(n_segments * 2, seed=3) if t.kind != "age"][:n_segments]
+    # streaming-eligible forms (spec §6.1): profile attributes and chains with windows of 24 hours
+    temps = [
+        Template(t.kind, t.a, t.n, 1)
+        for t in templates(n_segments * 3, seed=3)
+        if t.kind in ("country", "chain")
+    ]
+    temps = temps[:n_segments]
     out: dict[str, Any] = {}
     for label, with_segments in (("without segments", False), ("with segments", True)):
         with Platform.open(tempfile.mkdtemp()) as plat:
@@ -332,8 +361,9 @@ def bench_streaming(n_events: int, n_segments: int, profiles: int, engine_name: 
             web = sb.datasets.create("Web", schemas["event"])
             eval_times: list[float] = []
             if with_segments:
-                engine: Any = PqlEngine() if engine_name == "pql" else TemplateEngine(temps)
-                svc = SegmentService(sb, engine)
+                svc = (
+                    SegmentService(sb) if engine_name == "pql" else SegmentService(sb, TemplateEngine(temps))
+                )
                 sb.segments = svc
                 for i, t in enumerate(temps):
                     svc.create(

@@ -83,6 +83,11 @@ class Sandbox:
         result: dict[str, Any] = self.segments.memberships_of(profile_id, store)
         return result
 
+    def start_background(self) -> None:
+        """Start this sandbox's timer thread (segment windows, schedules, destinations)."""
+        if self.segments is not None and hasattr(self.segments, "start"):
+            self.segments.start(interval=1.0)
+
     def record_stream_rejection(self, dataset_id: str, rejection: Any) -> None:
         """Keep a refused streaming message in the dataset's streaming diagnostics."""
         self.batches.record_stream_error(dataset_id, rejection.to_json())
@@ -107,6 +112,7 @@ class Platform:
         self.sandboxes = SandboxRegistry(self.system, self.home)
         self._open: dict[str, Sandbox] = {}
         self._lock = threading.Lock()
+        self._background = False
 
     @classmethod
     def open(cls, home: str | Path | None = None, settings: Settings | None = None) -> Platform:
@@ -128,7 +134,19 @@ class Platform:
             if opened is None:
                 self.sandboxes.get(name)
                 opened = self._open[name] = Sandbox(name, self.sandboxes.folder(name), self.settings)
+                if self._background:
+                    opened.start_background()
             return opened
+
+    def start_background(self) -> None:
+        """Run each sandbox's timers (closing time windows, schedules, deliveries) in threads.
+
+        Servers call this; library use and tests drive time explicitly instead (``segments.tick``).
+        """
+        with self._lock:
+            self._background = True
+            for sandbox in self._open.values():
+                sandbox.start_background()
 
     def delete_sandbox(self, name: str) -> None:
         with self._lock:

@@ -74,6 +74,19 @@ def test_export_status_filter_and_dataset_destination(sb: FakeSandbox) -> None:
         sb.segments.activation.exports.create({"filter": {"segments": []}})
 
 
+def test_export_can_evaluate_segments_first(tmp_path: Path) -> None:
+    s = FakeSandbox(tmp_path)
+    s.put("p1", attributes={"homeAddress": {"countryCode": "US"}}, now=T0)
+    s.segments.create(definition("US", "us", continuous=False), seg_id="us")  # batch only: no members yet
+    body = {
+        "filter": {"segments": [{"segmentId": "us"}]},
+        "destination": {"format": "jsonl", "path": str(tmp_path / "o")},
+    }
+    assert s.segments.activation.exports.create(body)["metrics"]["totalExportedProfileCounter"] == 0
+    job = s.segments.activation.exports.create({**body, "evaluationInfo": {"segmentation": True}})
+    assert job["metrics"]["totalExportedProfileCounter"] == 1
+
+
 def test_file_destination_full_then_incremental(sb: FakeSandbox, tmp_path: Path) -> None:
     dests = sb.segments.activation.destinations
     full = dests.create(

@@ -120,6 +120,9 @@ def test_every_change_delivered_in_order_despite_failures(tmp_path: Path, receiv
     _drain(sb, dest["id"])
     got = [(c["profileId"], c["status"]) for c in receiver.received]
     assert receiver.bad_signatures == 0
+    assert receiver.received[0]["identities"] == [
+        {"namespace": "CRMID", "id": receiver.received[0]["profileId"]}
+    ]
     assert sorted(got) == sorted(_expected(8))
     for i in range(8):  # in order per profile
         assert [s for p, s in got if p == f"p{i}"] == ["realized", "exited", "realized"]

@@ -1,14 +1,14 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "pql"
-NOW = datetime(2024, 5, 15, 12, 30, tzinfo=timezone.utc)  # a Wednesday
+NOW = datetime(2024, 5, 15, 12, 30, tzinfo=UTC)  # a Wednesday
 
 
 @pytest.fixture(scope="session")

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -13,6 +16,7 @@ from scipy.sparse.csgraph import connected_components as scipy_cc
 from tessera.scaleout import spark as tspark
 
 pytestmark = pytest.mark.spark
+NOW = datetime(2024, 5, 15, 12, 30, tzinfo=UTC)
 
 
 @pytest.fixture(scope="module")
@@ -48,6 +52,112 @@ def test_components_equal_scipy(session: Any, nodes: int, edges: int, seed: int)
     assert got == _expected(src, dst)
 
 
-def test_batch_segmentation_waits_for_the_pql_compiler(session: Any) -> None:
-    with pytest.raises(NotImplementedError, match="tessera.pql"):
-        tspark.segment_batch(session, "person.name.firstName = 'A'", profiles_path="p", events_path="e")
+PARITY_EXPRESSIONS = [
+    'homeAddress.countryCode = "US"',
+    'person.name.firstName.startsWith("Jo")',
+    'person.name.firstName like "J%"',
+    "person.age >= 30",
+    "person.age % 3 = 0",
+    "person.score * 2 > 4",
+    "person.age in [1, 5, 30, -3]",
+    '"a" in person.tags',
+    'person.tags.intersects(["a", "b"])',
+    "person.lucky.sum() > 3",
+    "person.vip = true",
+    "person.name.firstName.isNull()",
+    'xEvent[eventType = "purchase"].count() > 0',
+    "xEvent[timestamp occurs <= 2 days before now].count() > 1",
+    'xEvent[eventType = "view"].sum(commerce.purchases.value) > 1.5',
+    'exists X from xEvent where X.eventType = "addToCart"',
+    "forall X from xEvent where X.commerce.purchases.value > 1",
+    'xEvent[productListItems[SKU = "PS"]].count() > 0',
+    "xEvent.productListItems.sum(priceTotal) > 3",
+    "xEvent[timestamp occurs this month].count() > 0",
+]
+
+
+def _parity_rows(n: int) -> list[tuple[str, dict[str, Any], list[dict[str, Any]]]]:
+    from datetime import timedelta
+
+    rng = np.random.default_rng(11)
+    rows = []
+    for i in range(n):
+        pick = lambda xs: xs[int(rng.integers(0, len(xs)))]  # noqa: E731
+        person: dict[str, Any] = {"name": {"firstName": pick(["John", "Jo", "Ann", None])}}
+        if rng.random() < 0.8:
+            person["age"] = int(rng.integers(0, 60))
+        person["score"] = pick([0, 1.5, 2.25, 7])
+        person["vip"] = bool(rng.random() < 0.3)
+        person["tags"] = [pick(["a", "b", "c"]) for _ in range(int(rng.integers(0, 3)))]
+        person["lucky"] = [int(x) for x in rng.integers(-3, 6, int(rng.integers(0, 4)))]
+        events = []
+        for j in range(int(rng.integers(0, 5))):
+            ts = NOW - timedelta(minutes=int(rng.integers(0, 60 * 24 * 40)))
+            event: dict[str, Any] = {
+                "_id": f"e{i}-{j}",
+                "timestamp": ts.isoformat().replace("+00:00", "Z"),
+                "eventType": pick(["addToCart", "purchase", "view"]),
+                "commerce": {"purchases": {"value": pick([0, 1, 2, 5])}},
+            }
+            if rng.random() < 0.5:
+                event["productListItems"] = [{"SKU": pick(["PS", "LR"]), "priceTotal": pick([1, 2.5, 4])}]
+            events.append(event)
+        rows.append((f"p{i}", {"person": person, "homeAddress": {"countryCode": pick(["US", "CA"])}}, events))
+    return rows
+
+
+SPARK_SQL_GAPS = {
+    'person.tags.intersects(["a", "b"])': "renders DuckDB's && list operator, which Spark does not parse",
+    "person.lucky.sum() > 3": "aggregate() starts from an INT 0 that Spark will not widen to the element type",
+    'xEvent[eventType = "view"].sum(commerce.purchases.value) > 1.5': "aggregate() start value type, as above",
+    "xEvent.productListItems.sum(priceTotal) > 3": "aggregate() start value type, as above",
+}
+"""Constructs whose Spark SQL rendering in tessera.pql.to_sql fails today (found by this suite)."""
+
+
+@pytest.fixture(scope="module")
+def relation(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Any, Any, Any, Any]:
+    """(pql module, profile schema, event schema, DuckDB connection) with the relation exported as Parquet."""
+    pql = pytest.importorskip("tessera.pql", reason="tessera.pql is not merged yet")
+    import duckdb
+
+    schemas_file = Path(__file__).parents[1] / "data" / "pql" / "schemas.json"
+    if not schemas_file.exists():
+        pytest.skip("tests/data/pql/schemas.json (from the PQL suite) is missing")
+    schemas = json.loads(schemas_file.read_text())
+    con = duckdb.connect()
+    pql.load_relation(con, "profiles", schemas["profile"], schemas["event"], _parity_rows(40))
+    path = tmp_path_factory.mktemp("rel") / "rel.parquet"
+    con.execute(f"COPY profiles TO '{path}' (FORMAT parquet)")
+    session = request.getfixturevalue("session")  # only now: skipping above needs no JVM
+    return pql, schemas, con, session.read.parquet(str(path))
+
+
+def _compare(session: Any, relation: tuple[Any, Any, Any, Any], exprs: list[str]) -> list[str]:
+    pql, schemas, con, frame = relation
+    checked = {f"s{i}": pql.check(e, schemas["profile"], schemas["event"]) for i, e in enumerate(exprs)}
+    expected = {r[0]: tuple(r[1:]) for r in con.execute(pql.compile_sql(checked, "profiles", NOW)).fetchall()}
+    got_df = tspark.segment_batch(session, checked, frame, NOW)
+    got = {r["profile_id"]: tuple(r[k] for k in checked) for r in got_df.collect()}
+    assert got.keys() == expected.keys()
+    return [exprs[i] for i in range(len(exprs)) if any(got[p][i] != expected[p][i] for p in expected)]
+
+
+def test_batch_segmentation_on_spark_equals_duckdb(relation: tuple[Any, Any, Any, Any], session: Any) -> None:
+    """The same PQL AST rendered to DuckDB SQL and to Spark SQL gives the same memberships (one scan)."""
+    supported = [e for e in PARITY_EXPRESSIONS if e not in SPARK_SQL_GAPS]
+    assert _compare(session, relation, supported) == []
+
+
+@pytest.mark.parametrize("expr", sorted(SPARK_SQL_GAPS))
+def test_known_spark_sql_gaps(relation: tuple[Any, Any, Any, Any], session: Any, expr: str) -> None:
+    """Strict xfail: turns into a failure (to be removed from the list) once the PQL compiler fixes it."""
+    try:
+        differing = _compare(session, relation, [expr])
+    except Exception as exc:  # Spark's AnalysisException/ParseException: the known gap
+        pytest.xfail(f"{SPARK_SQL_GAPS[expr]} ({type(exc).__name__})")
+    if differing:
+        pytest.xfail(SPARK_SQL_GAPS[expr])
+    pytest.fail(f"{expr!r} now works on Spark: remove it from SPARK_SQL_GAPS")

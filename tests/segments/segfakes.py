@@ -107,7 +107,7 @@ class FakeEngine:
     def __init__(self, segs: dict[str, FakeSeg] | None = None) -> None:
         self.segs = segs or standard_segments()
 
-    def compile(self, fmt: str, value: str) -> Compiled:
+    def compile(self, fmt: str, value: str, *, boolean: bool = True) -> Compiled:
         name = value.strip()
         seg = self.segs.get(name)
         if seg is None:
@@ -225,9 +225,12 @@ class FakeSandbox:
     """The parts of ``tessera.platform.Sandbox`` the segment service uses."""
 
     def __init__(
-        self, folder: Path, engine: FakeEngine | None = None, store: PointStore | None = None
+        self, folder: Path, engine: Any = None, store: PointStore | None = None, schemas: Any = None
     ) -> None:
         from tessera.segments import SegmentService
+
+        if schemas is not None:
+            self.schemas = schemas  # the real schema service: PQL is checked and compiled to SQL
 
         self.name = "prod"
         self.folder = folder
@@ -237,8 +240,10 @@ class FakeSandbox:
         self.profiles = FakeProfiles(self)
         self.ingested: list[tuple[str, list[dict[str, Any]]]] = []
         self.ingest = self
-        self.engine = engine or FakeEngine()
-        self.segments = SegmentService(self, self.engine)  # type: ignore[arg-type]
+        if engine == "pql":  # the service's own engine: tessera.pql checked against ``schemas``
+            self.segments = SegmentService(self)  # type: ignore[arg-type]
+        else:
+            self.segments = SegmentService(self, engine or FakeEngine())  # type: ignore[arg-type]
 
     def begin(self) -> StagedStore:
         return StagedStore(self.store)
@@ -316,6 +321,16 @@ class FakeSandbox:
 
 def event(eid: str, when: datetime, etype: str = "purchase", value: float = 0.0) -> dict[str, Any]:
     return {"_id": eid, "timestamp": format_time(when), "eventType": etype, "value": value}
+
+
+def standard_schemas(folder: Path) -> Any:
+    """The schema service of a real sandbox with the standard Tessera schemas (for PQL checks)."""
+    from tessera.platform import Platform
+
+    platform = Platform.open(folder)
+    sandbox = platform.sandbox()
+    sandbox.schemas.ensure_standard_schemas()
+    return sandbox.schemas
 
 
 def definition(

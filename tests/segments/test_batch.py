@@ -44,7 +44,7 @@ def _generate(seed: int, profiles: int) -> list[tuple[str, dict[str, object], li
     return out
 
 
-@pytest.mark.parametrize("seed", [1, 2, 3])
+@pytest.mark.parametrize("seed", [1, 2])
 def test_streaming_and_batch_give_the_same_memberships(tmp_path: Path, seed: int) -> None:
     data = _generate(seed, 60)
     now = T0 + timedelta(hours=1)

@@ -20,7 +20,7 @@ class MiniEngine:
     """Just enough PQL for the test: ``a.b = "x"``, ``xEvent[eventType = "x"]`` (+ ``.count() > 0``),
     joined with ``and``/``or``."""
 
-    def compile(self, fmt: str, text: str) -> Compiled:
+    def compile(self, fmt: str, text: str, *, boolean: bool = True) -> Compiled:
         op, parts = split_top_level(text)
         if op:
             subs = [self.compile(fmt, p).predicate for p in parts]

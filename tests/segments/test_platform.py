@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from segfakes import FakeEngine, FakeSeg, crm_record, definition, ecid, ts, web_event
 
+from tessera.errors import PqlError, SemanticError
 from tessera.model import Identity
 from tessera.platform import Sandbox
 from tessera.segments import SegmentService
@@ -111,20 +112,25 @@ def test_export_job_into_a_real_dataset(sb: Sandbox, retail: dict[str, Any]) -> 
 
 
 def test_real_pql_segment_through_the_default_engine(retail: dict[str, Any]) -> None:
-    pytest.importorskip("tessera.pql.to_python", reason="the PQL compiler is not merged yet")
     sandbox: Sandbox = retail["sandbox"]
+    chain = 'chain(xEvent, timestamp, [A: WHAT(eventType = "commerce.purchases") WHEN(< 3 hours before now)])'
+    jane = 'person.name.firstName = "Jane" and '
     sandbox.segments.create(
         {
             "name": "Jane bought in the last 3 hours",
-            "expression": {
-                "type": "PQL",
-                "format": "pql/text",
-                "value": 'person.name.firstName = "Jane" and xEvent[eventType = "commerce.purchases" and '
-                "timestamp occurs < 3 hours before now].count() > 0",
-            },
+            "expression": {"type": "PQL", "format": "pql/text", "value": jane + chain},
             "evaluationInfo": {"continuous": {"enabled": True}},
         },
         seg_id="jane3h",
+    )
+    with pytest.raises(SemanticError) as err:  # event filters need the full history: batch only
+        sandbox.segments.create(definition("Buyers", 'xEvent[eventType = "commerce.purchases"].count() > 0'))
+    assert "outside chain" in err.value.message
+    with pytest.raises(PqlError) as perr:  # checked against the union schema
+        sandbox.segments.create(definition("Typo", 'persn.name.firstName = "Jane"'))
+    assert perr.value.line == 1
+    buyers = sandbox.segments.create(
+        definition("Buyers", jane + 'xEvent[eventType = "commerce.purchases"].count() > 0', continuous=False)
     )
     sandbox.ingest.ingest_records("CRM", [crm_record("a", "jane@example.com", "Jane")])
     sandbox.ingest.ingest_records(
@@ -133,9 +139,11 @@ def test_real_pql_segment_through_the_default_engine(retail: dict[str, Any]) -> 
     pid = sandbox.profiles.resolve(Identity("CRMID", "a"))
     assert pid is not None and sandbox.segments.memberships_of(pid)["jane3h"]["status"] == "realized"
     assert [c.status for c in sandbox.segments.tick(NOW + timedelta(hours=3, seconds=1))] == ["exited"]
+    job = sandbox.segments.run_job([{"segmentId": buyers["id"]}], now=NOW + timedelta(minutes=1))
+    assert job["metrics"]["segmentedProfileCounter"] == {buyers["id"]: 1}
     preview = sandbox.segments.preview('person.name.firstName = "Jane"')
     assert preview["estimate"]["estimatedSize"] == 1
-    explained = sandbox.segments.explain("jane3h", pid, now=NOW + timedelta(minutes=1))
+    explained = sandbox.segments.explain(buyers["id"], pid, now=NOW + timedelta(minutes=1))
     first, second = explained["explanation"]["conditions"]
     assert first["held"] is True and second["held"] is True
     assert list(second["matchedEvents"].values()) == [["e1"]]

@@ -56,6 +56,20 @@ def backoff(attempts: int, base: float, cap: float) -> float:
     return float(min(cap, base * 2 ** (attempts - 1)))
 
 
+def _identities(store: PointStore, profile_id: str) -> list[dict[str, Any]]:
+    """``[{namespace, id, primary?}]`` of a profile as materialised (empty when it is gone)."""
+    doc = get_json(store, "profiles", profile_id) or {}
+    out = []
+    for ident in doc.get("identities") or []:
+        ns = ident.get("namespace")
+        code = ns.get("code") if isinstance(ns, Mapping) else ns
+        item: dict[str, Any] = {"namespace": code, "id": ident.get("id")}
+        if ident.get("primary"):
+            item["primary"] = True
+        out.append(item)
+    return out
+
+
 class Destinations:
     """Webhook and file destinations of one sandbox."""
 
@@ -162,7 +176,9 @@ class Destinations:
             seq = int(raw) if raw else 0
             for change in mine:
                 seq += 1
-                wb.put(OUTBOX, key(dest["id"], f"{seq:015d}"), orjson.dumps(change.to_json()))
+                body = change.to_json()
+                body["identities"] = _identities(store, change.profile_id)
+                wb.put(OUTBOX, key(dest["id"], f"{seq:015d}"), orjson.dumps(body))
             # written at once so a second listener call before ``wb`` lands continues the sequence
             store.write(WriteBatch().put(OUTBOX_SEQ, dest["id"], str(seq).encode()))
 

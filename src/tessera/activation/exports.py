@@ -157,6 +157,9 @@ class Exports:
             "creationTime": int(start_ms * 1000),
         }
         try:
+            if (body.get("evaluationInfo") or {}).get("segmentation"):
+                # evaluate the filtered segments first (a segment job), then export their members
+                self._sandbox.segments.run_job([{"segmentId": str(seg["segmentId"])} for seg in segments])
             members = select_members(
                 self._sandbox,
                 segments,

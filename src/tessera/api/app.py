@@ -16,7 +16,17 @@ from tessera import __version__
 from tessera.api import docs
 from tessera.api.errors import JsonResponse, error_response
 from tessera.api.gateway import Gateway
-from tessera.api.routes import catalog, health, identity, ingest, privacy, profiles, sandboxes, schemas
+from tessera.api.routes import (
+    catalog,
+    health,
+    identity,
+    ingest,
+    privacy,
+    profiles,
+    sandboxes,
+    schemas,
+    segments,
+)
 from tessera.errors import InvalidInput, NotFound, TesseraError
 from tessera.platform import Platform
 
@@ -32,6 +42,9 @@ ROUTERS = (
     sandboxes.router,
     schemas.router,
     privacy.router,
+    segments.router,
+    segments.ca_router,
+    segments.extra_router,
 )
 
 
@@ -126,6 +139,17 @@ def create_app(platform: Platform) -> FastAPI:
       ``POST /data/foundation/schemaregistry/tenant/descriptors``,
       ``GET /data/foundation/schemaregistry/tenant/unions``,
       ``GET /data/foundation/schemaregistry/tenant/unions/{unionId}``
+    * Segmentation: ``GET|POST /data/core/ups/segment/definitions``,
+      ``POST /data/core/ups/segment/definitions/bulk-get``,
+      ``GET|PATCH|DELETE /data/core/ups/segment/definitions/{segmentId}``,
+      ``GET|POST /data/core/ups/segment/jobs``, ``GET|DELETE /data/core/ups/segment/jobs/{jobId}``,
+      ``POST /data/core/ups/preview``, ``GET|DELETE /data/core/ups/preview/{previewId}``,
+      ``GET /data/core/ups/estimate/{previewId}``, ``GET|POST /data/core/ups/config/schedules``,
+      ``GET|PATCH|DELETE /data/core/ups/config/schedules/{scheduleId}``,
+      ``GET|POST /data/core/ups/export/jobs``, ``GET /data/core/ups/export/jobs/{exportJobId}``,
+      ``GET|POST /data/core/ups/audiences``, ``GET|PATCH|DELETE /data/core/ups/audiences/{audienceId}``,
+      ``GET|POST /data/core/ca/attributes``, ``GET|PATCH|DELETE /data/core/ca/attributes/{attributeId}``,
+      ``GET /tessera/segments/{segmentId}/explain``
     * Privacy: ``GET|POST /data/core/privacy/jobs``, ``GET /data/core/privacy/jobs/{jobId}``
     * Pages: ``GET /docs`` (offline HTML reference), ``GET /openapi.json``, ``GET /`` (landing page or the UI)
 

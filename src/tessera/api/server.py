@@ -63,6 +63,7 @@ def run_server(
             port,
         )
     app = create_app(platform)
+    platform.start_background()
     try:
         uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False)
     finally:

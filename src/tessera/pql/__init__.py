@@ -92,7 +92,9 @@ def _checked(e: CheckedExpr | str | ast.Node, boolean: bool) -> CheckedExpr:
     return e if isinstance(e, CheckedExpr) else check(e, boolean=boolean)
 
 
-def compile_python(expr: CheckedExpr | str | ast.Node) -> Callable[[dict[str, Any], list[dict[str, Any]], EvalContext], Any]:
+def compile_python(
+    expr: CheckedExpr | str | ast.Node,
+) -> Callable[[dict[str, Any], list[dict[str, Any]], EvalContext], Any]:
     """Compile once into ``fn(profile, events, ctx)``.
 
     Segments (``boolean=True``) return a bool; computed attributes return their value (None = null).
@@ -106,7 +108,9 @@ def compile_python(expr: CheckedExpr | str | ast.Node) -> Callable[[dict[str, An
 
 
 def _sql_parts(
-    exprs: Mapping[str, CheckedExpr], profile_schema: dict[str, Any] | None, event_schema: dict[str, Any] | None
+    exprs: Mapping[str, CheckedExpr],
+    profile_schema: dict[str, Any] | None,
+    event_schema: dict[str, Any] | None,
 ) -> tuple[dict[str, Any], dict[str, Any], dict[str, tuple[ast.Node, bool, str]]]:
     ps, es = profile_schema, event_schema
     for c in exprs.values():

@@ -7,9 +7,8 @@ excluded from equality so trees parsed from text and from JSON compare equal.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Union
 
-Scalar = Union[str, int, float, bool, None]
+Scalar = str | int | float | bool | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,15 +219,39 @@ class Chain:
     pos: int = field(default=-1, compare=False)
 
 
-Node = Union[
-    Lit, ListLit, ObjLit, Ctx, Param, XEvent, Var, Field, Unary, Binary, Call, Filter, Lambda, Let,
-    Quant, Agg, TimeLit, Period, Occurs, Chain,
-]
+Node = (
+    Lit
+    | ListLit
+    | ObjLit
+    | Ctx
+    | Param
+    | XEvent
+    | Var
+    | Field
+    | Unary
+    | Binary
+    | Call
+    | Filter
+    | Lambda
+    | Let
+    | Quant
+    | Agg
+    | TimeLit
+    | Period
+    | Occurs
+    | Chain
+)
 
 TIME_UNITS: dict[str, str] = {
     **{u: u for u in ("millisecond", "second", "minute", "hour", "day", "week", "month", "year", "decade")},
-    **{u + "s": u for u in ("millisecond", "second", "minute", "hour", "day", "week", "month", "year", "decade")},
-    "century": "century", "centuries": "century", "millennium": "millennium", "millennia": "millennium",
+    **{
+        u + "s": u
+        for u in ("millisecond", "second", "minute", "hour", "day", "week", "month", "year", "decade")
+    },
+    "century": "century",
+    "centuries": "century",
+    "millennium": "millennium",
+    "millennia": "millennium",
     "millenium": "millennium",
 }
 """Accepted unit spellings (case-insensitive) → canonical singular."""

@@ -9,7 +9,7 @@ function arities are checked and values are treated dynamically.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from tessera.errors import PqlError
@@ -54,7 +54,13 @@ def check_arity(node: A.Node, text: str = "") -> None:
             fn = FUNCTIONS[n.name]
             k = len(n.args) - (0 if n.method else 0)
             if k < fn.min_args or (fn.max_args is not None and k > fn.max_args):
-                want = str(fn.min_args) if fn.min_args == fn.max_args else f"{fn.min_args} or more" if fn.max_args is None else f"{fn.min_args} to {fn.max_args}"
+                want = (
+                    str(fn.min_args)
+                    if fn.min_args == fn.max_args
+                    else f"{fn.min_args} or more"
+                    if fn.max_args is None
+                    else f"{fn.min_args} to {fn.max_args}"
+                )
                 recv = " (counting the value before the dot)" if n.method else ""
                 raise _err(text, n, f"{n.name}() takes {want} argument(s){recv}, not {k}.")
         if isinstance(n, A.Param) and n.position != 1:
@@ -74,8 +80,12 @@ def check_node(
     if profile_schema is not None:
         from tessera.pql.to_sql import SqlCompiler
 
-        comp = SqlCompiler(profile_schema, event_schema or {"type": "object", "properties": {}},
-                           datetime(2000, 1, 1, tzinfo=timezone.utc), text)
+        comp = SqlCompiler(
+            profile_schema,
+            event_schema or {"type": "object", "properties": {}},
+            datetime(2000, 1, 1, tzinfo=UTC),
+            text,
+        )
         try:
             _, result = comp.sql(node)
         except NotImplementedError:

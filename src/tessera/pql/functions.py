@@ -11,11 +11,12 @@ only available in the streaming evaluator (the SQL compiler says so in words).
 from __future__ import annotations
 
 import difflib
+import functools
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
-from typing import Any
+from datetime import UTC, date, datetime
+from typing import Any, cast
 
 import sqlglot.expressions as E
 
@@ -271,21 +272,26 @@ def _date(y: Any, m: Any, d: Any) -> date | None:
         return None
 
 
+@functools.lru_cache(maxsize=65536)
+def _parse_iso(v: str) -> datetime | None:
+    try:
+        dt = datetime.fromisoformat(v)
+    except ValueError:
+        return None
+    return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
+
+
 def as_time(v: Any) -> datetime | None:
     """A data value as an aware UTC datetime (ISO strings, epoch ms, dates); ``None`` otherwise."""
     if isinstance(v, datetime):
-        return v if v.tzinfo else v.replace(tzinfo=timezone.utc)
+        return v if v.tzinfo else v.replace(tzinfo=UTC)
     if isinstance(v, date):
-        return datetime(v.year, v.month, v.day, tzinfo=timezone.utc)
+        return datetime(v.year, v.month, v.day, tzinfo=UTC)
     if isinstance(v, str):
-        try:
-            dt = datetime.fromisoformat(v)
-        except ValueError:
-            return None
-        return dt.replace(tzinfo=timezone.utc) if dt.tzinfo is None else dt.astimezone(timezone.utc)
+        return _parse_iso(v)
     if isinstance(v, (int, float)) and not isinstance(v, bool):
         try:
-            return datetime.fromtimestamp(v / 1000, tz=timezone.utc)
+            return datetime.fromtimestamp(v / 1000, tz=UTC)
         except (OverflowError, OSError, ValueError):
             return None
     return None
@@ -347,9 +353,13 @@ def _sql_equals(negate: bool) -> SqlRule:
         if rest and isinstance(rest[-1], E.Boolean):
             low = not rest[-1].this
             rest = rest[:-1]
+        if not rest:
+            return E.Null()
         if low:
             s, rest = _lower(s), [_lower(r) for r in rest]
-        e: E.Expression = E.In(this=s, expressions=rest) if len(rest) > 1 else E.EQ(this=s, expression=rest[0])
+        e: E.Expression = (
+            E.In(this=s, expressions=rest) if len(rest) > 1 else E.EQ(this=s, expression=rest[0])
+        )
         return E.Not(this=E.paren(e)) if negate else e
 
     return rule
@@ -398,7 +408,10 @@ def _sql_not_null(args: list[E.Expression], types: list[T]) -> E.Expression:
 
 
 def _sql_part(cls: type[E.Func]) -> SqlRule:
-    return lambda args, types: cls(this=args[0])
+    def rule(args: list[E.Expression], types: list[T]) -> E.Expression:
+        return cast(E.Expression, cls(this=args[0]))
+
+    return rule
 
 
 def _sql_exists_item(args: list[E.Expression], types: list[T]) -> E.Expression:
@@ -470,7 +483,9 @@ FUNCTIONS: dict[str, Function] = {
     f.name: f
     for f in [
         *[
-            Function(n, 2, 3, _B, _str_test(test, neg), _sql_str(k, neg), doc="string test, optional case flag")
+            Function(
+                n, 2, 3, _B, _str_test(test, neg), _sql_str(k, neg), doc="string test, optional case flag"
+            )
             for n, (test, k, neg) in _STR_TESTS.items()
         ],
         Function("equals", 2, None, _B, _equals, _sql_equals(False), doc="equals any of the strings"),
@@ -493,8 +508,15 @@ FUNCTIONS: dict[str, Function] = {
         Function("head", 1, 1, _item, _head, _sql_head),
         Function("topN", 3, 3, _same, _sorted_n(True), None, item_args=frozenset({1})),
         Function("bottomN", 3, 3, _same, _sorted_n(False), None, item_args=frozenset({1})),
-        Function("filter", 2, 2, _same, _filter, lambda a, t: E.ArrayFilter(this=a[0], expression=a[1]),
-                 item_args=frozenset({1})),
+        Function(
+            "filter",
+            2,
+            2,
+            _same,
+            _filter,
+            lambda a, t: E.ArrayFilter(this=a[0], expression=a[1]),
+            item_args=frozenset({1}),
+        ),
         Function("map", 2, 2, _const(Ty.ANY), _map, None, item_args=frozenset({1})),
         Function("groupBy", 2, 2, lambda ts: T("map", ts[0]), _group_by, None, item_args=frozenset({1})),
         Function("exists", 2, 2, _B, _exists_item, _sql_exists_item, item_args=frozenset({1})),

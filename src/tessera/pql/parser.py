@@ -27,18 +27,61 @@ TOKEN_SPEC: tuple[tuple[str, str], ...] = (
 _TOKEN_RE = re.compile("|".join(f"(?P<{n}>{p})" for n, p in TOKEN_SPEC))
 
 BINARY_PRECEDENCE: dict[str, int] = {
-    "or": 1, "and": 2,
-    "=": 4, "!=": 4, "<": 4, "<=": 4, ">": 4, ">=": 4, "in": 4, "notin": 4, "like": 4, "matches": 4,
-    "+": 5, "-": 5,
-    "*": 6, "/": 6, "%": 6,
+    "or": 1,
+    "and": 2,
+    "=": 4,
+    "!=": 4,
+    "<": 4,
+    "<=": 4,
+    ">": 4,
+    ">=": 4,
+    "in": 4,
+    "notin": 4,
+    "like": 4,
+    "matches": 4,
+    "+": 5,
+    "-": 5,
+    "*": 6,
+    "/": 6,
+    "%": 6,
 }
 """Binding power of infix operators (``occurs`` sits at the comparison level, 4)."""
 NOT_PRECEDENCE = 3
 COMPARISON = 4
 CANONICAL_OP = {"notin": "notIn", "==": "="}
 KEYWORDS = frozenset(
-    "and or not in notin like matches occurs select exists forall from where over let true false null "
-    "now today yesterday tomorrow this last next on before after between chain".split()
+    [
+        "and",
+        "or",
+        "not",
+        "in",
+        "notin",
+        "like",
+        "matches",
+        "occurs",
+        "select",
+        "exists",
+        "forall",
+        "from",
+        "where",
+        "over",
+        "let",
+        "true",
+        "false",
+        "null",
+        "now",
+        "today",
+        "yesterday",
+        "tomorrow",
+        "this",
+        "last",
+        "next",
+        "on",
+        "before",
+        "after",
+        "between",
+        "chain",
+    ]
 )
 TIME_WORDS = ("now", "today", "yesterday", "tomorrow")
 AGG_WORDS = ("sum", "average", "min", "max")
@@ -165,7 +208,9 @@ class _Parser:
 
     def _expr(self, min_prec: int) -> A.Node:
         t = self.tok
-        if (t.kind == "IDENT" and t.low == "not" and not self.peek().text == ".") or (t.text == "!" and t.kind == "OP"):
+        if (t.kind == "IDENT" and t.low == "not" and self.peek().text != ".") or (
+            t.text == "!" and t.kind == "OP"
+        ):
             if min_prec > NOT_PRECEDENCE:
                 left: A.Node = self.unary()
             else:
@@ -176,7 +221,7 @@ class _Parser:
         while True:
             t = self.tok
             op = t.text if t.kind == "OP" else (t.low if t.kind == "IDENT" else "")
-            if op == "occurs" and COMPARISON >= min_prec:
+            if op == "occurs" and min_prec <= COMPARISON:
                 self.next()
                 left = self.occurs_tail(left, t.pos)
                 continue
@@ -192,7 +237,11 @@ class _Parser:
         if t.kind == "OP" and t.text == "-":
             self.next()
             arg = self.unary()
-            if isinstance(arg, A.Lit) and isinstance(arg.value, (int, float)) and not isinstance(arg.value, bool):
+            if (
+                isinstance(arg, A.Lit)
+                and isinstance(arg.value, (int, float))
+                and not isinstance(arg.value, bool)
+            ):
                 return A.Lit(-arg.value, pos=t.pos)
             return A.Unary("-", arg, pos=t.pos)
         return self.postfix(self.primary())
@@ -233,7 +282,9 @@ class _Parser:
             from tessera.pql.functions import suggest_function
 
             hint = suggest_function(name.text)
-            raise self.err(f"Unknown function {name.text!r}." + (f" Did you mean {hint!r}?" if hint else ""), name.pos)
+            raise self.err(
+                f"Unknown function {name.text!r}." + (f" Did you mean {hint!r}?" if hint else ""), name.pos
+            )
         return A.Call(canon, args, method=method, pos=name.pos)
 
     def primary(self) -> A.Node:
@@ -305,7 +356,9 @@ class _Parser:
             self.expect("=")
             value = self.postfix(self.primary())
             self.expect("in", "'in' after the let value")
+            self.bind(name.text)
             body = self.expr(0)
+            self.unbind(1)
             return A.Let(name.text, value, body, pos=t.pos)
         if low == "chain" and nxt.text == "(":
             return self.chain()
@@ -398,7 +451,11 @@ class _Parser:
             decls = self.decls(allow_colon=False)
             return A.Agg(t.low, A.Var(decls[0].var), decls, pos=t.pos)
         # The aggregated expression refers to variables declared after it: bind them by lookahead.
-        names = [tk.text for k, tk in enumerate(self.toks[self.i :]) if tk.kind == "IDENT" and self.toks[self.i + k + 1].low == "from"]
+        names = [
+            tk.text
+            for k, tk in enumerate(self.toks[self.i :])
+            if tk.kind == "IDENT" and self.toks[self.i + k + 1].low == "from"
+        ]
         self.bind(*names)
         expr = self.expr(5)
         self.unbind(len(names))
@@ -425,13 +482,21 @@ class _Parser:
             amount = self.postfix(self.primary())
             unit = self.ident("a time unit such as 'days'")
             if unit.low not in A.TIME_UNITS:
-                raise self.err(f"{unit.text!r} is not a time unit (use e.g. hours, days, weeks, months).", unit.pos)
+                raise self.err(
+                    f"{unit.text!r} is not a time unit (use e.g. hours, days, weeks, months).", unit.pos
+                )
             direction = self.ident("'before' or 'after'")
             if direction.low not in ("before", "after"):
                 raise self.err("Expected 'before' or 'after' after the time amount.", direction.pos)
             return A.Occurs(
-                subject, "offset", self.time_operand(), cmp=low, amount=amount,
-                unit=A.TIME_UNITS[unit.low], direction=direction.low, pos=pos,
+                subject,
+                "offset",
+                self.time_operand(),
+                cmp=low,
+                amount=amount,
+                unit=A.TIME_UNITS[unit.low],
+                direction=direction.low,
+                pos=pos,
             )
         return A.Occurs(subject, "on", self.time_operand(), pos=pos)
 
@@ -469,7 +534,12 @@ class _Parser:
                 self.expect(")", f"')' to close {kw.upper()}")
             if "what" not in parts:
                 raise self.err(f"Step {label.text} needs WHAT(<event condition>).", label.pos)
-            what, where, when, count = parts["what"], parts.get("where"), parts.get("when"), parts.get("count")
+            what, where, when, count = (
+                parts["what"],
+                parts.get("where"),
+                parts.get("when"),
+                parts.get("count"),
+            )
             assert not isinstance(what, int) and not isinstance(where, int)
             assert when is None or isinstance(when, A.Occurs)
             assert count is None or isinstance(count, int)

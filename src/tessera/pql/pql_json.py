@@ -10,6 +10,7 @@ let, filters, relative times, ``^``) are encoded as ``fnApply`` of reserved name
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from tessera.errors import PqlError
@@ -18,8 +19,17 @@ from tessera.pql.functions import canonical_name
 
 
 def _lit(v: Any) -> dict[str, Any]:
-    kind = ("null" if v is None else "boolean" if isinstance(v, bool) else "integer" if isinstance(v, int)
-            else "double" if isinstance(v, float) else "String")
+    kind = (
+        "null"
+        if v is None
+        else "boolean"
+        if isinstance(v, bool)
+        else "integer"
+        if isinstance(v, int)
+        else "double"
+        if isinstance(v, float)
+        else "String"
+    )
     return {"nodeType": "literal", "literalType": kind, "value": v}
 
 
@@ -29,8 +39,12 @@ def _app(name: str, *params: Any) -> dict[str, Any]:
 
 def _decls(decls: tuple[A.Decl, ...]) -> list[dict[str, Any]]:
     return [
-        {"nodeType": "varDecl", "varName": d.var, "range": to_json(d.source),
-         **({"where": to_json(d.cond)} if d.cond is not None else {})}
+        {
+            "nodeType": "varDecl",
+            "varName": d.var,
+            "range": to_json(d.source),
+            **({"where": to_json(d.cond)} if d.cond is not None else {}),
+        }
         for d in decls
     ]
 
@@ -65,13 +79,16 @@ def to_json(node: A.Node) -> dict[str, Any]:
         return _app(node.op, to_json(node.left), to_json(node.right))
     if isinstance(node, A.Call):
         out = _app(node.name, *[to_json(a) for a in node.args])
-        if node.method:
-            out["method"] = True
+        out["method"] = node.method  # also tells a matches() call from the infix operator
         return out
     if isinstance(node, A.Filter):
         return _app("[filter]", to_json(node.arr), to_json(node.cond))
     if isinstance(node, A.Lambda):
-        return {"nodeType": "fnCreate", "params": [{"varName": p} for p in node.params], "body": to_json(node.body)}
+        return {
+            "nodeType": "fnCreate",
+            "params": [{"varName": p} for p in node.params],
+            "body": to_json(node.body),
+        }
     if isinstance(node, A.Let):
         return _app("let", _lit(node.name), to_json(node.value), to_json(node.body))
     if isinstance(node, A.Quant):
@@ -83,14 +100,31 @@ def to_json(node: A.Node) -> dict[str, Any]:
     if isinstance(node, A.Period):
         return _app("period", _lit(node.rel), _lit(node.unit))
     if isinstance(node, A.Occurs):
-        opt = lambda x: to_json(x) if x is not None else _lit(None)  # noqa: E731
-        return _app("occurs", to_json(node.subject), _lit(node.kind), to_json(node.target), opt(node.target2),
-                    _lit(node.cmp), opt(node.amount), _lit(node.unit), _lit(node.direction))
+
+        def opt(x: A.Node | None) -> dict[str, Any]:
+            return to_json(x) if x is not None else _lit(None)
+
+        return _app(
+            "occurs",
+            to_json(node.subject),
+            _lit(node.kind),
+            to_json(node.target),
+            opt(node.target2),
+            _lit(node.cmp),
+            opt(node.amount),
+            _lit(node.unit),
+            _lit(node.direction),
+        )
     if isinstance(node, A.Chain):
         steps = [
-            {"nodeType": "chainStep", "label": s.label, "what": to_json(s.what),
-             "where": to_json(s.where) if s.where is not None else None,
-             "when": to_json(s.when) if s.when is not None else None, "count": s.count}
+            {
+                "nodeType": "chainStep",
+                "label": s.label,
+                "what": to_json(s.what),
+                "where": to_json(s.where) if s.where is not None else None,
+                "when": to_json(s.when) if s.when is not None else None,
+                "count": s.count,
+            }
             for s in node.steps
         ]
         return _app("chain", to_json(node.source), _lit(node.ts), *steps)
@@ -119,7 +153,10 @@ def from_json(doc: Any, _depth: int = 0) -> A.Node:
     """pql/json (dict) → AST. Raises PqlError on anything malformed."""
     if _depth > 200:
         raise PqlError("Invalid pql/json: nested too deeply.")
-    rec = lambda d: from_json(d, _depth + 1)  # noqa: E731
+
+    def rec(d: Any) -> A.Node:
+        return from_json(d, _depth + 1)
+
     if not isinstance(doc, dict):
         raise _bad(doc, "expected an object with a nodeType")
     nt = doc.get("nodeType")
@@ -160,7 +197,9 @@ def from_json(doc: Any, _depth: int = 0) -> A.Node:
         return A.Field(rec(doc.get("object")), name)
     if nt == "fnCreate":
         params = doc.get("params")
-        if not isinstance(params, list) or not all(isinstance(p, dict) and isinstance(p.get("varName"), str) for p in params):
+        if not isinstance(params, list) or not all(
+            isinstance(p, dict) and isinstance(p.get("varName"), str) for p in params
+        ):
             raise _bad(doc, "fnCreate needs params with varName")
         return A.Lambda(tuple(p["varName"] for p in params), rec(doc.get("body")))
     if nt != "fnApply":
@@ -175,7 +214,7 @@ def from_json(doc: Any, _depth: int = 0) -> A.Node:
         raise _bad(doc, f"wrong parameters for {name!r}") from None
 
 
-def _decls_in(ps: list[Any], rec: Any) -> tuple[A.Decl, ...]:
+def _decls_in(ps: list[Any], rec: Callable[[Any], A.Node]) -> tuple[A.Decl, ...]:
     out = []
     for d in ps:
         if not isinstance(d, dict) or d.get("nodeType") != "varDecl" or not isinstance(d.get("varName"), str):
@@ -187,11 +226,11 @@ def _decls_in(ps: list[Any], rec: Any) -> tuple[A.Decl, ...]:
     return tuple(out)
 
 
-def _apply(name: str, ps: list[Any], doc: Any, rec: Any) -> A.Node:
+def _apply(name: str, ps: list[Any], doc: Any, rec: Callable[[Any], A.Node]) -> A.Node:
     from tessera.pql.parser import BINARY_PRECEDENCE, CANONICAL_OP
 
     ops = {CANONICAL_OP.get(k, k) for k in BINARY_PRECEDENCE}
-    if name in ops:
+    if name in ops and "method" not in doc:
         if len(ps) != 2:
             raise _bad(doc, f"{name!r} takes two params")
         return A.Binary(name, rec(ps[0]), rec(ps[1]))
@@ -209,7 +248,7 @@ def _apply(name: str, ps: list[Any], doc: Any, rec: Any) -> A.Node:
         return A.Filter(rec(ps[0]), rec(ps[1]))
     if name == "let":
         return A.Let(_str(ps[0]), rec(ps[1]), rec(ps[2]))
-    if name in ("select", "exists", "forall"):
+    if name in ("select", "exists", "forall") and "method" not in doc:
         return A.Quant(name, _decls_in(ps, rec))
     if name == "over":
         fn = _str(ps[0])
@@ -224,11 +263,29 @@ def _apply(name: str, ps: list[Any], doc: Any, rec: Any) -> A.Node:
         assert rel in ("this", "last", "next") and unit in A.TIME_UNITS.values()
         return A.Period(rel, unit)
     if name == "occurs":
-        opt = lambda d: None if _is_null(d) else rec(d)  # noqa: E731
+
+        def opt(d: Any) -> A.Node | None:
+            return None if _is_null(d) else rec(d)
+
         kind = _str(ps[1])
         assert kind in ("on", "before", "after", "between", "offset")
-        return A.Occurs(rec(ps[0]), kind, rec(ps[2]), opt(ps[3]), _lit_value(ps[4]), opt(ps[5]),
-                        _lit_value(ps[6]), _lit_value(ps[7]))
+        assert _lit_value(ps[4]) in (None, "<", "<=", "=", ">", ">=")
+        assert _lit_value(ps[6]) in (None, *A.TIME_UNITS.values())
+        assert _lit_value(ps[7]) in (None, "before", "after")
+        assert (kind == "offset") == (
+            _lit_value(ps[4]) is not None and not _is_null(ps[5]) and _lit_value(ps[6]) is not None
+        )
+        assert (kind == "between") == (not _is_null(ps[3]))
+        return A.Occurs(
+            rec(ps[0]),
+            kind,
+            rec(ps[2]),
+            opt(ps[3]),
+            _lit_value(ps[4]),
+            opt(ps[5]),
+            _lit_value(ps[6]),
+            _lit_value(ps[7]),
+        )
     if name == "chain":
         steps = []
         for s in ps[2:]:
@@ -237,8 +294,15 @@ def _apply(name: str, ps: list[Any], doc: Any, rec: Any) -> A.Node:
             assert when is None or isinstance(when, A.Occurs)
             count = s.get("count")
             assert count is None or (isinstance(count, int) and count >= 1)
-            steps.append(A.Step(str(s["label"]), rec(s["what"]),
-                                rec(s["where"]) if s.get("where") is not None else None, when, count))
+            steps.append(
+                A.Step(
+                    str(s["label"]),
+                    rec(s["what"]),
+                    rec(s["where"]) if s.get("where") is not None else None,
+                    when,
+                    count,
+                )
+            )
         assert 1 <= len(steps) <= 6
         return A.Chain(rec(ps[0]), _str(ps[1]), tuple(steps))
     canon = canonical_name(name)

@@ -54,7 +54,9 @@ def _structure_to_sql(x: Any) -> str:
         return x
     if isinstance(x, list):
         return f"{_structure_to_sql(x[0])}[]"
-    inner = ", ".join(f"{E.to_identifier(k, quoted=True).sql('duckdb')} {_structure_to_sql(v)}" for k, v in x.items())
+    inner = ", ".join(
+        f"{E.to_identifier(k, quoted=True).sql('duckdb')} {_structure_to_sql(v)}" for k, v in x.items()
+    )
     return f"STRUCT({inner})"
 
 

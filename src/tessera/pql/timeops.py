@@ -10,14 +10,18 @@ from __future__ import annotations
 import calendar
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, Generic, TypeVar
 
 X = TypeVar("X")
 
 FIXED = {
-    "millisecond": timedelta(milliseconds=1), "second": timedelta(seconds=1), "minute": timedelta(minutes=1),
-    "hour": timedelta(hours=1), "day": timedelta(days=1), "week": timedelta(weeks=1),
+    "millisecond": timedelta(milliseconds=1),
+    "second": timedelta(seconds=1),
+    "minute": timedelta(minutes=1),
+    "hour": timedelta(hours=1),
+    "day": timedelta(days=1),
+    "week": timedelta(weeks=1),
 }
 MONTHS = {"month": 1, "year": 12, "decade": 120, "century": 1200, "millennium": 12000}
 
@@ -65,7 +69,7 @@ def trunc(t: datetime, unit: str) -> datetime:
 
 
 def day_span(d: date) -> Span[datetime]:
-    start = datetime(d.year, d.month, d.day, tzinfo=timezone.utc)
+    start = datetime(d.year, d.month, d.day, tzinfo=UTC)
     return Span(start, start + timedelta(days=1))
 
 

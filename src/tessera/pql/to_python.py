@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from typing import Any
 
 from tessera.errors import PqlError
@@ -23,35 +23,43 @@ from tessera.pql.timeops import Span
 class EvalContext:
     """Evaluation parameters: ``now`` (aware UTC) and resource limits."""
 
-    now: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    now: datetime = field(default_factory=lambda: datetime.now(UTC))
     max_regex_input: int = 10_000
     """Strings longer than this are not regex-matched (the match yields null)."""
 
     def __post_init__(self) -> None:
         if self.now.tzinfo is None:
-            self.now = self.now.replace(tzinfo=timezone.utc)
-        self.now = self.now.astimezone(timezone.utc)
+            self.now = self.now.replace(tzinfo=UTC)
+        self.now = self.now.astimezone(UTC)
 
 
 class Scope:
     """Run-time state of one evaluation: profile, events, context stack and variables."""
 
-    __slots__ = ("ctx", "events", "profile", "stack", "vars")
+    __slots__ = ("ctx", "cur", "events", "profile", "stack", "vars")
 
     def __init__(
-        self, profile: Any, events: Any, ctx: EvalContext, stack: tuple[Any, ...], vars: dict[str, Any]
+        self,
+        profile: Any,
+        events: Any,
+        ctx: EvalContext,
+        stack: tuple[Any, ...],
+        cur: Any,
+        vars: dict[str, Any],
     ) -> None:
         self.profile = profile
         self.events = events
         self.ctx = ctx
-        self.stack = stack
+        self.stack = stack  # enclosing contexts, outermost first (for ^, ^^)
+        self.cur = cur  # the implicit context: the profile, or the current item inside a filter
         self.vars = vars
 
     def push(self, item: Any) -> Scope:
-        return Scope(self.profile, self.events, self.ctx, self.stack + (item,), self.vars)
+        # Loops reuse one child and reassign ``cur`` per item (evaluation is synchronous).
+        return Scope(self.profile, self.events, self.ctx, self.stack + (self.cur,), item, self.vars)
 
     def bind(self, **names: Any) -> Scope:
-        return Scope(self.profile, self.events, self.ctx, self.stack, {**self.vars, **names})
+        return Scope(self.profile, self.events, self.ctx, self.stack, self.cur, {**self.vars, **names})
 
 
 Fn = Callable[[Scope], Any]
@@ -179,8 +187,11 @@ class _Compiler:
     def c_Ctx(self, n: A.Ctx) -> Fn:
         up = n.up
 
+        if up == 0:
+            return lambda s: s.cur
+
         def ctx(s: Scope) -> Any:
-            return s.stack[-1 - up] if len(s.stack) > up else None
+            return s.stack[-up] if len(s.stack) >= up else None
 
         return ctx
 
@@ -199,8 +210,9 @@ class _Compiler:
     def c_Field(self, n: A.Field) -> Fn:
         name = n.name
         if isinstance(n.obj, A.Ctx) and n.obj.up == 0:
+
             def top(s: Scope) -> Any:
-                o = s.stack[-1]
+                o = s.cur
                 return o.get(name) if isinstance(o, dict) else field_of(o, name)
 
             return top
@@ -225,9 +237,22 @@ class _Compiler:
             return lambda s: truthy(lf(s)) and truthy(rf(s))
         if op == "or":
             return lambda s: truthy(lf(s)) or truthy(rf(s))
+        if op == "=" and isinstance(n.right, A.Lit) and type(n.right.value) in (str, int):
+            # Fast path for the most common form, field = literal (same result as eq()).
+            lit = n.right.value
+            lit_type = type(lit)
+
+            def eq_lit(s: Scope) -> bool | None:
+                v = lf(s)
+                if type(v) is lit_type:
+                    return bool(v == lit)
+                return eq(v, lit)
+
+            return eq_lit
         if op == "=":
             return lambda s: eq(lf(s), rf(s))
         if op == "!=":
+
             def ne(s: Scope) -> bool | None:
                 r = eq(lf(s), rf(s))
                 return None if r is None else not r
@@ -262,6 +287,7 @@ class _Compiler:
     def _call(self, name: str, args: list[Fn]) -> Fn:
         rule = FUNCTIONS[name].py
         if name == "matches":
+
             def m(s: Scope) -> Any:
                 v = args[0](s)
                 if isinstance(v, str) and len(v) > s.ctx.max_regex_input:
@@ -289,13 +315,23 @@ class _Compiler:
                     if len(params) == 1:
                         return body(s.bind(**{params[0]: item}))
                     vals = item if isinstance(item, tuple) else (item,)
-                    return body(s.bind(**dict(zip(params, vals))))
+                    return body(s.bind(**dict(zip(params, vals, strict=False))))
 
                 return per
 
             return lam
         f = self.compile(n)
-        return lambda s: (lambda item: f(s.push(item)))
+
+        def make(s: Scope) -> Callable[[Any], Any]:
+            child = s.push(None)
+
+            def per(item: Any) -> Any:
+                child.cur = item
+                return f(child)
+
+            return per
+
+        return make
 
     def c_Call(self, n: A.Call) -> Fn:
         fn = FUNCTIONS[n.name]
@@ -303,21 +339,25 @@ class _Compiler:
         if nargs < fn.min_args or (fn.max_args is not None and nargs > fn.max_args):
             raise PqlError(f"{n.name}() does not take {nargs} argument(s).")
         if n.name == "inSegment":
-            a = self.compile(n.args[0])
-            return lambda s: in_segment(s.profile, a(s))
+            seg_fn = self.compile(n.args[0])
+            return lambda s: in_segment(s.profile, seg_fn(s))
         if n.name in ("currentMonth", "currentYear", "currentDayOfMonth"):
             attr = {"currentMonth": "month", "currentYear": "year", "currentDayOfMonth": "day"}[n.name]
             return lambda s: getattr(s.ctx.now, attr)
         if n.name == "date":
-            parts = [self.compile(a) for a in n.args]
-            return lambda s: fn.py(*[p(s) for p in parts])
+            dparts = [self.compile(a) for a in n.args]
+            return lambda s: fn.py(*[p(s) for p in dparts])
         if fn.lazy:
             thunks = [self.compile(a) for a in n.args]
             test = thunks[0]
             return lambda s: fn.py(lambda: test(s), lambda: thunks[1](s), lambda: thunks[2](s))
-        if n.name == "matches" and isinstance(n.args[1], A.Lit) and isinstance(n.args[1].value, str):
-            if regex(n.args[1].value) is None:
-                raise PqlError(f"{n.args[1].value!r} is not a valid regular expression.")
+        if (
+            n.name == "matches"
+            and isinstance(n.args[1], A.Lit)
+            and isinstance(n.args[1].value, str)
+            and regex(n.args[1].value) is None
+        ):
+            raise PqlError(f"{n.args[1].value!r} is not a valid regular expression.")
         if fn.item_args:
             parts: list[Fn] = []
             for i, a in enumerate(n.args):
@@ -338,7 +378,13 @@ class _Compiler:
                 a = [a]
             if not isinstance(a, list):
                 return None
-            return [x for x in a if cond(s.push(x))]
+            child = s.push(None)
+            out = []
+            for x in a:
+                child.cur = x
+                if cond(child):
+                    out.append(x)
+            return out
 
         return filt
 
@@ -365,8 +411,10 @@ class _Compiler:
                 items = [items]
             if not isinstance(items, list):
                 return
+            s2 = s.bind(**{var: None})
+            env = s2.vars
             for item in items:
-                s2 = s.bind(**{var: item})
+                env[var] = item  # consumers use each yielded scope before the next item
                 if cond is None or cond(s2):
                     yield from gen(s2, k + 1)
 
@@ -375,7 +423,9 @@ class _Compiler:
     def c_Quant(self, n: A.Quant) -> Fn:
         names = [d.var for d in n.decls]
         if n.kind == "forall":
-            compiled = [(d.var, self.compile(d.source), self.cond(d.cond) if d.cond else None) for d in n.decls]
+            compiled = [
+                (d.var, self.compile(d.source), self.cond(d.cond) if d.cond else None) for d in n.decls
+            ]
 
             def forall(s: Scope, k: int = 0) -> bool:
                 if k == len(compiled):
@@ -384,8 +434,9 @@ class _Compiler:
                 items = src(s)
                 if isinstance(items, dict):
                     items = [items]
+                s2 = s.bind(**{var: None})
                 for item in items if isinstance(items, list) else []:
-                    s2 = s.bind(**{var: item})
+                    s2.vars[var] = item
                     if not ((cond is None or cond(s2)) and forall(s2, k + 1)):
                         return False
                 return True
@@ -419,6 +470,48 @@ class _Compiler:
         tgt2 = self.compile(n.target2) if n.target2 is not None else None
         amount = self.compile(n.amount) if n.amount is not None else None
         kind, cmp, unit, direction = n.kind, n.cmp, n.unit, n.direction
+        if all(_is_constant(x) for x in (n.target, n.target2, n.amount) if x is not None):
+            # Constant target (now, today, last month, date(...)): bounds depend only on ctx.now, so
+            # they are computed once per evaluation time, not once per event.
+            cache: dict[datetime, list[tuple[str, datetime]] | None] = {}
+
+            def const_bounds(s: Scope) -> list[tuple[str, datetime]] | None:
+                now = s.ctx.now
+                if now not in cache:
+                    if len(cache) > 64:
+                        cache.clear()
+                    cache[now] = _bounds(s)
+                return cache[now]
+
+            def occurs_const(s: Scope) -> bool | None:
+                t = as_time(subj(s))
+                bounds = const_bounds(s)
+                if t is None or bounds is None:
+                    return None
+                return all(timeops.check(op, t, b) for op, b in bounds)
+
+        def _bounds(s: Scope) -> list[tuple[str, datetime]] | None:
+            span = as_span(tgt(s))
+            if span is None:
+                return None
+            span2 = as_span(tgt2(s)) if tgt2 else None
+            if tgt2 is not None and span2 is None:
+                return None
+            num: int | None = None
+            if amount is not None:
+                a = amount(s)
+                if not isinstance(a, int) or isinstance(a, bool):
+                    return None
+                num = a
+            try:
+                return timeops.occurs_bounds(
+                    kind, span, span2, cmp, num, unit, direction, timeops.shift, timeops.trunc
+                )
+            except (OverflowError, ValueError):
+                return None
+
+        if all(_is_constant(x) for x in (n.target, n.target2, n.amount) if x is not None):
+            return occurs_const
 
         def occurs(s: Scope) -> bool | None:
             t = as_time(subj(s))
@@ -456,6 +549,28 @@ class _Compiler:
                 conds.append(self.cond(st.when))
             steps.append((conds, st.count or 1))
 
+        if len(steps) == 1:
+            # One step: order is irrelevant, so count matches without sorting.
+            (conds1, need) = steps[0]
+
+            def chain1(s: Scope) -> bool:
+                events = src(s)
+                if not isinstance(events, list):
+                    return False
+                se = s.push(None)
+                hits = 0
+                for e in events:
+                    if not isinstance(e, dict) or as_time(e.get(ts)) is None:
+                        continue
+                    se.cur = e
+                    if all(c(se) for c in conds1):
+                        hits += 1
+                        if hits >= need:
+                            return True
+                return False
+
+            return chain1
+
         def chain(s: Scope) -> bool:
             events = src(s)
             if not isinstance(events, list):
@@ -467,13 +582,14 @@ class _Compiler:
                     timed.append((t, e))
             timed.sort(key=lambda p: p[0])
             prev: datetime | None = None
+            se = s.push(None)
             for conds, count in steps:
                 hits = 0
                 found = None
                 for t, e in timed:
                     if prev is not None and t <= prev:
                         continue
-                    se = s.push(e)
+                    se.cur = e
                     if all(c(se) for c in conds):
                         hits += 1
                         if hits == count:
@@ -487,14 +603,18 @@ class _Compiler:
         return chain
 
 
+def _is_constant(n: A.Node) -> bool:
+    return not any(isinstance(x, (A.Field, A.Var, A.XEvent, A.Ctx, A.Param)) for x in A.walk(n))
+
+
 def compile_node(node: A.Node, boolean: bool) -> Predicate:
     """Compile an AST to ``fn(profile, events, ctx)``; ``boolean`` coerces the result (segments)."""
     body = _Compiler().compile(node)
 
     def run(profile: dict[str, Any], events: list[dict[str, Any]], ctx: EvalContext) -> Any:
-        return body(Scope(profile, events, ctx, (profile,), {}))
+        return body(Scope(profile, events, ctx, (), profile, {}))
 
     def run_bool(profile: dict[str, Any], events: list[dict[str, Any]], ctx: EvalContext) -> bool:
-        return truthy(body(Scope(profile, events, ctx, (profile,), {})))
+        return truthy(body(Scope(profile, events, ctx, (), profile, {})))
 
     return run_bool if boolean else run

@@ -11,8 +11,8 @@ non-empty, other values → ``IS NOT NULL`` (spec §4).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime, timezone
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, cast
 
 import sqlglot.expressions as E
 
@@ -27,21 +27,86 @@ from tessera.pql.types import T
 
 WHITELIST: frozenset[type[E.Expression]] = frozenset(
     {
-        E.Select, E.From, E.Table, E.TableAlias, E.Alias, E.Column, E.Identifier, E.Dot, E.Literal, E.Boolean,
-        E.Null, E.Cast, E.TryCast, E.DataType, E.DataTypeParam, E.Paren, E.And, E.Or, E.Not, E.EQ, E.NEQ,
-        E.LT, E.LTE, E.GT, E.GTE, E.Add, E.Sub, E.Mul, E.Div, E.Mod, E.Neg, E.Is, E.In, E.Like, E.If,
-        E.Coalesce, E.Nullif, E.Lower, E.StartsWith, E.EndsWith, E.StrPosition, E.RegexpLike, E.Array,
-        E.ArraySize, E.ArrayFilter, E.Transform, E.Lambda, E.ArraySum, E.ArrayMin, E.ArrayMax,
-        E.ArrayContains, E.ArrayOverlaps, E.ArrayContainsAll, E.ArrayDistinct, E.Bracket, E.Interval,
-        E.Var, E.Month, E.Year, E.Day, E.Flatten, E.Case, E.ArraySort, E.TimestampTrunc,
+        E.Select,
+        E.From,
+        E.Table,
+        E.TableAlias,
+        E.Alias,
+        E.Column,
+        E.Identifier,
+        E.Dot,
+        E.Literal,
+        E.Boolean,
+        E.Null,
+        E.Cast,
+        E.TryCast,
+        E.DataType,
+        E.DataTypeParam,
+        E.Paren,
+        E.And,
+        E.Or,
+        E.Not,
+        E.EQ,
+        E.NEQ,
+        E.LT,
+        E.LTE,
+        E.GT,
+        E.GTE,
+        E.Add,
+        E.Sub,
+        E.Mul,
+        E.Div,
+        E.Mod,
+        E.Neg,
+        E.Is,
+        E.In,
+        E.Like,
+        E.If,
+        E.Coalesce,
+        E.Nullif,
+        E.Lower,
+        E.StartsWith,
+        E.EndsWith,
+        E.StrPosition,
+        E.RegexpLike,
+        E.Array,
+        E.ArraySize,
+        E.ArrayFilter,
+        E.Transform,
+        E.Lambda,
+        E.ArraySum,
+        E.ArrayMin,
+        E.ArrayMax,
+        E.ArrayContains,
+        E.ArrayOverlaps,
+        E.ArrayContainsAll,
+        E.ArrayDistinct,
+        E.Bracket,
+        E.Interval,
+        E.Var,
+        E.Month,
+        E.Year,
+        E.Day,
+        E.Flatten,
+        E.Case,
+        E.ArraySort,
+        E.TimestampTrunc,
     }
 )
 """The sqlglot node kinds the compiler may emit; anything else is a bug (checked on every compile)."""
 
 _INTERVAL = {
-    "millisecond": ("MILLISECOND", 1), "second": ("SECOND", 1), "minute": ("MINUTE", 1), "hour": ("HOUR", 1),
-    "day": ("DAY", 1), "week": ("DAY", 7), "month": ("MONTH", 1), "year": ("YEAR", 1),
-    "decade": ("YEAR", 10), "century": ("YEAR", 100), "millennium": ("YEAR", 1000),
+    "millisecond": ("MILLISECOND", 1),
+    "second": ("SECOND", 1),
+    "minute": ("MINUTE", 1),
+    "hour": ("HOUR", 1),
+    "day": ("DAY", 1),
+    "week": ("DAY", 7),
+    "month": ("MONTH", 1),
+    "year": ("YEAR", 1),
+    "decade": ("YEAR", 10),
+    "century": ("YEAR", 100),
+    "millennium": ("YEAR", 1000),
 }
 _ATOMIC = (E.Column, E.Literal, E.Dot, E.Func, E.Paren, E.Identifier, E.Boolean, E.Null, E.Bracket, E.Cast)
 Typed = tuple[E.Expression, T]
@@ -57,7 +122,7 @@ def _num(v: int) -> E.Expression:
 
 def ts_literal(t: datetime) -> E.Expression:
     """A UTC datetime as a ``CAST('...' AS TIMESTAMP)`` literal."""
-    naive = t.astimezone(timezone.utc).replace(tzinfo=None)
+    naive = t.astimezone(UTC).replace(tzinfo=None)
     return E.Cast(this=E.Literal.string(naive.isoformat(sep=" ")), to=E.DataType.build("TIMESTAMP"))
 
 
@@ -96,17 +161,19 @@ def _is_constant(n: A.Node) -> bool:
 class SqlCompiler:
     """Compiles checked ASTs against a profile schema and an event schema at a fixed ``now``."""
 
-    def __init__(self, profile_schema: dict[str, Any], event_schema: dict[str, Any], now: datetime, src: str = "") -> None:
+    def __init__(
+        self, profile_schema: dict[str, Any], event_schema: dict[str, Any], now: datetime, src: str = ""
+    ) -> None:
         self.profile_t = Ty.from_schema(profile_schema)
         self.event_t = Ty.from_schema(event_schema)
-        self.now = now.astimezone(timezone.utc) if now.tzinfo else now.replace(tzinfo=timezone.utc)
+        self.now = now.astimezone(UTC) if now.tzinfo else now.replace(tzinfo=UTC)
         self.src = src
         self.counter = 0
         self.stack: list[Typed] = [(E.column("profile"), self.profile_t)]
         self.vars: dict[str, Typed] = {}
 
     # -- helpers ---------------------------------------------------------------------------------
-    def err(self, node: A.Node, message: str) -> PqlError:
+    def err(self, node: object, message: str) -> PqlError:
         pos = getattr(node, "pos", -1)
         if self.src and pos >= 0:
             line, col, snip = snippet(self.src, pos)
@@ -176,8 +243,17 @@ class SqlCompiler:
 
     def s_Lit(self, n: A.Lit) -> Typed:
         v = n.value
-        t = (Ty.NULL if v is None else Ty.BOOL if isinstance(v, bool) else Ty.INT if isinstance(v, int)
-             else Ty.NUM if isinstance(v, float) else Ty.STR)
+        t = (
+            Ty.NULL
+            if v is None
+            else Ty.BOOL
+            if isinstance(v, bool)
+            else Ty.INT
+            if isinstance(v, int)
+            else Ty.NUM
+            if isinstance(v, float)
+            else Ty.STR
+        )
         return literal(v), t
 
     def s_ListLit(self, n: A.ListLit) -> Typed:
@@ -222,23 +298,38 @@ class SqlCompiler:
         (le, lt), (re_, rt) = self.sql(n.left), self.sql(n.right)
         le, re_ = _p(le), _p(re_)
         if op in ("=", "!=", "<", "<=", ">", ">="):
-            if op not in ("=", "!=") and not (lt.numeric and rt.numeric) and lt.kind != rt.kind and "any" not in (lt.kind, rt.kind) and "null" not in (lt.kind, rt.kind):
+            if (
+                op not in ("=", "!=")
+                and not (lt.numeric and rt.numeric)
+                and lt.kind != rt.kind
+                and "any" not in (lt.kind, rt.kind)
+                and "null" not in (lt.kind, rt.kind)
+            ):
                 raise self.err(n, f"Cannot compare a {lt} with a {rt}.")
             cls2 = {"=": E.EQ, "!=": E.NEQ, "<": E.LT, "<=": E.LTE, ">": E.GT, ">=": E.GTE}[op]
-            if op in ("=", "!=") and not (lt.numeric and rt.numeric) and lt.kind != rt.kind and "null" not in (lt.kind, rt.kind):
-                if "any" not in (lt.kind, rt.kind):  # different types: never equal (null stays null)
-                    nul = E.Or(this=E.Is(this=le, expression=E.Null()), expression=E.Is(this=re_, expression=E.Null()))
-                    return E.If(this=nul, true=E.Null(), false=E.Boolean(this=op == "!=")), Ty.BOOL
-            return cls2(this=le, expression=re_), Ty.BOOL
+            if (
+                op in ("=", "!=")
+                and not (lt.numeric and rt.numeric)
+                and lt.kind != rt.kind
+                and "null" not in (lt.kind, rt.kind)
+            ) and "any" not in (lt.kind, rt.kind):  # different types: never equal (null stays null)
+                nul = E.Or(
+                    this=E.Is(this=le, expression=E.Null()),
+                    expression=E.Is(this=re_, expression=E.Null()),
+                )
+                return E.If(this=nul, true=E.Null(), false=E.Boolean(this=op == "!=")), Ty.BOOL
+            return cast(E.Expression, cls2(this=le, expression=re_)), Ty.BOOL
         if op in ("+", "-", "*", "/", "%"):
-            if not (lt.numeric or lt.kind in ("any", "null")) or not (rt.numeric or rt.kind in ("any", "null")):
+            if not (lt.numeric or lt.kind in ("any", "null")) or not (
+                rt.numeric or rt.kind in ("any", "null")
+            ):
                 raise self.err(n, f"Arithmetic needs numbers, not a {lt} and a {rt}.")
             if op == "/":
                 return E.Div(this=le, expression=E.Nullif(this=re_, expression=_num(0))), Ty.NUM
             if op == "%":
                 return E.Mod(this=le, expression=E.Nullif(this=re_, expression=_num(0))), Ty.unify(lt, rt)
             cls3 = {"+": E.Add, "-": E.Sub, "*": E.Mul}[op]
-            return cls3(this=le, expression=re_), Ty.unify(lt, rt)
+            return cast(E.Expression, cls3(this=le, expression=re_)), Ty.unify(lt, rt)
         if op in ("in", "notIn"):
             if isinstance(n.right, A.ListLit):
                 e: E.Expression = E.In(this=le, expressions=[self.sql(i)[0] for i in n.right.items])
@@ -267,11 +358,22 @@ class SqlCompiler:
             ups = self.field(n, base, "ups")
             member = self.field(n, ups, seg.value)
             status = self.field(n, member, "status")
-            e = E.In(this=status[0], expressions=[E.Literal.string("realized"), E.Literal.string("existing")])
-            return E.Coalesce(this=e, expressions=[E.Boolean(this=False)]), Ty.BOOL
+            member_in = E.In(
+                this=status[0], expressions=[E.Literal.string("realized"), E.Literal.string("existing")]
+            )
+            return E.Coalesce(this=member_in, expressions=[E.Boolean(this=False)]), Ty.BOOL
         if n.name in ("currentMonth", "currentYear", "currentDayOfMonth"):
             attr = {"currentMonth": "month", "currentYear": "year", "currentDayOfMonth": "day"}[n.name]
             return _num(getattr(self.now, attr)), Ty.INT
+        if n.name == "if":
+            test = self.cond(n.args[0])
+            (a1, t1), (a2, t2) = self.sql(n.args[1]), self.sql(n.args[2])
+            if t1.kind != t2.kind and not (t1.numeric and t2.numeric) and "null" not in (t1.kind, t2.kind):
+                # SQL needs one branch type: branches of different kinds meet as conditions, which is
+                # what they are in a segment (a boolean position).
+                a1, a2, t1 = coerce(a1, t1), coerce(a2, t2), Ty.BOOL
+                t2 = Ty.BOOL
+            return E.If(this=test, true=a1, false=a2), Ty.unify(t1, t2)
         if fn.sql is None:
             raise NotImplementedError(f"{n.name}() is not available in SQL yet")
         args: list[E.Expression] = []
@@ -279,7 +381,9 @@ class SqlCompiler:
         recv_t: T | None = None
         for i, a in enumerate(n.args):
             if i in fn.item_args:
-                item_t = recv_t.item if recv_t is not None and recv_t.kind == "array" and recv_t.item else Ty.ANY
+                item_t = (
+                    recv_t.item if recv_t is not None and recv_t.kind == "array" and recv_t.item else Ty.ANY
+                )
                 if isinstance(a, A.Lambda):
                     if len(a.params) != 1:
                         raise NotImplementedError("multi-parameter lambdas are not available in SQL yet")
@@ -348,7 +452,9 @@ class SqlCompiler:
             return e, Ty.BOOL
 
         lam, _ = self.with_var(d.var, st.item or Ty.ANY, body)
-        size = E.Coalesce(this=E.ArraySize(this=E.ArrayFilter(this=se, expression=lam)), expressions=[_num(0)])
+        size = E.Coalesce(
+            this=E.ArraySize(this=E.ArrayFilter(this=se, expression=lam)), expressions=[_num(0)]
+        )
         return (E.EQ if forall else E.GT)(this=size, expression=_num(0))
 
     def s_Quant(self, n: A.Quant) -> Typed:
@@ -422,7 +528,9 @@ class SqlCompiler:
             if consts:
                 return ts_literal(timeops.shift(self._unlit(x), k, unit))
             name, mult = _INTERVAL[unit]
-            return E.Add(this=_p(x), expression=E.Interval(this=E.Literal.string(str(k * mult)), unit=E.Var(this=name)))
+            return E.Add(
+                this=_p(x), expression=E.Interval(this=E.Literal.string(str(k * mult)), unit=E.Var(this=name))
+            )
 
         def trunc(x: Any, unit: str) -> Any:
             if consts:
@@ -430,11 +538,15 @@ class SqlCompiler:
             raise NotImplementedError("'= N units' relative to another field is not available in SQL yet")
 
         try:
-            bounds = timeops.occurs_bounds(n.kind, tgt, tgt2, n.cmp, amount, n.unit, n.direction, shift, trunc)
+            bounds = timeops.occurs_bounds(
+                n.kind, tgt, tgt2, n.cmp, amount, n.unit, n.direction, shift, trunc
+            )
         except (OverflowError, ValueError):
             return E.Null(), Ty.BOOL
         cls = {"<": E.LT, "<=": E.LTE, ">": E.GT, ">=": E.GTE}
-        parts = [cls[op](this=_p(subj), expression=_p(b)) for op, b in bounds]
+        parts: list[E.Expression] = [
+            cast(E.Expression, cls[op](this=_p(subj), expression=_p(b))) for op, b in bounds
+        ]
         e = parts[0]
         for p in parts[1:]:
             e = E.And(this=_p(e), expression=_p(p))
@@ -443,7 +555,7 @@ class SqlCompiler:
     @staticmethod
     def _unlit(x: E.Expression) -> datetime:
         assert isinstance(x, E.Cast)
-        return datetime.fromisoformat(x.this.this).replace(tzinfo=timezone.utc)
+        return datetime.fromisoformat(x.this.this).replace(tzinfo=UTC)
 
     def s_Chain(self, n: A.Chain) -> Typed:
         se, st = self.sql(n.source)
@@ -452,6 +564,7 @@ class SqlCompiler:
         item_t = st.item
         prev: E.Expression | None = None
         for step in n.steps:
+
             def body(step: A.Step = step, prev: E.Expression | None = prev) -> Typed:
                 ts_e, _ = self.field(n, self.stack[-1], n.ts)
                 conds = [E.Not(this=E.Is(this=ts_e, expression=E.Null())), self.cond(step.what)]

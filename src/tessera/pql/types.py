@@ -27,9 +27,13 @@ class T:
             return f"array of {self.item}"
         if self.kind == "map":
             return f"map of {self.item}"
-        return {"num": "number", "int": "integer", "str": "string", "bool": "boolean", "time": "timestamp"}.get(
-            self.kind, self.kind
-        )
+        return {
+            "num": "number",
+            "int": "integer",
+            "str": "string",
+            "bool": "boolean",
+            "time": "timestamp",
+        }.get(self.kind, self.kind)
 
 
 ANY = T("any")

@@ -22,6 +22,9 @@ stars centred on their minimum (no parent is also a child, and every child has o
 
 from __future__ import annotations
 
+import importlib
+from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 from tessera.scaleout.errors import MissingExtra
@@ -152,19 +155,47 @@ def _is_star_forest(edges: Any, F: Any) -> bool:
     return bool(bad.limit(1).count() == 0)
 
 
-def segment_batch(spark: Any, pql: str, *, profiles_path: str, events_path: str) -> Any:
-    """Evaluate one PQL segment definition over Parquet exports with Spark SQL.
+def segment_batch(
+    spark: Any,
+    segments: Mapping[str, Any],
+    relation: str | Any,
+    now: datetime,
+    *,
+    profile_schema: dict[str, Any] | None = None,
+    event_schema: dict[str, Any] | None = None,
+    view: str = "tessera_profiles",
+) -> Any:
+    """Evaluate PQL segments over a profile relation with Spark SQL, in one scan.
+
+    The same checked PQL AST the embedded engine renders for DuckDB is rendered for Spark by
+    ``tessera.pql.compile_sql(..., dialect="spark")``; the relation follows the contract of
+    :mod:`tessera.pql.relation` (``profile_id``, ``profile`` struct, ``events`` array of structs),
+    e.g. a Parquet export of the DuckDB relation (``COPY rel TO 'dir' (FORMAT parquet)``).
 
     Args:
         spark: a session from :func:`spark_session`.
-        pql: the segment's PQL expression.
-        profiles_path: Parquet export of merged profiles (one row per profile).
-        events_path: Parquet ExperienceEvent files.
+        segments: segment id → ``tessera.pql.CheckedExpr``.
+        relation: a Parquet path (file or folder) or a DataFrame with the relation columns.
+        now: evaluation time (UTC), folded into the SQL as literals.
+        profile_schema: profile union schema, if the checked expressions don't carry it.
+        event_schema: ExperienceEvent union schema, likewise.
+        view: temporary view name the relation is registered under.
 
     Returns:
-        A DataFrame of the qualifying profile ids.
+        A DataFrame ``(profile_id, <segment id> boolean, ...)``.
 
     Raises:
-        NotImplementedError: always, until ``tessera.pql`` offers a Spark SQL rendering of its AST.
+        MissingExtra: pyspark is missing.
+        NotImplementedError: ``tessera.pql`` is not installed, or a construct has no SQL rendering.
     """
-    raise NotImplementedError("waiting for tessera.pql Spark SQL")
+    _pyspark()
+    try:  # imported by name: the PQL package is merged separately from this one
+        pql: Any = importlib.import_module("tessera.pql")
+    except ImportError as exc:  # pragma: no cover - only before the PQL compiler is merged
+        raise NotImplementedError("waiting for tessera.pql Spark SQL") from exc
+    frame = spark.read.parquet(relation) if isinstance(relation, str) else relation
+    frame.createOrReplaceTempView(view)
+    sql = pql.compile_sql(
+        segments, view, now, "spark", profile_schema=profile_schema, event_schema=event_schema
+    )
+    return spark.sql(sql)

@@ -80,7 +80,7 @@ class ComputedAttributes:
         if not isinstance(expr.get("value"), str):
             raise InvalidInput("expression.value must be a PQL string", path="expression")
         fmt = expr.get("format", "pql/text")
-        self._engine.compile(fmt, expr["value"])
+        self._engine.compile(fmt, expr["value"], boolean=False)
         lookback(body.get("duration") or {})
         status = str(body.get("status", "DRAFT")).upper()
         if status not in STATES[:2]:
@@ -152,7 +152,7 @@ class ComputedAttributes:
             compiled = self._cache.get(cache_key)
             if compiled is None:
                 compiled = self._cache[cache_key] = self._engine.compile(
-                    doc["expression"]["format"], doc["expression"]["value"]
+                    doc["expression"]["format"], doc["expression"]["value"], boolean=False
                 )
             out.append((doc, compiled, lookback(doc["duration"])))
         self._active = out

@@ -64,8 +64,10 @@ class Compiled:
 class Engine(Protocol):
     """What the segmentation service needs from a PQL implementation."""
 
-    def compile(self, fmt: str, value: str) -> Compiled:
-        """Parse and check ``value`` (``pql/text`` or ``pql/json``); raises ``PqlError``."""
+    def compile(self, fmt: str, value: str, *, boolean: bool = True) -> Compiled:
+        """Parse and check ``value`` (``pql/text`` or ``pql/json``); raises ``PqlError``.
+
+        ``boolean`` is False for computed attributes (any result type)."""
         ...
 
     def batch_query(
@@ -133,52 +135,22 @@ def next_boundaries(now: datetime) -> list[datetime]:
     return [day, week, month, year]
 
 
-class PqlEngine:
-    """:class:`Engine` over ``tessera.pql`` (parse → check → Python closure / DuckDB SQL).
+SchemaSource = Callable[[], tuple[dict[str, Any] | None, dict[str, Any] | None]]
+"""Returns the (profile, event) union JSON Schemas to check expressions against (None: syntax only)."""
 
-    It adapts to what the PQL package provides: ``check``, ``eligibility``, ``compile_sql`` and
-    ``load_relation`` are used when present. Without the SQL compiler, batch jobs evaluate the
-    compiled Python closures over the same rows (same results, slower); without ``eligibility``
-    every expression is accepted for streaming and edge evaluation (the due queue keeps windowed
-    results exact either way).
+
+class PqlEngine:
+    """:class:`Engine` over ``tessera.pql``: check against the union schemas, compile once into a
+    Python closure (streaming, edge) and, for batch jobs, into one DuckDB query for many segments.
+
+    Batch falls back to the closures for a level of segments the SQL back end cannot compile yet
+    (it raises ``NotImplementedError``), for ``inSegment`` (memberships are not in the relation), and
+    when no union schema is known; the results are the same, only slower.
     """
 
-    def __init__(self, profile_schema: Any = None, event_schema: Any = None) -> None:
-        self.profile_schema = profile_schema
-        self.event_schema = event_schema
+    def __init__(self, schemas: SchemaSource | None = None) -> None:
+        self._schemas: SchemaSource = schemas or (lambda: (None, None))
         self._last_context: tuple[datetime, Any] | None = None
-
-    def _pql(self) -> Any:
-        try:
-            import tessera.pql as pql  # type: ignore[import-not-found,unused-ignore]
-        except ImportError as exc:  # pragma: no cover - only when the PQL package is missing
-            raise NotImplementedError("tessera.pql is not installed; the segment engine needs it") from exc
-        return pql
-
-    def _parse(self, fmt: str, value: str) -> Any:
-        pql = self._pql()
-        if fmt == "pql/json":
-            from_json = getattr(pql, "from_json", None)
-            if from_json is None:
-                raise PqlError("This build of the PQL compiler does not read pql/json yet; use pql/text")
-            return from_json(value)
-        if fmt != "pql/text":
-            raise PqlError(f"Unknown expression format {fmt!r}; use pql/text or pql/json")
-        parse: Any = getattr(pql, "parse", None)
-        if parse is None:
-            from tessera.pql import parser  # type: ignore[import-not-found,unused-ignore]
-
-            parse = parser.parse
-        return parse(value)
-
-    def _closure(self, node: Any, boolean: bool) -> Callable[..., Any]:
-        try:
-            from tessera.pql.to_python import compile_node  # type: ignore[import-not-found,unused-ignore]
-        except ImportError:
-            fn: Callable[..., Any] = self._pql().compile_python(node)
-            return fn
-        result: Callable[..., Any] = compile_node(node, boolean)
-        return result
 
     def _context(self, now: datetime) -> Any:
         """The evaluation context for ``now``; the last one is reused (segments of one profile
@@ -186,28 +158,26 @@ class PqlEngine:
         last = self._last_context
         if last is not None and last[0] == now:
             return last[1]
-        try:
-            from tessera.pql.to_python import EvalContext  # type: ignore[import-not-found,unused-ignore]
-        except ImportError:
-            ctx: Any = {"now": now}
-        else:
-            ctx = EvalContext(now=now)
+        from tessera.pql import EvalContext
+
+        ctx = EvalContext(now=now)
         self._last_context = (now, ctx)
         return ctx
 
-    def compile(self, fmt: str, value: str) -> Compiled:
-        pql = self._pql()
-        node = self._parse(fmt, value)
-        check = getattr(pql, "check", None)
-        checked = check(node) if check is not None else node
-        to_text: Any = getattr(pql, "to_text", None)
-        if to_text is None:
-            from tessera.pql import parser  # type: ignore[import-not-found,unused-ignore]
+    def compile(self, fmt: str, value: str, *, boolean: bool = True) -> Compiled:
+        from tessera import pql
+        from tessera.pql.to_python import compile_node
 
-            to_text = parser.to_text
-        text = str(to_text(checked))
-        as_bool = self._closure(checked, True)
-        as_value = self._closure(checked, False)
+        profile_schema, event_schema = self._schemas()
+        if fmt == "pql/json":
+            checked = pql.check(pql.parse_json(value), profile_schema, event_schema, boolean=boolean)
+        elif fmt == "pql/text":
+            checked = pql.check(value, profile_schema, event_schema, boolean=boolean)
+        else:
+            raise PqlError(f"Unknown expression format {fmt!r}; use pql/text or pql/json")
+        text = pql.to_text(checked.node)
+        as_bool = compile_node(checked.node, True)
+        as_value = compile_node(checked.node, False)
         windows, calendar = time_dependence(text)
         deps = in_segment_ids(text)
         context = self._context
@@ -228,10 +198,11 @@ class PqlEngine:
         ) -> Any:
             return as_value(with_members(profile, member), events, context(now))
 
-        continuous, synchronous = Verdict(True), Verdict(True)
-        eligibility = getattr(pql, "eligibility", None)
-        if eligibility is not None:
-            continuous, synchronous = _verdicts(eligibility(checked))
+        continuous = synchronous = Verdict(True)
+        if boolean:
+            elig = pql.eligibility(checked)
+            reason = "; ".join(elig.reasons)
+            continuous, synchronous = Verdict(elig.streaming, reason), Verdict(elig.edge, reason)
         return Compiled(
             text=text,
             predicate=predicate,
@@ -242,6 +213,7 @@ class PqlEngine:
             continuous=continuous,
             synchronous=synchronous,
             value=evaluate,
+            json=None,
         )
 
     def batch_query(
@@ -253,11 +225,23 @@ class PqlEngine:
         now: datetime,
         memberships: Mapping[str, set[str]],
     ) -> Iterable[tuple[str, dict[str, bool]]]:
-        pql = self._pql()
-        compile_sql = getattr(pql, "compile_sql", None)
-        load_relation = getattr(pql, "load_relation", None)
-        if compile_sql is None or load_relation is None or any(c.dependencies for c in segments.values()):
-            # no SQL compiler in this build (or inSegment, which needs the memberships): closures
+        from tessera import pql
+
+        profile_schema, event_schema = self._schemas()
+        sql: str | None = None
+        if profile_schema is not None and not any(c.dependencies for c in segments.values()):
+            try:
+                sql = pql.compile_sql(
+                    {sid: c.checked for sid, c in segments.items()},
+                    table,
+                    now,
+                    "duckdb",
+                    profile_schema=profile_schema,
+                    event_schema=event_schema,
+                )
+            except NotImplementedError:
+                sql = None
+        if sql is None or profile_schema is None:
             for pid, attributes, events in rows:
                 member = {sid: pid in pids for sid, pids in memberships.items()}
                 yield (
@@ -265,37 +249,15 @@ class PqlEngine:
                     {sid: bool(c.predicate(attributes, events, now, member)) for sid, c in segments.items()},
                 )
             return
-        load_relation(con, table, self.profile_schema, self.event_schema, rows)
-        sql = compile_sql({sid: c.checked for sid, c in segments.items()}, table, now, "duckdb")
+        pql.load_relation(
+            con, table, profile_schema, event_schema or {"type": "object", "properties": {}}, rows
+        )
         cur = con.execute(sql)
         names = [d[0] for d in cur.description]
-        for row in cur.fetchall():
-            rec = dict(zip(names, row, strict=True))
-            yield str(rec["profile_id"]), {sid: bool(rec.get(sid)) for sid in segments}
-
-
-def _verdicts(result: Any) -> tuple[Verdict, Verdict]:
-    """Read the compiler's eligibility answer (object or mapping) as two verdicts."""
-
-    def pick(*names: str) -> Any:
-        for name in names:
-            if isinstance(result, Mapping) and name in result:
-                return result[name]
-            if hasattr(result, name):
-                return getattr(result, name)
-        return None
-
-    def verdict(flag_names: tuple[str, ...], reason_names: tuple[str, ...]) -> Verdict:
-        flag = pick(*flag_names)
-        if isinstance(flag, Verdict):
-            return flag
-        reason = pick(*reason_names)
-        return Verdict(True if flag is None else bool(flag), "" if reason is None else str(reason))
-
-    return (
-        verdict(("streaming", "continuous"), ("streaming_reason", "continuous_reason")),
-        verdict(("edge", "synchronous"), ("edge_reason", "synchronous_reason")),
-    )
+        while batch := cur.fetchmany(50_000):
+            for row in batch:
+                rec = dict(zip(names, row, strict=True))
+                yield str(rec["profile_id"]), {sid: bool(rec.get(sid)) for sid in segments}
 
 
 def split_top_level(text: str) -> tuple[str, list[str]]:
@@ -403,7 +365,7 @@ def explain_by_parts(
         matched = {}
         for flt in event_filters(text):
             try:
-                compiled = engine.compile("pql/text", flt)
+                compiled = engine.compile("pql/text", flt, boolean=False)
                 value = (compiled.value or compiled.predicate)(attributes, events, now, member)
             except PqlError:
                 continue

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from tessera.errors import NotFound
+from tessera.errors import NotFound, TesseraError
 from tessera.model import format_time, parse_time, utcnow
 from tessera.segments import memberships as ms
 from tessera.segments.computed import FIELD, ComputedAttributes, event_time
@@ -56,7 +56,7 @@ class SegmentService:
 
     def __init__(self, sandbox: Sandbox, engine: Engine | None = None) -> None:
         self._sandbox = sandbox
-        self.engine: Engine = engine or PqlEngine()
+        self.engine: Engine = engine or PqlEngine(self._union_schemas)
         self.definitions = Definitions(sandbox.store, self.engine, getattr(sandbox, "name", "prod"))
         self.computed = ComputedAttributes(sandbox.store, self.engine)
         self._listeners: list[ChangeListener] = []
@@ -73,6 +73,29 @@ class SegmentService:
     @property
     def store(self) -> PointStore:
         return self._sandbox.store
+
+    def _union_schemas(self) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+        """The sandbox's profile and event union schemas, the profile one extended with the
+        computed attributes (``computedAttributes.<name>``); ``None`` when not available yet."""
+        schemas = getattr(self._sandbox, "schemas", None)
+        if schemas is None:
+            return None, None
+        from tessera.xdm.standard import EXPERIENCE_EVENT, PROFILE
+
+        try:
+            profile: dict[str, Any] | None = dict(schemas.union(PROFILE))
+        except TesseraError:
+            profile = None
+        try:
+            event: dict[str, Any] | None = schemas.union(EXPERIENCE_EVENT)
+        except TesseraError:
+            event = None
+        if profile is not None:
+            names = [d["name"] for d in self.computed.list()] if hasattr(self, "computed") else []
+            props = dict(profile.get("properties") or {})
+            props[FIELD] = {"type": "object", "properties": {n: {} for n in names}}
+            profile["properties"] = props
+        return profile, event
 
     # -- definitions -----------------------------------------------------------------------------
 

@@ -22,7 +22,9 @@ components split on the ``0x1f`` separator (:data:`~tessera.store.base.KEY_SEP`)
 components is its own partition. The default ``parts=2`` makes every key that starts with
 ``key(namespace, id)`` (an identity's fragments, versions and events) share one bucket, so all
 writes for one identity are a single atomic script on one node. Pass ``tables={"t": 1}`` to
-partition a table on its first component instead (e.g. a per-dataset index).
+partition a table on its first component instead, or ``tables={"t": (1, 3)}`` to partition on
+components 1-2 (an index keyed ``dataset, namespace, id`` then lives with the identity's data;
+:data:`TESSERA_TABLES` does this for Tessera's own index tables).
 
 A ``scan`` whose prefix already fixes the partition (it contains ``parts`` separators) reads one
 bucket; any other scan merges the ordered streams of all buckets (``heapq.merge``), one page of
@@ -120,35 +122,47 @@ class RedisStoreConfig(BaseModel):
 
 @dataclass(frozen=True)
 class KeyPartitioner:
-    """Maps keys to partitions: the first ``parts`` components split on 0x1f.
+    r"""Maps keys to partitions: components ``[start:stop]`` of the key split on 0x1f.
 
     Args:
-        parts: components per partition for tables not listed in ``tables``.
-        tables: per-table override of ``parts``.
+        parts: for tables not in ``tables``: the first ``parts`` components.
+        tables: per-table rule: an ``int`` n (first n components) or a ``(start, stop)`` slice,
+            e.g. ``(1, 3)`` for an index keyed ``dataset, namespace, id`` that should live with
+            the identity's own data.
 
-    >>> p = KeyPartitioner(parts=2)
-    >>> p.of_key("events", "Email\\x1fa@b.c\\x1f000123")
-    'Email\\x1fa@b.c'
-    >>> p.of_prefix("events", "Email\\x1fa@b.c\\x1f") , p.of_prefix("events", "Email\\x1f")
-    ('Email\\x1fa@b.c', None)
+    >>> p = KeyPartitioner(parts=2, tables={"by_dataset": (1, 3)})
+    >>> p.of_key("events", "Email\x1fa@b.c\x1f000123")
+    'Email\x1fa@b.c'
+    >>> p.of_key("by_dataset", "ds1\x1fEmail\x1fa@b.c") == p.of_key("events", "Email\x1fa@b.c\x1f9")
+    True
+    >>> p.of_prefix("events", "Email\x1fa@b.c\x1f"), p.of_prefix("events", "Email\x1f")
+    ('Email\x1fa@b.c', None)
     """
 
     parts: int = 2
-    tables: Mapping[str, int] = field(default_factory=dict)
+    tables: Mapping[str, int | tuple[int, int]] = field(default_factory=dict)
 
-    def _n(self, table: str) -> int:
-        return self.tables.get(table, self.parts)
+    def _slice(self, table: str) -> tuple[int, int]:
+        rule = self.tables.get(table, self.parts)
+        return (0, rule) if isinstance(rule, int) else rule
 
     def of_key(self, table: str, key: str) -> str:
         """The partition of ``key`` in ``table``."""
-        return KEY_SEP.join(key.split(KEY_SEP, self._n(table))[: self._n(table)])
+        start, stop = self._slice(table)
+        return KEY_SEP.join(key.split(KEY_SEP, stop)[start:stop])
 
     def of_prefix(self, table: str, prefix: str) -> str | None:
         """The one partition every key starting with ``prefix`` is in, or ``None`` if several."""
-        pieces = prefix.split(KEY_SEP, self._n(table))
-        if len(pieces) <= self._n(table):
+        start, stop = self._slice(table)
+        pieces = prefix.split(KEY_SEP, stop)
+        if len(pieces) <= stop:
             return None
-        return KEY_SEP.join(pieces[: self._n(table)])
+        return KEY_SEP.join(pieces[start:stop])
+
+
+TESSERA_TABLES: dict[str, int | tuple[int, int]] = {"dataset_fragments": (1, 3), "batch_events": (1, 3)}
+"""Partition rules for Tessera's own index tables keyed ``<dataset|batch>, namespace, id, ...``:
+they follow the identity, so ingesting a fragment or event stays a one-bucket (one-script) write."""
 
 
 # -- server-side scripts ---------------------------------------------------------------------
@@ -258,7 +272,7 @@ class RedisStore:
         client: a ``redis.Redis`` or ``redis.cluster.RedisCluster`` (``decode_responses=False``).
         namespace: key prefix (one per sandbox).
         buckets: hash-tag buckets; must match what the namespace was created with.
-        partitioner: key → partition rule (default :class:`KeyPartitioner` with ``parts=2``).
+        partitioner: key → partition rule (default: first two components, :data:`TESSERA_TABLES`).
         require_durable: check ``appendonly``/``appendfsync`` on every primary at open.
         lock_ttl_ms: how long a cross-bucket writer may hold a bucket before others roll it forward.
         lock_wait_s: how long a writer waits for locked buckets before raising ``StorageError``.
@@ -285,7 +299,7 @@ class RedisStore:
         self._r = client
         self.cluster = RedisCluster is not None and isinstance(client, RedisCluster)
         self.namespace = namespace
-        self.partitioner = partitioner or KeyPartitioner()
+        self.partitioner = partitioner or KeyPartitioner(tables=TESSERA_TABLES)
         self.lock_ttl_ms = lock_ttl_ms
         self.lock_wait_s = lock_wait_s
         self.marker_ttl_ms = 3_600_000
@@ -338,7 +352,7 @@ class RedisStore:
             client,
             namespace=config.namespace,
             buckets=config.buckets,
-            partitioner=KeyPartitioner(parts=config.partition_parts),
+            partitioner=KeyPartitioner(parts=config.partition_parts, tables=TESSERA_TABLES),
             require_durable=config.require_durable,
         )
 
