@@ -22,7 +22,7 @@ function headers(extra) {
   return out;
 }
 
-export async function api(path, { method = "GET", body, query } = {}) {
+export async function api(path, { method = "GET", body, query, signal } = {}) {
   let url = path;
   if (query) {
     const q = new URLSearchParams();
@@ -30,7 +30,7 @@ export async function api(path, { method = "GET", body, query } = {}) {
     const s = q.toString();
     if (s) url += (url.includes("?") ? "&" : "?") + s;
   }
-  const init = { method, headers: headers(body !== undefined ? { "content-type": "application/json" } : {}) };
+  const init = { method, signal, headers: headers(body !== undefined ? { "content-type": "application/json" } : {}) };
   if (body !== undefined) init.body = JSON.stringify(body);
   const res = await fetch(url, init);
   const text = await res.text();
@@ -44,7 +44,7 @@ export async function api(path, { method = "GET", body, query } = {}) {
     const key = window.prompt("This server needs an API key (x-api-key). Paste it to continue:");
     if (key) {
       sessionStorage.setItem("tessera.apiKey", key.trim());
-      return api(path, { method, body, query });
+      return api(path, { method, body, query, signal });
     }
   }
   if (!res.ok) throw new ApiError(res.status, data);

@@ -205,8 +205,12 @@ export async function render(root, params) {
 
   // ---------------------------------------------------------------- checks and estimate
   let seq = 0;
+  let inFlight = null;
   const refresh = debounce(async () => {
     const my = ++seq;
+    inFlight?.abort(); // an estimate of rules that changed since is of no use
+    inFlight = new AbortController();
+    const signal = inFlight.signal;
     const text = st.pql.trim();
     if (!text || text === "true") {
       clear(estimateBox).append(h("p.muted", "Add a condition to see an estimate."));
@@ -215,21 +219,23 @@ export async function render(root, params) {
     }
     clear(estimateBox).append(h("p.muted", "Estimating…"));
     try {
-      st.check = await ui("/pql/check", { method: "POST", body: { pql: text } });
+      st.check = await ui("/pql/check", { method: "POST", body: { pql: text }, signal });
       if (my !== seq) return;
       pqlArea.removeAttribute("aria-invalid");
       clear(pqlStatus).append(h("p.okbox", "PQL is valid."));
       showMethods();
     } catch (err) {
-      if (my === seq) checkFailed(err, text);
+      if (my === seq && err.name !== "AbortError") checkFailed(err, text);
       return;
     }
     try {
-      const est = await ui("/estimate", { method: "POST", body: { pql: text } });
+      const started = performance.now();
+      const est = await ui("/estimate", { method: "POST", body: { pql: text }, signal });
+      est.elapsedMs = Math.round(performance.now() - started);
       if (my !== seq) return;
       showEstimate(est);
     } catch (err) {
-      if (my !== seq) return;
+      if (my !== seq || err.name === "AbortError") return;
       clear(sampleBox);
       clear(estimateBox).append(err.status === 501 ? h("div.notice#engine-missing", { role: "status" }, `Not available: ${err.detail}`) : errorBox(err));
     }
@@ -261,7 +267,8 @@ export async function render(root, params) {
     const [lo, hi] = e.confidenceIntervalBounds || [e.estimatedSize, e.estimatedSize];
     clear(estimateBox).append(
       h("p", h("b#estimate-size", fmtNumber(e.estimatedSize)), " profiles"),
-      h("p.muted#estimate-ci", e.exact ? `Exact count over all ${fmtNumber(e.totalRows)} profiles.` : `95% confidence interval ${fmtNumber(lo)} – ${fmtNumber(hi)} (sample of ${fmtNumber(e.profilesReadSoFar)} of ${fmtNumber(e.totalRows)}).`),
+      h("p.muted#estimate-ci", e.exact ? `Exact count over all ${fmtNumber(e.totalRows)} profiles.` : `95% confidence interval ${fmtNumber(lo)} – ${fmtNumber(hi)} (sample of ${fmtNumber(e.profilesReadSoFar)} of ${fmtNumber(e.totalRows)}).`,
+        est.elapsedMs !== undefined ? ` Computed in ${fmtNumber(est.elapsedMs)} ms.` : ""),
       (e.estimatedNamespaceDistribution || []).length
         ? h("p.muted", "By primary namespace: ", e.estimatedNamespaceDistribution.map((x) => `${x.namespaceId} ${fmtNumber(x.profilesMatchedSoFar)}`).join(", "))
         : null,
