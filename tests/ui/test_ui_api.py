@@ -9,7 +9,6 @@ from typing import Any
 import httpx
 import pytest
 
-from tessera.platform import Platform
 from tessera.ui.routes import flatten_fields
 
 
@@ -95,21 +94,18 @@ def test_upload_reports_each_bad_record(client: httpx.Client) -> None:
     assert bad.status_code == 400 and bad.json()["report"]["path"] == "fileName"
 
 
-def test_pql_check_without_engine_says_so(tmp_path: Any, server_for: Any) -> None:
-    import importlib.util
-
-    if importlib.util.find_spec("tessera.pql") is not None:
-        pytest.skip("the PQL engine is installed")
-    with Platform.open(tmp_path) as platform:
-        server = server_for(platform)
-        try:
-            res = httpx.post(
-                f"{server.url}/tessera/ui-api/pql/check", json={"pql": 'homeAddress.country = "US"'}
-            )
-        finally:
-            server.stop()
-    assert res.status_code == 501
-    assert "not available" in res.json()["detail"]
+def test_pql_check_gives_eligibility_or_the_error_position(client: httpx.Client) -> None:
+    good = client.post("/tessera/ui-api/pql/check", json={"pql": 'homeAddress.country = "US"'})
+    assert good.status_code == 200
+    body = good.json()
+    assert body["batch"]["eligible"] is True
+    assert {"eligible", "reason"} <= set(body["continuous"]) and {"eligible", "reason"} <= set(
+        body["synchronous"]
+    )
+    bad = client.post("/tessera/ui-api/pql/check", json={"pql": 'homeAddress.country = "US"\nand x >> 1'})
+    assert bad.status_code == 400
+    report = bad.json()["report"]
+    assert (report["line"], report["column"]) == (2, 8)
 
 
 def test_flatten_fields_keeps_types_and_formats() -> None:
