@@ -96,7 +96,7 @@ def test_file_destination_full_then_incremental(sb: FakeSandbox, tmp_path: Path)
             "segments": ["us"],
             "format": "jsonl",
             "mode": "full",
-            "folder": str(tmp_path / "full"),
+            "folder": "full",
         }
     )
     inc = dests.create(
@@ -105,7 +105,7 @@ def test_file_destination_full_then_incremental(sb: FakeSandbox, tmp_path: Path)
             "segments": ["bought_3h"],
             "format": "csv",
             "mode": "incremental",
-            "folder": str(tmp_path / "inc"),
+            "folder": "inc",
         }
     )
     assert dests.run_file(full["id"], T0 + timedelta(hours=5))["profiles"] == 2
