@@ -125,7 +125,7 @@ def shot() -> Any:
     return save_screenshot
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def server_for() -> Any:
     """``server_for(platform)``: a started :class:`LiveServer` (stopped by the caller)."""
 

@@ -24,6 +24,10 @@ def segment_engine_problem(platform: Platform) -> str | None:
     return None
 
 
+UNLABELLED = """() => [...document.querySelectorAll('main input, main select, main textarea, main button')]
+  .filter((el) => !(el.labels && el.labels.length) && !el.getAttribute('aria-label') && !el.textContent.trim())
+  .map((el) => el.outerHTML.slice(0, 100))"""
+"""Controls a screen reader could not name (no <label>, no aria-label, no text)."""
 PAGES = ["dashboard", "profile", "segments", "builder", "identity", "datasets", "activation"]
 
 
@@ -188,9 +192,39 @@ def test_every_page_renders_at_laptop_and_tablet_width(page: Any, width: int, sh
         # nothing wider than the viewport except scrollable tables
         overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
         assert overflow <= 1, f"{name} overflows by {overflow}px at {width}px"
+        unlabelled = page.evaluate(UNLABELLED)
+        assert not unlabelled, f"{name}: controls without a label: {unlabelled}"
         shot(page, f"{name}-{width}")
     if width == 768:
         assert page.is_visible("#nav-toggle")
         page.click("#nav-toggle")
         page.click("nav a[data-page=dashboard]")
         page.wait_for_selector(".page[data-page=dashboard]")
+
+
+def test_builder_conditions_are_labelled_and_keyboard_reachable(page: Any, shot: Any) -> None:
+    page.goto(page.base + "/#/builder")
+    for kind in ("attr", "event", "sequence", "segment", "group"):
+        page.click(f"button[data-add={kind}]")
+    assert page.locator(".cond").count() == 4 and page.locator(".group").count() == 2
+    assert page.evaluate(UNLABELLED) == []
+    # the new condition's first control takes the focus, so keyboard users land on it
+    page.locator(".group .group button[data-add=attr]").click()
+    assert page.evaluate("document.activeElement.name") == "attribute"
+    page.locator(".group .group button[data-add=segment]").click()
+    last_line = page.inner_text("#pql-preview").splitlines()[-1]
+    assert re.match(r"^and \(\S+ = \"[^\"]*\" or (not\()?inSegment\(", last_line), last_line
+    shot(page, "builder-all-conditions")
+
+
+def test_create_namespace_from_identity_settings(page: Any) -> None:
+    page.goto(page.base + "/#/identity")
+    page.fill("input[name=code]", "ShopUser")
+    page.fill("input[name=nsName]", "Shop user id")
+    page.select_option("select[name=idType]", "CROSS_DEVICE")
+    page.click("button:has-text('Create namespace')")
+    page.wait_for_selector("text=Created ShopUser")
+    page.click("button:has-text('Create namespace')")  # the same code again is a conflict, shown as such
+    page.wait_for_selector(".alert:has-text('already exists')")
+    page.reload()
+    page.wait_for_selector("#unique-ShopUser")

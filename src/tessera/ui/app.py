@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import threading
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -9,7 +11,9 @@ from fastapi.responses import FileResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from tessera.platform import Platform
-from tessera.ui.routes import router
+from tessera.ui.routes import router, warm_up
+
+log = logging.getLogger("tessera.ui")
 
 STATIC_DIR = Path(__file__).parent / "static"
 """The UI's assets: ``index.html``, ES modules under ``js/`` and ``app.css`` (all local)."""
@@ -25,7 +29,7 @@ def mount(app: FastAPI, platform: Platform) -> None:
         app: the app built by :func:`tessera.api.create_app`.
         platform: the installation the app serves (the routes reach it through ``app.state``).
     """
-    del platform  # the routes read app.state.platform, like the REST routes
+    # the routes read app.state.platform, like the REST routes; here only the caches are warmed
 
     @app.get("/", include_in_schema=False)
     async def index() -> Response:
@@ -33,3 +37,15 @@ def mount(app: FastAPI, platform: Platform) -> None:
 
     app.mount("/ui/static", StaticFiles(directory=STATIC_DIR), name="ui-static")
     app.include_router(router)
+    threading.Thread(target=_warm, args=(platform,), name="tessera-ui-warm-up", daemon=True).start()
+
+
+def _warm(platform: Platform) -> None:
+    """Compute the whole-graph statistics of the sandboxes already open (``tessera demo`` has just
+    loaded one) before the first dashboard visit: they take seconds at a million people. Opening
+    sandboxes is left to requests, so an app built in a test never opens one behind its back."""
+    for sandbox in list(getattr(platform, "_open", {}).values()):
+        try:
+            warm_up(sandbox)
+        except Exception:  # noqa: BLE001 - warming is an optimisation; a closing platform is fine
+            log.debug("UI warm-up of %s skipped", sandbox.name, exc_info=True)

@@ -11,8 +11,10 @@ import base64
 import binascii
 import bisect
 import copy
+import logging
 import threading
 import time
+import weakref
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
@@ -26,6 +28,7 @@ from tessera.platform import Sandbox
 from tessera.xdm.standard import EXPERIENCE_EVENT, PROFILE
 
 PREFIX = "/tessera/ui-api"
+log = logging.getLogger("tessera.ui")
 router = APIRouter(prefix=PREFIX, tags=["ui"], include_in_schema=False)
 
 
@@ -38,26 +41,54 @@ class EngineMissing(TesseraError):
 
 
 class _Memo:
-    """Results of slow whole-sandbox reads, kept while their version key is unchanged.
+    """Results of slow whole-sandbox reads, kept per sandbox while their version key is unchanged.
 
-    Graph statistics are keyed by the graph's sequence number (any link, unlink or delete bumps
-    it); the event types seen in data by a five-minute clock (they only feed a picker).
+    Graph statistics and the profile count are keyed by the graph's sequence number (every
+    ingested row, unlink or delete bumps it); the event types seen in data by a five-minute clock
+    (they only feed a picker). With ``stale_ok`` a changed version returns the previous value at
+    once and recomputes in a background thread, so pages stay fast while data streams in.
     """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._values: dict[tuple[str, int], tuple[Any, Any]] = {}
+        self._values: weakref.WeakKeyDictionary[Sandbox, dict[str, tuple[Any, Any]]] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._running: set[tuple[int, str]] = set()
 
-    def get(self, name: str, sandbox: Sandbox, version: Any, compute: Any) -> Any:
-        slot = (name, id(sandbox))
+    def get(self, name: str, sandbox: Sandbox, version: Any, compute: Any, *, stale_ok: bool = False) -> Any:
         with self._lock:
-            hit = self._values.get(slot)
+            hit = self._values.get(sandbox, {}).get(name)
         if hit is not None and hit[0] == version:
             return hit[1]
+        if hit is not None and stale_ok:
+            self._refresh(name, sandbox, version, compute)
+            return hit[1]
         value = compute()
-        with self._lock:
-            self._values[slot] = (version, value)
+        self._put(name, sandbox, version, value)
         return value
+
+    def _put(self, name: str, sandbox: Sandbox, version: Any, value: Any) -> None:
+        with self._lock:
+            self._values.setdefault(sandbox, {})[name] = (version, value)
+
+    def _refresh(self, name: str, sandbox: Sandbox, version: Any, compute: Any) -> None:
+        token = (id(sandbox), name)
+        with self._lock:
+            if token in self._running:
+                return
+            self._running.add(token)
+
+        def run() -> None:
+            try:
+                self._put(name, sandbox, version, compute())
+            except Exception:  # noqa: BLE001 - a failed refresh keeps the previous value
+                log.debug("UI cache refresh of %s failed", name, exc_info=True)
+            finally:
+                with self._lock:
+                    self._running.discard(token)
+
+        threading.Thread(target=run, name=f"tessera-ui-{name}", daemon=True).start()
 
 
 _MEMO = _Memo()
@@ -67,9 +98,23 @@ def graph_stats(sandbox: Sandbox, top: int = 10) -> dict[str, Any]:
     """``identity.stats(top)``, recomputed only when the graph changed."""
     graph = sandbox.identity.graph
     stats: dict[str, Any] = _MEMO.get(
-        f"stats{top}", sandbox, (id(graph), graph.seq), lambda: sandbox.identity.stats(top)
+        f"stats{top}", sandbox, (id(graph), graph.seq), lambda: sandbox.identity.stats(top), stale_ok=True
     )
     return copy.deepcopy(stats)
+
+
+def profile_count(sandbox: Sandbox) -> int:
+    """``profiles.count()``, recounted in the background after the graph changed."""
+    graph = sandbox.identity.graph
+    count: int = _MEMO.get("profiles", sandbox, (id(graph), graph.seq), sandbox.profiles.count, stale_ok=True)
+    return count
+
+
+def warm_up(sandbox: Sandbox) -> None:
+    """Fill the caches the dashboard and builder read (called in a thread when the UI mounts)."""
+    graph_stats(sandbox)
+    profile_count(sandbox)
+    _MEMO.get("eventTypes", sandbox, int(time.time() // 300), lambda: _event_types(sandbox))
 
 
 def _segments(sandbox: Sandbox) -> Any:
@@ -136,6 +181,7 @@ def overview(sandbox: SandboxDep) -> JsonResponse:
                 "ingested": sum(b["metrics"]["outputRecordCount"] for b in batches),
                 "rejected": sum(b["metrics"]["failedRecordCount"] for b in batches),
                 "lastBatch": batches[0]["created"] if batches else None,
+                "recordsPerSecond": batches[0]["metrics"].get("recordsPerSecond") if batches else None,
             }
         )
     segments: list[dict[str, Any]] = []
@@ -155,7 +201,7 @@ def overview(sandbox: SandboxDep) -> JsonResponse:
     return ok(
         {
             "sandbox": sandbox.name,
-            "profiles": sandbox.profiles.count(),
+            "profiles": profile_count(sandbox),
             "identity": stats,
             "datasets": datasets,
             "segments": segments,
@@ -359,9 +405,12 @@ def profile(
         {"id": p.id, "name": p.name, "default": p.default, "identityGraph": p.identity_graph}
         for p in sandbox.merge_policies.list()
     ]
+    body = view.to_json()
+    # memberships change without profile data changing (batch jobs): read them live
+    body["segmentMembership"] = {"ups": sandbox.memberships_of(view.profile_id, sandbox.store)}
     return ok(
         {
-            "profile": view.to_json(),
+            "profile": body,
             "graph": profile_graph(sandbox, view.profile_id),
             "datasets": names,
             "segments": segment_names,

@@ -345,7 +345,15 @@ export async function explainMember(box, segmentId, profileId) {
   clear(box).append(h("p.muted", "Explaining…"));
   try {
     const r = await ui(`/segments/${encodeURIComponent(segmentId)}/explain`, { query: { profileId } });
-    clear(box).append(h("h3", `${r.qualifies ? "Qualifies" : "Does not qualify"} (${r.profileId})`), h("pre.json", JSON.stringify(r.explanation, null, 2)));
+    const conds = Array.isArray(r.explanation?.conditions) ? r.explanation.conditions : null;
+    clear(box).append(
+      h("h3", `${r.qualifies ? "Qualifies" : "Does not qualify"} (${r.profileId})`),
+      conds
+        ? table(["Condition", "Held"], conds.map((c) => [h("code", c.condition ?? c.text ?? JSON.stringify(c)),
+            h(`span.pill.${c.held ? "yes" : "no"}`, c.held ? "yes" : "no")]))
+        : null,
+      h("details", { open: !conds }, h("summary", "Full explanation"), h("pre.json", JSON.stringify(r.explanation, null, 2))),
+    );
   } catch (err) {
     clear(box).append(errorBox(err));
   }

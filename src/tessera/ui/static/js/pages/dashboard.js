@@ -67,13 +67,14 @@ export async function render(root) {
       card(
         "Ingestion",
         table(
-          ["Dataset", "Batches", "Records", "Ingested", "Rejected", "Last batch"],
+          ["Dataset", "Batches", "Records", "Ingested", "Rejected", "Rate (records/s)", "Last batch"],
           d.datasets.map((x) => [
             h("a", { href: `#/datasets?id=${encodeURIComponent(x.id)}` }, x.name),
             fmtNumber(x.batches),
             fmtNumber(x.records),
             fmtNumber(x.ingested),
             x.rejected ? h("span.pill.no", fmtNumber(x.rejected)) : "0",
+            x.recordsPerSecond ? fmtNumber(Math.round(x.recordsPerSecond)) : "–",
             fmtTime(x.lastBatch),
           ]),
         ),

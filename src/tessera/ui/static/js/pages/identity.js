@@ -1,6 +1,6 @@
-import { ui } from "../api.js";
+import { api, ui } from "../api.js";
 import { drawGraph, legend } from "../graph.js";
-import { card, clear, errorBox, field, fmtNumber, h, table } from "../ui.js";
+import { card, clear, errorBox, field, fmtNumber, h, select, table } from "../ui.js";
 
 const EXAMPLE = "# one event per line: the identities seen together\nCRMID: Tom, ECID: 111\nCRMID: Tom, Email: tom@example.com\nCRMID: Jerry, ECID: 111\nECID: 222, Email: tom@example.com";
 
@@ -47,6 +47,25 @@ export async function render(root) {
     h("p.muted", "Unique namespaces allow one identity per graph; priority decides which links survive and the primary identity."),
     h("div.table-wrap", h("table", h("thead", h("tr", ["Rank", "Namespace", "Type", "Identities", "Builds graph", "Unique", "Priority"].map((x) => h("th", { scope: "col" }, x)))), tbody)),
     h("div.row", field("Graph size limit", limit), h("label", { for: "re-resolve" }, reResolve, " Apply to existing graphs now"), save), status));
+
+  // a custom namespace, through the reference Identity Service API
+  const code = h("input", { name: "code", required: true, pattern: "[A-Za-z0-9_-]{1,64}", placeholder: "UserID" });
+  const nsName = h("input", { name: "nsName", required: true, placeholder: "User ID" });
+  const idType = select([["CROSS_DEVICE", "Cross-device"], ["EMAIL", "Email"], ["PHONE", "Phone"], ["DEVICE", "Device"],
+    ["COOKIE", "Cookie"], ["NON_PEOPLE", "Non-people"], ["PARTNER", "Partner ID"]], "CROSS_DEVICE", { name: "idType" });
+  const created = h("div", { "aria-live": "polite" });
+  const nsForm = h("form", { "aria-label": "Create a namespace" },
+    h("div.row", field("Code (immutable)", code), field("Display name", nsName), field("Identity type (immutable)", idType),
+      h("button", { type: "submit" }, "Create namespace")), created);
+  nsForm.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    clear(created);
+    try {
+      const ns = await api("/data/core/idnamespace/identities", { method: "POST", body: { code: code.value.trim(), name: nsName.value.trim(), idType: idType.value } });
+      created.append(h("p.okbox", `Created ${ns.code} (id ${ns.id}, ${ns.idType}). Reload the page to rank it.`));
+    } catch (err) { created.append(errorBox(err)); }
+  });
+  root.append(card("New namespace", h("p.muted", "Namespaces cannot be deleted; their code and type cannot change."), nsForm));
 
   // simulator
   const text = h("textarea#sim-text", { rows: 7, "aria-label": "Events, one per line" });
