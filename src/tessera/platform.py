@@ -19,9 +19,26 @@ from types import TracebackType
 from typing import Any
 
 from tessera.catalog import DEFAULT_SANDBOX, Batches, Datasets, SandboxRegistry
+from tessera.errors import InvalidInput
 from tessera.settings import Settings
 from tessera.store import PointStore, SqliteStore
 from tessera.store.staged import StagedStore
+
+
+def open_point_store(settings: Settings, sandbox: str, folder: Path) -> PointStore:
+    """The point store the settings ask for: embedded SQLite, or Redis (standalone or cluster)."""
+    if settings.point_store == "sqlite":
+        return SqliteStore(folder / "point.sqlite", group_commit_ms=settings.group_commit_ms)
+    if settings.point_store == "redis":
+        from tessera.store.redis import RedisStore, RedisStoreConfig
+
+        folder.mkdir(parents=True, exist_ok=True)  # staging files and exports still live on disk
+        return RedisStore.from_config(
+            RedisStoreConfig(
+                url=settings.redis_url, cluster=settings.redis_cluster, namespace=f"{settings.redis_namespace}:{sandbox}"
+            )
+        )
+    raise InvalidInput(f"Unknown point_store {settings.point_store!r}; use sqlite or redis", path="point_store")
 
 
 class Sandbox:
@@ -48,7 +65,7 @@ class Sandbox:
         self.name = name
         self.folder = folder
         self.settings = settings
-        self.store: PointStore = SqliteStore(folder / "point.sqlite", group_commit_ms=settings.group_commit_ms)
+        self.store: PointStore = open_point_store(settings, name, folder)
         self.write_lock = threading.RLock()
         """Serialises the ingestion flow of this sandbox (one logical writer)."""
         self.datasets = Datasets(self.store)

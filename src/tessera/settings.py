@@ -38,6 +38,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("query_timeout_s", float, 30.0, "Time limit for one batch query (segment job, estimate)."),
     Setting("rate_limit_per_s", float, 0.0, "Requests per second allowed per API key (0 = unlimited)."),
     Setting("tenant", str, "tessera", "Tenant id: custom XDM fields live under `_<tenant>`."),
+    Setting("point_store", str, "sqlite", "Point-state backend: `sqlite` (embedded) or `redis` (scale-out)."),
+    Setting("redis_url", str, "redis://127.0.0.1:6379/0", "Redis server (any node of a cluster) when point_store=redis."),
+    Setting("redis_cluster", bool, False, "Talk the Redis Cluster protocol."),
+    Setting("redis_namespace", str, "tessera", "Key prefix of this installation in Redis (sandbox names are appended)."),
 )
 
 
@@ -59,6 +63,10 @@ class Settings:
     query_timeout_s: float = 30.0
     rate_limit_per_s: float = 0.0
     tenant: str = "tessera"
+    point_store: str = "sqlite"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    redis_cluster: bool = False
+    redis_namespace: str = "tessera"
     extra: dict[str, str] = field(default_factory=dict, compare=False)
 
     @property

@@ -44,9 +44,10 @@ def test_export_job_writes_members_with_chosen_fields(sb: FakeSandbox, tmp_path:
         {
             "fields": "person.name,identities",
             "filter": {"segments": [{"segmentId": "us"}]},
-            "destination": {"format": fmt, "path": str(out)},
+            "destination": {"format": fmt, "path": out.name},
         }
     )
+    out = Path(job["destination"]["path"])
     assert job["status"] == "SUCCEEDED" and job["metrics"]["totalExportedProfileCounter"] == 2
     assert job["metrics"]["exportedProfileByNamespaceCounter"] == {"CRMID": 2}
     if fmt == "csv":
@@ -80,7 +81,7 @@ def test_export_can_evaluate_segments_first(tmp_path: Path) -> None:
     s.segments.create(definition("US", "us", continuous=False), seg_id="us")  # batch only: no members yet
     body = {
         "filter": {"segments": [{"segmentId": "us"}]},
-        "destination": {"format": "jsonl", "path": str(tmp_path / "o")},
+        "destination": {"format": "jsonl", "path": "o.jsonl"},
     }
     assert s.segments.activation.exports.create(body)["metrics"]["totalExportedProfileCounter"] == 0
     job = s.segments.activation.exports.create({**body, "evaluationInfo": {"segmentation": True}})
@@ -95,7 +96,7 @@ def test_file_destination_full_then_incremental(sb: FakeSandbox, tmp_path: Path)
             "segments": ["us"],
             "format": "jsonl",
             "mode": "full",
-            "folder": str(tmp_path / "full"),
+            "folder": "full",
         }
     )
     inc = dests.create(
@@ -104,7 +105,7 @@ def test_file_destination_full_then_incremental(sb: FakeSandbox, tmp_path: Path)
             "segments": ["bought_3h"],
             "format": "csv",
             "mode": "incremental",
-            "folder": str(tmp_path / "inc"),
+            "folder": "inc",
         }
     )
     assert dests.run_file(full["id"], T0 + timedelta(hours=5))["profiles"] == 2

@@ -49,3 +49,25 @@ def test_cli_errors_are_explained(tmp_path: Path) -> None:
     result = runner.invoke(app, ["dataset", "create", "X", "--schema", "nope", "--home", str(tmp_path)])
     assert result.exit_code == 2
     assert "nope" in result.output
+
+
+def test_cli_segments(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    schemas = json.loads(run(home, "schema", "standard", "--json"))
+    run(home, "dataset", "create", "CRM", "--schema", schemas["profile"])
+    crm = tmp_path / "crm.jsonl"
+    rows = [crm_record(f"c{i}", f"p{i}@example.com", homeAddress={"countryCode": "US" if i % 2 else "FR"}) for i in range(6)]
+    crm.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    run(home, "ingest", "file", "CRM", str(crm))
+    seg = json.loads(run(home, "segment", "create", "US", 'homeAddress.countryCode = "US"', "--json"))
+    estimate = json.loads(run(home, "segment", "estimate", 'homeAddress.countryCode = "US"', "--json"))
+    assert estimate["estimate"]["estimatedSize"] == 3
+    job = json.loads(run(home, "segment", "evaluate", seg["id"], "--json"))
+    assert job["metrics"]["segmentedProfileCounter"][seg["id"]] == 3
+    explained = json.loads(run(home, "segment", "explain", seg["id"], "Email", "p1@example.com", "--json"))
+    assert explained["qualifies"] is True and explained["explanation"]["held"] is True
+    exported = json.loads(run(home, "segment", "export", seg["id"], "--format", "csv", "--json"))
+    assert exported["status"] == "SUCCEEDED"
+    assert len(Path(exported["destination"]["path"]).read_text().strip().splitlines()) == 4  # header + 3
+    listed = json.loads(run(home, "segment", "list", "--json"))
+    assert [s["name"] for s in listed] == ["US"]

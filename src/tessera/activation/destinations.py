@@ -17,6 +17,8 @@ import uuid
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from pathlib import Path
+
+from tessera.ingest.files import safe_file_name
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -133,7 +135,9 @@ class Destinations:
                     "format": fmt,
                     "mode": mode,
                     "fields": str(body.get("fields", "identities")),
-                    "folder": str(body.get("folder") or self._root / doc["id"]),
+                    # a caller may name a sub-folder of this sandbox's destinations folder, never
+                    # a place of its own choosing on the server's disk
+                    "folder": str(self._root / safe_file_name(str(body.get("folder") or doc["id"]))),
                 }
             )
         else:

@@ -126,6 +126,18 @@ class Exports:
         self._sandbox = sandbox
         self._root = root
 
+    def _target(self, requested: Any, default: str) -> Path:
+        """Where an export file goes: always inside this sandbox's exports folder.
+
+        A caller may name the file, never the folder: a request must not be able to write
+        anywhere else on the server's disk.
+        """
+        from tessera.ingest.files import safe_file_name
+
+        name = default if requested in (None, "") else safe_file_name(str(requested))
+        self._root.mkdir(parents=True, exist_ok=True)
+        return self._root / name
+
     def create(self, body: Mapping[str, Any]) -> dict[str, Any]:
         """Create and run an export job.
 
@@ -156,6 +168,7 @@ class Exports:
             "errors": [],
             "creationTime": int(start_ms * 1000),
         }
+        target = None if "datasetId" in dest else self._target(dest.get("path"), f"{job['id']}.{dest.get('format', 'jsonl')}")
         try:
             if (body.get("evaluationInfo") or {}).get("segmentation"):
                 # evaluate the filtered segments first (a segment job), then export their members
@@ -174,7 +187,7 @@ class Exports:
                 if isinstance(batch, Mapping) and batch.get("id"):
                     dest["batchId"] = batch["id"]
             else:
-                path = Path(dest.get("path") or self._root / f"{job['id']}.{dest.get('format', 'jsonl')}")
+                path = target
                 write_file(rows, path, dest.get("format", "jsonl"))
                 dest["path"] = str(path)
             job["status"] = "SUCCEEDED"

@@ -92,6 +92,8 @@ def demo(
         f"  {status.get('profiles', 0)} profiles, {graph.get('graphs', 0)} identity graphs, "
         f"links refused by the linking rules: {sum(graph.get('refused', {}).values())}"
     )
+    for seg in status.get("segments", []):
+        console.print(f"  segment {seg['name']!r}: {seg['members']} members")
     if not serve_after:
         platform.close()
         return

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from tessera.demo.generator import generate
 from tessera.demo.real import CRM_CSV, CRM_CSV_MAPPING, CRM_IDENTITY_FIELDS, LUMA_EVENTS, LUMA_IDENTITY_FIELDS
 from tessera.errors import NotFound
+from tessera.model import utcnow
 from tessera.store import WriteBatch, get_json
 
 if TYPE_CHECKING:
@@ -74,8 +75,12 @@ def load_demo(
     except NotFound:
         sandbox.identity.create_namespace("LOYALTYID", "Loyalty ID", "CROSS_DEVICE", "Luma loyalty programme ids")
     sandbox.identity.set_rules(**LINKING_RULES)
-    demo = generate(people, seed=seed)
     summary: dict[str, Any] = {"people": people, "seed": seed, "datasets": []}
+    # The story is "now": recent purchases make the 24-hour streaming segment live, and its members
+    # leave on their own as the hours pass. Same seed and same hour give the same data.
+    reference = utcnow().replace(minute=0, second=0, microsecond=0)
+    demo = generate(people, seed=seed, reference_time=reference)
+    summary["referenceTime"] = reference.isoformat()
     for ds in demo.datasets:
         name = DATASET_NAMES.get(ds.name, ds.name)
         kind = "profile" if ds.xdm_class == "profile" else "event"
@@ -100,11 +105,59 @@ def load_demo(
         t0 = time.perf_counter()
         batch = sandbox.ingest.ingest_file(crm["id"], CRM_CSV, mapping=CRM_CSV_MAPPING)
         summary["datasets"].append(_entry("Luma CRM Profiles", batch, time.perf_counter() - t0))
+    summary["segments"] = _sample_segments(sandbox)
     summary["seconds"] = round(time.perf_counter() - started, 1)
     summary["profiles"] = sandbox.profiles.count()
     summary["graph"] = {k: v for k, v in sandbox.identity.stats(3).items() if k in ("graphs", "identities", "refused")}
     sandbox.store.write(WriteBatch().put_json(DEMO_META, "loaded", summary))
     return summary
+
+
+SAMPLE_SEGMENTS: tuple[tuple[str, str, str, bool], ...] = (
+    ("US customers", "People whose home address is in the United States",
+     'homeAddress.countryCode = "US"', False),
+    ("Gold and platinum members", "Loyalty members in the two top tiers",
+     '_tessera.loyalty.tier in ["gold", "platinum"]', True),
+    ("Bought in the last 24 hours", "Any purchase in the last day; exits on its own a day later",
+     'xEvent[eventType = "commerce.purchases" and timestamp occurs < 24 hours before now].count() > 0', True),
+    ("Cart abandoners", "Added to cart in the last 30 days and never bought in that time",
+     'xEvent[eventType = "commerce.productListAdds" and timestamp occurs < 30 days before now].count() > 0 and '
+     'xEvent[eventType = "commerce.purchases" and timestamp occurs < 30 days before now].count() = 0', False),
+    ("Big spenders", "More than 500 spent on purchases in the last 90 days",
+     'xEvent[eventType = "commerce.purchases" and timestamp occurs < 90 days before now]'
+     '.sum(commerce.order.priceTotal) > 500', False),
+)  # fmt: skip
+"""Segments the demo starts with: batch and streaming, attribute and event conditions."""
+
+
+def _sample_segments(sandbox: Sandbox) -> list[dict[str, Any]]:
+    """Create the sample segments, evaluate them once and add a file destination for one."""
+    if sandbox.segments is None:
+        return []
+    created = []
+    for name, description, expression, streaming in SAMPLE_SEGMENTS:
+        created.append(
+            sandbox.segments.create(
+                {
+                    "name": name,
+                    "description": description,
+                    "expression": {"type": "PQL", "format": "pql/text", "value": expression},
+                    "evaluationInfo": {
+                        "batch": {"enabled": not streaming},
+                        "continuous": {"enabled": streaming},
+                        "synchronous": {"enabled": False},
+                    },
+                }
+            )
+        )
+    job = sandbox.segments.run_job([{"segmentId": seg["id"]} for seg in created])
+    counts = job.get("metrics", {}).get("segmentedProfileCounter", {})
+    gold = created[1]
+    sandbox.segments.activation.destinations.create(
+        {"type": "file", "name": "Gold members file", "segments": [gold["id"]], "format": "csv", "mode": "full",
+         "fields": "identities,person.name,personalEmail.address"}  # fmt: skip
+    )
+    return [{"id": seg["id"], "name": seg["name"], "members": counts.get(seg["id"], 0)} for seg in created]
 
 
 def _dataset(sandbox: Sandbox, name: str, schema_id: str, description: str) -> dict[str, Any]:

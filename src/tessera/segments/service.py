@@ -535,6 +535,8 @@ class SegmentService:
                 by_ns[sid] = ns_count
             self._emit(self.store, wb, changes)
             self.store.write(wb)
+            # batch memberships are written onto the profile too (lookups show them, spec §a3)
+            self._update_materialised(self.store, {c.profile_id for c in changes})
         return {
             "segmentedProfileCounter": counter,
             "segmentedProfileByStatusCounter": by_status,
