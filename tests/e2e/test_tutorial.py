@@ -30,10 +30,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 TUTORIAL = ROOT / "docs" / "tutorial.md"
 HOST = "127.0.0.1:8000"
-KNOWN_GAPS = {
-    "realized": "Profile Access serves the materialised profile, whose segmentMembership is not refreshed "
-    "by batch segment jobs (ProfileService.get's materialised path; the UI reads memberships live)",
-}
+KNOWN_GAPS: dict[str, str] = {}
 """Expected lines the platform does not produce yet, and why. A gap that closes fails the test, so
 the entry gets removed."""
 FENCE = re.compile(r"^```([^\n]*)\n(.*?)^```\s*$", re.M | re.S)
