@@ -702,6 +702,15 @@ def activation(sandbox: SandboxDep) -> JsonResponse:
             state = act.destinations.state(dest["id"])
         except TesseraError:
             state = {}
+        state["pending"] = act.destinations.pending(dest["id"])
         dests.append({**dest, "state": state})
     schedules = segs.schedules.list() if hasattr(segs.schedules, "list") else []
-    return ok({"destinations": dests, "exports": act.exports.list()[:50], "schedules": schedules})
+    names = {d["id"]: d["name"] for d in segs.definitions.all()}
+    return ok(
+        {
+            "destinations": dests,
+            "exports": act.exports.list()[:50],
+            "schedules": schedules,
+            "segmentNames": names,
+        }
+    )

@@ -13,7 +13,8 @@ export async function render(root) {
   root.append(
     card("Destinations", d.destinations.length
       ? table(["Name", "Type", "Segments", "Pending", "Delivered", "Last error"], d.destinations.map((x) => [
-          x.name || x.id, x.type || x.kind || "", (x.segments || x.segmentIds || []).map((s) => s.segmentId || s).join(", "),
+          x.name || x.id, x.type || x.kind || "",
+          (x.segments || x.segmentIds || []).map((s) => s.segmentId || s).map((id) => h("a", { href: `#/segments?id=${encodeURIComponent(id)}` }, d.segmentNames[id] || id)),
           fmtNumber(x.state?.pending), fmtNumber(x.state?.delivered), x.state?.lastError || "–"]))
       : h("p.muted", "No destinations. Create one with POST /tessera/destinations or the CLI.")),
     card("Export jobs", d.exports.length

@@ -64,7 +64,7 @@ export async function render(root) {
             : h("p.muted", "No segments yet. ", h("a", { href: "#/builder" }, "Build one"))
           : h("p.notice", "Segmentation is not installed in this build."),
       ),
-      card(
+      wide(card(
         "Ingestion",
         table(
           ["Dataset", "Batches", "Records", "Ingested", "Rejected", "Rate (records/s)", "Last batch"],
@@ -78,9 +78,14 @@ export async function render(root) {
             fmtTime(x.lastBatch),
           ]),
         ),
-      ),
+      )),
     ),
   );
+}
+
+function wide(el) {
+  el.classList.add("wide");
+  return el;
 }
 
 function stat(label, value, key) {
