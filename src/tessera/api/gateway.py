@@ -29,7 +29,9 @@ from tessera.catalog import DEFAULT_SANDBOX
 from tessera.errors import InvalidInput, PayloadTooLarge, RateLimited, TesseraError, UnsupportedMediaType
 from tessera.platform import Platform
 
-OPEN_PATHS = frozenset({"/tessera/health"})
+OPEN_PATHS = frozenset({"/tessera/health", "/"})
+"""Paths that hold no data: health, and the UI's page (it asks for a key before any data call)."""
+OPEN_PREFIXES = ("/ui/static/",)
 SANDBOX_MGMT = "/data/foundation/sandbox-management/sandboxes"
 RAW_UPLOAD = re.compile(r"^/data/foundation/import/batches/[^/]+/datasets/[^/]+/files/[^/]+$")
 COLLECTION_BATCH = "/collection/batch/"
@@ -116,7 +118,7 @@ class Gateway:
 
     def _authenticate(self, scope: Scope, headers: dict[str, str]) -> ApiKey | None:
         path: str = scope["path"]
-        if path in OPEN_PATHS or not has_keys(self.platform.system):
+        if path in OPEN_PATHS or path.startswith(OPEN_PREFIXES) or not has_keys(self.platform.system):
             return None
         candidates = []
         if headers.get("x-api-key"):
