@@ -7,7 +7,20 @@ from __future__ import annotations
 
 from pathlib import Path
 
-ORDER = ["ingest", "xdm", "generate", "identity", "merge", "profile", "pql", "segmentation", "api", "ui", "soak", "scale"]
+ORDER = [
+    "ingest",
+    "xdm",
+    "generate",
+    "identity",
+    "merge",
+    "profile",
+    "pql",
+    "segmentation",
+    "api",
+    "ui",
+    "soak",
+    "scale",
+]
 HEADER = """# Benchmark results
 
 Every figure is printed next to a reference measured in the same run (a ratio), because machines

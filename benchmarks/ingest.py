@@ -35,7 +35,9 @@ def duck_read(path: Path) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--people", type=int, default=2000, help="generated people (CRM records = people)")
     parser.add_argument("--stream", type=int, default=5000, help="streaming messages to send one by one")
     args = parser.parse_args()
@@ -46,7 +48,9 @@ def main() -> None:
         with Platform.open(work / f"home-{fmt}") as platform:
             sb = platform.sandbox()
             schemas = sb.schemas.ensure_standard_schemas()
-            sb.identity.set_rules(unique=["CRMID"], priority=["CRMID", "Email", "Phone", "IDFA", "GAID", "ECID"])
+            sb.identity.set_rules(
+                unique=["CRMID"], priority=["CRMID", "Email", "Phone", "IDFA", "GAID", "ECID"]
+            )
             for name, kind in (("crm_profiles", "profile"), ("web_events", "event")):
                 sb.datasets.create(name, schemas[kind])
                 path = work / "files" / f"{name}.{fmt}"
@@ -61,7 +65,9 @@ def main() -> None:
         sb = platform.sandbox()
         schemas = sb.schemas.ensure_standard_schemas()
         ds = sb.datasets.create("web", schemas["event"])
-        events = list(generate(max(200, args.stream // 15), seed=5).dataset("web_events").records())[: args.stream]
+        events = list(generate(max(200, args.stream // 15), seed=5).dataset("web_events").records())[
+            : args.stream
+        ]
         t = time.perf_counter()
         for event in events:
             result = sb.ingest.stream([event], dataset_id=ds["id"])
@@ -71,11 +77,15 @@ def main() -> None:
         for start in range(0, len(events), 500):
             sb.ingest.stream(events[start : start + 500], dataset_id=ds["id"])  # replays: idempotent
         batched_elapsed = time.perf_counter() - t
-    print(f"# ingest benchmark — {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {host.machine()}, Python {host.python_version()}")
+    print(
+        f"# ingest benchmark — {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {host.machine()}, Python {host.python_version()}"
+    )
     print(f"{'file':<24}{'records':>10}{'tessera rec/s':>16}{'duckdb rec/s':>16}{'ratio':>8}")
     for name, n, elapsed, reference in rows:
         print(f"{name:<24}{n:>10}{n / elapsed:>16,.0f}{n / reference:>16,.0f}{elapsed / reference:>8.1f}x")
-    print(f"streaming, one message per call: {len(events) / stream_elapsed:,.0f} msg/s ({len(events)} messages)")
+    print(
+        f"streaming, one message per call: {len(events) / stream_elapsed:,.0f} msg/s ({len(events)} messages)"
+    )
     print(f"streaming, 500 messages per call (replay): {len(events) / batched_elapsed:,.0f} msg/s")
 
 

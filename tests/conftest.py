@@ -53,7 +53,9 @@ def crm_record(crm_id: str, email: str, first: str = "Jane", **extra: Any) -> di
     return record
 
 
-def web_event(event_id: str, ecid_value: str, ts: str, event_type: str = "web.webpagedetails.pageViews", **ids: str) -> dict[str, Any]:
+def web_event(
+    event_id: str, ecid_value: str, ts: str, event_type: str = "web.webpagedetails.pageViews", **ids: str
+) -> dict[str, Any]:
     identity_map: dict[str, Any] = {"ECID": [{"id": ecid_value, "primary": True}]}
     for ns, value in ids.items():
         identity_map[ns] = [{"id": value}]

@@ -102,7 +102,9 @@ class PqlError(InvalidInput):
     def __init__(
         self, message: str, *, line: int = 1, column: int = 1, snippet: str = "", **details: Any
     ) -> None:
-        super().__init__(message, path=f"{line}:{column}", line=line, column=column, snippet=snippet, **details)
+        super().__init__(
+            message, path=f"{line}:{column}", line=line, column=column, snippet=snippet, **details
+        )
         self.line = line
         self.column = column
         self.snippet = snippet

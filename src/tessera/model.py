@@ -48,7 +48,7 @@ def parse_time(value: str | datetime | int | float) -> datetime:
         dt = datetime.fromtimestamp(value / 1000.0, UTC)
     else:
         text = value.strip()
-        if text.endswith("Z") or text.endswith("z"):
+        if text.endswith(("Z", "z")):
             text = text[:-1] + "+00:00"
         dt = datetime.fromisoformat(text)
     if dt.tzinfo is None:

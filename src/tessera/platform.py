@@ -35,10 +35,14 @@ def open_point_store(settings: Settings, sandbox: str, folder: Path) -> PointSto
         folder.mkdir(parents=True, exist_ok=True)  # staging files and exports still live on disk
         return RedisStore.from_config(
             RedisStoreConfig(
-                url=settings.redis_url, cluster=settings.redis_cluster, namespace=f"{settings.redis_namespace}:{sandbox}"
+                url=settings.redis_url,
+                cluster=settings.redis_cluster,
+                namespace=f"{settings.redis_namespace}:{sandbox}",
             )
         )
-    raise InvalidInput(f"Unknown point_store {settings.point_store!r}; use sqlite or redis", path="point_store")
+    raise InvalidInput(
+        f"Unknown point_store {settings.point_store!r}; use sqlite or redis", path="point_store"
+    )
 
 
 class Sandbox:

@@ -24,13 +24,23 @@ class Setting:
 
 
 SETTINGS: tuple[Setting, ...] = (
-    Setting("home", str, "./tessera-data", "Data directory; one folder per sandbox under it (env TESSERA_HOME)."),
-    Setting("host", str, "127.0.0.1", "Address the server binds to; anything but loopback requires API keys."),
+    Setting(
+        "home", str, "./tessera-data", "Data directory; one folder per sandbox under it (env TESSERA_HOME)."
+    ),
+    Setting(
+        "host", str, "127.0.0.1", "Address the server binds to; anything but loopback requires API keys."
+    ),
     Setting("port", int, 8000, "Port the server listens on."),
-    Setting("group_commit_ms", float, 1.0, "Longest time the writer waits to group more writes into one commit."),
-    Setting("graph_limit", int, 50, "Default maximum identities per identity graph (per-sandbox rules override)."),
+    Setting(
+        "group_commit_ms", float, 1.0, "Longest time the writer waits to group more writes into one commit."
+    ),
+    Setting(
+        "graph_limit", int, 50, "Default maximum identities per identity graph (per-sandbox rules override)."
+    ),
     Setting("max_identities_per_row", int, 20, "Rows carrying more identities than this are refused."),
-    Setting("max_profile_record_bytes", int, 100_000, "Profile records larger than this (JSON bytes) are refused."),
+    Setting(
+        "max_profile_record_bytes", int, 100_000, "Profile records larger than this (JSON bytes) are refused."
+    ),
     Setting("max_event_bytes", int, 10_000, "ExperienceEvents larger than this (JSON bytes) are refused."),
     Setting("max_streaming_message_bytes", int, 1_000_000, "Streaming messages over this size get HTTP 413."),
     Setting("max_merge_policies", int, 5, "Maximum number of merge policies per sandbox."),
@@ -39,9 +49,19 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("rate_limit_per_s", float, 0.0, "Requests per second allowed per API key (0 = unlimited)."),
     Setting("tenant", str, "tessera", "Tenant id: custom XDM fields live under `_<tenant>`."),
     Setting("point_store", str, "sqlite", "Point-state backend: `sqlite` (embedded) or `redis` (scale-out)."),
-    Setting("redis_url", str, "redis://127.0.0.1:6379/0", "Redis server (any node of a cluster) when point_store=redis."),
+    Setting(
+        "redis_url",
+        str,
+        "redis://127.0.0.1:6379/0",
+        "Redis server (any node of a cluster) when point_store=redis.",
+    ),
     Setting("redis_cluster", bool, False, "Talk the Redis Cluster protocol."),
-    Setting("redis_namespace", str, "tessera", "Key prefix of this installation in Redis (sandbox names are appended)."),
+    Setting(
+        "redis_namespace",
+        str,
+        "tessera",
+        "Key prefix of this installation in Redis (sandbox names are appended).",
+    ),
 )
 
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from tests.conftest import crm_record, ecid, web_event
 from typer.testing import CliRunner
 
 from tessera.cli.main import app
-from tests.conftest import crm_record, ecid, web_event
 
 runner = CliRunner()
 
@@ -26,18 +26,23 @@ def test_cli_workflow(tmp_path: Path) -> None:
     run(home, "dataset", "create", "Web", "--schema", "Tessera ExperienceEvent")
     crm = tmp_path / "crm.jsonl"
     crm.write_text(
-        "\n".join(json.dumps(crm_record(f"c{i}", f"p{i}@example.com", first=f"N{i}")) for i in range(5)) + "\n{bad\n"
+        "\n".join(json.dumps(crm_record(f"c{i}", f"p{i}@example.com", first=f"N{i}")) for i in range(5))
+        + "\n{bad\n"
     )
     batches = json.loads(run(home, "ingest", "file", "CRM", str(crm), "--json"))
     assert batches[0]["metrics"]["outputRecordCount"] == 5 and batches[0]["metrics"]["failedRecordCount"] == 1
-    events = "\n".join(json.dumps(web_event(f"e{i}", ecid(7), f"2024-01-0{i + 1}T00:00:00Z", CRMID="c1")) for i in range(3))
+    events = "\n".join(
+        json.dumps(web_event(f"e{i}", ecid(7), f"2024-01-0{i + 1}T00:00:00Z", CRMID="c1")) for i in range(3)
+    )
     summary = json.loads(run(home, "ingest", "stream", "--dataset", "Web", "--json", stdin=events + "\n"))
     assert summary == {"ingested": 3, "rejected": 0}
     profile = json.loads(run(home, "profile", "get", "ECID", ecid(7), "--json"))
     assert profile["attributes"]["person"]["name"]["firstName"] == "N1"
     listed = json.loads(run(home, "profile", "events", "Email", "p1@example.com", "--json"))
     assert [e["_id"] for e in listed] == ["e0", "e1", "e2"]
-    rules = json.loads(run(home, "namespace", "rules", "--unique", "CRMID", "--priority", "CRMID,Email,ECID", "--json"))
+    rules = json.loads(
+        run(home, "namespace", "rules", "--unique", "CRMID", "--priority", "CRMID,Email,ECID", "--json")
+    )
     assert rules["unique"] == ["CRMID"] and rules["priority"][0] == "CRMID"
     deleted = json.loads(run(home, "privacy", "delete", "Email", "p1@example.com", "--yes", "--json"))
     assert deleted["status"] == "complete"
@@ -56,7 +61,10 @@ def test_cli_segments(tmp_path: Path) -> None:
     schemas = json.loads(run(home, "schema", "standard", "--json"))
     run(home, "dataset", "create", "CRM", "--schema", schemas["profile"])
     crm = tmp_path / "crm.jsonl"
-    rows = [crm_record(f"c{i}", f"p{i}@example.com", homeAddress={"countryCode": "US" if i % 2 else "FR"}) for i in range(6)]
+    rows = [
+        crm_record(f"c{i}", f"p{i}@example.com", homeAddress={"countryCode": "US" if i % 2 else "FR"})
+        for i in range(6)
+    ]
     crm.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
     run(home, "ingest", "file", "CRM", str(crm))
     seg = json.loads(run(home, "segment", "create", "US", 'homeAddress.countryCode = "US"', "--json"))

@@ -38,7 +38,9 @@ def _rows(text: str) -> list[list[Identity]]:
     return rows
 
 
-def _ingest(home: Path, rows: list[list[Identity]], unique: list[str], priority: list[str], limit: int) -> set[frozenset[str]]:
+def _ingest(
+    home: Path, rows: list[list[Identity]], unique: list[str], priority: list[str], limit: int
+) -> set[frozenset[str]]:
     with Platform.open(home) as platform:
         sb = platform.sandbox()
         schemas = sb.schemas.ensure_standard_schemas()
@@ -48,7 +50,11 @@ def _ingest(home: Path, rows: list[list[Identity]], unique: list[str], priority:
             imap: dict[str, list[dict[str, str]]] = {}
             for ident in row:
                 imap.setdefault(ident.namespace, []).append({"id": ident.id})
-            event = {"_id": f"row-{n}", "timestamp": f"2024-01-01T00:{n // 60:02d}:{n % 60:02d}Z", "identityMap": imap}
+            event = {
+                "_id": f"row-{n}",
+                "timestamp": f"2024-01-01T00:{n // 60:02d}:{n % 60:02d}Z",
+                "identityMap": imap,
+            }
             sb.ingest.stream([event], dataset_id=ds["id"])
         live = {frozenset(str(i) for i in g) for g in sb.identity.graph.components().values() if len(g) >= 2}
     with Platform.open(home) as platform:  # the stored graph, rebuilt after a restart
@@ -110,7 +116,10 @@ SCENARIOS = {
 def test_scenario_through_ingestion_matches_simulator(name: str, tmp_path: Path) -> None:
     text, unique, priority, limit = SCENARIOS[name]
     rows = _rows(text)
-    expected = {frozenset(str(i) for i in g) for g in simulate(rows, unique=unique, priority=priority, limit=limit).graphs}
+    expected = {
+        frozenset(str(i) for i in g)
+        for g in simulate(rows, unique=unique, priority=priority, limit=limit).graphs
+    }
     assert _ingest(tmp_path / "home", rows, unique, priority, limit) == expected
 
 
@@ -140,7 +149,8 @@ def test_random_rows_ingestion_equals_simulator(
 ) -> None:
     priority = ["CRMID", "Email", "IDFA", "ECID"]
     expected = {
-        frozenset(str(i) for i in g) for g in simulate(rows, unique=sorted(unique), priority=priority, limit=limit).graphs
+        frozenset(str(i) for i in g)
+        for g in simulate(rows, unique=sorted(unique), priority=priority, limit=limit).graphs
     }
     home = tmp_path_factory.mktemp("home")
     assert _ingest(home, rows, sorted(unique), priority, limit) == expected

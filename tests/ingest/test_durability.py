@@ -45,7 +45,9 @@ def test_sigkill_during_streaming_loses_no_acknowledged_message(tmp_path: Path) 
     script = tmp_path / "writer.py"
     script.write_text(WRITER)
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[2] / "src")}
-    proc = subprocess.Popen([sys.executable, str(script), str(home)], stdout=subprocess.PIPE, text=True, env=env)
+    proc = subprocess.Popen(
+        [sys.executable, str(script), str(home)], stdout=subprocess.PIPE, text=True, env=env
+    )
     assert proc.stdout is not None
     acked: list[str] = []
     try:

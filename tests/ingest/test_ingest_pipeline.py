@@ -9,9 +9,9 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+from tests.conftest import crm_record, ecid, web_event
 
 from tessera.model import Identity
-from tests.conftest import crm_record, ecid, web_event
 
 
 def _write_jsonl(path: Path, rows: list[Any]) -> Path:
@@ -129,7 +129,9 @@ def test_identity_refusal_rules(retail: dict[str, Any]) -> None:
     assert "38 digits" in next(sb.batches.errors(events["id"]))["message"]
     batch = sb.ingest.ingest_records("CRM", [long_value, too_many, dup])
     errors = list(sb.batches.errors(batch["id"]))
-    assert batch["metrics"]["outputRecordCount"] == 2  # the 1025-char CRMID is dropped; Email still identifies
+    assert (
+        batch["metrics"]["outputRecordCount"] == 2
+    )  # the 1025-char CRMID is dropped; Email still identifies
     assert len(errors) == 1 and "at most 20" in errors[0]["message"]
     view = sb.profiles.get(Identity("Email", "dup@example.com"))
     assert view is not None and len([i for i in view.identities if i["namespace"]["code"] == "Email"]) == 1
@@ -148,8 +150,14 @@ def test_streaming_envelope_one_and_many(retail: dict[str, Any]) -> None:
     web = retail["web"]
 
     def envelope(entity: dict[str, Any]) -> dict[str, Any]:
-        ref = {"id": retail["schemas"]["event"], "contentType": "application/vnd.adobe.xed-full+json;version=1"}
-        return {"header": {"schemaRef": ref, "datasetId": web["id"]}, "body": {"xdmMeta": {"schemaRef": ref}, "xdmEntity": entity}}
+        ref = {
+            "id": retail["schemas"]["event"],
+            "contentType": "application/vnd.adobe.xed-full+json;version=1",
+        }
+        return {
+            "header": {"schemaRef": ref, "datasetId": web["id"]},
+            "body": {"xdmMeta": {"schemaRef": ref}, "xdmEntity": entity},
+        }
 
     good = envelope(web_event("s1", ecid(5), "2024-02-01T00:00:00Z"))
     bad = envelope({"_id": "s2", "identityMap": {"ECID": [{"id": ecid(5)}]}})

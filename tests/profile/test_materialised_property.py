@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from tests.conftest import ecid
 
 from tessera.model import Identity
 from tessera.platform import Platform
-from tests.conftest import ecid
 
 CRMIDS = [f"c{i}" for i in range(4)]
 EMAILS = [f"m{i}@x.com" for i in range(4)]
@@ -51,14 +51,18 @@ def _apply(sb: Any, op: tuple[Any, ...], n: int) -> None:
         sb.ingest.ingest_records("Web", [{"_id": f"ev{n}", "timestamp": ts, "identityMap": imap}])
     else:
         ns = "Email" if "@" in op[1] else "CRMID"
-        sb.privacy.run({"users": [{"key": "k", "action": ["delete"], "userIDs": [{"namespace": ns, "value": op[1]}]}]})
+        sb.privacy.run(
+            {"users": [{"key": "k", "action": ["delete"], "userIDs": [{"namespace": ns, "value": op[1]}]}]}
+        )
 
 
 def _views(sb: Any, policy_id: str) -> list[tuple[Any, ...]]:
     out = []
-    for ident in [Identity("CRMID", c) for c in CRMIDS] + [Identity("Email", m) for m in EMAILS] + [
-        Identity("ECID", e) for e in ECIDS
-    ]:
+    for ident in (
+        [Identity("CRMID", c) for c in CRMIDS]
+        + [Identity("Email", m) for m in EMAILS]
+        + [Identity("ECID", e) for e in ECIDS]
+    ):
         stored = sb.profiles.get(ident)
         on_read = sb.profiles.get(ident, merge_policy_id=policy_id)
         assert (stored is None) == (on_read is None), ident
@@ -86,7 +90,11 @@ def test_materialised_profile_equals_merge_on_read(
         if unique:  # identity optimisation splits and moves ECIDs between people
             sb.identity.set_rules(unique=["CRMID"], priority=["CRMID", "Email", "ECID"])
         on_read = sb.merge_policies.create(
-            {"name": "same-as-default", "identityGraph": {"type": "pdg"}, "attributeMerge": {"type": "timestampOrdered"}}
+            {
+                "name": "same-as-default",
+                "identityGraph": {"type": "pdg"},
+                "attributeMerge": {"type": "timestampOrdered"},
+            }
         )
         for n, op in enumerate(ops):
             _apply(sb, op, n)

@@ -6,11 +6,11 @@ import time
 from typing import Any
 
 import pytest
+from tests.conftest import ecid
 
 from tessera.errors import SemanticError
 from tessera.model import Identity, utcnow
 from tessera.platform import Sandbox
-from tests.conftest import ecid
 
 E1 = ecid(1)
 
@@ -43,7 +43,10 @@ def _setup(retail: dict[str, Any]) -> Sandbox:
 
 def test_m1_lookup_by_any_identity_merges_both_datasets(retail: dict[str, Any]) -> None:
     sb = _setup(retail)
-    views = [sb.profiles.get(i) for i in (Identity("CRMID", "c1"), Identity("Email", "j@x.com"), Identity("ECID", E1))]
+    views = [
+        sb.profiles.get(i)
+        for i in (Identity("CRMID", "c1"), Identity("Email", "j@x.com"), Identity("ECID", E1))
+    ]
     assert all(v is not None for v in views)
     assert len({v.profile_id for v in views if v}) == 1
     view = views[0]
@@ -60,7 +63,11 @@ def test_m1_lookup_by_any_identity_merges_both_datasets(retail: dict[str, Any]) 
 def test_m2_m3_no_stitching_sees_only_the_requested_identity(retail: dict[str, Any]) -> None:
     sb = _setup(retail)
     policy = sb.merge_policies.create(
-        {"name": "no-stitch", "identityGraph": {"type": "none"}, "attributeMerge": {"type": "timestampOrdered"}}
+        {
+            "name": "no-stitch",
+            "identityGraph": {"type": "none"},
+            "attributeMerge": {"type": "timestampOrdered"},
+        }
     )
     view = sb.profiles.get(Identity("CRMID", "c1"), merge_policy_id=policy.id)
     assert view is not None and view.attributes["person"]["maritalStatus"] == "single"

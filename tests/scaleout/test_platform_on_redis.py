@@ -11,12 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.conftest import crm_record, ecid, web_event
 
 from tessera.model import Identity
 from tessera.platform import Platform
 from tessera.scaleout.servers import RedisServer
 from tessera.settings import Settings
-from tests.conftest import crm_record, ecid, web_event
 
 
 def _run(platform: Platform) -> dict[str, Any]:
@@ -29,7 +29,9 @@ def _run(platform: Platform) -> dict[str, Any]:
         "expression": {"type": "PQL", "format": "pql/text", "value":
             'person.name.firstName = "Jane" and xEvent[eventType = "commerce.purchases" and '
             'timestamp occurs < 24 hours before now].count() > 0'}})  # fmt: skip
-    sb.ingest.ingest_records(crm["id"], [crm_record("kevin", "k@x.com", "Kevin"), crm_record("nora", "n@x.com", "Jane")])
+    sb.ingest.ingest_records(
+        crm["id"], [crm_record("kevin", "k@x.com", "Kevin"), crm_record("nora", "n@x.com", "Jane")]
+    )
     from tessera.model import format_time, utcnow
 
     now = format_time(utcnow())
@@ -60,6 +62,8 @@ def test_platform_on_redis_equals_embedded(redis_standalone: RedisServer, tmp_pa
     with Platform(settings) as distributed:
         assert _run(distributed) == expected
     with Platform(settings) as reopened:  # a new process state: everything comes back from Redis
-        graphs = sorted(sorted(str(i) for i in g) for g in reopened.sandbox().identity.graph.components().values())
+        graphs = sorted(
+            sorted(str(i) for i in g) for g in reopened.sandbox().identity.graph.components().values()
+        )
         assert graphs == expected["graphs"]
         assert reopened.sandbox().profiles.get(Identity("ECID", ecid(1))) is not None

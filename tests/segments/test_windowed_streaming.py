@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from tests.conftest import crm_record, ecid, web_event
+
 from tessera.model import Identity, format_time
 from tessera.platform import Sandbox
-from tests.conftest import crm_record, ecid, web_event
 
 
 def test_two_purchases_in_three_hours_qualify_then_exit_on_time(retail: dict[str, Any]) -> None:
@@ -24,8 +25,12 @@ def test_two_purchases_in_three_hours_qualify_then_exit_on_time(retail: dict[str
     )
     sb.ingest.ingest_records("CRM", [crm_record("w1", "w1@example.com")])
     now = datetime.now(UTC)
-    first = web_event("p1", ecid(9), format_time(now - timedelta(minutes=30)), "commerce.purchases", CRMID="w1")
-    second = web_event("p2", ecid(9), format_time(now - timedelta(minutes=10)), "commerce.purchases", CRMID="w1")
+    first = web_event(
+        "p1", ecid(9), format_time(now - timedelta(minutes=30)), "commerce.purchases", CRMID="w1"
+    )
+    second = web_event(
+        "p2", ecid(9), format_time(now - timedelta(minutes=10)), "commerce.purchases", CRMID="w1"
+    )
     sb.ingest.stream([first], dataset_id=retail["web"]["id"])
     pid = sb.profiles.resolve(Identity("CRMID", "w1"))
     assert pid is not None

@@ -17,8 +17,6 @@ import uuid
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from pathlib import Path
-
-from tessera.ingest.files import safe_file_name
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -26,6 +24,7 @@ import orjson
 
 from tessera.activation.exports import FORMATS, profile_rows, select_members, write_file
 from tessera.errors import InvalidInput, NotFound
+from tessera.ingest.files import safe_file_name
 from tessera.model import format_time, parse_time, utcnow
 from tessera.segments import memberships as ms
 from tessera.store import PointStore, WriteBatch, get_json, key, scan_json

@@ -168,7 +168,11 @@ class Exports:
             "errors": [],
             "creationTime": int(start_ms * 1000),
         }
-        target = None if "datasetId" in dest else self._target(dest.get("path"), f"{job['id']}.{dest.get('format', 'jsonl')}")
+        target = (
+            None
+            if "datasetId" in dest
+            else self._target(dest.get("path"), f"{job['id']}.{dest.get('format', 'jsonl')}")
+        )
         try:
             if (body.get("evaluationInfo") or {}).get("segmentation"):
                 # evaluate the filtered segments first (a segment job), then export their members

@@ -8,9 +8,9 @@ error diagnostics, one entry per record, in their own table.
 
 from __future__ import annotations
 
+import builtins
 import re
 from collections.abc import Iterator
-import builtins
 from typing import Any
 
 from tessera.catalog.ids import epoch_ms, new_id
@@ -62,7 +62,8 @@ class Datasets:
             raise Conflict(f"A dataset named {name!r} already exists", path="name")
         now = epoch_ms()
         tags: dict[str, list[str]] = {
-            "unifiedProfile": ["enabled:true" if profile else "enabled:false"] + (["isUpsert:true"] if upsert else []),
+            "unifiedProfile": ["enabled:true" if profile else "enabled:false"]
+            + (["isUpsert:true"] if upsert else []),
             "unifiedIdentity": ["enabled:true" if identity else "enabled:false"],
         }
         doc: dict[str, Any] = {
@@ -104,7 +105,9 @@ class Datasets:
         doc = self.get(dataset_id)
         unknown = set(changes) - {"name", "description", "tags", "identitySource"}
         if unknown:
-            raise InvalidInput(f"Cannot change {', '.join(sorted(unknown))} of a dataset", path=sorted(unknown)[0])
+            raise InvalidInput(
+                f"Cannot change {', '.join(sorted(unknown))} of a dataset", path=sorted(unknown)[0]
+            )
         if "tags" in changes:
             tags = changes["tags"]
             if not isinstance(tags, dict) or not all(isinstance(v, list) for v in tags.values()):
@@ -140,7 +143,9 @@ class Batches:
     def __init__(self, store: PointStore) -> None:
         self._store = store
 
-    def create(self, dataset_id: str, input_format: str = "json", *, batch_id: str | None = None) -> dict[str, Any]:
+    def create(
+        self, dataset_id: str, input_format: str = "json", *, batch_id: str | None = None
+    ) -> dict[str, Any]:
         if input_format not in {"json", "jsonl", "csv", "parquet"}:
             raise InvalidInput(
                 f"Unsupported input format {input_format!r}; use json, jsonl, csv or parquet",
@@ -200,7 +205,9 @@ class Batches:
     def stream_errors(self, dataset_id: str, limit: int = 100) -> builtins.list[dict[str, Any]]:
         return [doc for _, doc in scan_json(self._store, STREAM_ERRORS, key(dataset_id, ""), limit=limit)]
 
-    def errors(self, batch_id: str, *, limit: int | None = None, start_after: int | None = None) -> Iterator[dict[str, Any]]:
+    def errors(
+        self, batch_id: str, *, limit: int | None = None, start_after: int | None = None
+    ) -> Iterator[dict[str, Any]]:
         after = None if start_after is None else key(batch_id, f"{start_after:012d}")
         for _, doc in scan_json(self._store, BATCH_ERRORS, key(batch_id, ""), start_after=after, limit=limit):
             yield doc

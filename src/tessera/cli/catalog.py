@@ -7,7 +7,15 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from tessera.cli.common import HomeOption, JsonOption, SandboxOption, console, emit, open_platform, open_sandbox
+from tessera.cli.common import (
+    HomeOption,
+    JsonOption,
+    SandboxOption,
+    console,
+    emit,
+    open_platform,
+    open_sandbox,
+)
 
 sandbox_app = typer.Typer(help="Sandboxes. Example: `tessera sandbox create dev`.", no_args_is_help=True)
 dataset_app = typer.Typer(help="Datasets. Example: `tessera dataset list --json`.", no_args_is_help=True)
@@ -48,7 +56,9 @@ def sandbox_delete(name: str, home: HomeOption = None) -> None:
 
 
 @dataset_app.command("list")
-def dataset_list(home: HomeOption = None, sandbox: SandboxOption = "prod", as_json: JsonOption = False) -> None:
+def dataset_list(
+    home: HomeOption = None, sandbox: SandboxOption = "prod", as_json: JsonOption = False
+) -> None:
     """List datasets. Example: `tessera dataset list`."""
     with open_sandbox(home, sandbox) as sb:
         rows = sb.datasets.list()

@@ -20,9 +20,12 @@ console = Console()
 err_console = Console(stderr=True)
 
 HomeOption = Annotated[
-    Path | None, typer.Option("--home", envvar="TESSERA_HOME", help="Data directory (default ./tessera-data).")
+    Path | None,
+    typer.Option("--home", envvar="TESSERA_HOME", help="Data directory (default ./tessera-data)."),
 ]
-SandboxOption = Annotated[str, typer.Option("--sandbox", "-s", envvar="TESSERA_SANDBOX", help="Sandbox name.")]
+SandboxOption = Annotated[
+    str, typer.Option("--sandbox", "-s", envvar="TESSERA_SANDBOX", help="Sandbox name.")
+]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 
 

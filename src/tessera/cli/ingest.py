@@ -12,7 +12,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from tessera.cli.common import HomeOption, JsonOption, SandboxOption, console, emit, open_sandbox
 
-app = typer.Typer(help="Ingest data. Example: `tessera ingest file crm ./profiles.jsonl`.", no_args_is_help=True)
+app = typer.Typer(
+    help="Ingest data. Example: `tessera ingest file crm ./profiles.jsonl`.", no_args_is_help=True
+)
 
 
 @app.command("file")
@@ -32,11 +34,18 @@ def ingest_file(
     with open_sandbox(home, sandbox) as sb:
         for file in files:
             with Progress(
-                TextColumn(f"[bold]{file.name}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                console=console, disable=as_json, transient=True,
+                TextColumn(f"[bold]{file.name}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                console=console,
+                disable=as_json,
+                transient=True,
             ) as bar:
                 task = bar.add_task("rows", total=None)
-                batch = sb.ingest.ingest_file(dataset, file, fmt=fmt, progress=lambda n: bar.update(task, completed=n))
+                batch = sb.ingest.ingest_file(
+                    dataset, file, fmt=fmt, progress=lambda n: bar.update(task, completed=n)
+                )
             results.append(batch)
             if not as_json:
                 m = batch["metrics"]
@@ -45,14 +54,19 @@ def ingest_file(
                     f"{m['failedRecordCount']} rejected"
                 )
                 for err in sb.batches.errors(batch["id"], limit=5):
-                    console.print(f"  row {err['row']}: {err['message']}" + (f" at {err['path']}" if err.get("path") else ""))
+                    console.print(
+                        f"  row {err['row']}: {err['message']}"
+                        + (f" at {err['path']}" if err.get("path") else "")
+                    )
     if as_json:
         emit(results, True)
 
 
 @app.command("stream")
 def ingest_stream(
-    dataset: Annotated[str | None, typer.Option(help="Dataset for bare XDM records (envelopes name their own).")] = None,
+    dataset: Annotated[
+        str | None, typer.Option(help="Dataset for bare XDM records (envelopes name their own).")
+    ] = None,
     home: HomeOption = None,
     sandbox: SandboxOption = "prod",
     as_json: JsonOption = False,

@@ -51,8 +51,12 @@ def demo(
     seed: Annotated[int, typer.Option(help="Generator seed: same seed, same data.")] = 7,
     home: HomeOption = None,
     port: Annotated[int, typer.Option(help="Port to serve on.")] = 8000,
-    serve_after: Annotated[bool, typer.Option("--serve/--no-serve", help="Serve the API and UI afterwards.")] = True,
-    real_data: Annotated[bool, typer.Option("--luma/--no-luma", help="Also load Adobe's Luma sample files.")] = True,
+    serve_after: Annotated[
+        bool, typer.Option("--serve/--no-serve", help="Serve the API and UI afterwards.")
+    ] = True,
+    real_data: Annotated[
+        bool, typer.Option("--luma/--no-luma", help="Also load Adobe's Luma sample files.")
+    ] = True,
 ) -> None:
     """Load realistic demo data (once per data directory) and serve the API and UI.
 
@@ -68,9 +72,15 @@ def demo(
     sandbox = platform.sandbox()
     status = demo_status(sandbox)
     if status is None:
-        console.print(f"[bold]Loading the demo[/bold] ({people} people, seed {seed}) into {settings.home_path.resolve()}")
+        console.print(
+            f"[bold]Loading the demo[/bold] ({people} people, seed {seed}) into {settings.home_path.resolve()}"
+        )
         with Progress(
-            TextColumn("{task.description:<22}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
+            TextColumn("{task.description:<22}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
         ) as bar:
             tasks: dict[str, TaskID] = {}
 
@@ -81,7 +91,9 @@ def demo(
 
             status = load_demo(sandbox, people=people, seed=seed, real_data=real_data, progress=report)
     else:
-        console.print(f"Demo data already loaded in {settings.home_path.resolve()} (delete the folder to reload).")
+        console.print(
+            f"Demo data already loaded in {settings.home_path.resolve()} (delete the folder to reload)."
+        )
     for entry in status["datasets"]:
         console.print(
             f"  {entry['dataset']:<22} {entry['ingested']:>8} ingested {entry['rejected']:>6} rejected"

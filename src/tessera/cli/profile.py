@@ -10,7 +10,9 @@ import typer
 from tessera.cli.common import HomeOption, JsonOption, SandboxOption, console, emit, open_sandbox
 from tessera.model import Identity, parse_time
 
-app = typer.Typer(help="Merged profiles. Example: `tessera profile get Email jane@example.com`.", no_args_is_help=True)
+app = typer.Typer(
+    help="Merged profiles. Example: `tessera profile get Email jane@example.com`.", no_args_is_help=True
+)
 policy_app = typer.Typer(help="Merge policies. Example: `tessera merge-policy list`.", no_args_is_help=True)
 
 
@@ -19,7 +21,9 @@ def profile_get(
     namespace: Annotated[str, typer.Argument(help="Namespace code, e.g. Email, ECID, CRMID.")],
     value: Annotated[str, typer.Argument(help="Identity value.")],
     merge_policy: Annotated[str | None, typer.Option("--merge-policy", help="Merge policy id.")] = None,
-    as_of: Annotated[str | None, typer.Option("--as-of", help="ISO time: attributes as they were then.")] = None,
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help="ISO time: attributes as they were then.")
+    ] = None,
     home: HomeOption = None,
     sandbox: SandboxOption = "prod",
     as_json: JsonOption = False,
@@ -30,7 +34,9 @@ def profile_get(
     """
     with open_sandbox(home, sandbox) as sb:
         view = sb.profiles.get(
-            Identity(namespace, value), merge_policy_id=merge_policy, as_of=parse_time(as_of) if as_of else None
+            Identity(namespace, value),
+            merge_policy_id=merge_policy,
+            as_of=parse_time(as_of) if as_of else None,
         )
         if view is None:
             console.print(f"no profile holds {namespace}:{value}")
@@ -55,7 +61,9 @@ def profile_events(
 
 
 @policy_app.command("list")
-def policy_list(home: HomeOption = None, sandbox: SandboxOption = "prod", as_json: JsonOption = False) -> None:
+def policy_list(
+    home: HomeOption = None, sandbox: SandboxOption = "prod", as_json: JsonOption = False
+) -> None:
     """List merge policies. Example: `tessera merge-policy list --json`."""
     with open_sandbox(home, sandbox) as sb:
         emit([p.to_json() for p in sb.merge_policies.list()], as_json)

@@ -9,14 +9,18 @@ from rich.table import Table
 
 from tessera.cli.common import HomeOption, JsonOption, SandboxOption, console, emit, open_sandbox
 
-namespace_app = typer.Typer(help="Identity namespaces. Example: `tessera namespace list`.", no_args_is_help=True)
+namespace_app = typer.Typer(
+    help="Identity namespaces. Example: `tessera namespace list`.", no_args_is_help=True
+)
 schema_app = typer.Typer(help="XDM schemas. Example: `tessera schema list`.", no_args_is_help=True)
 privacy_app = typer.Typer(help="Privacy requests. Example: `tessera privacy delete Email jane@example.com`.",
                           no_args_is_help=True)  # fmt: skip
 
 
 @namespace_app.command("list")
-def namespace_list(home: HomeOption = None, sandbox: SandboxOption = "prod", as_json: JsonOption = False) -> None:
+def namespace_list(
+    home: HomeOption = None, sandbox: SandboxOption = "prod", as_json: JsonOption = False
+) -> None:
     """List standard and custom namespaces. Example: `tessera namespace list --json`."""
     with open_sandbox(home, sandbox) as sb:
         namespaces = sb.identity.namespaces()
@@ -25,14 +29,22 @@ def namespace_list(home: HomeOption = None, sandbox: SandboxOption = "prod", as_
             return
         table = Table("code", "id", "name", "type", "custom")
         for ns in namespaces:
-            table.add_row(ns.code, "" if ns.id is None else str(ns.id), ns.name, ns.type.value, "yes" if ns.custom else "")
+            table.add_row(
+                ns.code,
+                "" if ns.id is None else str(ns.id),
+                ns.name,
+                ns.type.value,
+                "yes" if ns.custom else "",
+            )
         console.print(table)
 
 
 @namespace_app.command("create")
 def namespace_create(
     code: str,
-    id_type: Annotated[str, typer.Option("--type", help="COOKIE, DEVICE, CROSS_DEVICE, EMAIL, PHONE, NON_PEOPLE, PARTNER.")],
+    id_type: Annotated[
+        str, typer.Option("--type", help="COOKIE, DEVICE, CROSS_DEVICE, EMAIL, PHONE, NON_PEOPLE, PARTNER.")
+    ],
     name: Annotated[str | None, typer.Option(help="Display name.")] = None,
     home: HomeOption = None,
     sandbox: SandboxOption = "prod",
@@ -47,9 +59,13 @@ def namespace_create(
 @namespace_app.command("rules")
 def namespace_rules(
     unique: Annotated[str | None, typer.Option(help="Comma-separated unique namespaces.")] = None,
-    priority: Annotated[str | None, typer.Option(help="Comma-separated namespaces, highest priority first.")] = None,
+    priority: Annotated[
+        str | None, typer.Option(help="Comma-separated namespaces, highest priority first.")
+    ] = None,
     limit: Annotated[int | None, typer.Option(help="Graph size limit.")] = None,
-    re_resolve: Annotated[bool, typer.Option("--re-resolve", help="Apply the rules to existing graphs too.")] = False,
+    re_resolve: Annotated[
+        bool, typer.Option("--re-resolve", help="Apply the rules to existing graphs too.")
+    ] = False,
     home: HomeOption = None,
     sandbox: SandboxOption = "prod",
     as_json: JsonOption = False,
@@ -73,7 +89,9 @@ def namespace_rules(
 
 
 @schema_app.command("list")
-def schema_list(home: HomeOption = None, sandbox: SandboxOption = "prod", as_json: JsonOption = False) -> None:
+def schema_list(
+    home: HomeOption = None, sandbox: SandboxOption = "prod", as_json: JsonOption = False
+) -> None:
     """List schemas. Example: `tessera schema list`."""
     with open_sandbox(home, sandbox) as sb:
         schemas = [s.to_json() for s in sb.schemas.registry.list_schemas()]
@@ -87,7 +105,9 @@ def schema_list(home: HomeOption = None, sandbox: SandboxOption = "prod", as_jso
 
 
 @schema_app.command("standard")
-def schema_standard(home: HomeOption = None, sandbox: SandboxOption = "prod", as_json: JsonOption = False) -> None:
+def schema_standard(
+    home: HomeOption = None, sandbox: SandboxOption = "prod", as_json: JsonOption = False
+) -> None:
     """Create Tessera's standard Profile and ExperienceEvent schemas. Example: `tessera schema standard`."""
     with open_sandbox(home, sandbox) as sb:
         emit(sb.schemas.ensure_standard_schemas(), as_json)
@@ -95,7 +115,9 @@ def schema_standard(home: HomeOption = None, sandbox: SandboxOption = "prod", as
 
 @schema_app.command("union")
 def schema_union(
-    klass: Annotated[str, typer.Argument(help="Class: profile or experienceevent (or a class $id).")] = "profile",
+    klass: Annotated[
+        str, typer.Argument(help="Class: profile or experienceevent (or a class $id).")
+    ] = "profile",
     home: HomeOption = None,
     sandbox: SandboxOption = "prod",
 ) -> None:
@@ -139,5 +161,3 @@ def privacy_delete(
         jobs = sb.privacy.run({"users": [{"key": "cli", "action": ["delete"],
             "userIDs": [{"namespace": namespace, "value": value}]}], "expandIds": True})  # fmt: skip
         emit({k: jobs[0][k] for k in ("jobId", "status", "deleted")}, as_json)
-
-

@@ -35,7 +35,9 @@ def _body(name: str, expression: str, streaming: bool, edge: bool, description: 
 def create(
     name: str,
     expression: Annotated[str, typer.Argument(help="PQL text.")],
-    streaming: Annotated[bool, typer.Option("--streaming", help="Evaluate continuously as data arrives.")] = False,
+    streaming: Annotated[
+        bool, typer.Option("--streaming", help="Evaluate continuously as data arrives.")
+    ] = False,
     edge: Annotated[bool, typer.Option("--edge", help="Also allow synchronous (edge) evaluation.")] = False,
     description: Annotated[str, typer.Option(help="Free text.")] = "",
     home: HomeOption = None,
@@ -51,7 +53,9 @@ def create(
 
 
 @app.command("list")
-def list_segments(home: HomeOption = None, sandbox: SandboxOption = "prod", as_json: JsonOption = False) -> None:
+def list_segments(
+    home: HomeOption = None, sandbox: SandboxOption = "prod", as_json: JsonOption = False
+) -> None:
     """List segment definitions. Example: `tessera segment list`."""
     with open_sandbox(home, sandbox) as sb:
         segments = sb.segments.definitions.list(limit=10_000)["segments"]
@@ -148,7 +152,9 @@ def jobs(
 def export(
     segment_id: str,
     fmt: Annotated[str, typer.Option("--format", help="csv, parquet or jsonl.")] = "jsonl",
-    fields: Annotated[str, typer.Option(help="Comma-separated XDM paths.")] = "identities.id,personalEmail.address",
+    fields: Annotated[
+        str, typer.Option(help="Comma-separated XDM paths.")
+    ] = "identities.id,personalEmail.address",
     home: HomeOption = None,
     sandbox: SandboxOption = "prod",
     as_json: JsonOption = False,

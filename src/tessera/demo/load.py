@@ -73,7 +73,9 @@ def load_demo(
     try:
         sandbox.identity.namespace("LOYALTYID")
     except NotFound:
-        sandbox.identity.create_namespace("LOYALTYID", "Loyalty ID", "CROSS_DEVICE", "Luma loyalty programme ids")
+        sandbox.identity.create_namespace(
+            "LOYALTYID", "Loyalty ID", "CROSS_DEVICE", "Luma loyalty programme ids"
+        )
     sandbox.identity.set_rules(**LINKING_RULES)
     summary: dict[str, Any] = {"people": people, "seed": seed, "datasets": []}
     # The story is "now": recent purchases make the 24-hour streaming segment live, and its members
@@ -95,12 +97,21 @@ def load_demo(
         batch = sandbox.ingest.ingest_records(dataset["id"], ds.records(), progress=tick)
         summary["datasets"].append(_entry(name, batch, time.perf_counter() - t0))
     if real_data:
-        luma = _dataset(sandbox, "Luma Web Events", schemas["event"], "Adobe's Luma demo site web events (real data)")
+        luma = _dataset(
+            sandbox, "Luma Web Events", schemas["event"], "Adobe's Luma demo site web events (real data)"
+        )
         sandbox.datasets.patch(luma["id"], {"identitySource": {"fields": LUMA_IDENTITY_FIELDS}})
         t0 = time.perf_counter()
-        batch = sandbox.ingest.ingest_file(luma["id"], LUMA_EVENTS, progress=lambda n: progress and progress("Luma Web Events", n, 23_055))
+        batch = sandbox.ingest.ingest_file(
+            luma["id"], LUMA_EVENTS, progress=lambda n: progress and progress("Luma Web Events", n, 23_055)
+        )
         summary["datasets"].append(_entry("Luma Web Events", batch, time.perf_counter() - t0))
-        crm = _dataset(sandbox, "Luma CRM Profiles", schemas["profile"], "Adobe's sample CRM file (real data, with bad dates)")
+        crm = _dataset(
+            sandbox,
+            "Luma CRM Profiles",
+            schemas["profile"],
+            "Adobe's sample CRM file (real data, with bad dates)",
+        )
         sandbox.datasets.patch(crm["id"], {"identitySource": {"fields": CRM_IDENTITY_FIELDS}})
         t0 = time.perf_counter()
         batch = sandbox.ingest.ingest_file(crm["id"], CRM_CSV, mapping=CRM_CSV_MAPPING)
@@ -108,7 +119,9 @@ def load_demo(
     summary["segments"] = _sample_segments(sandbox)
     summary["seconds"] = round(time.perf_counter() - started, 1)
     summary["profiles"] = sandbox.profiles.count()
-    summary["graph"] = {k: v for k, v in sandbox.identity.stats(3).items() if k in ("graphs", "identities", "refused")}
+    summary["graph"] = {
+        k: v for k, v in sandbox.identity.stats(3).items() if k in ("graphs", "identities", "refused")
+    }
     sandbox.store.write(WriteBatch().put_json(DEMO_META, "loaded", summary))
     return summary
 
@@ -154,8 +167,14 @@ def _sample_segments(sandbox: Sandbox) -> list[dict[str, Any]]:
     counts = job.get("metrics", {}).get("segmentedProfileCounter", {})
     gold = created[1]
     sandbox.segments.activation.destinations.create(
-        {"type": "file", "name": "Gold members file", "segments": [gold["id"]], "format": "csv", "mode": "full",
-         "fields": "identities,person.name,personalEmail.address"}  # fmt: skip
+        {
+            "type": "file",
+            "name": "Gold members file",
+            "segments": [gold["id"]],
+            "format": "csv",
+            "mode": "full",
+            "fields": "identities,person.name,personalEmail.address",
+        }  # fmt: skip
     )
     return [{"id": seg["id"], "name": seg["name"], "members": counts.get(seg["id"], 0)} for seg in created]
 

@@ -9,7 +9,13 @@ from pathlib import Path
 from tessera.errors import InvalidInput
 
 SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._ -]{0,200}$")
-FORMATS_BY_SUFFIX = {".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".parquet": "parquet"}
+FORMATS_BY_SUFFIX = {
+    ".json": "json",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".csv": "csv",
+    ".parquet": "parquet",
+}
 
 
 def safe_file_name(name: str) -> str:
@@ -68,7 +74,9 @@ class Staging:
             raise InvalidInput(f"File {name!r} was not initialised in batch {batch_id}", path="fileName")
         size = target.stat().st_size
         if offset != size:
-            raise InvalidInput(f"Chunk starts at byte {offset} but {size} bytes are uploaded", path="Content-Range")
+            raise InvalidInput(
+                f"Chunk starts at byte {offset} but {size} bytes are uploaded", path="Content-Range"
+            )
         with target.open("ab") as handle:
             handle.write(data)
         return size + len(data)

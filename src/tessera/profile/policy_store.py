@@ -63,8 +63,12 @@ class MergePolicyService:
             return result
 
     def _ref(self) -> SandboxRef:
-        return SandboxRef(sandbox_id=self._sandbox.name, sandbox_name=self._sandbox.name, type="production"
-                          if self._sandbox.name == "prod" else "development", default=self._sandbox.name == "prod")
+        return SandboxRef(
+            sandbox_id=self._sandbox.name,
+            sandbox_name=self._sandbox.name,
+            type="production" if self._sandbox.name == "prod" else "development",
+            default=self._sandbox.name == "prod",
+        )
 
     def default_for(self, schema_name: str = PROFILE_CLASS) -> MergePolicy:
         """The class default; the built-in (timestampOrdered + pdg) is created on first use."""

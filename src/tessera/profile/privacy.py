@@ -44,17 +44,29 @@ def parse_users(body: dict[str, Any]) -> list[dict[str, Any]]:
         actions = user.get("action", user.get("actions"))
         if isinstance(actions, str):
             actions = [actions]
-        if not isinstance(actions, list) or not actions or any(a not in ("access", "delete") for a in actions):
+        if (
+            not isinstance(actions, list)
+            or not actions
+            or any(a not in ("access", "delete") for a in actions)
+        ):
             raise InvalidInput("action must list 'access' and/or 'delete'", path=f"{where}.action")
         ids = user.get("userIDs")
         if not isinstance(ids, list) or not ids:
             raise InvalidInput("userIDs must be a non-empty array", path=f"{where}.userIDs")
         identities = []
         for j, uid in enumerate(ids):
-            if not isinstance(uid, dict) or not isinstance(uid.get("namespace"), str) or not isinstance(uid.get("value"), str):
-                raise InvalidInput("each user id needs a string namespace and value", path=f"{where}.userIDs[{j}]")
+            if (
+                not isinstance(uid, dict)
+                or not isinstance(uid.get("namespace"), str)
+                or not isinstance(uid.get("value"), str)
+            ):
+                raise InvalidInput(
+                    "each user id needs a string namespace and value", path=f"{where}.userIDs[{j}]"
+                )
             identities.append(Identity(uid["namespace"], uid["value"]))
-        parsed.append({"key": str(user.get("key", f"user-{i + 1}")), "action": actions, "identities": identities})
+        parsed.append(
+            {"key": str(user.get("key", f"user-{i + 1}")), "action": actions, "identities": identities}
+        )
     return parsed
 
 
@@ -93,7 +105,9 @@ class PrivacyService:
             if "access" in user["action"]:
                 job["access"] = self.access(targets)
             if "delete" in user["action"]:
-                job["deleted"] = self.delete(targets, profile="ProfileService" in include, graph="identity" in include)
+                job["deleted"] = self.delete(
+                    targets, profile="ProfileService" in include, graph="identity" in include
+                )
                 self._redact_access_results(targets, job["jobId"])
             job["status"] = "complete"
             job["completedAt"] = epoch_ms()
@@ -135,7 +149,10 @@ class PrivacyService:
             result["fragments"].extend(orjson.loads(raw) for _, raw in store.scan(FRAGMENTS, prefix))
             result["events"].extend(orjson.loads(raw)["record"] for _, raw in store.scan(EVENTS, prefix))
             result["identities"].append(
-                {"identity": ident.to_json(), "graph": [m.to_json() for m in self._sandbox.identity.cluster(ident)]}
+                {
+                    "identity": ident.to_json(),
+                    "graph": [m.to_json() for m in self._sandbox.identity.cluster(ident)],
+                }
             )
             pids.add(self._sandbox.identity.profile_id_of(ident))
         for pid in sorted(pids):
@@ -144,7 +161,9 @@ class PrivacyService:
                 result["profiles"].append(doc)
         return result
 
-    def delete(self, identities: Iterable[Identity], *, profile: bool = True, graph: bool = True) -> dict[str, int]:
+    def delete(
+        self, identities: Iterable[Identity], *, profile: bool = True, graph: bool = True
+    ) -> dict[str, int]:
         """Delete the data stored under each identity and (with ``graph``) the identity itself."""
         sb = self._sandbox
         counts = {"records": 0, "identities": 0}

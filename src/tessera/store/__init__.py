@@ -4,4 +4,13 @@ from tessera.store.base import Capabilities, PointStore, WriteBatch, get_json, k
 from tessera.store.memory import MemoryStore
 from tessera.store.sqlite import SqliteStore
 
-__all__ = ["Capabilities", "MemoryStore", "PointStore", "SqliteStore", "WriteBatch", "get_json", "key", "scan_json"]
+__all__ = [
+    "Capabilities",
+    "MemoryStore",
+    "PointStore",
+    "SqliteStore",
+    "WriteBatch",
+    "get_json",
+    "key",
+    "scan_json",
+]
