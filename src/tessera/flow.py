@@ -119,7 +119,9 @@ def process_chunk(
                     identities, declared_primary = plan.identities(record, identity_source)
                     identities = sandbox.identity.check_row(identities)
                     if not identities:
-                        raise RowRejected("IDENTITY", "the record carries no identity (identityMap or identity field)")
+                        raise RowRejected(
+                            "IDENTITY", "the record carries no identity (identityMap or identity field)"
+                        )
                     outcome = sandbox.identity.link_row(
                         staged,
                         identities,

@@ -191,6 +191,7 @@ class Exports:
                 if isinstance(batch, Mapping) and batch.get("id"):
                     dest["batchId"] = batch["id"]
             else:
+                assert target is not None  # set above whenever the destination is a file
                 path = target
                 write_file(rows, path, dest.get("format", "jsonl"))
                 dest["path"] = str(path)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import sys
+from functools import partial
 from pathlib import Path
 from typing import Annotated
 
 import orjson
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
 from tessera.cli.common import HomeOption, JsonOption, SandboxOption, console, emit, open_sandbox
 
@@ -43,9 +44,7 @@ def ingest_file(
                 transient=True,
             ) as bar:
                 task = bar.add_task("rows", total=None)
-                batch = sb.ingest.ingest_file(
-                    dataset, file, fmt=fmt, progress=lambda n: bar.update(task, completed=n)
-                )
+                batch = sb.ingest.ingest_file(dataset, file, fmt=fmt, progress=partial(_advance, bar, task))
             results.append(batch)
             if not as_json:
                 m = batch["metrics"]
@@ -96,3 +95,7 @@ def ingest_stream(
                     console.print(f"line {line_no}: {result['message']}")
         summary = {"ingested": ok, "rejected": failed}
         emit(summary, as_json) if as_json else console.print(f"{ok} ingested, {failed} rejected")
+
+
+def _advance(bar: Progress, task: TaskID, rows_done: int) -> None:
+    bar.update(task, completed=rows_done)

@@ -23,10 +23,17 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-
 from tessera.catalog.ids import epoch_ms
 from tessera.errors import Conflict, IdentityRejected, InvalidInput, NotFound
-from tessera.identity.graph import GraphChanges, GraphState, HistoryEntry, IdentityGraph, IdentityRow, LinkRow, ProfileRow
+from tessera.identity.graph import (
+    GraphChanges,
+    GraphState,
+    HistoryEntry,
+    IdentityGraph,
+    IdentityRow,
+    LinkRow,
+    ProfileRow,
+)
 from tessera.identity.namespaces import DEFAULT_NAMESPACES, IdentityType, Namespace, builds_graph
 from tessera.identity.rules import LinkingRules, choose_primary
 from tessera.identity.validation import validate_row
@@ -85,7 +92,8 @@ class _Graph(IdentityGraph):
         if comp is None:
             return None
         members = [
-            IdentityRow(self._ns_code[self._n_ns[m]], self._n_val[m], pid, self._n_first[m]) for m in comp.members
+            IdentityRow(self._ns_code[self._n_ns[m]], self._n_val[m], pid, self._n_first[m])
+            for m in comp.members
         ]
         links = []
         for lid in comp.links:
@@ -151,7 +159,12 @@ class IdentityService:
         return {"unique": sorted(r.unique), "priority": list(r.priority), "limit": r.limit}
 
     def set_rules(
-        self, *, unique: Iterable[str] = (), priority: Iterable[str] = (), limit: int | None = 50, re_resolve: bool = False
+        self,
+        *,
+        unique: Iterable[str] = (),
+        priority: Iterable[str] = (),
+        limit: int | None = 50,
+        re_resolve: bool = False,
     ) -> dict[str, Any]:
         """Change the linking rules. They apply to new data; ``re_resolve`` also applies them to
         existing graphs (profile ids stay where a component does not change)."""
@@ -161,8 +174,13 @@ class IdentityService:
             if code not in known:
                 raise InvalidInput(f"Unknown namespace {code!r} in the linking rules", path="namespaces")
         with self._sandbox.write_lock:
-            self._sandbox.store.write(WriteBatch().put_json(SETTINGS, "rules", {
-                "unique": sorted(rules.unique), "priority": list(rules.priority), "limit": rules.limit}))
+            self._sandbox.store.write(
+                WriteBatch().put_json(
+                    SETTINGS,
+                    "rules",
+                    {"unique": sorted(rules.unique), "priority": list(rules.priority), "limit": rules.limit},
+                )
+            )
             self.graph.set_rules(rules)
             if re_resolve:
                 self.re_resolve()
@@ -202,12 +220,16 @@ class IdentityService:
     def create_namespace(self, code: str, name: str, id_type: str, description: str = "") -> Namespace:
         """Create a custom namespace (code and type are immutable afterwards)."""
         if not code or not code.replace("_", "").replace("-", "").isalnum() or len(code) > 64:
-            raise InvalidInput("A namespace code uses letters, digits, '-' and '_' (1-64 characters)", path="code")
+            raise InvalidInput(
+                "A namespace code uses letters, digits, '-' and '_' (1-64 characters)", path="code"
+            )
         try:
             kind = IdentityType(id_type.upper().replace("MOBILE", "PHONE"))
         except ValueError:
             allowed = ", ".join(t.value for t in IdentityType)
-            raise InvalidInput(f"Unknown identity type {id_type!r}; use one of {allowed}", path="idType") from None
+            raise InvalidInput(
+                f"Unknown identity type {id_type!r}; use one of {allowed}", path="idType"
+            ) from None
         if any(ns.code.lower() == code.lower() for ns in self.namespaces()):
             raise Conflict(f"A namespace with code {code!r} already exists", path="code")
         used = [ns.id for ns in self.namespaces() if ns.id is not None]
@@ -249,7 +271,12 @@ class IdentityService:
         before = {i: self.graph.profile_id(i) for i in identities}
         if link:
             result = self.graph.add_row(
-                identities, ts=seen_at, dataset=dataset_id, batch=batch_id, primary=declared_primary, record=not is_event
+                identities,
+                ts=seen_at,
+                dataset=dataset_id,
+                batch=batch_id,
+                primary=declared_primary,
+                record=not is_event,
             )
             if result.rejected is not None:
                 raise IdentityRejected(result.rejected, path="identityMap")
@@ -267,7 +294,9 @@ class IdentityService:
                 self._dirty.add(new)
         return LinkOutcome(primary, touched, touched | {self.profile_id_of(primary)})
 
-    def _choose_primary(self, identities: Sequence[Identity], declared: Identity | None, is_event: bool) -> Identity:
+    def _choose_primary(
+        self, identities: Sequence[Identity], declared: Identity | None, is_event: bool
+    ) -> Identity:
         if declared is not None and declared in identities and (not is_event or not self.rules.priority):
             return declared
         chosen = choose_primary(identities, self.rules)
@@ -317,11 +346,15 @@ class IdentityService:
                 wb.delete(COMPONENTS, pid)
                 continue
             prof, members, links = state
-            wb.put_json(COMPONENTS, pid, {
-                "created": prof.created_seq,
-                "members": [[m.namespace, m.id, m.first_seen] for m in members],
-                "links": [list(lr) for lr in links],
-            })
+            wb.put_json(
+                COMPONENTS,
+                pid,
+                {
+                    "created": prof.created_seq,
+                    "members": [[m.namespace, m.id, m.first_seen] for m in members],
+                    "links": [list(lr) for lr in links],
+                },
+            )
         for n, h in enumerate(self.graph.history_since(self._history_flushed)):
             wb.put_json(HISTORY, f"{h.seq:015d}-{self._history_flushed + n:09d}", list(h))
         self._history_flushed = self.graph.history_length()
@@ -380,7 +413,9 @@ class IdentityService:
         """The identity a profile is known by: the highest-priority namespace among its members."""
         if not members:
             return None
-        people = [m for m in members if self._type(m.namespace) not in (IdentityType.COOKIE, IdentityType.DEVICE)]
+        people = [
+            m for m in members if self._type(m.namespace) not in (IdentityType.COOKIE, IdentityType.DEVICE)
+        ]
         return choose_primary(people or list(members), self.rules)
 
     def _type(self, code: str) -> IdentityType:
@@ -388,7 +423,9 @@ class IdentityService:
             self.namespaces()
         return self._types.get(code, IdentityType.CROSS_DEVICE)
 
-    def describe_members(self, members: Sequence[Identity], store: PointStore | None = None) -> list[dict[str, Any]]:
+    def describe_members(
+        self, members: Sequence[Identity], store: PointStore | None = None
+    ) -> list[dict[str, Any]]:
         primary = self.primary_of(members)
         out = []
         for m in sorted(members):
@@ -456,7 +493,9 @@ def _ns_to_doc(ns: Namespace, description: str) -> dict[str, Any]:
 
 
 def _ns_from_doc(doc: dict[str, Any]) -> Namespace:
-    return Namespace(doc["code"], doc.get("id"), doc.get("name", doc["code"]), IdentityType(doc["idType"]), custom=True)
+    return Namespace(
+        doc["code"], doc.get("id"), doc.get("name", doc["code"]), IdentityType(doc["idType"]), custom=True
+    )
 
 
 __all__ = ["IdentityService", "LinkOutcome", "from_singleton_id", "identity_of_xid", "singleton_id", "xid_of"]

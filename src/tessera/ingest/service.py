@@ -51,7 +51,9 @@ class IngestService:
         batch = self._require_loading(batch_id)
         files = self.staging.files(batch_id)
         if not files:
-            raise SemanticError(f"Batch {batch_id} has no files; upload at least one before completing", path="batchId")
+            raise SemanticError(
+                f"Batch {batch_id} has no files; upload at least one before completing", path="batchId"
+            )
         batch = self._sandbox.batches.set_status(batch_id, "processing")
         dataset = self._sandbox.datasets.get(batch["relatedObjects"][0]["id"])
         declared = batch["inputFormat"]["format"]
@@ -128,7 +130,9 @@ class IngestService:
 
     # -- streaming -------------------------------------------------------------------------------
 
-    def create_inlet(self, name: str, *, data_type: str = "xdm", dataset_id: str | None = None) -> dict[str, Any]:
+    def create_inlet(
+        self, name: str, *, data_type: str = "xdm", dataset_id: str | None = None
+    ) -> dict[str, Any]:
         """A streaming connection; messages are posted to ``/collection/{inletId}``."""
         if data_type not in {"xdm", "raw"}:
             raise InvalidInput("dataType must be 'xdm' or 'raw'", path="auth.params.dataType")
@@ -189,7 +193,9 @@ class IngestService:
 
     # -- internals -------------------------------------------------------------------------------
 
-    def _rows(self, path: Path, fmt: str, dataset: dict[str, Any], batch: dict[str, Any]) -> Iterator[tuple[int, Any]]:
+    def _rows(
+        self, path: Path, fmt: str, dataset: dict[str, Any], batch: dict[str, Any]
+    ) -> Iterator[tuple[int, Any]]:
         from tessera.ingest.readers import end_user_ids, read_file
 
         source = dataset.get("identitySource")
@@ -225,7 +231,9 @@ class IngestService:
             if progress is not None:
                 progress(totals.seen)
 
-    def _finish(self, batch: dict[str, Any], totals: _Totals, seconds: float, *, files: list[str]) -> dict[str, Any]:
+    def _finish(
+        self, batch: dict[str, Any], totals: _Totals, seconds: float, *, files: list[str]
+    ) -> dict[str, Any]:
         failed = totals.failed + len(totals.file_errors)
         if totals.accepted and not failed:
             status = "success"
@@ -266,7 +274,9 @@ class IngestService:
     def _require_loading(self, batch_id: str) -> dict[str, Any]:
         batch = self._sandbox.batches.get(batch_id)
         if batch["status"] != "loading":
-            raise Conflict(f"Batch {batch_id} is {batch['status']}; files can only be added while it is loading")
+            raise Conflict(
+                f"Batch {batch_id} is {batch['status']}; files can only be added while it is loading"
+            )
         return batch
 
 

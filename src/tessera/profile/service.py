@@ -198,7 +198,11 @@ class ProfileService:
     # -- reads ----------------------------------------------------------------------------------
 
     def _fragments(
-        self, store: PointStore, members: Sequence[Identity], policy: MergePolicy, as_of: datetime | None = None
+        self,
+        store: PointStore,
+        members: Sequence[Identity],
+        policy: MergePolicy,
+        as_of: datetime | None = None,
     ) -> Iterator[Fragment]:
         allowed = set(policy.order) if policy.attribute_merge == "dataSetPrecedence" else None
         index = self._fragment_index()
@@ -319,7 +323,10 @@ class ProfileService:
         if policy.identity_graph == "none":
             members = [anchor]
         materialised = (
-            as_of is None and policy.default and policy.identity_graph == "pdg" and policy.schema_name == PROFILE_CLASS
+            as_of is None
+            and policy.default
+            and policy.identity_graph == "pdg"
+            and policy.schema_name == PROFILE_CLASS
         )
         if materialised:
             raw = store.get(PROFILES, pid)
@@ -362,7 +369,9 @@ class ProfileService:
             members = (
                 [identity]
                 if policy.identity_graph == "none"
-                else self._sandbox.identity.members(self._sandbox.identity.profile_id_of(identity, store), store)
+                else self._sandbox.identity.members(
+                    self._sandbox.identity.profile_id_of(identity, store), store
+                )
             )
         rows = sorted(self._all_events(store, members), key=lambda r: r[0], reverse=descending)
         if start is not None:
@@ -380,7 +389,9 @@ class ProfileService:
         next_cursor = str(offset + limit) if offset + limit < len(rows) else None
         return [body for _, body in page], next_cursor
 
-    def _all_events(self, store: PointStore, members: Sequence[Identity]) -> Iterator[tuple[tuple[int, str, str], dict[str, Any]]]:
+    def _all_events(
+        self, store: PointStore, members: Sequence[Identity]
+    ) -> Iterator[tuple[tuple[int, str, str], dict[str, Any]]]:
         for identity in members:
             for k, raw in store.scan(EVENTS, key(id_key(identity), "")):
                 parts = k.split(KEY_SEP)
@@ -389,7 +400,9 @@ class ProfileService:
                 body["identity"] = identity.to_json()
                 yield (int(parts[2]), parts[3], parts[4]), body
 
-    def events_for_members(self, members: Sequence[Identity], store: PointStore | None = None) -> list[dict[str, Any]]:
+    def events_for_members(
+        self, members: Sequence[Identity], store: PointStore | None = None
+    ) -> list[dict[str, Any]]:
         """Event records of these identities, timestamp order (for segment evaluation)."""
         rows = sorted(self._all_events(store or self._store, members), key=lambda r: r[0])
         return [body["record"] for _, body in rows]
@@ -434,7 +447,10 @@ class ProfileService:
                 ev_key = k.split(KEY_SEP, 1)[1]
                 parts = ev_key.split(KEY_SEP)
                 staged.write(
-                    WriteBatch().delete(EVENTS, ev_key).delete(BATCH_EVENTS, k).delete(EVENT_IDS, key(parts[3], parts[4]))
+                    WriteBatch()
+                    .delete(EVENTS, ev_key)
+                    .delete(BATCH_EVENTS, k)
+                    .delete(EVENT_IDS, key(parts[3], parts[4]))
                 )
                 touched.add(self._sandbox.identity.profile_id_of(Identity(parts[0], parts[1]), staged))
                 removed += 1
@@ -468,7 +484,9 @@ class ProfileService:
     def count(self) -> int:
         return self._store.count(PROFILES)
 
-    def scan_profiles(self, start_after: str | None = None, limit: int | None = None) -> Iterator[tuple[str, dict[str, Any]]]:
+    def scan_profiles(
+        self, start_after: str | None = None, limit: int | None = None
+    ) -> Iterator[tuple[str, dict[str, Any]]]:
         for k, raw in self._store.scan(PROFILES, start_after=start_after, limit=limit):
             yield k, orjson.loads(raw)
 

@@ -13,6 +13,7 @@ process crashes; set ``synchronous_full`` for power-loss durability).
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import threading
 import time
@@ -42,7 +43,9 @@ class SqliteStore:
 
     capabilities = Capabilities(durable=True, shared_between_processes=True)
 
-    def __init__(self, path: str | Path, *, group_commit_ms: float = 0.0, synchronous_full: bool = False) -> None:
+    def __init__(
+        self, path: str | Path, *, group_commit_ms: float = 0.0, synchronous_full: bool = False
+    ) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._sync = "FULL" if synchronous_full else "NORMAL"
@@ -50,7 +53,9 @@ class SqliteStore:
         self._writer = self._connect()
         self._tables: set[str] = {
             row[0][2:]
-            for row in self._writer.execute("SELECT name FROM sqlite_master WHERE type='table' AND name LIKE 't\\_%' ESCAPE '\\'")
+            for row in self._writer.execute(
+                "SELECT name FROM sqlite_master WHERE type='table' AND name LIKE 't\\_%' ESCAPE '\\'"
+            )
         }
         self._local = threading.local()
         self._missing: dict[str, float] = {}
@@ -86,7 +91,9 @@ class SqliteStore:
     def _ensure_table(self, name: str) -> None:
         if name not in self._tables:
             check_table(name)
-            self._writer.execute(f'CREATE TABLE IF NOT EXISTS "t_{name}" (k TEXT PRIMARY KEY, v BLOB NOT NULL) WITHOUT ROWID')
+            self._writer.execute(
+                f'CREATE TABLE IF NOT EXISTS "t_{name}" (k TEXT PRIMARY KEY, v BLOB NOT NULL) WITHOUT ROWID'
+            )
             self._tables.add(name)
 
     def _known(self, table: str) -> bool:
@@ -98,9 +105,11 @@ class SqliteStore:
         now = time.monotonic()
         if now - self._missing.get(table, -1.0) < 0.05:
             return False
-        row = self._reader().execute(
-            "SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (f"t_{table}",)
-        ).fetchone()
+        row = (
+            self._reader()
+            .execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (f"t_{table}",))
+            .fetchone()
+        )
         if row:
             self._tables.add(table)
             self._missing.pop(table, None)
@@ -254,8 +263,6 @@ class SqliteStore:
             self._writer.close()
         with self._readers_lock:
             for con in self._readers:
-                try:
+                with contextlib.suppress(sqlite3.ProgrammingError):
                     con.close()
-                except sqlite3.ProgrammingError:
-                    pass
             self._readers.clear()

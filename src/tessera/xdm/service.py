@@ -121,7 +121,12 @@ class SchemaService:
         plan = self._plans.get(cache_key)
         if plan is None:
             validator = self.registry.validator(schema.id)
-            plan = IngestPlan(schema.id, is_event_schema(schema), self.registry.identity_descriptors(schema.id), validator.validate)
+            plan = IngestPlan(
+                schema.id,
+                is_event_schema(schema),
+                self.registry.identity_descriptors(schema.id),
+                validator.validate,
+            )
             self._plans[cache_key] = plan
         return plan
 
@@ -168,7 +173,10 @@ class SchemaService:
                             "loyalty": {
                                 "type": "object",
                                 "properties": {
-                                    "tier": {"type": "string", "enum": ["bronze", "silver", "gold", "platinum"]},
+                                    "tier": {
+                                        "type": "string",
+                                        "enum": ["bronze", "silver", "gold", "platinum"],
+                                    },
                                     "points": {"type": "integer"},
                                     "memberSince": {"type": "string", "format": "date"},
                                 },
