@@ -450,17 +450,17 @@ def _sql_intersection(args: list[E.Expression], types: list[T]) -> E.Expression:
     # Python keeps the receiver's order and its first occurrence of each value, and answers null
     # rather than an empty array; list_distinct would not keep the order, so filter on position.
     a, b = args
-    kept = E.ArrayFilter(
-        this=a,
-        expression=_lambda(
-            E.And(
-                this=E.EQ(this=E.ArrayPosition(this=a.copy(), expression=_var("_x")), expression=_var("_i")),
-                expression=E.ArrayContains(this=b, expression=_var("_x")),
-            ),
-            "_x",
-            "_i",
+    by_position = _lambda(
+        E.And(
+            this=E.EQ(this=E.ArrayPosition(this=a.copy(), expression=_var("_x")), expression=_var("_i")),
+            expression=E.ArrayContains(this=b, expression=_var("_x")),
         ),
+        "_x",
+        "_i",
     )
+    # DuckDB numbers lambda positions from 1 like list_position; dialects counting from 0 shift it
+    by_position.meta["position_base"] = 1
+    kept = E.ArrayFilter(this=a, expression=by_position)
     return E.Nullif(this=kept, expression=E.Array(expressions=[]))
 
 
