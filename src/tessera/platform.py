@@ -159,6 +159,11 @@ class Platform:
                     opened.start_background()
             return opened
 
+    def opened(self) -> list[Sandbox]:
+        """The sandboxes opened so far (metrics and readiness look at these, never open more)."""
+        with self._lock:
+            return list(self._open.values())
+
     def start_background(self) -> None:
         """Run each sandbox's timers (closing time windows, schedules, deliveries) in threads.
 

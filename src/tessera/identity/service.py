@@ -339,13 +339,17 @@ class IdentityService:
 
     def flush(self, store: PointStore) -> None:
         """Write the components, history and counters changed since the last flush (in ``store``'s commit)."""
+        from tessera.ops.alerts import check_components
+
         wb = WriteBatch()
+        changed: list[tuple[str, list[IdentityRow], list[LinkRow]]] = []
         for pid in self._dirty | self._gone:
             state = self.graph.component_state(pid)
             if state is None:
                 wb.delete(COMPONENTS, pid)
                 continue
             prof, members, links = state
+            changed.append((pid, members, links))
             wb.put_json(
                 COMPONENTS,
                 pid,
@@ -359,6 +363,7 @@ class IdentityService:
             wb.put_json(HISTORY, f"{h.seq:015d}-{self._history_flushed + n:09d}", list(h))
         self._history_flushed = self.graph.history_length()
         wb.put_json(META, "state", {"seq": self.graph.seq, "refused": self.graph.refused_counts()})
+        check_components(self._sandbox, store, wb, changed)  # graph-health alerts, same commit
         store.write(wb)
         self._dirty.clear()
         self._gone.clear()
