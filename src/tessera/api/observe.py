@@ -29,7 +29,7 @@ def request_id_of(scope: Scope) -> str:
     """The caller's request id when acceptable, else a fresh one."""
     for name, value in scope.get("headers", ()):
         if name == HEADER:
-            text = value.decode("latin-1")
+            text = bytes(value).decode("latin-1")
             if _SANE_ID.match(text):
                 return text
             break

@@ -48,8 +48,8 @@ def _v1_to_v2(store: PointStore, wb: WriteBatch) -> None:
     last: dict[str, int] = {}
     pending: dict[str, int] = {}
     for k, _ in store.scan("outbox"):
-        dest, _, seq = k.rpartition(KEY_SEP)
-        last[dest] = max(last.get(dest, 0), int(seq))
+        dest, _, number = k.rpartition(KEY_SEP)
+        last[dest] = max(last.get(dest, 0), int(number))
         pending[dest] = pending.get(dest, 0) + 1
     for dest, raw in store.scan("destinations"):
         doc = orjson.loads(raw)
