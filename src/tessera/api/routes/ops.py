@@ -18,12 +18,27 @@ from tessera.ops import alerts, metrics
 from tessera.platform import Sandbox
 
 router = APIRouter(tags=["Tessera"])
+METRICS_EXAMPLE = (
+    "# HELP tessera_ingested_records_total Records and events stored, by sandbox, dataset and kind.\n"
+    "# TYPE tessera_ingested_records_total counter\n"
+    'tessera_ingested_records_total{dataset="5c8c3c555033b814b69f947f",kind="streaming",sandbox="prod"} 42.0\n'
+)
 
 
 @router.get(
     "/metrics",
     summary="Prometheus metrics (needs an all-sandbox key on a keyed server)",
-    responses={200: {"description": "Prometheus text exposition", "content": {"text/plain": {}}}},
+    responses={
+        200: {
+            "description": "Prometheus text exposition",
+            "content": {"text/plain": {"example": METRICS_EXAMPLE}},
+        },
+        **{
+            code: doc
+            for code, doc in op(None, errors=())["responses"].items()
+            if code in (401, 403, 429)
+        },
+    },
     response_class=Response,
 )
 async def prometheus(platform: PlatformDep) -> Response:
