@@ -200,8 +200,13 @@ def envelope(schema: str, dataset: str, entity: dict[str, Any]) -> dict[str, Any
     }
 
 
-def operation(n: int, info: dict[str, str], people: int) -> tuple[str, str, str, bytes | None]:
-    """The ``n``-th operation: (kind, method, path, body); deterministic, spread over people."""
+def operation(
+    n: int, info: dict[str, str], people: int, replay: bool = False
+) -> tuple[str, str, str, bytes | None]:
+    """The ``n``-th operation: (kind, method, path, body); deterministic, spread over people.
+
+    ``replay`` reuses event ids (``n mod people``), so stored data stops growing after one pass:
+    memory growth that remains then is not explained by data."""
     who = (n * 7919) % people
     slot = n % 10
     if slot < 4:
@@ -215,7 +220,7 @@ def operation(n: int, info: dict[str, str], people: int) -> tuple[str, str, str,
     if slot < 6:
         stamp = (datetime.now(UTC) - timedelta(seconds=n % 600)).strftime("%Y-%m-%dT%H:%M:%SZ")
         event = {
-            "_id": f"soak-{n}",
+            "_id": f"soak-{n % people if replay else n}",
             "timestamp": stamp,
             "eventType": "commerce.purchases",
             "identityMap": {"Email": [{"id": f"p{who}@example.com", "primary": True}]},
@@ -272,7 +277,7 @@ async def drive(
             delay = due - time.perf_counter()
             if delay > 0:
                 await asyncio.sleep(delay)
-            kind, method, path, body = operation(i, info, args.people)
+            kind, method, path, body = operation(i, info, args.people, args.events == "replayed")
             status = await conn.request(method, path, body)
             bucket = current
             if status >= 400:
@@ -318,6 +323,12 @@ def main() -> None:
     ap.add_argument("--sample", type=float, default=30.0, help="seconds between samples")
     ap.add_argument("--connections", type=int, default=8, help="keep-alive connections")
     ap.add_argument("--max-growth", type=float, default=10.0, help="percent growth allowed per run length")
+    ap.add_argument(
+        "--events",
+        choices=("unique", "replayed"),
+        default="unique",
+        help="unique event ids (stored data grows) or replayed ones (it stops growing)",
+    )
     ap.add_argument("--out", type=Path, help="also write the results as Markdown here")
     args = ap.parse_args()
     args.sample = min(args.sample, max(1.0, args.seconds / 4))
@@ -347,7 +358,8 @@ def main() -> None:
         f"{load[2]:.2f} (the machine is shared with other work, so latencies carry its noise).",
         f"Server: one uvicorn process over loopback; {args.people} people seeded in {seed_s:.1f} s; "
         f"{args.rate:g} operations/s for {args.seconds:g} s (40 % streaming profile updates, 20 % "
-        f"streaming purchase events evaluated by a streaming segment, 40 % profile lookups), open loop "
+        f"streaming purchase events ({args.events} ids) evaluated by a streaming segment, 40 % profile "
+        f"lookups), open loop "
         f"over {args.connections} keep-alive connections; {done} operations sent, {total_errors} errors.",
         "",
         "| t (s) | ops/s | p50 ms | p99 ms | p99 lookup ms | p99 ingest ms | errors | server RSS MB |",

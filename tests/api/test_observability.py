@@ -226,6 +226,10 @@ async def test_health_is_open_and_ready_checks_the_stores(
     assert (await client.get("/tessera/health")).json() == {"status": "ok"}
     ready = await client.get("/tessera/ready")
     assert ready.status_code == 200 and ready.json()["status"] == "ready"
+    assert ready.json()["checked"] == ["system", "prod"]
+    platform.sandboxes.create("dev")
+    platform.sandbox("dev")
+    assert (await client.get("/tessera/ready")).json()["checked"] == ["system", "prod", "dev"]
     platform.sandbox().store.close()
     broken = await client.get("/tessera/ready")
     assert broken.status_code == 503, broken.text

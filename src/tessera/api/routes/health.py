@@ -31,7 +31,8 @@ async def health() -> JsonResponse:
     ),
 )
 def ready(platform: PlatformDep) -> JsonResponse:
-    """The system store and every open sandbox store answer a read and take a write; 503 otherwise.
+    """The system store, the default sandbox and every other open sandbox store answer a read and
+    take a write; 503 otherwise.
 
     The write is an empty transaction (deleting a probe key that never exists), so it proves
     the store is open, not read-only and not locked, without changing any data.
@@ -40,6 +41,7 @@ def ready(platform: PlatformDep) -> JsonResponse:
     try:
         count = len(platform.sandboxes.list())
         platform.system.write(WriteBatch().delete(PROBE_TABLE, "probe"))
+        platform.sandbox()  # the default sandbox must open (its graph loaded) before traffic comes
         for sandbox in platform.opened():
             checked.append(sandbox.name)
             sandbox.store.get(PROBE_TABLE, "probe")
