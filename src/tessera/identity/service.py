@@ -38,6 +38,7 @@ from tessera.identity.namespaces import DEFAULT_NAMESPACES, IdentityType, Namesp
 from tessera.identity.rules import LinkingRules, choose_primary
 from tessera.identity.validation import validate_row
 from tessera.model import Identity
+from tessera.ops.alerts import check_components
 from tessera.store import PointStore, WriteBatch, get_json, scan_json
 
 if TYPE_CHECKING:
@@ -339,8 +340,6 @@ class IdentityService:
 
     def flush(self, store: PointStore) -> None:
         """Write the components, history and counters changed since the last flush (in ``store``'s commit)."""
-        from tessera.ops.alerts import check_components
-
         wb = WriteBatch()
         changed: list[tuple[str, list[IdentityRow], list[LinkRow]]] = []
         for pid in self._dirty | self._gone:

@@ -27,6 +27,7 @@ from prometheus_client.core import GaugeHistogramMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 if TYPE_CHECKING:
+    from tessera.identity.graph import GraphStats
     from tessera.platform import Platform, Sandbox
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -116,6 +117,18 @@ def _oldest_age(sandbox: Sandbox, dest_id: str, now: float) -> float:
     return 0.0
 
 
+def _graph_stats(sandbox: Sandbox) -> GraphStats:
+    """Graph statistics without stopping ingestion: the scan runs unlocked and is retried when a
+    concurrent write changed the graph under it; the third try holds the write lock."""
+    for _ in range(2):
+        try:
+            return sandbox.identity.graph.stats(top=1)
+        except RuntimeError:  # "dictionary changed size during iteration"
+            continue
+    with sandbox.write_lock:
+        return sandbox.identity.graph.stats(top=1)
+
+
 class PlatformCollector(Collector):
     """State metrics of one platform's open sandboxes, computed at scrape time."""
 
@@ -143,7 +156,7 @@ class PlatformCollector(Collector):
         )
         now = time.time()
         for sandbox in self.platform.opened():
-            stats = sandbox.identity.graph.stats(top=1)
+            stats = _graph_stats(sandbox)
             buckets = graph_size_buckets(stats.size_histogram)
             total = sum(size * n for size, n in stats.size_histogram.items())
             sizes.add_metric([sandbox.name], buckets, total)
