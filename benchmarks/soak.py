@@ -345,6 +345,9 @@ def main() -> None:
         finally:
             proc.terminate()
             proc.wait(timeout=30)
+        with Platform(Settings(home=str(home))) as plat:
+            # proof the streaming segment evaluated the events: its qualified members
+            members = plat.sandbox().store.count("memberships")
 
     word, mb_per_min, growth = verdict(samples, args.seconds, args.max_growth)
     first, last = samples[0], samples[-1]
@@ -360,7 +363,8 @@ def main() -> None:
         f"{args.rate:g} operations/s for {args.seconds:g} s (40 % streaming profile updates, 20 % "
         f"streaming purchase events ({args.events} ids) evaluated by a streaming segment, 40 % profile "
         f"lookups), open loop "
-        f"over {args.connections} keep-alive connections; {done} operations sent, {total_errors} errors.",
+        f"over {args.connections} keep-alive connections; {done} operations sent, {total_errors} errors; "
+        f"{members} segment memberships written by streaming evaluation.",
         "",
         "| t (s) | ops/s | p50 ms | p99 ms | p99 lookup ms | p99 ingest ms | errors | server RSS MB |",
         "| --- | --- | --- | --- | --- | --- | --- | --- |",

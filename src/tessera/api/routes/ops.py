@@ -33,11 +33,7 @@ METRICS_EXAMPLE = (
             "description": "Prometheus text exposition",
             "content": {"text/plain": {"example": METRICS_EXAMPLE}},
         },
-        **{
-            code: doc
-            for code, doc in op(None, errors=())["responses"].items()
-            if code in (401, 403, 429)
-        },
+        **{code: doc for code, doc in op(None, errors=())["responses"].items() if code in (401, 403, 429)},
     },
     response_class=Response,
 )
