@@ -20,6 +20,7 @@ import orjson
 
 from tessera.errors import TesseraError
 from tessera.model import Identity, parse_time, utcnow
+from tessera.ops import metrics
 
 if TYPE_CHECKING:
     from tessera.platform import Sandbox
@@ -160,6 +161,7 @@ def process_chunk(
             staged.rollback()
             sandbox.identity.reload()
             raise
+    metrics.record_chunk(sandbox.name, dataset["id"], batch_id, len(result.accepted), result.rejected)
     return result
 
 

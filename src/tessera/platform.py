@@ -20,6 +20,7 @@ from typing import Any
 
 from tessera.catalog import DEFAULT_SANDBOX, Batches, Datasets, SandboxRegistry
 from tessera.errors import InvalidInput
+from tessera.ops.migrations import open_format
 from tessera.settings import Settings
 from tessera.store import PointStore, SqliteStore
 from tessera.store.staged import StagedStore
@@ -70,6 +71,11 @@ class Sandbox:
         self.folder = folder
         self.settings = settings
         self.store: PointStore = open_point_store(settings, name, folder)
+        try:
+            open_format(self.store, f"sandbox {name!r}")  # migrate an older format, refuse a newer one
+        except BaseException:
+            self.store.close()
+            raise
         self.write_lock = threading.RLock()
         """Serialises the ingestion flow of this sandbox (one logical writer)."""
         self.datasets = Datasets(self.store)
@@ -130,6 +136,11 @@ class Platform:
         self.home = settings.home_path
         self.home.mkdir(parents=True, exist_ok=True)
         self.system: PointStore = SqliteStore(self.home / "system.sqlite")
+        try:
+            open_format(self.system, f"system store {self.home / 'system.sqlite'}")
+        except BaseException:
+            self.system.close()
+            raise
         self.sandboxes = SandboxRegistry(self.system, self.home)
         self._open: dict[str, Sandbox] = {}
         self._lock = threading.Lock()
@@ -158,6 +169,11 @@ class Platform:
                 if self._background:
                     opened.start_background()
             return opened
+
+    def opened(self) -> list[Sandbox]:
+        """The sandboxes opened so far (metrics and readiness look at these, never open more)."""
+        with self._lock:
+            return list(self._open.values())
 
     def start_background(self) -> None:
         """Run each sandbox's timers (closing time windows, schedules, deliveries) in threads.

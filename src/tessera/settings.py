@@ -62,6 +62,19 @@ SETTINGS: tuple[Setting, ...] = (
         "tessera",
         "Key prefix of this installation in Redis (sandbox names are appended).",
     ),
+    Setting("log_format", str, "json", "Server log lines: `json` (one object per line) or `text`."),
+    Setting(
+        "alert_graph_size",
+        int,
+        40,
+        "Record a graph-health alert when an identity graph reaches this many identities (0 = off).",
+    ),
+    Setting(
+        "alert_junk_links",
+        int,
+        20,
+        "Record a graph-health alert when one identity links to this many others (0 = off).",
+    ),
 )
 
 
@@ -87,6 +100,9 @@ class Settings:
     redis_url: str = "redis://127.0.0.1:6379/0"
     redis_cluster: bool = False
     redis_namespace: str = "tessera"
+    log_format: str = "json"
+    alert_graph_size: int = 40
+    alert_junk_links: int = 20
     extra: dict[str, str] = field(default_factory=dict, compare=False)
 
     @property

@@ -16,11 +16,13 @@ from tessera import __version__
 from tessera.api import docs
 from tessera.api.errors import JsonResponse, error_response
 from tessera.api.gateway import Gateway
+from tessera.api.observe import Observe
 from tessera.api.routes import (
     catalog,
     health,
     identity,
     ingest,
+    ops,
     privacy,
     profiles,
     sandboxes,
@@ -45,6 +47,7 @@ ROUTERS = (
     segments.router,
     segments.ca_router,
     segments.extra_router,
+    ops.router,
 )
 
 
@@ -151,6 +154,7 @@ def create_app(platform: Platform) -> FastAPI:
       ``GET|POST /data/core/ca/attributes``, ``GET|PATCH|DELETE /data/core/ca/attributes/{attributeId}``,
       ``GET /tessera/segments/{segmentId}/explain``
     * Privacy: ``GET|POST /data/core/privacy/jobs``, ``GET /data/core/privacy/jobs/{jobId}``
+    * Operations: ``GET /metrics`` (Prometheus), ``GET /tessera/alerts`` (graph health)
     * Pages: ``GET /docs`` (offline HTML reference), ``GET /openapi.json``, ``GET /`` (landing page or the UI)
 
     Args:
@@ -171,6 +175,7 @@ def create_app(platform: Platform) -> FastAPI:
     _install_error_handlers(app)
     _install_pages(app, platform)
     app.add_middleware(Gateway, platform=platform)
+    app.add_middleware(Observe)  # outermost: gateway refusals get a request id and a latency too
     return app
 
 

@@ -38,6 +38,7 @@ from tessera.identity.namespaces import DEFAULT_NAMESPACES, IdentityType, Namesp
 from tessera.identity.rules import LinkingRules, choose_primary
 from tessera.identity.validation import validate_row
 from tessera.model import Identity
+from tessera.ops.alerts import check_components
 from tessera.store import PointStore, WriteBatch, get_json, scan_json
 
 if TYPE_CHECKING:
@@ -340,12 +341,14 @@ class IdentityService:
     def flush(self, store: PointStore) -> None:
         """Write the components, history and counters changed since the last flush (in ``store``'s commit)."""
         wb = WriteBatch()
+        changed: list[tuple[str, list[IdentityRow], list[LinkRow]]] = []
         for pid in self._dirty | self._gone:
             state = self.graph.component_state(pid)
             if state is None:
                 wb.delete(COMPONENTS, pid)
                 continue
             prof, members, links = state
+            changed.append((pid, members, links))
             wb.put_json(
                 COMPONENTS,
                 pid,
@@ -359,6 +362,7 @@ class IdentityService:
             wb.put_json(HISTORY, f"{h.seq:015d}-{self._history_flushed + n:09d}", list(h))
         self._history_flushed = self.graph.history_length()
         wb.put_json(META, "state", {"seq": self.graph.seq, "refused": self.graph.refused_counts()})
+        check_components(self._sandbox, store, wb, changed)  # graph-health alerts, same commit
         store.write(wb)
         self._dirty.clear()
         self._gone.clear()

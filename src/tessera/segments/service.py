@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from tessera.errors import NotFound, TesseraError
 from tessera.model import format_time, parse_time, utcnow
+from tessera.ops import metrics as ops_metrics
 from tessera.segments import memberships as ms
 from tessera.segments.computed import FIELD, ComputedAttributes, event_time
 from tessera.segments.definitions import Definitions, dependency_order
@@ -475,8 +476,10 @@ class SegmentService:
             job["status"] = "FAILED"
             job["errors"] = [{"code": type(exc).__name__, "msg": str(exc)}]
             self.store.write(WriteBatch().put_json(JOBS, job_id, job))
+            ops_metrics.record_segment_job(self._sandbox.name, "FAILED", time.time() - start)
             raise
         end = time.time()
+        ops_metrics.record_segment_job(self._sandbox.name, "SUCCEEDED", end - start)
         job["status"] = "SUCCEEDED"
         job["metrics"] = {
             "totalTime": _span(start, end),

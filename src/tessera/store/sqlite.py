@@ -183,6 +183,13 @@ class SqliteStore:
             row = con.execute(f'SELECT count(*) FROM "t_{table}"').fetchone()
         return int(row[0])
 
+    def tables(self) -> list[str]:
+        """Names of the tables that exist (backups walk them all)."""
+        rows = self._reader().execute(
+            "SELECT name FROM sqlite_master WHERE type='table' AND name LIKE 't\\_%' ESCAPE '\\' ORDER BY name"
+        )
+        return [row[0][2:] for row in rows]
+
     # -- writes --------------------------------------------------------------------------------
 
     def write(self, batch: WriteBatch) -> None:

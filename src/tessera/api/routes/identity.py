@@ -15,6 +15,7 @@ from tessera.identity.namespaces import Namespace
 from tessera.identity.service import identity_of_xid, xid_of
 from tessera.identity.simulate import simulate
 from tessera.model import Identity
+from tessera.ops.alerts import alert_counts
 from tessera.platform import Sandbox
 
 router = APIRouter(tags=["Identity"])
@@ -480,6 +481,7 @@ def explain(
             "datasets": 2,
             "batches": 1,
             "identity": {"graphs": 1, "identities": 3, "links": 2},
+            "alerts": {"graph_size": 0, "junk_identity": 1},
         },
         errors=(400, 404),
     ),
@@ -495,5 +497,6 @@ def stats(sandbox: SandboxDep) -> JsonResponse:
             "datasets": len(sandbox.datasets.list()),
             "batches": len(sandbox.batches.list()),
             "identity": sandbox.identity.stats(),
+            "alerts": alert_counts(sandbox.store),
         }
     )
