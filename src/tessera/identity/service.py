@@ -105,6 +105,10 @@ class _Graph(IdentityGraph):
             )  # fmt: skip
         return ProfileRow(pid, comp.created), members, links
 
+    def profile_size(self, pid: str) -> int:
+        comp = self._comps.get(pid)
+        return 0 if comp is None else len(comp.members)
+
     def history_since(self, index: int) -> list[HistoryEntry]:
         return self._history[index:]
 
@@ -478,6 +482,13 @@ class IdentityService:
             return list(self.graph.profile_members(profile_id))
         except NotFound:
             return []
+
+    def size(self, profile_id: str) -> int:
+        """How many identities :meth:`members` would list, without listing them."""
+        single = from_singleton_id(profile_id)
+        if single is not None:
+            return 0 if self.graph.profile_id(single) is not None else 1
+        return self.graph.profile_size(profile_id)
 
     def cluster(self, identity: Identity, *, stitched: bool = True) -> list[Identity]:
         """Cluster members of an identity (just itself without stitching or when in no graph)."""

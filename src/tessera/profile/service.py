@@ -450,21 +450,24 @@ class ProfileService:
         else:
             anchor = identity
             pid = self._sandbox.identity.profile_id_of(identity, store)
-            members = self._sandbox.identity.members(pid, store)
-        if len(members) > self._sandbox.identity.graph_limit:
+            members = []  # listed below only when merging on read: a lookup needs just the size
+        size = len(members) if members else self._sandbox.identity.size(pid)
+        if size > self._sandbox.identity.graph_limit:
             raise SemanticError(
-                f"Too many related identities: this profile's graph has {len(members)} identities, "
+                f"Too many related identities: this profile's graph has {size} identities, "
                 f"above the limit of {self._sandbox.identity.graph_limit}",
                 path="entityId",
             )
-        if policy.identity_graph == "none":
-            members = [anchor]
         materialised = (
             as_of is None
             and policy.default
             and policy.identity_graph == "pdg"
             and policy.schema_name == PROFILE_CLASS
         )
+        if policy.identity_graph == "none":
+            members = [anchor]
+        elif not materialised and not members:
+            members = self._sandbox.identity.members(pid, store)
         if materialised:
             raw = store.get(PROFILES, pid)
             if raw is None:
