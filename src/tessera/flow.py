@@ -265,36 +265,34 @@ def process_batch(
             )
             result.changed_profiles |= linked.changed_profiles
             result.touched_profiles |= linked.touched_profiles
-            keep: list[int] = []
+            keep: list[tuple[int, Identity]] = []  # (position, primary) of the rows the graph took
             for n, reason in enumerate(linked.rejected):
-                if reason is None:
-                    keep.append(n)
+                primary = linked.primaries[n]
+                if reason is None and primary is not None:
+                    keep.append((n, primary))
                 else:
-                    rejected.append(_rejection(indexes[n], IdentityRejected(reason, path="identityMap")))
-            primaries = linked.primaries
+                    message = reason or "no primary identity"
+                    rejected.append(_rejection(indexes[n], IdentityRejected(message, path="identityMap")))
             if cfg.use_profile and keep:
                 if plan.is_event:
                     failed, changed = sandbox.profiles.put_events(
                         staged,
                         dataset,
-                        [(indexes[n], primaries[n], records[n], times[n]) for n in keep],  # type: ignore[misc]
+                        [(indexes[n], p, records[n], times[n]) for n, p in keep],
                         now,
                         batch_id,
                     )
                 else:
                     deletes = upsert_deletes or {}
+                    rows_in = [(indexes[n], p, records[n], deletes.get(indexes[n], ())) for n, p in keep]
                     failed, changed = sandbox.profiles.put_records(
-                        staged,
-                        dataset,
-                        [(indexes[n], primaries[n], records[n], deletes.get(indexes[n], ())) for n in keep],  # type: ignore[misc]
-                        now,
-                        upsert=cfg.upsert,
+                        staged, dataset, rows_in, now, upsert=cfg.upsert
                     )
                 result.changed_profiles |= changed
                 rejected.extend(_rejection(index, err) for index, err in failed.items())
             else:
                 failed = {}
-            result.accepted = [indexes[n] for n in keep if indexes[n] not in failed]
+            result.accepted = [indexes[n] for n, _ in keep if indexes[n] not in failed]
             rejected.sort(key=lambda r: r.index)
             result.rejected = rejected
             _finish_chunk(sandbox, staged, result, now)
