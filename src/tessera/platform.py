@@ -110,6 +110,14 @@ class Sandbox:
         result: dict[str, Any] = self.segments.memberships_of(profile_id, store)
         return result
 
+    def has_memberships(self, store: PointStore) -> bool:
+        """Whether any profile of the sandbox has a segment membership (else none need reading)."""
+        if self.segments is None:
+            return False
+        from tessera.segments.memberships import MEMBERSHIPS
+
+        return next(iter(store.scan(MEMBERSHIPS, limit=1)), None) is not None
+
     def start_background(self) -> None:
         """Start this sandbox's timer thread (segment windows, schedules, destinations)."""
         if self.segments is not None and hasattr(self.segments, "start"):

@@ -15,14 +15,16 @@ from typing import TYPE_CHECKING, Any
 
 from tessera.catalog.ids import epoch_ms, new_id
 from tessera.errors import Conflict, InvalidInput, NotFound, SemanticError
-from tessera.flow import ChunkResult, Rejection, process_chunk
+from tessera.flow import ChunkResult, Rejection, gc_paused, process_batch, process_chunk
 from tessera.ingest.files import Staging, format_of
 from tessera.store import WriteBatch, get_json, scan_json
 
 if TYPE_CHECKING:
     from tessera.platform import Sandbox
 
-CHUNK_ROWS = 2000
+CHUNK_ROWS = 10_000
+"""Rows of a batch file committed together: large enough that the bulk stages amortise their
+fixed costs, small enough that a chunk's rows and staged writes stay a few tens of MB."""
 INLETS = "inlets"
 Progress = Callable[[int], None]
 
@@ -216,12 +218,13 @@ class IngestService:
     ) -> None:
         iterator = iter(rows)
         while True:
-            chunk = list(islice(iterator, CHUNK_ROWS))
-            if not chunk:
-                return
-            offset = totals.seen
-            numbered = [(offset + n, record) for n, (_, record) in enumerate(chunk)]
-            result = process_chunk(self._sandbox, dataset, numbered, batch_id=batch["id"])
+            with gc_paused():
+                chunk = list(islice(iterator, CHUNK_ROWS))
+                if not chunk:
+                    return
+                offset = totals.seen
+                numbered = [(offset + n, record) for n, (_, record) in enumerate(chunk)]
+                result = process_batch(self._sandbox, dataset, numbered, batch_id=batch["id"])
             totals.add(result, {offset + n: row_no for n, (row_no, _) in enumerate(chunk)})
             wb = WriteBatch()
             for rej in result.rejected:
