@@ -356,6 +356,30 @@ class _Window:
 _UNSET: Any = object()
 
 
+class _SharedWindow:
+    """The window of one constant ``occurs`` target at the last evaluation time (one slot: an
+    evaluation asks many times for the same ``now``)."""
+
+    __slots__ = ("bounds", "last")
+
+    def __init__(self, bounds: Callable[[Scope], list[tuple[str, datetime]] | None]) -> None:
+        self.bounds = bounds
+        self.last: tuple[datetime, _Window | None] | None = None
+
+    def get(self, s: Scope) -> _Window | None:
+        now = s.ctx.now
+        last = self.last
+        if last is not None and last[0] == now:
+            return last[1]
+        b = self.bounds(s)
+        w = None if b is None else _Window(b)
+        self.last = (now, w)
+        return w
+
+
+_WINDOWS: dict[tuple[Any, ...], _SharedWindow] = {}
+
+
 class _Compiler:
     def compile(self, n: A.Node) -> Fn:
         meth = getattr(self, "c_" + type(n).__name__)
@@ -953,24 +977,18 @@ class _Compiler:
 
     def time_check(self, n: A.Occurs) -> Callable[[Scope], _Window | None] | None:
         """For an ``occurs`` whose target does not depend on the data (now, today, last month,
-        date(...)): ``fn(scope) -> check(time)``, the bounds computed once per evaluation time.
-        ``None`` when the target depends on the data."""
+        date(...)): ``fn(scope) -> window``, the bounds computed once per evaluation time and shared
+        by every expression with the same target (50 segments with ``< 24 hours before now`` build
+        one window per evaluation). ``None`` when the target depends on the data."""
         if not all(_is_constant(x) for x in (n.target, n.target2, n.amount) if x is not None):
             return None
-        bounds = self._occurs_bounds(n)
-        cache: dict[datetime, _Window | None] = {}
-
-        def checker(s: Scope) -> _Window | None:
-            now = s.ctx.now
-            c = cache.get(now, _UNSET)
-            if c is _UNSET:
-                if len(cache) > 64:
-                    cache.clear()
-                b = bounds(s)
-                c = cache[now] = None if b is None else _Window(b)
-            return c
-
-        return checker
+        spec = (n.kind, n.target, n.target2, n.cmp, n.amount, n.unit, n.direction)
+        shared = _WINDOWS.get(spec)
+        if shared is None:
+            if len(_WINDOWS) > 4096:
+                _WINDOWS.clear()
+            shared = _WINDOWS[spec] = _SharedWindow(self._occurs_bounds(n))
+        return shared.get
 
     def c_Occurs(self, n: A.Occurs) -> Fn:
         subj = self.compile(n.subject)
@@ -1135,6 +1153,50 @@ class _Compiler:
             return True
 
         return chain_indexed
+
+
+def event_types(node: A.Node) -> frozenset[str] | None:
+    """The event types an expression reads: the empty set when it reads no events, ``None`` when
+    it may read any event. An event whose ``eventType`` is not in the set cannot change the result
+    (every ``xEvent`` is filtered by ``eventType = "..."`` before anything else reads it)."""
+    found: set[str] = set()
+
+    def key(k: tuple[str, str] | None) -> bool:
+        if k is None or k[0] != "eventType":
+            return False
+        found.add(k[1])
+        return True
+
+    def visit(n: A.Node) -> bool:
+        """False when ``n`` reads events other than through an eventType group."""
+        if isinstance(n, A.XEvent):
+            return False
+        if isinstance(n, A.Filter) and isinstance(n.arr, A.XEvent):
+            if not key(_split_group(n.cond, None)[0]):
+                return False
+            return visit(n.cond)
+        if isinstance(n, (A.Quant, A.Agg)):
+            for d in n.decls:
+                if isinstance(d.source, A.XEvent):
+                    if (isinstance(n, A.Quant) and n.kind == "forall") or not key(
+                        _split_group(d.cond, d.var)[0]
+                    ):
+                        return False
+                elif not visit(d.source):
+                    return False
+                if d.cond is not None and not visit(d.cond):
+                    return False
+            return not isinstance(n, A.Agg) or visit(n.expr)
+        if isinstance(n, A.Chain) and isinstance(n.source, A.XEvent):
+            for st in n.steps:
+                if not key(_split_group(st.what, None)[0]):
+                    return False
+                if not all(visit(x) for x in (st.what, st.where, st.when) if x is not None):
+                    return False
+            return True
+        return all(visit(c) for c in A.children(n))
+
+    return frozenset(found) if visit(node) else None
 
 
 def _is_constant(n: A.Node) -> bool:

@@ -9,14 +9,19 @@ drains (a scheduler thread calls it; tests call it with an explicit time).
 
 from __future__ import annotations
 
+import hashlib
 import math
 import random
 import threading
 import time
 import uuid
+import zlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
+
+import orjson
 
 from tessera.errors import NotFound, TesseraError
 from tessera.model import format_time, parse_time, utcnow
@@ -32,6 +37,9 @@ if TYPE_CHECKING:
 PROFILES = "profiles"
 DUE = "segment_due"
 DUE_BY_PROFILE = "segment_due_profile"
+STATE = "segment_state"
+"""Per profile: what the last streaming evaluation saw (segment generation, attribute hash, event
+fingerprint per event type), so the next one re-evaluates only the segments the change can affect."""
 JOBS = "segment_jobs"
 PREVIEWS = "segment_previews"
 EXACT_LIMIT = 1_000_000
@@ -61,6 +69,7 @@ class SegmentService:
         self.computed = ComputedAttributes(sandbox.store, self.engine)
         self._listeners: list[ChangeListener] = []
         self._active_cache: dict[str, tuple[list[dict[str, Any]], list[tuple[dict[str, Any], Compiled]]]] = {}
+        self._plan_cache: tuple[list[tuple[dict[str, Any], Compiled]], _StreamPlan] | None = None
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         self._periodic: list[Callable[[datetime], object]] = []
@@ -130,6 +139,28 @@ class SegmentService:
         self._active_cache[mode] = (docs_now, active)
         return active
 
+    def _stream_plan(self) -> _StreamPlan:
+        """The continuous segments with what streaming needs from them, rebuilt when they change."""
+        active = self._active("continuous")
+        cached = self._plan_cache
+        if cached is not None and cached[0] is active:
+            return cached[1]
+        windows: set[timedelta] = set()
+        for _, c in active:
+            windows.update(c.windows)
+        generation = hashlib.blake2b(
+            orjson.dumps(sorted((d["id"], d.get("version", 1)) for d, _ in active)), digest_size=8
+        ).hexdigest()
+        plan = _StreamPlan(
+            segments=active,
+            ids=frozenset(d["id"] for d, _ in active),
+            windows=frozenset(windows),
+            calendar=any(c.calendar for _, c in active),
+            generation=generation,
+        )
+        self._plan_cache = (active, plan)
+        return plan
+
     # -- reading profiles --------------------------------------------------------------------------
 
     def _profile(self, store: PointStore, pid: str) -> tuple[dict[str, Any], list[dict[str, Any]]] | None:
@@ -155,14 +186,14 @@ class SegmentService:
         Called inside the ingesting chunk with its staged store: the membership transitions are
         written to ``store`` and commit with the data. Returns the changes.
         """
-        segments = self._active("continuous")
+        plan = self._stream_plan()
         active_cas = self.computed.active()
-        if not segments and not active_cas:
+        if not plan.segments and not active_cas:
             return []  # nothing streams: batch jobs pick up removed profiles
         wb = WriteBatch()
         changes: list[ms.Change] = []
         for pid in sorted(set(profile_ids)):
-            changes.extend(self._evaluate_profile(store, wb, pid, now, segments, active_cas))
+            changes.extend(self._evaluate_profile(store, wb, pid, now, plan, active_cas))
         self._emit(store, wb, changes)
         store.write(wb)
         patch = {c.profile_id for c in changes}
@@ -205,39 +236,65 @@ class SegmentService:
         wb: WriteBatch,
         pid: str,
         now: datetime,
-        segments: list[tuple[dict[str, Any], Compiled]],
+        plan: _StreamPlan,
         active_cas: list[Any],
     ) -> list[ms.Change]:
         current = ms.read(store, pid)
         loaded = self._profile(store, pid)
         changes: list[ms.Change] = []
-        streaming_ids = {d["id"] for d, _ in segments}
         if loaded is None:  # the profile is gone (merged away, split off, deleted): it leaves everything
             for sid, rec in current.items():
-                if sid in streaming_ids or rec.get("status") in ms.IN:
+                if sid in plan.ids or rec.get("status") in ms.IN:
                     new = ms.transition(rec, False, now)
                     if new is not None:
                         changes.append(ms.apply(wb, pid, sid, rec, new, now))
             self._schedule(store, wb, pid, None)
+            if store.get(STATE, pid) is not None:
+                wb.delete(STATE, pid)
             return changes
         attributes, events = loaded
-        windows: set[timedelta] = set()
-        calendar = False
+        windows = set(plan.windows)
         if active_cas:
             values = ComputedAttributes.compute(active_cas, attributes, events, now)
             self.computed.store_values(store, wb, pid, values, now, active_cas)
             attributes[FIELD] = values
             windows.update(w for _, _, w in active_cas)
+        # Which segments can this change affect? All of them when the profile's attributes (or
+        # identity merge/split, which changes them), the segment set, or a window closing due by
+        # now says so; otherwise only those reading an event type whose events changed.
+        state = _fingerprint(plan.generation, attributes, events)
+        raw = store.get(STATE, pid)
+        before = orjson.loads(raw) if raw is not None else None
+        due = store.get(DUE_BY_PROFILE, pid)
+        changed: set[str] | None = None
+        if (
+            before is not None
+            and state["a"] is not None
+            and before.get("g") == state["g"]
+            and before.get("a") == state["a"]
+            and (due is None or due.decode().split("\x1f", 1)[0] > f"{_ms(now):015d}")
+        ):
+            old_e, new_e = before.get("e") or {}, state["e"]
+            changed = {t for t in set(old_e) | set(new_e) if old_e.get(t) != new_e.get(t)}
+        if before != state:
+            wb.put_json(STATE, pid, state)
         member = {sid: rec.get("status") in ms.IN for sid, rec in current.items()}
-        for doc, compiled in segments:
+        for doc, compiled in plan.segments:
+            sid = doc["id"]
+            if changed is not None and not compiled.dependencies:
+                types = compiled.event_types
+                if types is None:
+                    if not changed:
+                        continue
+                elif changed.isdisjoint(types):
+                    continue
             qualifies = bool(compiled.predicate(attributes, events, now, member))
-            member[doc["id"]] = qualifies
-            new = ms.transition(current.get(doc["id"]), qualifies, now)
+            member[sid] = qualifies
+            old = current.get(sid)
+            new = ms.transition(old, qualifies, now)
             if new is not None:
-                changes.append(ms.apply(wb, pid, doc["id"], current.get(doc["id"]), new, now))
-            windows.update(compiled.windows)
-            calendar = calendar or compiled.calendar
-        self._schedule(store, wb, pid, self._next_change(events, windows, calendar, now))
+                changes.append(ms.apply(wb, pid, sid, old, new, now))
+        self._schedule(store, wb, pid, self._next_change(events, windows, plan.calendar, now))
         return changes
 
     @staticmethod
@@ -711,6 +768,44 @@ class SegmentService:
             self._thread.join(timeout=5)
             self._thread = None
         self.activation.close()
+
+
+@dataclass(frozen=True)
+class _StreamPlan:
+    segments: list[tuple[dict[str, Any], Compiled]]
+    ids: frozenset[str]
+    windows: frozenset[timedelta]
+    calendar: bool
+    generation: str
+
+
+_NO_TYPE = "\x00"
+
+
+def _fingerprint(
+    generation: str, attributes: Mapping[str, Any], events: Sequence[Mapping[str, Any]]
+) -> dict[str, Any]:
+    """What a streaming evaluation depends on, compactly: the segment generation, a hash of the
+    attributes, and per event type the number of events and a sum of hashes of their ``_id`` and
+    timestamp (events are immutable records identified by ``_id``)."""
+    try:
+        attrs: str | None = hashlib.blake2b(
+            orjson.dumps(attributes, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS), digest_size=8
+        ).hexdigest()
+    except TypeError:
+        attrs = None  # not serialisable: never trusted, every segment is evaluated
+    acc: dict[str, list[int]] = {}
+    for e in events:
+        t = e.get("eventType")
+        k = t if type(t) is str else _NO_TYPE
+        h = zlib.crc32(f"{e.get('_id')}\x1f{e.get('timestamp')}".encode())
+        a = acc.get(k)
+        if a is None:
+            acc[k] = [1, h]
+        else:
+            a[0] += 1
+            a[1] = (a[1] + h) & 0xFFFFFFFF
+    return {"g": generation, "a": attrs, "e": acc}
 
 
 def _span(start: float, end: float) -> dict[str, int]:
