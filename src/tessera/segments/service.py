@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from tessera.errors import NotFound, TesseraError
+from tessera.errors import InvalidInput, NotFound, TesseraError
 from tessera.model import format_time, parse_time, utcnow
 from tessera.segments import memberships as ms
 from tessera.segments.computed import FIELD, ComputedAttributes, event_time
@@ -110,13 +110,28 @@ class SegmentService:
 
     def create(self, body: Mapping[str, Any], *, seg_id: str | None = None) -> dict[str, Any]:
         """Create a segment definition (§b3); ``seg_id`` picks the id. See :meth:`Definitions.create`."""
+        self._check_policy(body)
         return self.definitions.create(body, seg_id=seg_id)
 
     def get(self, seg_id: str) -> dict[str, Any]:
         return self.definitions.get(seg_id)
 
     def update(self, seg_id: str, changes: Mapping[str, Any]) -> dict[str, Any]:
+        self._check_policy(changes)
         return self.definitions.update(seg_id, changes)
+
+    def _check_policy(self, body: Mapping[str, Any]) -> None:
+        """A definition's ``mergePolicyId`` must name an existing merge policy (its evaluation
+        reads profiles merged under it)."""
+        mp = body.get("mergePolicyId")
+        if mp is None:
+            return
+        if not isinstance(mp, str):
+            raise InvalidInput("mergePolicyId must be a merge policy id (string)", path="mergePolicyId")
+        try:
+            self.policy_key(mp)
+        except NotFound as exc:
+            raise InvalidInput(f"Merge policy {mp!r} does not exist", path="mergePolicyId") from exc
 
     def delete(self, seg_id: str) -> None:
         self.definitions.delete(seg_id, in_use=self.activation.uses_segment(seg_id))
@@ -153,6 +168,7 @@ class SegmentService:
         ).hexdigest()
         plan = _StreamPlan(
             segments=active,
+            policies={d["id"]: d["mergePolicyId"] for d, _ in active if d.get("mergePolicyId")},
             ids=frozenset(d["id"] for d, _ in active),
             windows=frozenset(windows),
             calendar=any(c.calendar for _, c in active),
@@ -163,7 +179,29 @@ class SegmentService:
 
     # -- reading profiles --------------------------------------------------------------------------
 
-    def _profile(self, store: PointStore, pid: str) -> tuple[dict[str, Any], list[dict[str, Any]]] | None:
+    def policy_key(self, merge_policy_id: str | None) -> str | None:
+        """``None`` when ``merge_policy_id`` reads the materialised profiles (absent, or the class
+        default over the private graph), else the id of the policy to merge on read with.
+
+        Raises:
+            NotFound: the policy does not exist.
+        """
+        if not merge_policy_id:
+            return None
+        from tessera.profile.fragments import PROFILE_CLASS
+
+        policy = self._sandbox.merge_policies.get(merge_policy_id)
+        if policy.default and policy.identity_graph == "pdg" and policy.schema_name == PROFILE_CLASS:
+            return None
+        return merge_policy_id
+
+    def _profile(
+        self, store: PointStore, pid: str, policy: str | None = None
+    ) -> tuple[dict[str, Any], list[dict[str, Any]]] | None:
+        """A profile's attributes and events as segments see them: the materialised profile, or
+        with ``policy`` (see :meth:`policy_key`) merged on read under that merge policy."""
+        if policy is not None:
+            return self._profile_with_policy(store, pid, policy)
         doc = get_json(store, PROFILES, pid)
         members = self._sandbox.identity.members(pid, store)
         events = self._sandbox.profiles.events_for_members(members, store) if members else []
@@ -173,6 +211,22 @@ class SegmentService:
         attributes.pop("segmentMembership", None)
         attributes.pop(FIELD, None)
         return attributes, events
+
+    def _profile_with_policy(
+        self, store: PointStore, pid: str, policy_id: str
+    ) -> tuple[dict[str, Any], list[dict[str, Any]]] | None:
+        members = self._sandbox.identity.members(pid, store)
+        if not members:
+            return None
+        view = self._sandbox.profiles.get(pid, merge_policy_id=policy_id, store=store)
+        if view is None:
+            return None
+        if self._sandbox.merge_policies.get(policy_id).identity_graph == "none":
+            members = members[:1]  # the profile service reads this policy from the anchor alone
+        attributes = dict(view.attributes)
+        attributes.pop("segmentMembership", None)
+        attributes.pop(FIELD, None)
+        return attributes, self._sandbox.profiles.events_for_members(members, store)
 
     def memberships_of(self, profile_id: str, store: PointStore | None = None) -> dict[str, Any]:
         """``segmentMembership.ups`` of a profile: ``{segment id: {status, lastQualificationTime}}``."""
@@ -254,15 +308,26 @@ class SegmentService:
             return changes
         attributes, events = loaded
         windows = set(plan.windows)
+        values: dict[str, Any] | None = None
         if active_cas:
             values = ComputedAttributes.compute(active_cas, attributes, events, now)
             self.computed.store_values(store, wb, pid, values, now, active_cas)
             attributes[FIELD] = values
             windows.update(w for _, _, w in active_cas)
+        # Segments naming a non-default merge policy see the profile merged under it.
+        seg_policy = {sid: self.policy_key(mp) for sid, mp in plan.policies.items()}
+        views: dict[str | None, tuple[dict[str, Any], list[dict[str, Any]]] | None] = {None: loaded}
+        for key_ in set(seg_policy.values()) - {None}:
+            view = views[key_] = self._profile(store, pid, key_)
+            if view is not None and values is not None:
+                view[0][FIELD] = values
         # Which segments can this change affect? All of them when the profile's attributes (or
         # identity merge/split, which changes them), the segment set, or a window closing due by
         # now says so; otherwise only those reading an event type whose events changed.
-        state = _fingerprint(plan.generation, attributes, events)
+        seen: Any = attributes
+        if len(views) > 1:
+            seen = {k or "": v[0] if v is not None else None for k, v in views.items()}
+        state = _fingerprint(plan.generation, seen, events)
         raw = store.get(STATE, pid)
         before = orjson.loads(raw) if raw is not None else None
         due = store.get(DUE_BY_PROFILE, pid)
@@ -288,7 +353,8 @@ class SegmentService:
                         continue
                 elif changed.isdisjoint(types):
                     continue
-            qualifies = bool(compiled.predicate(attributes, events, now, member))
+            view = views[seg_policy.get(sid)]
+            qualifies = view is not None and bool(compiled.predicate(view[0], view[1], now, member))
             member[sid] = qualifies
             old = current.get(sid)
             new = ms.transition(old, qualifies, now)
@@ -375,40 +441,72 @@ class SegmentService:
             now: evaluation time; defaults to the event's timestamp or the current time.
         """
         store = self.store
-        attributes: dict[str, Any] = {}
-        events: list[dict[str, Any]] = []
         current: dict[str, dict[str, Any]] = {}
         if profile_id is not None:
-            loaded = self._profile(store, profile_id)
-            if loaded is not None:
-                attributes, events = loaded
             current = ms.read(store, profile_id)
-        if profile:
-            attributes = {**attributes, **dict(profile)}
-        if event is not None:
-            events = sorted([*events, dict(event)], key=lambda e: str(e.get("timestamp", "")))
         when = now or (event_time(event) if event is not None else None) or utcnow()
         active_cas = self.computed.active()
-        if active_cas:
-            attributes[FIELD] = ComputedAttributes.compute(active_cas, attributes, events, when)
+        views: dict[str | None, tuple[dict[str, Any], list[dict[str, Any]]]] = {}
+
+        def view_for(policy: str | None) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+            if policy not in views:
+                attributes: dict[str, Any] = {}
+                events: list[dict[str, Any]] = []
+                if profile_id is not None:
+                    loaded = self._profile(store, profile_id, policy)
+                    if loaded is not None:
+                        attributes, events = loaded
+                if profile:
+                    attributes = {**attributes, **dict(profile)}
+                if event is not None:
+                    events = sorted([*events, dict(event)], key=lambda e: str(e.get("timestamp", "")))
+                if active_cas:
+                    attributes[FIELD] = ComputedAttributes.compute(active_cas, attributes, events, when)
+                views[policy] = (attributes, events)
+            return views[policy]
+
         member = {sid: rec.get("status") in ms.IN for sid, rec in current.items()}
         out: dict[str, bool] = {}
         for doc, compiled in self._active("synchronous"):
+            attributes, events = view_for(self.policy_key(doc.get("mergePolicyId")))
             member[doc["id"]] = out[doc["id"]] = bool(compiled.predicate(attributes, events, when, member))
         return out
 
     # -- batch ---------------------------------------------------------------------------------------
 
-    def rows(self, now: datetime, store: PointStore | None = None) -> list[Row]:
-        """Every profile as (profile id, attributes with computed attributes, events)."""
+    def rows(self, now: datetime, store: PointStore | None = None, policy: str | None = None) -> list[Row]:
+        """Every profile as (profile id, attributes with computed attributes, events); with
+        ``policy`` (see :meth:`policy_key`) merged on read under that merge policy."""
         store = store or self.store
         active_cas = self.computed.active()
         out: list[Row] = []
         for pid, doc in self._sandbox.profiles.scan_profiles():
-            members = self._sandbox.identity.members(pid, store)
-            events = self._sandbox.profiles.events_for_members(members, store) if members else []
-            attributes = dict(doc.get("attributes") or {})
-            attributes.pop("segmentMembership", None)
+            if policy is not None:
+                loaded = self._profile(store, pid, policy)
+                if loaded is None:
+                    continue
+                attributes, events = loaded
+            else:
+                members = self._sandbox.identity.members(pid, store)
+                events = self._sandbox.profiles.events_for_members(members, store) if members else []
+                attributes = dict(doc.get("attributes") or {})
+                attributes.pop("segmentMembership", None)
+            if active_cas:
+                attributes[FIELD] = ComputedAttributes.compute(active_cas, attributes, events, now)
+            out.append((pid, attributes, events))
+        return out
+
+    def _sample_rows(self, now: datetime, positions: Sequence[int], policy: str | None) -> list[Row]:
+        """Rows of the profiles at these positions of the profile id order (a uniform sample)."""
+        wanted = set(positions)
+        pids = [k for i, (k, _) in enumerate(self.store.scan(PROFILES)) if i in wanted]
+        active_cas = self.computed.active()
+        out: list[Row] = []
+        for pid in pids:
+            loaded = self._profile(self.store, pid, policy)
+            if loaded is None:
+                continue
+            attributes, events = loaded
             if active_cas:
                 attributes[FIELD] = ComputedAttributes.compute(active_cas, attributes, events, now)
             out.append((pid, attributes, events))
@@ -421,20 +519,33 @@ class SegmentService:
         now: datetime,
         outside: Mapping[str, set[str]] | None = None,
     ) -> dict[str, set[str]]:
-        """Members of each definition over ``rows``, in dependency order, through the SQL engine."""
+        """Members of each definition over ``rows``, in dependency order, through the SQL engine.
+
+        ``rows`` are the materialised profiles; definitions naming another merge policy are
+        evaluated over the profiles merged on read under it."""
         members: dict[str, set[str]] = {k: set(v) for k, v in (outside or {}).items()}
         import duckdb
 
+        by_policy: dict[str | None, Sequence[Row]] = {None: rows}
         con = duckdb.connect()
         try:
             for level in dependency_order(list(docs)):
-                compiled = {d["id"]: self.definitions.compile(d) for d in level}
-                for sid in compiled:
-                    members[sid] = set()
-                for pid, flags in self.engine.batch_query(con, "profiles_rel", rows, compiled, now, members):
-                    for sid, flag in flags.items():
-                        if flag:
-                            members[sid].add(pid)
+                groups: dict[str | None, dict[str, Compiled]] = {}
+                for d in level:
+                    groups.setdefault(self.policy_key(d.get("mergePolicyId")), {})[d["id"]] = (
+                        self.definitions.compile(d)
+                    )
+                    members[d["id"]] = set()
+                for policy, compiled in groups.items():
+                    if policy not in by_policy:
+                        by_policy[policy] = self.rows(now, policy=policy)
+                    result = self.engine.batch_query(
+                        con, "profiles_rel", by_policy[policy], compiled, now, members
+                    )
+                    for pid, flags in result:
+                        for sid, flag in flags.items():
+                            if flag:
+                                members[sid].add(pid)
         finally:
             con.close()
         return members
@@ -629,6 +740,7 @@ class SegmentService:
         now: datetime | None = None,
         sample_size: int = 100,
         seed: int | None = None,
+        merge_policy_id: str | None = None,
     ) -> dict[str, Any]:
         """Estimate the size of an unsaved expression and list a sample of matching profiles (§b7).
 
@@ -638,17 +750,22 @@ class SegmentService:
         compiled = self.engine.compile(fmt, expression)
         preview_id = str(uuid.uuid4())
         now = now or utcnow()
-        total = self._sandbox.profiles.count() if hasattr(self._sandbox.profiles, "count") else None
-        rows = self.rows(now)
-        total = len(rows) if total is None else max(total, len(rows))
-        sampled = rows
-        if len(rows) > EXACT_LIMIT:
-            sampled = random.Random(seed).sample(rows, EXACT_LIMIT)
+        policy = self.policy_key(merge_policy_id)
+        settings = getattr(self._sandbox, "settings", None)
+        limit = int(getattr(settings, "estimate_exact_limit", EXACT_LIMIT))
+        total = self._sandbox.profiles.count()
+        if total > limit:
+            # Sampled: choose the profiles first (one pass over the ids), then read only those.
+            sampled = self._sample_rows(now, random.Random(seed).sample(range(total), limit), policy)
+        else:
+            sampled = self.rows(now, policy=policy)
+            total = max(total, len(sampled))
         doc: dict[str, Any] = {
             "id": preview_id,
             "version": 0,
             "dependencies": sorted(compiled.dependencies),
             "expression": {"format": fmt, "value": expression},
+            "mergePolicyId": merge_policy_id,
         }
         self.definitions._cache[(preview_id, 0)] = compiled
         outside = self._outside_members(set())
@@ -709,7 +826,7 @@ class SegmentService:
         """Why a profile is (or is not) in a segment: the result, each sub-condition, matching events."""
         doc = self.definitions.get(seg_id)
         compiled = self.definitions.compile(doc)
-        loaded = self._profile(self.store, profile_id)
+        loaded = self._profile(self.store, profile_id, self.policy_key(doc.get("mergePolicyId")))
         if loaded is None:
             raise NotFound(f"Profile {profile_id} does not exist", path="profileId")
         attributes, events = loaded
@@ -773,6 +890,8 @@ class SegmentService:
 @dataclass(frozen=True)
 class _StreamPlan:
     segments: list[tuple[dict[str, Any], Compiled]]
+    policies: dict[str, str]
+    """Segment id → its mergePolicyId, for the segments that name one."""
     ids: frozenset[str]
     windows: frozenset[timedelta]
     calendar: bool
