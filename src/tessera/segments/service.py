@@ -45,6 +45,9 @@ PREVIEWS = "segment_previews"
 EXACT_LIMIT = 1_000_000
 """Below this many profiles estimates are exact; above, a sample of this size is read (§b7)."""
 
+EXPIRY_INTERVAL = timedelta(hours=1)
+"""How often the scheduler exits memberships past their ``validUntil`` (``ttlInDays``)."""
+
 ChangeListener = Callable[[PointStore, WriteBatch, list[ms.Change]], None]
 Row = tuple[str, dict[str, Any], list[dict[str, Any]]]
 _EPS = timedelta(milliseconds=1)
@@ -73,6 +76,7 @@ class SegmentService:
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         self._periodic: list[Callable[[datetime], object]] = []
+        self._last_expiry: datetime | None = None
         from tessera.activation import Activation
         from tessera.segments.schedules import Schedules
 
@@ -228,9 +232,58 @@ class SegmentService:
         attributes.pop(FIELD, None)
         return attributes, self._sandbox.profiles.events_for_members(members, store)
 
-    def memberships_of(self, profile_id: str, store: PointStore | None = None) -> dict[str, Any]:
-        """``segmentMembership.ups`` of a profile: ``{segment id: {status, lastQualificationTime}}``."""
-        return ms.read(store or self.store, profile_id)
+    def memberships_of(
+        self, profile_id: str, store: PointStore | None = None, *, now: datetime | None = None
+    ) -> dict[str, Any]:
+        """``segmentMembership.ups`` of a profile: ``{segment id: {status, lastQualificationTime,
+        validUntil}}``. With ``now``, a membership past its ``validUntil`` reads as exited (as the
+        next expiry sweep will write it, see ``ttlInDays``)."""
+        recs = ms.read(store or self.store, profile_id)
+        if now is None:
+            return recs
+        return {sid: ms.as_seen(rec, now) for sid, rec in recs.items()}
+
+    def expire_memberships(
+        self, now: datetime | None = None, candidates: Sequence[tuple[str, str, dict[str, Any]]] | None = None
+    ) -> list[ms.Change]:
+        """Exit the memberships whose ``validUntil`` has passed (``ttlInDays`` without a confirming
+        evaluation). Profiles in continuous segments are re-evaluated first: one that still
+        qualifies is confirmed rather than exited. Batch jobs and the scheduler call this."""
+        now = now or utcnow()
+        source = ms.scan_all(self.store) if candidates is None else candidates
+        expired = [(pid, sid, rec) for pid, sid, rec in source if ms.expired(rec, now)]
+        if not expired:
+            return []
+        continuous = self._stream_plan().ids
+        recheck = sorted({pid for pid, sid, _ in expired if sid in continuous})
+        changes: list[ms.Change] = []
+        with self._sandbox.write_lock:
+            staged = self._sandbox.begin()
+            try:
+                if recheck:
+                    wb = WriteBatch()
+                    for pid in recheck:  # forget what was seen: every segment is evaluated
+                        wb.delete(STATE, pid)
+                    staged.write(wb)
+                    changes.extend(self.on_change(staged, recheck, now))
+                wb = WriteBatch()
+                exits: list[ms.Change] = []
+                for pid, sid, _ in expired:
+                    raw = staged.get(ms.MEMBERSHIPS, key(pid, sid))
+                    rec = orjson.loads(raw) if raw is not None else None
+                    if rec is not None and ms.expired(rec, now):
+                        new = ms.transition(rec, False, now)
+                        if new is not None:
+                            exits.append(ms.apply(wb, pid, sid, rec, new, now))
+                self._emit(staged, wb, exits)
+                staged.write(wb)
+                changes.extend(exits)
+                self._update_materialised(staged, {c.profile_id for c in changes})
+                staged.commit()
+            except BaseException:
+                staged.rollback()
+                raise
+        return changes
 
     # -- streaming ---------------------------------------------------------------------------------
 
@@ -343,7 +396,7 @@ class SegmentService:
             changed = {t for t in set(old_e) | set(new_e) if old_e.get(t) != new_e.get(t)}
         if before != state:
             wb.put_json(STATE, pid, state)
-        member = {sid: rec.get("status") in ms.IN for sid, rec in current.items()}
+        member = {sid: ms.as_seen(rec, now).get("status") in ms.IN for sid, rec in current.items()}
         for doc, compiled in plan.segments:
             sid = doc["id"]
             if changed is not None and not compiled.dependencies:
@@ -357,9 +410,13 @@ class SegmentService:
             qualifies = view is not None and bool(compiled.predicate(view[0], view[1], now, member))
             member[sid] = qualifies
             old = current.get(sid)
-            new = ms.transition(old, qualifies, now)
+            if old is not None:
+                old = ms.as_seen(old, now)  # an expired membership that qualifies again re-enters
+            new = ms.transition(old, qualifies, now, ttl_days=doc.get("ttlInDays"))
             if new is not None:
-                changes.append(ms.apply(wb, pid, sid, old, new, now))
+                change = ms.apply(wb, pid, sid, old, new, now)
+                if change.status != change.previous:
+                    changes.append(change)
         self._schedule(store, wb, pid, self._next_change(events, windows, plan.calendar, now))
         return changes
 
@@ -638,7 +695,9 @@ class SegmentService:
             seg_start = time.time()
             result = self.evaluate_batch(docs, rows, now, self._outside_members(ids))
             seg_end = time.time()
-            metrics = self._write_batch_results(docs, rows, result, now)
+            metrics, stale = self._write_batch_results(docs, rows, result, now)
+            if stale:
+                self.expire_memberships(now, stale)
         except Exception as exc:
             job["status"] = "FAILED"
             job["errors"] = [{"code": type(exc).__name__, "msg": str(exc)}]
@@ -663,7 +722,9 @@ class SegmentService:
         rows: Sequence[Row],
         result: Mapping[str, set[str]],
         now: datetime,
-    ) -> dict[str, Any]:
+    ) -> tuple[dict[str, Any], list[tuple[str, str, dict[str, Any]]]]:
+        """Write the job's transitions; returns its metrics and the expired memberships of other
+        segments seen on the way (for the expiry sweep)."""
         namespaces: dict[str, str] = {}
         for pid, _, _ in rows:
             doc = get_json(self.store, PROFILES, pid) or {}
@@ -675,8 +736,12 @@ class SegmentService:
         all_pids = [pid for pid, _, _ in rows]
         with self._sandbox.write_lock:
             previous: dict[str, dict[str, dict[str, Any]]] = {}
+            job_ids = {d["id"] for d in docs}
+            stale: list[tuple[str, str, dict[str, Any]]] = []
             for pid, sid, rec in ms.scan_all(self.store):
                 previous.setdefault(sid, {})[pid] = rec
+                if sid not in job_ids and ms.expired(rec, now):
+                    stale.append((pid, sid, rec))
             wb = WriteBatch()
             changes: list[ms.Change] = []
             for doc in docs:
@@ -686,7 +751,14 @@ class SegmentService:
                 statuses: dict[str, int] = {}
                 for pid in sorted(set(all_pids) | set(prev)):
                     old = prev.get(pid)
-                    new = ms.transition(old, pid in members, now, batch=True)
+                    if old is not None and ms.expired(old, now) and pid not in members:
+                        new = ms.transition(old, False, now)  # past validUntil and not confirmed: exits
+                    else:
+                        if old is not None:
+                            old = ms.as_seen(old, now)  # expired but qualifying again: re-enters
+                        new = ms.transition(
+                            old, pid in members, now, batch=True, ttl_days=doc.get("ttlInDays")
+                        )
                     if new is not None:
                         change = ms.apply(wb, pid, sid, old, new, now)
                         if change.status != change.previous:
@@ -705,11 +777,12 @@ class SegmentService:
             self.store.write(wb)
             # batch memberships are written onto the profile too (lookups show them, spec §a3)
             self._update_materialised(self.store, {c.profile_id for c in changes})
-        return {
+        metrics = {
             "segmentedProfileCounter": counter,
             "segmentedProfileByStatusCounter": by_status,
             "segmentedProfileByNamespaceCounter": by_ns,
         }
+        return metrics, stale
 
     def job(self, job_id: str) -> dict[str, Any]:
         doc = get_json(self.store, JOBS, job_id)
@@ -871,6 +944,9 @@ class SegmentService:
     def run_periodic(self, now: datetime) -> None:
         """One scheduler round (what the thread does each interval)."""
         rounds: list[Callable[[datetime], object]] = [self.tick, self.schedules.run_due, *self._periodic]
+        if self._last_expiry is None or now - self._last_expiry >= EXPIRY_INTERVAL:
+            self._last_expiry = now
+            rounds.append(self.expire_memberships)
         for fn in rounds:
             try:
                 fn(now)
