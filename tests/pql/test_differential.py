@@ -144,6 +144,28 @@ def profile_atom() -> st.SearchStrategy[str]:
             S(['["a", "b"]', '["c"]', "[]"]),
         ),
         st.builds(lambda v: f"person.tags.includes({v})", S(['"a"', '"c"'])),
+        st.builds(
+            lambda lst, tail: f"person.tags.intersection({lst}){tail}",
+            S(['["a", "b"]', '["c", "A"]', "[]"]),
+            S(["", ".count() > 1", ".count() = 0", '.head() = "a"']),
+        ),
+        st.builds(
+            lambda f, p, n: f'{f}.regexGroup({p}, {n}) = "o"',
+            str_field,
+            S(['"J(o|a)hn"', '"(o+)"', '"^(J)"', '"(o)"']),
+            S(["0", "1", "2"]),
+        ),
+        st.builds(
+            lambda m, k: f"segmentMembership.ups.{m}",
+            S(
+                [
+                    "keys().count() = 2",
+                    'get("s1").status = "realized"',
+                    'values()[status = "exited"].count() = 1',
+                ]
+            ),
+            st.none(),
+        ),
         S(
             [
                 "person.vip",
@@ -206,6 +228,13 @@ def event_atom() -> st.SearchStrategy[str]:
             S(["0", "1.5", "5"]),
         ),
         st.builds(lambda n: f"xEvent.productListItems.sum(priceTotal) > {n}", S(["0", "3", "10"])),
+        st.builds(
+            lambda fn, n, tail: f"xEvent.{fn}(commerce.purchases.value, {n}){tail}",
+            S(["topN", "bottomN"]),
+            S(["1", "2"]),
+            S([".sum(commerce.purchases.value) > 5", ".count() = 1", '.head().eventType = "purchase"']),
+        ),
+        st.builds(lambda n: f"xEvent.map(commerce.purchases.value).count() > {n}", S(["0", "1"])),
         st.builds(lambda a, w: f"chain(xEvent, timestamp, [A: WHAT({a}) WHEN({w})])", c, ev_time),
         st.builds(
             lambda a, b, n: f"chain(xEvent, timestamp, [A: WHAT({a}), B: WHAT({b}) COUNT({n})])",

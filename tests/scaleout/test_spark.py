@@ -73,6 +73,11 @@ PARITY_EXPRESSIONS = [
     'xEvent[productListItems[SKU = "PS"]].count() > 0',
     "xEvent.productListItems.sum(priceTotal) > 3",
     "xEvent[timestamp occurs this month].count() > 0",
+    'person.tags.intersection(["a", "c"]).count() > 0',
+    'person.name.firstName.regexGroup("J(o)", 1) = "o"',
+    "xEvent.topN(commerce.purchases.value, 2).sum(commerce.purchases.value) > 5",
+    "xEvent.bottomN(commerce.purchases.value, 1).count() = 1",
+    "xEvent.map(commerce.purchases.value).count() > 1",
 ]
 
 
@@ -104,15 +109,6 @@ def _parity_rows(n: int) -> list[tuple[str, dict[str, Any], list[dict[str, Any]]
             events.append(event)
         rows.append((f"p{i}", {"person": person, "homeAddress": {"countryCode": pick(["US", "CA"])}}, events))
     return rows
-
-
-SPARK_SQL_GAPS = {
-    'person.tags.intersects(["a", "b"])': "renders DuckDB's && list operator, which Spark does not parse",
-    "person.lucky.sum() > 3": "aggregate() starts from an INT 0 that Spark will not widen to the element type",
-    'xEvent[eventType = "view"].sum(commerce.purchases.value) > 1.5': "aggregate() start value type, as above",
-    "xEvent.productListItems.sum(priceTotal) > 3": "aggregate() start value type, as above",
-}
-"""Constructs whose Spark SQL rendering in tessera.pql.to_sql fails today (found by this suite)."""
 
 
 @pytest.fixture(scope="module")
@@ -147,17 +143,4 @@ def _compare(session: Any, relation: tuple[Any, Any, Any, Any], exprs: list[str]
 
 def test_batch_segmentation_on_spark_equals_duckdb(relation: tuple[Any, Any, Any, Any], session: Any) -> None:
     """The same PQL AST rendered to DuckDB SQL and to Spark SQL gives the same memberships (one scan)."""
-    supported = [e for e in PARITY_EXPRESSIONS if e not in SPARK_SQL_GAPS]
-    assert _compare(session, relation, supported) == []
-
-
-@pytest.mark.parametrize("expr", sorted(SPARK_SQL_GAPS))
-def test_known_spark_sql_gaps(relation: tuple[Any, Any, Any, Any], session: Any, expr: str) -> None:
-    """Strict xfail: turns into a failure (to be removed from the list) once the PQL compiler fixes it."""
-    try:
-        differing = _compare(session, relation, [expr])
-    except Exception as exc:  # Spark's AnalysisException/ParseException: the known gap
-        pytest.xfail(f"{SPARK_SQL_GAPS[expr]} ({type(exc).__name__})")
-    if differing:
-        pytest.xfail(SPARK_SQL_GAPS[expr])
-    pytest.fail(f"{expr!r} now works on Spark: remove it from SPARK_SQL_GAPS")
+    assert _compare(session, relation, PARITY_EXPRESSIONS) == []

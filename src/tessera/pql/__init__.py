@@ -140,10 +140,10 @@ def compile_sql(
     Raises:
         NotImplementedError: for constructs the SQL back end does not support yet (named in the message).
     """
-    from tessera.pql.to_sql import build_select
+    from tessera.pql.to_sql import build_select, for_dialect
 
     ps, es, parts = _sql_parts(segments, profile_schema, event_schema)
-    return build_select(parts, table, ps, es, now).sql(dialect)
+    return for_dialect(build_select(parts, table, ps, es, now), dialect).sql(dialect)
 
 
 def compile_sql_value(

@@ -438,6 +438,112 @@ def _sql_overlap(args: list[E.Expression], types: list[T]) -> E.Expression:
     return E.ArrayOverlaps(this=args[0], expression=args[1])
 
 
+def _var(name: str) -> E.Identifier:
+    return E.to_identifier(name)
+
+
+def _lambda(body: E.Expression, *params: str) -> E.Lambda:
+    return E.Lambda(this=body, expressions=[_var(p) for p in params])
+
+
+def _sql_intersection(args: list[E.Expression], types: list[T]) -> E.Expression:
+    # Python keeps the receiver's order and its first occurrence of each value, and answers null
+    # rather than an empty array; list_distinct would not keep the order, so filter on position.
+    a, b = args
+    by_position = _lambda(
+        E.And(
+            this=E.EQ(this=E.ArrayPosition(this=a.copy(), expression=_var("_x")), expression=_var("_i")),
+            expression=E.ArrayContains(this=b, expression=_var("_x")),
+        ),
+        "_x",
+        "_i",
+    )
+    # DuckDB numbers lambda positions from 1 like list_position; dialects counting from 0 shift it
+    by_position.meta["position_base"] = 1
+    kept = E.ArrayFilter(this=a, expression=by_position)
+    return E.Nullif(this=kept, expression=E.Array(expressions=[]))
+
+
+def _sql_regex_group(args: list[E.Expression], types: list[T]) -> E.Expression:
+    # RE2 wants a constant group index, and asking for a group the pattern lacks is an error in
+    # DuckDB but null in PQL: both need the pattern and index as literals, checked here.
+    s, pattern = args[0], args[1]
+    group = args[2] if len(args) > 2 else E.Literal.number(0)
+    if not (isinstance(pattern, E.Literal) and pattern.is_string and isinstance(group, E.Literal)):
+        raise NotImplementedError("regexGroup() needs a literal pattern and group number in SQL")
+    compiled = regex(pattern.this)
+    n = int(group.this) if not group.is_string and str(group.this).lstrip("-").isdigit() else -1
+    if compiled is None or n < 0 or n > compiled.groups:
+        return E.Null()
+    return E.If(
+        this=E.RegexpLike(this=s, expression=pattern),
+        true=E.RegexpExtract(this=s.copy(), expression=pattern.copy(), group=E.Literal.number(n)),
+        false=E.Null(),
+    )
+
+
+def _sql_sorted_n(desc: bool) -> SqlRule:
+    def rule(args: list[E.Expression], types: list[T]) -> E.Expression:
+        arr, key, n = args
+        if not isinstance(key, E.Lambda) or not isinstance(n, E.Literal) or n.is_string:
+            raise NotImplementedError("topN()/bottomN() need a field and a literal count in SQL")
+        if not types[1].numeric:
+            # the rule sorts by a numeric expression only; other keys leave nothing to pick
+            return E.If(
+                this=E.Is(this=arr, expression=E.Null()), true=E.Null(), false=E.Array(expressions=[])
+            )
+        (param,) = key.expressions
+        body = key.this
+        # Sort (key, position) pairs ascending; negating the key gives descending order while the
+        # position keeps ties in the receiver's order, as the Python rule does.
+        sort_key = E.Neg(this=E.Paren(this=body)) if desc else body
+        pairs = E.Transform(
+            this=arr,
+            expression=E.Lambda(
+                this=E.Struct(
+                    expressions=[
+                        E.PropertyEQ(this=_var("k"), expression=sort_key),
+                        E.PropertyEQ(this=_var("i"), expression=_var("_i")),
+                        E.PropertyEQ(this=_var("v"), expression=E.column(param.name)),
+                    ]
+                ),
+                expressions=[param.copy(), _var("_i")],
+            ),
+        )
+        keyed = E.ArrayFilter(
+            this=pairs,
+            expression=_lambda(
+                E.Not(this=E.Is(this=E.Dot(this=E.column("_s"), expression=_var("k")), expression=E.Null())),
+                "_s",
+            ),
+        )
+        ordered = E.Transform(
+            this=E.ArraySort(this=keyed),
+            expression=_lambda(E.Dot(this=E.column("_s"), expression=_var("v")), "_s"),
+        )
+        return E.ArraySlice(this=ordered, start=E.Literal.number(1), end=n)
+
+    return rule
+
+
+def _sql_map(args: list[E.Expression], types: list[T]) -> E.Expression:
+    if types[0].kind != "array":
+        raise NotImplementedError("map() over a grouped map is not available in SQL yet")
+    return E.Transform(this=args[0], expression=args[1])
+
+
+def _sql_get(args: list[E.Expression], types: list[T]) -> E.Expression:
+    return E.Bracket(this=args[0], expressions=[args[1]])
+
+
+def _sql_keys(args: list[E.Expression], types: list[T]) -> E.Expression:
+    return E.MapKeys(this=args[0])
+
+
+def _sql_values(args: list[E.Expression], types: list[T]) -> E.Expression:
+    return E.Anonymous(this="map_values", expressions=[args[0]])
+
+
 def _sql_subset(args: list[E.Expression], types: list[T]) -> E.Expression:
     return E.ArrayContainsAll(this=args[1], expression=args[0])
 
@@ -491,11 +597,11 @@ FUNCTIONS: dict[str, Function] = {
         Function("equals", 2, None, _B, _equals, _sql_equals(False), doc="equals any of the strings"),
         Function("notEqualTo", 2, None, _B, _not_equal, _sql_equals(True), doc="equals none of the strings"),
         Function("matches", 2, 2, _B, _matches, _sql_regex, doc="regex found anywhere"),
-        Function("regexGroup", 2, 3, _const(Ty.STR), _regex_group, None, doc="capture group N"),
+        Function("regexGroup", 2, 3, _const(Ty.STR), _regex_group, _sql_regex_group, doc="capture group N"),
         Function("isNull", 1, 1, _B, lambda v: v is None, _sql_null),
         Function("isNotNull", 1, 1, _B, lambda v: v is not None, _sql_not_null),
         Function("intersects", 2, 2, _B, _intersects, _sql_overlap),
-        Function("intersection", 2, 2, _same, _intersection, None),
+        Function("intersection", 2, 2, _same, _intersection, _sql_intersection),
         Function("subsetOf", 2, 2, _B, _subset, _sql_subset),
         Function("supersetOf", 2, 2, _B, lambda a, b: _subset(b, a), _sql_superset),
         Function("includes", 2, 2, _B, _includes, _sql_includes),
@@ -506,8 +612,8 @@ FUNCTIONS: dict[str, Function] = {
         Function("min", 1, 2, _agg_type, _min, _sql_agg("min"), item_args=frozenset({1})),
         Function("max", 1, 2, _agg_type, _max, _sql_agg("max"), item_args=frozenset({1})),
         Function("head", 1, 1, _item, _head, _sql_head),
-        Function("topN", 3, 3, _same, _sorted_n(True), None, item_args=frozenset({1})),
-        Function("bottomN", 3, 3, _same, _sorted_n(False), None, item_args=frozenset({1})),
+        Function("topN", 3, 3, _same, _sorted_n(True), _sql_sorted_n(True), item_args=frozenset({1})),
+        Function("bottomN", 3, 3, _same, _sorted_n(False), _sql_sorted_n(False), item_args=frozenset({1})),
         Function(
             "filter",
             2,
@@ -517,12 +623,12 @@ FUNCTIONS: dict[str, Function] = {
             lambda a, t: E.ArrayFilter(this=a[0], expression=a[1]),
             item_args=frozenset({1}),
         ),
-        Function("map", 2, 2, _const(Ty.ANY), _map, None, item_args=frozenset({1})),
+        Function("map", 2, 2, _const(Ty.ANY), _map, _sql_map, item_args=frozenset({1})),
         Function("groupBy", 2, 2, lambda ts: T("map", ts[0]), _group_by, None, item_args=frozenset({1})),
         Function("exists", 2, 2, _B, _exists_item, _sql_exists_item, item_args=frozenset({1})),
-        Function("get", 2, 2, lambda ts: ts[0].item or Ty.ANY, _get, None),
-        Function("keys", 1, 1, _const(Ty.array_of(Ty.STR)), _keys, None),
-        Function("values", 1, 1, lambda ts: Ty.array_of(ts[0].item or Ty.ANY), _values, None),
+        Function("get", 2, 2, lambda ts: ts[0].item or Ty.ANY, _get, _sql_get),
+        Function("keys", 1, 1, _const(Ty.array_of(Ty.STR)), _keys, _sql_keys),
+        Function("values", 1, 1, lambda ts: Ty.array_of(ts[0].item or Ty.ANY), _values, _sql_values),
         Function("if", 3, 3, _if_type, _if, _sql_if, lazy=True),
         Function("date", 3, 3, _const(Ty.DATE), _date, None),
         Function("mapEntry", 2, 2, _const(Ty.ANY), lambda k, v: (k, v), None),

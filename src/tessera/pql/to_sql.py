@@ -82,6 +82,13 @@ WHITELIST: frozenset[type[E.Expression]] = frozenset(
         E.ArrayContainsAll,
         E.ArrayDistinct,
         E.Bracket,
+        E.ArrayPosition,
+        E.ArraySlice,
+        E.RegexpExtract,
+        E.Struct,
+        E.PropertyEQ,
+        E.MapKeys,
+        E.Anonymous,
         E.Interval,
         E.Var,
         E.Month,
@@ -593,9 +600,15 @@ class SqlCompiler:
         return E.Not(this=E.Is(this=_p(prev), expression=E.Null())), Ty.BOOL
 
 
+# Functions sqlglot has no node for; only the function table builds these, by fixed name.
+ANONYMOUS_FUNCTIONS = frozenset({"map_values"})
+
+
 def _check_whitelist(e: E.Expression) -> None:
     for node in e.walk():
-        if type(node) not in WHITELIST:
+        if type(node) not in WHITELIST or (
+            isinstance(node, E.Anonymous) and node.name.lower() not in ANONYMOUS_FUNCTIONS
+        ):
             raise NotImplementedError(f"internal: the SQL compiler produced a {type(node).__name__} node")
 
 
@@ -616,3 +629,54 @@ def build_select(
         _check_whitelist(e)
         cols.append(E.Alias(this=e, alias=E.to_identifier(name, quoted=True)))
     return E.Select(expressions=cols).from_(E.Table(this=E.to_identifier(table, quoted=True)))
+
+
+def for_dialect(select: E.Select, dialect: str) -> E.Select:
+    """Rewrite the few nodes whose generic rendering a dialect rejects (after the whitelist check).
+
+    Spark: sqlglot renders a list sum as ``aggregate(a, 0, ...)``, whose INT start Spark will not
+    widen to a DOUBLE element type, list overlap as DuckDB's ``&&``, which Spark cannot parse, and
+    ``flatten`` of lists holding null lists, which is null in Spark but skips them in DuckDB.
+    """
+    if dialect != "spark":
+        return select
+
+    def spark_flatten(node: E.Expression) -> E.Expression:
+        if not isinstance(node, E.Flatten):
+            return node
+        not_null = E.Not(this=E.Is(this=E.column("_a"), expression=E.Null()))
+        kept = E.ArrayFilter(
+            this=node.this, expression=E.Lambda(this=not_null, expressions=[E.to_identifier("_a")])
+        )
+        return E.Flatten(this=kept)
+
+    def spark(node: E.Expression) -> E.Expression:
+        if isinstance(node, E.Lambda) and node.meta.get("position_base") == 1:
+            # Spark's lambda position counts from 0, array_position from 1
+            position = node.expressions[-1].name
+            body = node.this.transform(
+                lambda n: (
+                    E.Paren(this=E.Add(this=n.copy(), expression=E.Literal.number(1)))
+                    if isinstance(n, E.Identifier) and n.name == position
+                    else n
+                )
+            )
+            return E.Lambda(this=body, expressions=[e.copy() for e in node.expressions])
+        if isinstance(node, E.ArraySum):
+            add = E.Add(this=E.column("_acc"), expression=E.column("_x"))
+            return E.Anonymous(
+                this="aggregate",
+                expressions=[
+                    node.this,
+                    E.Cast(this=E.Literal.number(0), to=E.DataType.build("DOUBLE")),
+                    E.Lambda(this=add, expressions=[E.to_identifier("_acc"), E.to_identifier("_x")]),
+                ],
+            )
+        if isinstance(node, E.ArrayOverlaps):
+            return E.Anonymous(this="arrays_overlap", expressions=[node.this, node.expression])
+        return node
+
+    # two passes: transform() does not revisit the children of a node it has replaced
+    rewritten = select.transform(spark_flatten).transform(spark)
+    assert isinstance(rewritten, E.Select)  # only inner nodes are replaced
+    return rewritten

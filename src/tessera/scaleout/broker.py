@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tessera.scaleout.errors import MissingExtra, ServiceError
-from tessera.scaleout.servers import free_port, wait_for_port
+from tessera.scaleout.servers import free_port, stop_process, wait_for_port
 
 INSTALL_HINT = 'pip install "tessera-cdp[distributed]"'
 
@@ -58,13 +58,7 @@ class Broker:
 
     def stop(self) -> None:
         """SIGTERM the broker and wait for it (SIGKILL after 10 s)."""
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process)
 
 
 def start_broker(

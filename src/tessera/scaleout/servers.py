@@ -50,6 +50,17 @@ def wait_for_port(port: int, timeout: float = 10.0) -> None:
     raise ServiceError(f"nothing listens on 127.0.0.1:{port} after {timeout} s")
 
 
+def stop_process(process: subprocess.Popen[bytes], grace_s: float = 10.0) -> None:
+    """SIGTERM a child service and wait for it; SIGKILL when it has not exited after ``grace_s``."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(grace_s)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
 def redis_server_binary() -> str | None:
     """Path of ``redis-server`` or ``None`` (Debian: ``apt-get install redis-server``)."""
     return shutil.which("redis-server")
@@ -69,13 +80,7 @@ class RedisServer:
 
     def stop(self) -> None:
         """Terminate the process and wait for it."""
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process)
 
 
 def start_redis(
