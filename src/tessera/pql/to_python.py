@@ -152,9 +152,11 @@ class _ItemFn:
         bind: Callable[[Scope], Callable[[Any], Any]] | None = None,
     ) -> None:
         self.static = static
+        self.bind: Callable[[Scope], Callable[[Any], Any]]
         if bind is None:
             assert static is not None
-            self.bind = lambda s: static
+            fixed: Callable[[Any], Any] = static
+            self.bind = lambda s: fixed
         else:
             self.bind = bind
 

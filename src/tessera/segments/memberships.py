@@ -113,7 +113,7 @@ def _stale(previous: Mapping[str, Any] | None, now: datetime, ttl_days: int) -> 
 def expired(record: Mapping[str, Any], now: datetime) -> bool:
     """An in-segment membership whose ``validUntil`` has passed without a confirming evaluation."""
     until = record.get("validUntil")
-    return record.get("status") in IN and bool(until) and parse_time(until) <= now
+    return record.get("status") in IN and until is not None and parse_time(until) <= now
 
 
 def as_seen(record: dict[str, Any], now: datetime) -> dict[str, Any]:
