@@ -17,7 +17,7 @@ import time
 import uuid
 import zlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -397,15 +397,9 @@ class SegmentService:
         if before != state:
             wb.put_json(STATE, pid, state)
         member = {sid: ms.as_seen(rec, now).get("status") in ms.IN for sid, rec in current.items()}
-        for doc, compiled in plan.segments:
+        todo = plan.segments if changed is None else [plan.segments[i] for i in plan.affected(changed)]
+        for doc, compiled in todo:
             sid = doc["id"]
-            if changed is not None and not compiled.dependencies:
-                types = compiled.event_types
-                if types is None:
-                    if not changed:
-                        continue
-                elif changed.isdisjoint(types):
-                    continue
             view = views[seg_policy.get(sid)]
             qualifies = view is not None and bool(compiled.predicate(view[0], view[1], now, member))
             member[sid] = qualifies
@@ -972,6 +966,36 @@ class _StreamPlan:
     windows: frozenset[timedelta]
     calendar: bool
     generation: str
+    _by_type: dict[str, list[int]] = field(default_factory=dict, init=False)
+    _always: list[int] = field(default_factory=list, init=False)
+    _any_event: list[int] = field(default_factory=list, init=False)
+
+    def __post_init__(self) -> None:
+        by_type: dict[str, list[int]] = {}
+        always: list[int] = []  # inSegment: a dependency may have changed in this evaluation
+        any_event: list[int] = []  # may read any event
+        for i, (_, c) in enumerate(self.segments):
+            if c.dependencies:
+                always.append(i)
+            elif c.event_types is None:
+                any_event.append(i)
+            else:
+                for t in c.event_types:
+                    by_type.setdefault(t, []).append(i)
+        object.__setattr__(self, "_by_type", by_type)
+        object.__setattr__(self, "_always", always)
+        object.__setattr__(self, "_any_event", any_event)
+
+    def affected(self, changed: set[str]) -> list[int]:
+        """Positions (in dependency order) of the segments a change of events of these types can
+        affect, when the attributes did not change."""
+        picked = set(self._always)
+        if changed:
+            picked.update(self._any_event)
+            by_type = self._by_type
+            for t in changed:
+                picked.update(by_type.get(t, ()))
+        return sorted(picked)
 
 
 _NO_TYPE = "\x00"
