@@ -175,6 +175,7 @@ class Definitions:
             }
         )
         self._put(doc)
+        self._cache[(seg_id, 1)] = compiled  # the first evaluation does not check it again
         return doc
 
     def _put(self, doc: dict[str, Any]) -> None:
@@ -257,6 +258,7 @@ class Definitions:
             doc[kept] = old[kept]
         doc.update({"version": old["version"] + 1, "updateTime": now, "updateEpoch": now // 1000})
         self._put(doc)
+        self._cache[(str(doc["id"]), int(doc["version"]))] = compiled  # checked once, not again
         return doc
 
     def patch(self, seg_id: str, ops: builtins.list[Mapping[str, Any]]) -> dict[str, Any]:
