@@ -280,6 +280,50 @@ def as_span(v: Any) -> Span[datetime] | None:
     return None if t is None else Span(t, t, True)
 
 
+def _walk_from(o: Any, path: tuple[str, ...], i: int) -> Any:
+    for name in path[i:]:
+        if type(o) is dict:
+            o = o.get(name)
+        elif o is None:
+            return None
+        else:
+            o = field_of(o, name)
+    return o
+
+
+def _path_fn(path: tuple[str, ...]) -> Callable[[Any], Any]:
+    """``obj.a.b.c`` as one function of ``obj``: nested dict lookups, unrolled for the short paths
+    that make up most expressions; arrays and other values take the general walk."""
+    if len(path) == 2:
+        a, b = path
+
+        def get2(o: Any) -> Any:
+            if type(o) is dict:
+                o = o.get(a)
+                if type(o) is dict:
+                    return o.get(b)
+                return _walk_from(o, path, 1)
+            return _walk_from(o, path, 0)
+
+        return get2
+    if len(path) == 3:
+        a, b, c = path
+
+        def get3(o: Any) -> Any:
+            if type(o) is dict:
+                o = o.get(a)
+                if type(o) is dict:
+                    o = o.get(b)
+                    if type(o) is dict:
+                        return o.get(c)
+                    return _walk_from(o, path, 2)
+                return _walk_from(o, path, 1)
+            return _walk_from(o, path, 0)
+
+        return get3
+    return lambda o: _walk_from(o, path, 0)
+
+
 def _conjuncts(n: A.Node) -> list[A.Node]:
     if isinstance(n, A.Binary) and n.op == "and":
         return _conjuncts(n.left) + _conjuncts(n.right)
@@ -453,20 +497,10 @@ class _Compiler:
                 return o.get(name) if type(o) is dict else field_of(o, name)
 
             return one
-        path = tuple(names)
-
-        def walk(s: Scope) -> Any:
-            o = base(s)
-            for name in path:
-                if type(o) is dict:
-                    o = o.get(name)
-                elif o is None:
-                    return None
-                else:
-                    o = field_of(o, name)
-            return o
-
-        return walk
+        get = _path_fn(tuple(names))
+        if isinstance(root, A.Ctx) and root.up == 0:
+            return lambda s: get(s.cur)
+        return lambda s: get(base(s))
 
     def c_Unary(self, n: A.Unary) -> Fn:
         if n.op == "not":
@@ -585,19 +619,7 @@ class _Compiler:
             if len(names) == 1:
                 name = names[0]
                 return _ItemFn(lambda x: x.get(name) if type(x) is dict else field_of(x, name))
-            path = tuple(names)
-
-            def walk(x: Any) -> Any:
-                for name in path:
-                    if type(x) is dict:
-                        x = x.get(name)
-                    elif x is None:
-                        return None
-                    else:
-                        x = field_of(x, name)
-                return x
-
-            return _ItemFn(walk)
+            return _ItemFn(_path_fn(tuple(names)))
         if isinstance(n, A.Lit):
             v = n.value
             return _ItemFn(lambda x: v)
