@@ -75,6 +75,10 @@ def test_merge_policy_of_a_definition_decides_membership(sb: Sandbox, retail: di
     # explain reads the definition's policy
     assert svc.explain(by_crm, pid)["qualifies"] is True
     assert svc.explain(by_default, pid)["qualifies"] is False
+    # the policy is deleted later: ingestion goes on, the definition reads the default view
+    sb.merge_policies.delete(crm_first.id)
+    sb.ingest.ingest_records("Loyalty", [_loyalty("j@x.com", "married")])
+    assert svc.memberships_of(pid)[by_crm]["status"] == "exited"
 
 
 def test_edge_evaluation_uses_the_definition_merge_policy(sb: Sandbox, retail: dict[str, Any]) -> None:

@@ -133,7 +133,7 @@ class SegmentService:
         if not isinstance(mp, str):
             raise InvalidInput("mergePolicyId must be a merge policy id (string)", path="mergePolicyId")
         try:
-            self.policy_key(mp)
+            self.policy_key(mp, strict=True)
         except NotFound as exc:
             raise InvalidInput(f"Merge policy {mp!r} does not exist", path="mergePolicyId") from exc
 
@@ -183,18 +183,26 @@ class SegmentService:
 
     # -- reading profiles --------------------------------------------------------------------------
 
-    def policy_key(self, merge_policy_id: str | None) -> str | None:
+    def policy_key(self, merge_policy_id: str | None, *, strict: bool = False) -> str | None:
         """``None`` when ``merge_policy_id`` reads the materialised profiles (absent, or the class
         default over the private graph), else the id of the policy to merge on read with.
 
+        A stored definition whose policy was deleted since falls back to the default view (an
+        ingest must not fail for it); ``strict`` raises instead.
+
         Raises:
-            NotFound: the policy does not exist.
+            NotFound: with ``strict``, the policy does not exist.
         """
         if not merge_policy_id:
             return None
         from tessera.profile.fragments import PROFILE_CLASS
 
-        policy = self._sandbox.merge_policies.get(merge_policy_id)
+        try:
+            policy = self._sandbox.merge_policies.get(merge_policy_id)
+        except NotFound:
+            if strict:
+                raise
+            return None
         if policy.default and policy.identity_graph == "pdg" and policy.schema_name == PROFILE_CLASS:
             return None
         return merge_policy_id
@@ -817,7 +825,7 @@ class SegmentService:
         compiled = self.engine.compile(fmt, expression)
         preview_id = str(uuid.uuid4())
         now = now or utcnow()
-        policy = self.policy_key(merge_policy_id)
+        policy = self.policy_key(merge_policy_id, strict=True)
         settings = getattr(self._sandbox, "settings", None)
         limit = int(getattr(settings, "estimate_exact_limit", EXACT_LIMIT))
         total = self._sandbox.profiles.count()
