@@ -7,6 +7,7 @@ positions (``and``/``or``/``not`` operands, filter and where conditions, ``if`` 
 
 from __future__ import annotations
 
+import itertools
 import operator
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable
@@ -72,13 +73,15 @@ class EventIndex:
     the string value of a field (``eventType = "x"`` reads one group instead of scanning all events),
     and events with a valid timestamp sorted by it (chains). Built lazily, once per events list."""
 
-    __slots__ = ("_groups", "_timed", "events", "n")
+    __slots__ = ("_groups", "_timed", "events", "n", "steps")
 
     def __init__(self, events: list[Any]) -> None:
         self.events = events
         self.n = len(events)
         self._groups: dict[str, dict[str, list[Any]]] = {}
         self._timed: dict[tuple[str, str | None, str | None], tuple[list[datetime], list[Any]]] = {}
+        self.steps: dict[tuple[int, datetime | None, datetime], datetime | None] = {}
+        """Chain steps already matched on these events: (step, after, now) → match time."""
 
     def group(self, name: str, value: str) -> list[Any]:
         """Events (in list order) whose field ``name`` is the string ``value``; do not mutate."""
@@ -424,6 +427,9 @@ class _SharedWindow:
 
 
 _WINDOWS: dict[tuple[Any, ...], _SharedWindow] = {}
+_STEP_IDS: dict[tuple[Any, ...], int] = {}
+_STEP_COUNTER = itertools.count()
+"""Chain steps by what they match (equal steps of different chains share an id)."""
 
 
 class _Compiler:
@@ -1132,7 +1138,15 @@ class _Compiler:
         fast = []
         for st in n.steps:
             gkey, rest, tcheck = self._step(st, ts)
-            fast.append((gkey, self._all(rest), self.item_cond(rest, None), tcheck, st.count or 1))
+            irest = self.item_cond(rest, None)
+            # A step reading only the event (and now) matches the same event in every chain that
+            # has it: its result is memoised on the shared index (50 chains starting with the same
+            # step A match A once per evaluation).
+            step_id = None
+            if not rest or irest is not None:
+                spec = (ts, gkey, tuple(rest), st.when if tcheck is not None else None, st.count or 1)
+                step_id = _STEP_IDS.setdefault(spec, next(_STEP_COUNTER))
+            fast.append((step_id, gkey, self._all(rest), irest, tcheck, st.count or 1))
 
         def chain_indexed(s: Scope) -> bool:
             ix = index_of(s)
@@ -1140,7 +1154,17 @@ class _Compiler:
                 return generic(s)
             prev: datetime | None = None
             se: Scope | None = None
-            for gkey, rest, irest, tcheck, count in fast:
+            now = s.ctx.now
+            memo = ix.steps
+            for step_id, gkey, rest, irest, tcheck, count in fast:
+                if step_id is not None:
+                    mk = (step_id, prev, now)
+                    hit = memo.get(mk, _UNSET)
+                    if hit is not _UNSET:
+                        if hit is None:
+                            return False
+                        prev = hit
+                        continue
                 times, evs = ix.timed(ts) if gkey is None else ix.timed(ts, *gkey)
                 test = irest.bind(s) if irest is not None else None
                 window = None
@@ -1171,6 +1195,8 @@ class _Compiler:
                     if hits == count:
                         found = t
                         break
+                if step_id is not None:
+                    memo[(step_id, prev, now)] = found
                 if found is None:
                     return False
                 prev = found
