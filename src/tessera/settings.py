@@ -46,6 +46,13 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("max_merge_policies", int, 5, "Maximum number of merge policies per sandbox."),
     Setting("regex_timeout_ms", int, 50, "Time limit for one regular-expression evaluation in PQL."),
     Setting("query_timeout_s", float, 30.0, "Time limit for one batch query (segment job, estimate)."),
+    Setting(
+        "estimate_exact_limit",
+        int,
+        1_000_000,
+        "Segment estimates are exact up to this many profiles; above, a uniform sample of this size "
+        "is evaluated and the size given with a 95% confidence interval.",
+    ),
     Setting("rate_limit_per_s", float, 0.0, "Requests per second allowed per API key (0 = unlimited)."),
     Setting("tenant", str, "tessera", "Tenant id: custom XDM fields live under `_<tenant>`."),
     Setting("point_store", str, "sqlite", "Point-state backend: `sqlite` (embedded) or `redis` (scale-out)."),
@@ -94,6 +101,7 @@ class Settings:
     max_merge_policies: int = 5
     regex_timeout_ms: int = 50
     query_timeout_s: float = 30.0
+    estimate_exact_limit: int = 1_000_000
     rate_limit_per_s: float = 0.0
     tenant: str = "tessera"
     point_store: str = "sqlite"

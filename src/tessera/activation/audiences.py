@@ -23,6 +23,8 @@ if TYPE_CHECKING:
     from tessera.segments.service import SegmentService
 
 AUDIENCES = "audiences"
+EXTERNAL_TTL_DAYS = 30
+"""Memberships of an uploaded audience are valid this long after its last (re)publication."""
 MOVES = {"draft": {"published"}, "published": {"inactive"}, "inactive": {"published"}}
 
 
@@ -59,6 +61,8 @@ class Audiences:
             "createEpoch": now // 1000,
             "updateEpoch": now // 1000,
             "labels": list(body.get("labels") or []),
+            # the reference: externally generated audiences expire after 30 days unless refreshed
+            "ttlInDays": EXTERNAL_TTL_DAYS,
         }
         if doc["lifecycleState"] not in MOVES:
             raise InvalidInput("lifecycleState must be draft, published or inactive", path="lifecycleState")
@@ -132,9 +136,11 @@ class Audiences:
             changes = []
             for pid in sorted(pids):
                 old = get_json(self._sandbox.store, ms.MEMBERSHIPS, key(pid, doc["id"]))
-                new = ms.transition(old, True, now)
+                new = ms.transition(old, True, now, ttl_days=int(doc.get("ttlInDays") or EXTERNAL_TTL_DAYS))
                 if new is not None:
-                    changes.append(ms.apply(wb, pid, doc["id"], old, new, now))
+                    change = ms.apply(wb, pid, doc["id"], old, new, now)
+                    if change.status != change.previous:
+                        changes.append(change)
             self._segments._emit(self._sandbox.store, wb, changes)
             self._sandbox.store.write(wb)
 

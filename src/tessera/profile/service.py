@@ -426,16 +426,18 @@ class ProfileService:
         merge_policy_id: str | None = None,
         as_of: datetime | None = None,
         fields: Sequence[str] | None = None,
+        store: PointStore | None = None,
     ) -> ProfileView | None:
         """The merged profile of the person holding ``identity`` (or with that profile id).
 
         Returns ``None`` when nothing is stored for it (an unknown identity is not an error).
+        ``store`` reads a staged view (streaming segmentation inside an ingesting chunk).
 
         Raises:
             SemanticError: the person's identity graph is above the graph limit (HTTP 422).
             NotFound: ``merge_policy_id`` does not exist.
         """
-        store = self._store
+        store = store or self._store
         policy = (
             self._sandbox.merge_policies.get(merge_policy_id)
             if merge_policy_id
