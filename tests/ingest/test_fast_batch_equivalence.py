@@ -118,12 +118,20 @@ def _provision(sb: Sandbox, datasets: list[tuple[str, str, dict[str, Any], list[
 
 
 def _without_clock(doc: Any) -> Any:
-    """The document minus what comes from the clock (ingestion, qualification times), batch and policy ids."""
+    """The document minus what comes from the clock (ingestion, qualification, expiry times), batch and policy ids."""
     if isinstance(doc, dict):
         return {
             k: _without_clock(v)
             for k, v in doc.items()
-            if k not in {"lastModifiedAt", "ingestedAt", "lastQualificationTime", "batch", "mergePolicyId"}
+            if k
+            not in {
+                "lastModifiedAt",
+                "ingestedAt",
+                "lastQualificationTime",
+                "validUntil",
+                "batch",
+                "mergePolicyId",
+            }
         }
     if isinstance(doc, list):
         return [_without_clock(v) for v in doc]
