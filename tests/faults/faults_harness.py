@@ -14,6 +14,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections import Counter
@@ -39,7 +40,11 @@ with tempfile.TemporaryDirectory() as warm:
     with Platform(Settings(home=warm)) as platform:
         platform.sandbox().schemas.ensure_standard_schemas()
         create_app(platform)
-assert threading.active_count() == 1, "fork needs a process without threads"
+for extra in threading.enumerate():
+    if extra is not threading.main_thread():
+        extra.join(timeout=10)
+names = [t.name for t in threading.enumerate() if t is not threading.main_thread()]
+assert not names, f"fork needs a process without threads: {names}"
 print("READY", flush=True)
 for line in sys.stdin:
     cmd = json.loads(line)
@@ -74,18 +79,21 @@ class Zygote:
     _instance: Zygote | None = None
 
     def __init__(self) -> None:
+        self.errors = tempfile.NamedTemporaryFile(prefix="tessera-zygote-", suffix=".log", delete=False)
         self.proc = subprocess.Popen(
             [sys.executable, "-c", ZYGOTE],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
-            stderr=None,
+            stderr=self.errors,
             env={**os.environ, "PYTHONPATH": SRC + os.pathsep + os.environ.get("PYTHONPATH", "")},
             text=True,
         )
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline()
         if line.strip() != "READY":
-            raise RuntimeError(f"server zygote did not start: {line!r}")
+            self.proc.kill()
+            self.proc.wait()
+            raise RuntimeError(f"server zygote did not start: {line!r} {Path(self.errors.name).read_text()[-3000:]}")
         self._lock = threading.Lock()
 
     @classmethod
@@ -105,6 +113,7 @@ class Zygote:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+            Path(cls._instance.errors.name).unlink(missing_ok=True)
             cls._instance = None
 
     def fork(self, home: Path, port: int, log: Path, env: dict[str, str], fsize: int | None) -> int:
