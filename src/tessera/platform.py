@@ -139,7 +139,10 @@ class Platform:
     """An installation: settings, the sandbox registry and the open sandboxes."""
 
     def __init__(self, settings: Settings) -> None:
+        from tessera.pql.limits import configure as configure_pql
+
         self.settings = settings
+        configure_pql(settings)
         self.home = settings.home_path
         self.home.mkdir(parents=True, exist_ok=True)
         self.system: PointStore = SqliteStore(self.home / "system.sqlite")
