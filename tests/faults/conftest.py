@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import pytest
 from collections.abc import Iterator
 
+import pytest
 from faults_harness import COUNTS, Zygote
 
 

@@ -79,21 +79,23 @@ class Zygote:
     _instance: Zygote | None = None
 
     def __init__(self) -> None:
-        self.errors = tempfile.NamedTemporaryFile(prefix="tessera-zygote-", suffix=".log", delete=False)
-        self.proc = subprocess.Popen(
-            [sys.executable, "-c", ZYGOTE],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=self.errors,
-            env={**os.environ, "PYTHONPATH": SRC + os.pathsep + os.environ.get("PYTHONPATH", "")},
-            text=True,
-        )
+        fd, name = tempfile.mkstemp(prefix="tessera-zygote-", suffix=".log")
+        self.errors = Path(name)
+        with os.fdopen(fd, "wb") as errors:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-c", ZYGOTE],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=errors,
+                env={**os.environ, "PYTHONPATH": SRC + os.pathsep + os.environ.get("PYTHONPATH", "")},
+                text=True,
+            )
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline()
         if line.strip() != "READY":
             self.proc.kill()
             self.proc.wait()
-            raise RuntimeError(f"server zygote did not start: {line!r} {Path(self.errors.name).read_text()[-3000:]}")
+            raise RuntimeError(f"server zygote did not start: {line!r} {self.errors.read_text()[-3000:]}")
         self._lock = threading.Lock()
 
     @classmethod
@@ -113,7 +115,7 @@ class Zygote:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
-            Path(cls._instance.errors.name).unlink(missing_ok=True)
+            cls._instance.errors.unlink(missing_ok=True)
             cls._instance = None
 
     def fork(self, home: Path, port: int, log: Path, env: dict[str, str], fsize: int | None) -> int:
@@ -336,7 +338,9 @@ def memberships_match_evaluation(sb: Sandbox, segment_id: str = GOLD_SEGMENT) ->
     returns the number of members."""
     from tessera.segments import memberships as ms
 
-    stored = {pid for pid, sid, rec in ms.scan_all(sb.store) if sid == segment_id and rec.get("status") in ms.IN}
+    stored = {
+        pid for pid, sid, rec in ms.scan_all(sb.store) if sid == segment_id and rec.get("status") in ms.IN
+    }
     from tessera.model import utcnow
 
     doc = sb.segments.get(segment_id)

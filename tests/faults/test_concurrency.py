@@ -105,7 +105,9 @@ def test_concurrent_writers_equal_a_serial_replay(tmp_path: Path) -> None:
                         errors.append(resp.text)
                 else:
                     resp = http.post(
-                        f"/collection/batch/{inlet}", headers=JSON, content=orjson.dumps({"messages": messages})
+                        f"/collection/batch/{inlet}",
+                        headers=JSON,
+                        content=orjson.dumps({"messages": messages}),
                     )
                     slots = resp.json()["responses"] if resp.status_code == 207 else [resp.text]
                     errors.extend(str(s) for s in slots if "xactionId" not in s)

@@ -17,9 +17,9 @@ import httpx
 import orjson
 import pytest
 from faults_harness import (
+    COUNTS,
     GOLD_SEGMENT,
     JSON,
-    COUNTS,
     Layout,
     ServerProcess,
     event,
@@ -87,7 +87,9 @@ def _stream_until_killed(
             try:
                 if kind < 0.4:
                     resp = http.post(
-                        f"/collection/{layout.web_inlet}", headers=JSON, content=orjson.dumps(event(n, n % people))
+                        f"/collection/{layout.web_inlet}",
+                        headers=JSON,
+                        content=orjson.dumps(event(n, n % people)),
                     )
                     if resp.status_code == 200:
                         acked_events.add(f"ev-{n}")
@@ -175,10 +177,8 @@ def test_sigkill_during_batch_ingestion_resumes_the_batch(tmp_path: Path, seed: 
             assert put.status_code == 200
         killer = Killer(server, rng.uniform(0.05, 1.5))
         acked = False
-        try:
+        with contextlib.suppress(httpx.TransportError):
             acked = http.post(f"/data/foundation/import/batches/{batch}?action=COMPLETE").status_code == 200
-        except httpx.TransportError:
-            pass
         killer.wait()
     server.start()
     with server.client() as http:

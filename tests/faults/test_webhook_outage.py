@@ -59,7 +59,9 @@ def _crm_of(change: dict[str, Any]) -> str:
 def _send(server: ServerProcess, inlet: str, gold: bool, n0: int) -> None:
     with server.client() as http:
         for p in range(PEOPLE):
-            resp = http.post(f"/collection/{inlet}", headers=JSON, content=orjson.dumps(record(n0 + p, p, gold=gold)))
+            resp = http.post(
+                f"/collection/{inlet}", headers=JSON, content=orjson.dumps(record(n0 + p, p, gold=gold))
+            )
             assert resp.status_code == 200, resp.text
 
 

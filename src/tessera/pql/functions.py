@@ -108,7 +108,9 @@ def _search(r: Any, s: str) -> Any:
     try:
         return r.search(s, timeout=LIMITS.regex_timeout_s)
     except TimeoutError:
-        _log.warning("regex %r ran out of time on a %d-character value; counted as no match", r.pattern, len(s))
+        _log.warning(
+            "regex %r ran out of time on a %d-character value; counted as no match", r.pattern, len(s)
+        )
         return None
 
 
