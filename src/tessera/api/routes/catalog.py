@@ -124,7 +124,6 @@ def create_dataset(body: DatasetCreate, sandbox: SandboxDep) -> JsonResponse:
     """Create a dataset for a schema; ``tags`` enable it for Profile (``unifiedProfile``) and
     Identity (``unifiedIdentity``), ``isUpsert:true`` makes record writes upserts."""
     profile_tags = body.tags.get("unifiedProfile", [])
-    sandbox.schemas.registry.get_schema(body.schemaRef.id)  # 404 for a schema that does not exist
     doc = sandbox.datasets.create(
         body.name,
         body.schemaRef.id,
