@@ -158,7 +158,7 @@ def _batch_file(first: int, count: int, people: int) -> bytes:
     return orjson.dumps([event(first + i, (first + i) % people) for i in range(count)])
 
 
-@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("seed", [11, 23])
 def test_sigkill_during_batch_ingestion_resumes_the_batch(tmp_path: Path, seed: int) -> None:
     rng = random.Random(seed)
     home = tmp_path / "home"
