@@ -11,10 +11,10 @@ import pytest
 from faults_harness import GOLD_SEGMENT, prepare, record
 
 from tessera.errors import PqlError, StorageError, StorageFull, storage_error_of
+from tessera.platform import Platform
 from tessera.pql import check, parse
 from tessera.pql.functions import _matches
 from tessera.pql.limits import LIMITS, unsafe_regex
-from tessera.platform import Platform
 from tessera.settings import Settings
 from tessera.store.sqlite import _write_error
 
@@ -25,7 +25,9 @@ def test_recovery_resumes_staged_batches_and_fails_interrupted_work(tmp_path: Pa
     with Platform(Settings(home=str(home))) as platform:
         sb = platform.sandbox()
         staged = sb.ingest.create_batch(layout.crm)
-        sb.ingest.upload(staged["id"], "rows.json", b"[" + b",".join(_json(record(i, i)) for i in range(5)) + b"]")
+        sb.ingest.upload(
+            staged["id"], "rows.json", b"[" + b",".join(_json(record(i, i)) for i in range(5)) + b"]"
+        )
         sb.batches.set_status(staged["id"], "processing")  # as a killed COMPLETE leaves it
         lost = sb.batches.create(layout.crm)
         sb.batches.set_status(lost["id"], "processing")  # ingested from a file that is gone

@@ -53,7 +53,7 @@ class Receiver:
 
 
 def _crm_of(change: dict[str, Any]) -> str:
-    return next(i["id"] for i in change["identities"] if i["namespace"] == "CRMID")
+    return str(next(i["id"] for i in change["identities"] if i["namespace"] == "CRMID"))
 
 
 def _send(server: ServerProcess, inlet: str, gold: bool, n0: int) -> None:
