@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from faults_harness import COUNTS, Zygote
+from faults_harness import COUNTS, Zygote, drop_templates
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
@@ -20,3 +20,4 @@ def _zygote() -> Iterator[None]:
     """Stop the server zygote (and so never leak it) when the session ends."""
     yield
     Zygote.shutdown()
+    drop_templates()

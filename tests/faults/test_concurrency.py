@@ -21,7 +21,7 @@ from tessera.platform import Platform, Sandbox
 from tessera.settings import Settings
 
 PEOPLE = 12
-ROUNDS = 4
+ROUNDS = 3
 FIELDS = ("firstName", "middleName", "lastName", "fullName")
 EVENT_WRITERS = 2
 

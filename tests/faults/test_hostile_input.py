@@ -388,16 +388,7 @@ def test_bad_parquet_and_csv_files_fail_the_batch_cleanly(probe: Probe) -> None:
     probe.still_works()
 
 
-HOSTILE_PARAMS = [
-    "10" * 30,
-    "-1",
-    "1e309",
-    "%ff%fe",
-    "x" * 3_000,
-    SQL,
-    "../../etc/passwd",
-    "\u202e\u0000",
-]
+HOSTILE_PARAMS = ["10" * 30, "-1", "%ff%fe", "x" * 3_000, SQL, "../../etc/passwd\u202e\u0000"]
 
 
 def test_hostile_query_parameters_and_path_segments_on_every_read_route(probe: Probe) -> None:
