@@ -118,8 +118,21 @@ class Sandbox:
 
         return next(iter(store.scan(MEMBERSHIPS, limit=1)), None) is not None
 
+    def recover(self) -> dict[str, int]:
+        """Settle the work a stopped process left half-done: batches still ``processing`` resume
+        from their staged files (or fail with the reason), segment and export jobs that were
+        running are marked failed with the reason. Returns how many of each were settled."""
+        with self.write_lock:
+            counts = {"batches": len(self.ingest.recover())}
+        if self.segments is not None and hasattr(self.segments, "recover"):
+            counts["segmentJobs"] = len(self.segments.recover())
+            counts["exportJobs"] = len(self.segments.activation.exports.recover())
+        return counts
+
     def start_background(self) -> None:
-        """Start this sandbox's timer thread (segment windows, schedules, destinations)."""
+        """Settle interrupted work (:meth:`recover`), then start this sandbox's timer thread
+        (segment windows, schedules, destinations)."""
+        self.recover()
         if self.segments is not None and hasattr(self.segments, "start"):
             self.segments.start(interval=1.0)
 
@@ -140,7 +153,10 @@ class Platform:
     """An installation: settings, the sandbox registry and the open sandboxes."""
 
     def __init__(self, settings: Settings) -> None:
+        from tessera.pql.limits import configure as configure_pql
+
         self.settings = settings
+        configure_pql(settings)
         self.home = settings.home_path
         self.home.mkdir(parents=True, exist_ok=True)
         self.system: PointStore = SqliteStore(self.home / "system.sqlite")
@@ -190,6 +206,11 @@ class Platform:
         """
         with self._lock:
             self._background = True
+            # every sandbox opens now, so work a stopped server left half-done is settled before
+            # the first request rather than whenever someone next touches that sandbox
+            for name in [s["name"] for s in self.sandboxes.list()]:
+                if name not in self._open:
+                    self._open[name] = Sandbox(name, self.sandboxes.folder(name), self.settings)
             for sandbox in self._open.values():
                 sandbox.start_background()
 

@@ -43,7 +43,25 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("max_event_bytes", int, 10_000, "ExperienceEvents larger than this (JSON bytes) are refused."),
     Setting("max_streaming_message_bytes", int, 1_000_000, "Streaming messages over this size get HTTP 413."),
+    Setting(
+        "max_streaming_batch_messages",
+        int,
+        10_000,
+        "Messages per /collection/batch request (more: HTTP 413).",
+    ),
+    Setting(
+        "max_json_body_bytes",
+        int,
+        20_000_000,
+        "JSON request bodies over this size get HTTP 413 (not streaming).",
+    ),
+    Setting(
+        "max_upload_bytes", int, 512_000_000, "Batch file uploads (one PUT or PATCH) over this get HTTP 413."
+    ),
     Setting("max_merge_policies", int, 5, "Maximum number of merge policies per sandbox."),
+    Setting("max_pql_length", int, 100_000, "PQL expressions longer than this (characters) are refused."),
+    Setting("max_pql_depth", int, 200, "PQL expressions nested deeper than this are refused."),
+    Setting("max_regex_length", int, 1_000, "Regular expressions in PQL longer than this are refused."),
     Setting("regex_timeout_ms", int, 50, "Time limit for one regular-expression evaluation in PQL."),
     Setting("query_timeout_s", float, 30.0, "Time limit for one batch query (segment job, estimate)."),
     Setting(
@@ -98,7 +116,13 @@ class Settings:
     max_profile_record_bytes: int = 100_000
     max_event_bytes: int = 10_000
     max_streaming_message_bytes: int = 1_000_000
+    max_streaming_batch_messages: int = 10_000
+    max_json_body_bytes: int = 20_000_000
+    max_upload_bytes: int = 512_000_000
     max_merge_policies: int = 5
+    max_pql_length: int = 100_000
+    max_pql_depth: int = 200
+    max_regex_length: int = 1_000
     regex_timeout_ms: int = 50
     query_timeout_s: float = 30.0
     estimate_exact_limit: int = 1_000_000

@@ -173,6 +173,8 @@ class Exports:
             if "datasetId" in dest
             else self._target(dest.get("path"), f"{job['id']}.{dest.get('format', 'jsonl')}")
         )
+        # on disk before any work, so a stop part-way leaves a job that recovery marks failed
+        self._sandbox.store.write(WriteBatch().put_json(EXPORTS, job["id"], job))
         try:
             if (body.get("evaluationInfo") or {}).get("segmentation"):
                 # evaluate the filtered segments first (a segment job), then export their members
@@ -218,6 +220,27 @@ class Exports:
         job["updateTime"] = int(end * 1000)
         self._sandbox.store.write(WriteBatch().put_json(EXPORTS, job["id"], job))
         return job
+
+    def recover(self) -> builtins.list[dict[str, Any]]:
+        """Mark export jobs a stopped process left ``PROCESSING`` as ``FAILED`` with the reason, and
+        remove their half-written temporary files; returns the jobs."""
+        if self._root.exists():
+            for tmp in self._root.glob("*.tmp"):
+                tmp.unlink(missing_ok=True)
+        failed = []
+        for job in self.list(status="PROCESSING"):
+            job["status"] = "FAILED"
+            job["errors"] = [
+                {
+                    "code": "INTERRUPTED",
+                    "msg": "The server stopped while this export ran; no file was published. "
+                    "Create the export job again.",
+                }
+            ]
+            job["updateTime"] = int(time.time() * 1000)
+            self._sandbox.store.write(WriteBatch().put_json(EXPORTS, job["id"], job))
+            failed.append(job)
+        return failed
 
     def _record(self, pid: str, memberships: Mapping[str, Any]) -> dict[str, Any]:
         doc = get_json(self._sandbox.store, "profiles", pid) or {}

@@ -29,7 +29,7 @@ from tessera.api.routes import (
     schemas,
     segments,
 )
-from tessera.errors import InvalidInput, NotFound, TesseraError
+from tessera.errors import InvalidInput, NotFound, TesseraError, storage_error_of
 from tessera.platform import Platform
 
 log = logging.getLogger("tessera.api")
@@ -201,6 +201,9 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def crash(request: Request, exc: Exception) -> JsonResponse:
+        if isinstance(exc, OSError) and (full := storage_error_of(exc)) is not None:
+            log.error("no space to write on %s %s: %s", request.method, request.url.path, exc)
+            return error_response(full)
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return error_response(TesseraError("Internal error; the server log has the details"))
 

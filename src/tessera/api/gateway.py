@@ -9,8 +9,9 @@ A plain ASGI middleware (no per-request task or thread hop) that, in order:
 2. rate-limits per key (setting ``rate_limit_per_s``; per client address when the server is open);
 3. checks the content type of bodies: JSON wherever the reference requires it (400 when missing,
    415 when wrong); raw bytes only on batch-ingestion file uploads;
-4. caps streaming-collection bodies at ``max_streaming_message_bytes`` (413), before reading them
-   when ``Content-Length`` says so and while reading them otherwise.
+4. caps bodies (413) before reading them when ``Content-Length`` says so and while reading them
+   otherwise: streaming collection at ``max_streaming_message_bytes`` (ten times that for a
+   batch), file uploads at ``max_upload_bytes``, every other JSON body at ``max_json_body_bytes``.
 
 The verified key is left in ``scope["state"]["api_key"]`` (``None`` on an open server).
 """
@@ -104,6 +105,8 @@ class Gateway:
         self.platform = platform
         self.limiter = RateLimiter(platform.settings.rate_limit_per_s)
         self.max_message = platform.settings.max_streaming_message_bytes
+        self.max_json = platform.settings.max_json_body_bytes
+        self.max_upload = platform.settings.max_upload_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -185,10 +188,13 @@ class Gateway:
                 )
         if path.startswith(COLLECTION):
             cap = self.max_message * (BATCH_BODY_FACTOR if path.startswith(COLLECTION_BATCH) else 1)
-            if length is not None and length > cap:
-                raise _too_large(cap)
-            return _capped(receive, cap)
-        return receive
+        elif RAW_UPLOAD.match(path):
+            cap = self.max_upload
+        else:
+            cap = self.max_json
+        if length is not None and length > cap:
+            raise _too_large(cap)
+        return _capped(receive, cap)
 
 
 def _too_large(cap: int) -> PayloadTooLarge:

@@ -801,6 +801,30 @@ class SegmentService:
         docs.sort(key=lambda d: d["creationTime"], reverse=True)
         return docs[:limit]
 
+    def recover(self) -> list[dict[str, Any]]:
+        """Mark the jobs a stopped process left ``NEW`` or ``PROCESSING`` as ``FAILED`` with the
+        reason (a job writes its memberships in one commit at its end, so nothing half-done
+        stays); returns them. Submit the job again to evaluate."""
+        failed = []
+        for _, job in scan_json(self.store, JOBS):
+            was = job.get("status")
+            if was not in {"NEW", "PROCESSING"}:
+                continue
+            now_ms = int(time.time() * 1000)
+            job["status"] = "FAILED"
+            job["errors"] = [
+                {
+                    "code": "INTERRUPTED",
+                    "msg": f"The server stopped while this job was {was}; "
+                    "no membership of it was written. Submit the job again.",
+                }
+            ]
+            job["updateTime"] = now_ms
+            job["updateEpoch"] = now_ms // 1000
+            self.store.write(WriteBatch().put_json(JOBS, job["id"], job))
+            failed.append(job)
+        return failed
+
     def cancel_job(self, job_id: str) -> dict[str, Any]:
         job = self.job(job_id)
         if job["status"] in {"NEW", "QUEUED"}:

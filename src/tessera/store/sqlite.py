@@ -21,8 +21,21 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tessera.errors import StorageError
+from tessera.errors import StorageError, StorageFull
 from tessera.store.base import Capabilities, WriteBatch, check_table, prefix_end
+
+FULL_CODES = frozenset({"SQLITE_FULL", "SQLITE_IOERR_WRITE", "SQLITE_IOERR_TRUNCATE", "SQLITE_IOERR_FSYNC"})
+"""SQLite's answers when the file system refuses to grow a file (ENOSPC is SQLITE_FULL; a
+file-size limit or quota surfaces as a write error)."""
+
+
+def _write_error(exc: BaseException) -> StorageError:
+    name = getattr(exc, "sqlite_errorname", "")
+    if name in FULL_CODES:
+        return StorageFull(
+            f"The store has no space left to write ({name}); nothing of this request was stored"
+        )
+    return StorageError(f"write failed: {exc}")
 
 
 @dataclass
@@ -215,7 +228,7 @@ class SqliteStore:
             else:
                 pending.done.wait(0.05)
         if pending.error is not None:
-            raise StorageError(f"write failed: {pending.error}") from pending.error
+            raise _write_error(pending.error) from pending.error
 
     def _lead(self) -> None:
         if self._group_commit_s > 0:

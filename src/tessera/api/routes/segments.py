@@ -250,8 +250,10 @@ async def create_job(request: Request, sandbox: SandboxDep) -> JsonResponse:
     """Evaluate the listed definitions (``[{"segmentId": "*"}]`` for all batch ones) over every
     profile; the answer is the finished job with its metrics."""
     body = parse_json(await request.body())
-    if not isinstance(body, list) or not all(
-        isinstance(s, dict) and isinstance(s.get("segmentId"), str) for s in body
+    if (
+        not isinstance(body, list)
+        or not body
+        or not all(isinstance(s, dict) and isinstance(s.get("segmentId"), str) for s in body)
     ):
         raise InvalidInput('The body is an array of {"segmentId": "..."}', path="body")
     return ok(await run_in_threadpool(_segments(sandbox).run_job, body))
