@@ -99,9 +99,10 @@ def test_disk_full_gives_clean_507_and_recovers(tmp_path: Path) -> None:
             )
             assert put.status_code == 507 and set(put.json()) >= PROBLEM_KEYS, put.text
         else:
-            assert created.status_code == 507 and set(created.json()) >= PROBLEM_KEYS
+            assert created.status_code == 507 and set(created.json()) >= PROBLEM_KEYS, created.text
         # reads still work and the server is up
-        assert http.get("/tessera/health").status_code == 200
+        health = http.get("/tessera/health")
+        assert health.status_code == 200, health.text
         assert http.get("/data/foundation/catalog/dataSets").status_code == 200
     server.kill()
     COUNTS["faults injected"] += 1

@@ -266,9 +266,12 @@ class SqliteStore:
                     ops = last[table] = {}
                 ops[key] = value
         con = self._writer
+        created: list[str] = []
         try:
             con.execute("BEGIN IMMEDIATE")
             for table, ops in last.items():
+                if table not in self._tables:
+                    created.append(table)
                 self._ensure_table(table)
                 keys = sorted(ops)
                 puts = [(k, v) for k in keys if (v := ops[k]) is not None]
@@ -282,6 +285,9 @@ class SqliteStore:
         except BaseException:
             if con.in_transaction:
                 con.execute("ROLLBACK")
+            # a rolled-back transaction takes its CREATE TABLEs with it: forget them, or the retry
+            # (and every later write) would find "no such table"
+            self._tables.difference_update(created)
             raise
 
     def close(self) -> None:
