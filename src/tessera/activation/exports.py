@@ -240,6 +240,12 @@ class Exports:
         result: dict[str, Any] = doc
         return result
 
+    def delete(self, export_id: str) -> None:
+        """Forget a job (exports finish before ``create`` returns, so nothing is left to cancel;
+        files already written stay where they are)."""
+        self.get(export_id)
+        self._sandbox.store.write(WriteBatch().delete(EXPORTS, export_id))
+
     def list(self, *, status: str | None = None) -> builtins.list[dict[str, Any]]:
         return [
             d for _, d in scan_json(self._sandbox.store, EXPORTS) if status is None or d["status"] == status

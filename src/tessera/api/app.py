@@ -26,6 +26,7 @@ from tessera.api.routes import (
     sandboxes,
     schemas,
     segments,
+    system_jobs,
 )
 from tessera.errors import InvalidInput, NotFound, TesseraError
 from tessera.platform import Platform
@@ -45,6 +46,7 @@ ROUTERS = (
     segments.router,
     segments.ca_router,
     segments.extra_router,
+    system_jobs.router,
 )
 
 
@@ -122,7 +124,8 @@ def create_app(platform: Platform) -> FastAPI:
       ``POST /collection/batch/{inletId}``
     * Profile: ``GET|POST|DELETE /data/core/ups/access/entities``,
       ``GET|POST /data/core/ups/config/mergePolicies``, ``POST /data/core/ups/config/mergePolicies/bulk-get``,
-      ``GET|PUT|PATCH|DELETE /data/core/ups/config/mergePolicies/{mergePolicyId}``
+      ``GET|PUT|PATCH|DELETE /data/core/ups/config/mergePolicies/{mergePolicyId}``,
+      ``GET|POST /data/core/ups/system/jobs``, ``GET|DELETE /data/core/ups/system/jobs/{id}``
     * Identity: ``GET /data/core/identity/identity``, ``GET /data/core/identity/cluster/members``,
       ``POST /data/core/identity/clusters/members``, ``GET /data/core/identity/cluster/history``,
       ``POST /data/core/identity/clusters/history``, ``GET /data/core/identity/mapping``,
@@ -140,16 +143,17 @@ def create_app(platform: Platform) -> FastAPI:
       ``GET /data/foundation/schemaregistry/tenant/unions``,
       ``GET /data/foundation/schemaregistry/tenant/unions/{unionId}``
     * Segmentation: ``GET|POST /data/core/ups/segment/definitions``,
-      ``POST /data/core/ups/segment/definitions/bulk-get``,
+      ``POST /data/core/ups/segment/definitions/bulk-get``, ``POST /data/core/ups/segment/conversion``,
       ``GET|PATCH|DELETE /data/core/ups/segment/definitions/{segmentId}``,
       ``GET|POST /data/core/ups/segment/jobs``, ``GET|DELETE /data/core/ups/segment/jobs/{jobId}``,
       ``POST /data/core/ups/preview``, ``GET|DELETE /data/core/ups/preview/{previewId}``,
       ``GET /data/core/ups/estimate/{previewId}``, ``GET|POST /data/core/ups/config/schedules``,
       ``GET|PATCH|DELETE /data/core/ups/config/schedules/{scheduleId}``,
-      ``GET|POST /data/core/ups/export/jobs``, ``GET /data/core/ups/export/jobs/{exportJobId}``,
-      ``GET|POST /data/core/ups/audiences``, ``GET|PATCH|DELETE /data/core/ups/audiences/{audienceId}``,
+      ``GET|POST /data/core/ups/export/jobs``, ``GET|DELETE /data/core/ups/export/jobs/{exportJobId}``,
+      ``GET|POST /data/core/ups/audiences``, ``POST /data/core/ups/audiences/bulk-get``,
+      ``GET|PUT|PATCH|DELETE /data/core/ups/audiences/{audienceId}``,
       ``GET|POST /data/core/ca/attributes``, ``GET|PATCH|DELETE /data/core/ca/attributes/{attributeId}``,
-      ``GET /tessera/segments/{segmentId}/explain``
+      ``GET /tessera/segments/{segmentId}/explain``, ``POST /tessera/edge/evaluate``
     * Privacy: ``GET|POST /data/core/privacy/jobs``, ``GET /data/core/privacy/jobs/{jobId}``
     * Pages: ``GET /docs`` (offline HTML reference), ``GET /openapi.json``, ``GET /`` (landing page or the UI)
 
