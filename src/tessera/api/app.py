@@ -175,7 +175,19 @@ def create_app(platform: Platform) -> FastAPI:
     _install_error_handlers(app)
     _install_pages(app, platform)
     app.add_middleware(Gateway, platform=platform)
+    _complete_openapi(app)
     return app
+
+
+def _complete_openapi(app: FastAPI) -> None:
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = docs.complete(generate())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def _install_error_handlers(app: FastAPI) -> None:
