@@ -9,7 +9,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from tessera.api.deps import SandboxDep, empty, json_object, ok, op, parse_json
+from tessera.api.deps import MAX_OFFSET, SandboxDep, empty, json_object, ok, op, parse_json
 from tessera.api.errors import JsonResponse
 from tessera.errors import InvalidInput, NotFound, TesseraError
 from tessera.identity.service import identity_of_xid
@@ -436,8 +436,8 @@ def list_policies(
     schema_name: Annotated[str | None, Query(alias="schema.name")] = None,
     identity_graph: Annotated[str | None, Query(alias="identityGraph.type")] = None,
     attribute_merge: Annotated[str | None, Query(alias="attributeMerge.type")] = None,
-    start: Annotated[int, Query(ge=0)] = 0,
-    version: Annotated[int | None, Query(ge=1)] = None,
+    start: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
+    version: Annotated[int | None, Query(ge=1, le=MAX_OFFSET)] = None,
 ) -> JsonResponse:
     """Policies of the sandbox ordered by name, ``limit`` per page from offset ``start``."""
     policies = sandbox.merge_policies.list(

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from tessera import pql
-from tessera.api.deps import SandboxDep, empty, json_object, ok, op, parse_json
+from tessera.api.deps import MAX_OFFSET, SandboxDep, empty, json_object, ok, op, parse_json
 from tessera.api.errors import JsonResponse
 from tessera.api.routes.profiles import resolve_identity
 from tessera.errors import InvalidInput, NotFound, TesseraError
@@ -108,9 +108,11 @@ def _bool_param(value: str | None, path: str) -> bool | None:
 )
 def list_definitions(
     sandbox: SandboxDep,
-    start: Annotated[int, Query(ge=0)] = 0,
+    start: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    page: Annotated[int | None, Query(ge=0, description="0-based page; overrides start")] = None,
+    page: Annotated[
+        int | None, Query(ge=0, le=MAX_OFFSET, description="0-based page; overrides start")
+    ] = None,
     sort: str = "creationTime:asc",
     continuous: Annotated[str | None, Query(alias="evaluationInfo.continuous.enabled")] = None,
     synchronous: Annotated[str | None, Query(alias="evaluationInfo.synchronous.enabled")] = None,
@@ -305,7 +307,7 @@ def _page_links(path: str, start: int, limit: int, total: int) -> dict[str, Any]
 )
 def list_jobs(
     sandbox: SandboxDep,
-    start: Annotated[int, Query(ge=0)] = 0,
+    start: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     status: str | None = None,
 ) -> JsonResponse:
@@ -417,7 +419,7 @@ async def create_preview(request: Request, sandbox: SandboxDep) -> JsonResponse:
 def get_preview(
     previewId: str,  # noqa: N803
     sandbox: SandboxDep,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> JsonResponse:
     """Matching sample profiles, ``limit`` from ``offset``."""
@@ -580,7 +582,7 @@ EXPORT_BODY = {
 def list_exports(
     sandbox: SandboxDep,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
     status: str | None = None,
 ) -> JsonResponse:
     """Export jobs in the reference ``{records, page, link}`` shape."""
@@ -656,7 +658,7 @@ AUDIENCE_EXAMPLE = {
 )
 def list_audiences(
     sandbox: SandboxDep,
-    start: Annotated[int, Query(ge=0)] = 0,
+    start: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     name: str | None = None,
 ) -> JsonResponse:
@@ -828,7 +830,7 @@ CA_BODY = {
 def list_attributes(
     sandbox: SandboxDep,
     limit: Annotated[int, Query(ge=1, le=40)] = 20,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> JsonResponse:
     """Computed attributes, ``limit`` (1-40) from ``offset``."""
     items = _segments(sandbox).computed.list()

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from tessera.api.deps import SandboxDep, empty, json_object, ok, op, parse_json
+from tessera.api.deps import MAX_OFFSET, SandboxDep, empty, json_object, ok, op, parse_json
 from tessera.api.errors import JsonResponse
 from tessera.errors import InvalidInput
 from tessera.profile.system_jobs import SystemJobs
@@ -55,9 +55,11 @@ async def create_job(request: Request, sandbox: SandboxDep) -> JsonResponse:
 )
 def list_jobs(
     sandbox: SandboxDep,
-    start: Annotated[int, Query(ge=0)] = 0,
+    start: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    page: Annotated[int | None, Query(ge=0, description="0-based page; overrides start")] = None,
+    page: Annotated[
+        int | None, Query(ge=0, le=MAX_OFFSET, description="0-based page; overrides start")
+    ] = None,
     sort: str = "createEpoch:desc",
 ) -> JsonResponse:
     """Newest first (``sort=createEpoch:asc`` for oldest first); paged by ``start``/``page`` and ``limit``."""
