@@ -51,7 +51,7 @@ def platform(tmp_path: Path) -> Iterator[Platform]:
 
 def _dummy(param: inspect.Parameter) -> Any:
     annotation = str(param.annotation)
-    if annotation.startswith("list[Mapping") or annotation.startswith("list[dict"):
+    if annotation.startswith(("list[Mapping", "list[dict")):
         return [{}]
     if annotation.startswith("list[tuple") or "Sequence[tuple" in annotation:
         return [("x", "x")]
