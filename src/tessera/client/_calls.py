@@ -72,10 +72,22 @@ def stats() -> Call[Any]:
     return Call("GET", "/tessera/stats")
 
 
-def simulate(events: list[Any], rules: Mapping[str, Any] | None = None) -> Call[Any]:
-    return Call(
-        "POST", "/tessera/identity/simulate", json={"events": events, **({"rules": rules} if rules else {})}
-    )
+def simulate(
+    text: str,
+    unique: list[str] | None = None,
+    priority: list[str] | None = None,
+    limit: int | None = 50,
+    validate: bool = False,
+) -> Call[Any]:
+    """The identity graph simulator: ``text`` holds one ``NS: value, NS: value`` row per line."""
+    body = {
+        "text": text,
+        "unique": unique or [],
+        "priority": priority or [],
+        "limit": limit,
+        "validate": validate,
+    }
+    return Call("POST", "/tessera/identity/simulate", json=body)
 
 
 # -- sandboxes ---------------------------------------------------------------------------------

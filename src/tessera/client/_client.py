@@ -126,8 +126,15 @@ class TesseraClient:
     def stats(self) -> dict[str, Any]:
         return cast("dict[str, Any]", self.send(calls.stats()))
 
-    def simulate(self, events: list[Any], rules: Mapping[str, Any] | None = None) -> dict[str, Any]:
-        return cast("dict[str, Any]", self.send(calls.simulate(events, rules)))
+    def simulate(
+        self,
+        text: str,
+        unique: list[str] | None = None,
+        priority: list[str] | None = None,
+        limit: int | None = 50,
+        validate: bool = False,
+    ) -> dict[str, Any]:
+        return cast("dict[str, Any]", self.send(calls.simulate(text, unique, priority, limit, validate)))
 
     def list_sandboxes(self) -> SandboxList:
         return cast("SandboxList", self.send(calls.list_sandboxes()))
@@ -558,8 +565,17 @@ class AsyncTesseraClient:
     async def stats(self) -> dict[str, Any]:
         return cast("dict[str, Any]", await self.send(calls.stats()))
 
-    async def simulate(self, events: list[Any], rules: Mapping[str, Any] | None = None) -> dict[str, Any]:
-        return cast("dict[str, Any]", await self.send(calls.simulate(events, rules)))
+    async def simulate(
+        self,
+        text: str,
+        unique: list[str] | None = None,
+        priority: list[str] | None = None,
+        limit: int | None = 50,
+        validate: bool = False,
+    ) -> dict[str, Any]:
+        return cast(
+            "dict[str, Any]", await self.send(calls.simulate(text, unique, priority, limit, validate))
+        )
 
     async def list_sandboxes(self) -> SandboxList:
         return cast("SandboxList", await self.send(calls.list_sandboxes()))
