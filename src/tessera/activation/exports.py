@@ -145,9 +145,23 @@ class Exports:
         ``{"format": "csv|parquet|jsonl", "path": optional file path}``.
         """
         filt = body.get("filter") or {}
+        if not isinstance(filt, Mapping):
+            raise InvalidInput("filter must be an object", path="filter")
         segments = filt.get("segments")
         if not isinstance(segments, list) or not segments:
             raise InvalidInput("filter.segments must list at least one segment", path="filter.segments")
+        for i, seg in enumerate(segments):
+            if not isinstance(seg, Mapping) or not isinstance(seg.get("segmentId"), str):
+                raise InvalidInput('each segment is {"segmentId": "..."}', path=f"filter.segments[{i}]")
+            if not isinstance(seg.get("status", []), list):
+                raise InvalidInput("status is an array of states", path=f"filter.segments[{i}].status")
+        for name in ("destination", "evaluationInfo", "mergePolicy"):
+            if not isinstance(body.get(name) or {}, Mapping):
+                raise InvalidInput(f"{name} must be an object", path=name)
+        if not isinstance(filt.get("segmentQualificationTime") or {}, Mapping):
+            raise InvalidInput(
+                "segmentQualificationTime must be an object", path="filter.segmentQualificationTime"
+            )
         fields = [f.strip() for f in str(body.get("fields", "identities.id")).split(",") if f.strip()]
         dest = dict(body.get("destination") or {})
         if "datasetId" not in dest:
@@ -262,6 +276,12 @@ class Exports:
             raise NotFound(f"Export job {export_id} does not exist", path="id")
         result: dict[str, Any] = doc
         return result
+
+    def delete(self, export_id: str) -> None:
+        """Forget a job (exports finish before ``create`` returns, so nothing is left to cancel;
+        files already written stay where they are)."""
+        self.get(export_id)
+        self._sandbox.store.write(WriteBatch().delete(EXPORTS, export_id))
 
     def list(self, *, status: str | None = None) -> builtins.list[dict[str, Any]]:
         return [

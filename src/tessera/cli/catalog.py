@@ -9,11 +9,14 @@ import typer
 from rich.table import Table
 
 from tessera.cli.common import (
+    ApiKeyOption,
     HomeOption,
     JsonOption,
     SandboxOption,
+    UrlOption,
     console,
     emit,
+    open_client,
     open_platform,
     open_sandbox,
 )
@@ -23,17 +26,23 @@ dataset_app = typer.Typer(help="Datasets. Example: `tessera dataset list --json`
 
 
 @sandbox_app.command("list")
-def sandbox_list(home: HomeOption = None, as_json: JsonOption = False) -> None:
-    """List sandboxes. Example: `tessera sandbox list`."""
-    with open_platform(home) as platform:
-        rows = platform.sandboxes.list()
-        if as_json:
-            emit(rows, True)
-            return
-        table = Table("name", "title", "type", "default")
-        for row in rows:
-            table.add_row(row["name"], row["title"], row["type"], "yes" if row["isDefault"] else "")
-        console.print(table)
+def sandbox_list(
+    home: HomeOption = None, as_json: JsonOption = False, url: UrlOption = None, api_key: ApiKeyOption = None
+) -> None:
+    """List sandboxes. Example: `tessera sandbox list` (or `--url http://127.0.0.1:8000`)."""
+    if url:
+        with open_client(url, api_key, None) as client:
+            rows = client.list_sandboxes()["sandboxes"]
+    else:
+        with open_platform(home) as platform:
+            rows = platform.sandboxes.list()
+    if as_json:
+        emit(rows, True)
+        return
+    table = Table("name", "title", "type", "default")
+    for row in rows:
+        table.add_row(row["name"], row["title"], row["type"], "yes" if row["isDefault"] else "")
+    console.print(table)
 
 
 @sandbox_app.command("create")
@@ -42,41 +51,68 @@ def sandbox_create(
     title: Annotated[str | None, typer.Option(help="Display title.")] = None,
     home: HomeOption = None,
     as_json: JsonOption = False,
+    url: UrlOption = None,
+    api_key: ApiKeyOption = None,
 ) -> None:
     """Create a development sandbox. Example: `tessera sandbox create dev --title "Dev"`."""
+    if url:
+        with open_client(url, api_key, None) as client:
+            emit(client.create_sandbox(name, title), as_json)
+        return
     with open_platform(home) as platform:
         emit(platform.sandboxes.create(name, title), as_json)
 
 
 @sandbox_app.command("delete")
-def sandbox_delete(name: str, home: HomeOption = None) -> None:
+def sandbox_delete(
+    name: str,
+    home: HomeOption = None,
+    as_json: JsonOption = False,
+    url: UrlOption = None,
+    api_key: ApiKeyOption = None,
+) -> None:
     """Delete a sandbox and all its data. Example: `tessera sandbox delete dev`."""
-    with open_platform(home) as platform:
-        platform.delete_sandbox(name)
+    if url:
+        with open_client(url, api_key, None) as client:
+            client.delete_sandbox(name)
+    else:
+        with open_platform(home) as platform:
+            platform.delete_sandbox(name)
+    if as_json:
+        emit({"deleted": name}, True)
+    else:
         console.print(f"deleted sandbox {name}")
 
 
 @dataset_app.command("list")
 def dataset_list(
-    home: HomeOption = None, sandbox: SandboxOption = "prod", as_json: JsonOption = False
+    home: HomeOption = None,
+    sandbox: SandboxOption = "prod",
+    as_json: JsonOption = False,
+    url: UrlOption = None,
+    api_key: ApiKeyOption = None,
 ) -> None:
     """List datasets. Example: `tessera dataset list`."""
-    with open_sandbox(home, sandbox) as sb:
-        rows = sb.datasets.list()
-        if as_json:
-            emit(rows, True)
-            return
-        table = Table("id", "name", "schema", "profile", "identity")
-        for row in rows:
-            tags = row["tags"]
-            table.add_row(
-                row["id"],
-                row["name"],
-                row["schemaRef"]["id"],
-                ",".join(tags.get("unifiedProfile", [])),
-                ",".join(tags.get("unifiedIdentity", [])),
-            )
-        console.print(table)
+    if url:
+        with open_client(url, api_key, sandbox) as client:
+            rows = [{"id": k, **v} for k, v in client.list_datasets(limit=100).items()]
+    else:
+        with open_sandbox(home, sandbox) as sb:
+            rows = sb.datasets.list()
+    if as_json:
+        emit(rows, True)
+        return
+    table = Table("id", "name", "schema", "profile", "identity")
+    for row in rows:
+        tags = row["tags"]
+        table.add_row(
+            row["id"],
+            row["name"],
+            row["schemaRef"]["id"],
+            ",".join(tags.get("unifiedProfile", [])),
+            ",".join(tags.get("unifiedIdentity", [])),
+        )
+    console.print(table)
 
 
 @dataset_app.command("create")
@@ -87,11 +123,22 @@ def dataset_create(
     home: HomeOption = None,
     sandbox: SandboxOption = "prod",
     as_json: JsonOption = False,
+    url: UrlOption = None,
+    api_key: ApiKeyOption = None,
 ) -> None:
     """Create a Profile- and Identity-enabled dataset.
 
     Example: `tessera dataset create crm --schema "CRM Profiles"`
     """
+    if url:
+        with open_client(url, api_key, sandbox) as client:
+            schema_id = schema
+            if not schema.startswith("https://"):
+                titles = {s.get("title"): s["$id"] for s in client.list_schemas()["results"]}
+                schema_id = titles.get(schema, schema)
+            dataset_id = client.create_dataset(name, schema_id, upsert=upsert)
+            emit(client.get_dataset(dataset_id), as_json)
+        return
     with open_sandbox(home, sandbox) as sb:
         schema_id = sb.schemas.find(schema)["$id"]
         emit(sb.datasets.create(name, schema_id, upsert=upsert), as_json)

@@ -63,7 +63,14 @@ def ready(platform: PlatformDep) -> JsonResponse:
                     "value": 8000,
                     "default": 8000,
                     "help": "Port the server listens on.",
-                }
+                },
+                {
+                    "name": "home",
+                    "type": "str",
+                    "value": "./tessera-data",
+                    "default": "./tessera-data",
+                    "help": "Data directory; one folder per sandbox under it (env TESSERA_HOME).",
+                },
             ]
         },
         errors=(),
