@@ -119,12 +119,64 @@ def write_file(rows: list[dict[str, Any]], path: Path, fmt: str) -> None:
     tmp.replace(path)
 
 
+def read_export_file(path: Path) -> list[dict[str, Any]]:
+    """The rows of a file :func:`write_file` wrote (CSV cells come back as strings)."""
+    suffix = path.suffix.lstrip(".")
+    if suffix == "jsonl":
+        return [orjson.loads(line) for line in path.read_bytes().splitlines() if line.strip()]
+    if suffix == "csv":
+        with path.open(newline="", encoding="utf-8") as fh:
+            return [dict(row) for row in csv.DictReader(fh)]
+    if suffix == "parquet":
+        import pyarrow.parquet as pq
+
+        rows: list[dict[str, Any]] = pq.read_table(path).to_pylist()
+        return rows
+    raise InvalidInput(f"{path.name} is not an export file ({', '.join(FORMATS)})")
+
+
+def mentions(row: Mapping[str, Any], profile_ids: set[str], values: Sequence[bytes]) -> bool:
+    """Whether an exported row is about one of these profiles or carries one of these identity values."""
+    if row.get("profileId") in profile_ids:
+        return True
+    blob = orjson.dumps(row)
+    return any(v in blob for v in values)
+
+
+def scrub_files(root: Path, profile_ids: set[str], identity_values: Sequence[str]) -> int:
+    """Rewrite every export and destination file under ``root`` without the rows of these people.
+
+    Identity values are matched as JSON strings (quoted) so that ``42`` does not match ``1423``.
+    Returns the number of rows removed.
+    """
+    values = [orjson.dumps(v) for v in identity_values]
+    # identities inside exported rows are JSON text in a string column: their quotes are escaped
+    values += [orjson.dumps(orjson.dumps(v).decode())[1:-1] for v in identity_values]
+    removed = 0
+    if not root.is_dir():
+        return 0
+    for path in sorted(root.rglob("*")):
+        if not path.is_file() or path.suffix.lstrip(".") not in FORMATS:
+            continue
+        rows = read_export_file(path)
+        kept = [r for r in rows if not mentions(r, profile_ids, values)]
+        if len(kept) != len(rows):
+            removed += len(rows) - len(kept)
+            write_file(kept, path, path.suffix.lstrip("."))
+    return removed
+
+
 class Exports:
     """Export jobs, run synchronously on creation; the job object records status and metrics."""
 
     def __init__(self, sandbox: Sandbox, root: Path) -> None:
         self._sandbox = sandbox
         self._root = root
+
+    @property
+    def root(self) -> Path:
+        """The sandbox's export folder (destination files live in its ``destinations`` sub-folder)."""
+        return self._root
 
     def _target(self, requested: Any, default: str) -> Path:
         """Where an export file goes: always inside this sandbox's exports folder.
@@ -289,4 +341,4 @@ class Exports:
         ]
 
 
-__all__ = ["EXPORTS", "FORMATS", "Exports", "pick", "select_members", "write_file"]
+__all__ = ["EXPORTS", "FORMATS", "Exports", "pick", "read_export_file", "scrub_files", "select_members", "write_file"]

@@ -88,6 +88,9 @@ class SqliteStore:
             # database takes it (an existing one keeps its page size).
             con.execute("PRAGMA page_size=16384")
             con.execute("PRAGMA journal_mode=WAL")
+            # deleted rows are overwritten, not left in free pages: a privacy delete must leave
+            # nothing of the person in the files either
+            con.execute("PRAGMA secure_delete=ON")
             con.execute(f"PRAGMA synchronous={self._sync}")
             con.execute("PRAGMA busy_timeout=30000")
             con.execute("PRAGMA cache_size=-65536")
