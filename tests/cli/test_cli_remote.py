@@ -24,7 +24,13 @@ NO_JSON = {("serve",), ("demo",)}
 # commands that act on the data directory itself: API keys are minted where the server keeps them,
 # and linking rules and the standard schemas have no REST operation to go through
 LOCAL_ONLY = {"keys", "serve", "demo", "ops", "backup"}
-LOCAL_ONLY_COMMANDS = {("namespace", "rules"), ("schema", "standard")}
+# backups are files on the server's own disk: they run where the data directory is
+LOCAL_ONLY_COMMANDS = {
+    ("namespace", "rules"),
+    ("schema", "standard"),
+    ("sandbox", "backup"),
+    ("sandbox", "restore"),
+}
 
 
 def commands() -> Iterator[tuple[tuple[str, ...], Any]]:

@@ -35,6 +35,7 @@ LEFT_TO_REQUEST = {
     ("GET", "/data/foundation/flowservice/connections"),
     ("POST", "/data/core/identity/clusters/history"),
     ("POST", "/data/core/identity/mappings"),
+    ("GET", "/metrics"),  # Prometheus text for a scraper, not a scripted call
 }
 
 

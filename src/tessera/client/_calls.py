@@ -72,6 +72,10 @@ def stats() -> Call[Any]:
     return Call("GET", "/tessera/stats")
 
 
+def alerts() -> Call[Any]:
+    return Call("GET", "/tessera/alerts")
+
+
 def simulate(
     text: str,
     unique: list[str] | None = None,

@@ -126,6 +126,10 @@ class TesseraClient:
     def stats(self) -> dict[str, Any]:
         return cast("dict[str, Any]", self.send(calls.stats()))
 
+    def alerts(self) -> dict[str, Any]:
+        """Graph-health alerts (components past the size threshold, junk ids linking too much)."""
+        return cast("dict[str, Any]", self.send(calls.alerts()))
+
     def simulate(
         self,
         text: str,
@@ -564,6 +568,10 @@ class AsyncTesseraClient:
 
     async def stats(self) -> dict[str, Any]:
         return cast("dict[str, Any]", await self.send(calls.stats()))
+
+    async def alerts(self) -> dict[str, Any]:
+        """Graph-health alerts (components past the size threshold, junk ids linking too much)."""
+        return cast("dict[str, Any]", await self.send(calls.alerts()))
 
     async def simulate(
         self,
