@@ -11,7 +11,7 @@ with a reason and never stops the good rows of the chunk.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -23,6 +23,7 @@ from tessera.model import Identity, parse_time, utcnow
 
 if TYPE_CHECKING:
     from tessera.platform import Sandbox
+    from tessera.store.staged import StagedStore
 
 
 @dataclass
@@ -69,6 +70,7 @@ def process_chunk(
     batch_id: str | None,
     ingested_at: datetime | None = None,
     upsert_deletes: dict[int, Sequence[str]] | None = None,
+    before_commit: Callable[[StagedStore, ChunkResult], None] | None = None,
 ) -> ChunkResult:
     """Run rows of one dataset through every stage and commit them together.
 
@@ -80,6 +82,8 @@ def process_chunk(
         batch_id: the batch the rows belong to (``None`` for streaming).
         ingested_at: ingestion time (default now, UTC); it orders fragments for merge policies.
         upsert_deletes: for upsert datasets, field paths to delete per row index.
+        before_commit: stages extra writes that must commit atomically with the chunk (stream
+            workers record the message ids they applied here, so a redelivery is skipped).
     """
     from tessera.catalog import identity_enabled, profile_enabled, upsert_enabled
     from tessera.ingest.readers import RowError
@@ -155,6 +159,8 @@ def process_chunk(
                 sandbox.profiles.refresh(staged, result.changed_profiles, now)
             if result.touched_profiles:
                 sandbox.segments_on_change(staged, result.touched_profiles, now)
+            if before_commit is not None:
+                before_commit(staged, result)
             staged.commit()
         except BaseException:
             staged.rollback()

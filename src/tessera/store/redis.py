@@ -71,7 +71,7 @@ import uuid
 import zlib
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import orjson
 from pydantic import BaseModel, ConfigDict
@@ -265,6 +265,15 @@ def _decode_reply(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
+class WriteObserver(Protocol):
+    """Hooks around :meth:`RedisStore.write`: ``before_write`` may add operations to the batch
+    (they commit atomically with it); ``after_write`` runs once the batch is durable."""
+
+    def before_write(self, batch: WriteBatch) -> WriteBatch: ...
+
+    def after_write(self, batch: WriteBatch) -> None: ...
+
+
 class RedisStore:
     """Point store over Redis (standalone or cluster); see the module docstring for the layout.
 
@@ -311,6 +320,8 @@ class RedisStore:
         self._unlock_script = client.register_script(_UNLOCK)
         self._known_buckets: set[int] = set()
         self._stats_lock = threading.Lock()
+        self.write_observer: WriteObserver | None = None
+        """Sees every batch before and after it is written (the scale-out write epochs use it)."""
         self.recovered_batches = 0
         """Cross-bucket batches of dead writers this store rolled forward (for tests and metrics)."""
         try:
@@ -496,10 +507,23 @@ class RedisStore:
             args += [pos if value is not None else -pos, _enc(k), value if value is not None else b""]
         return keys, args
 
+    @property
+    def client(self) -> Any:
+        """The redis-py client (shared by coordination primitives such as per-sandbox locks)."""
+        return self._r
+
     def write(self, batch: WriteBatch) -> None:
         self._live()
         if not batch.ops:
             return
+        observer = self.write_observer
+        if observer is not None:
+            batch = observer.before_write(batch)
+        self._write(batch)
+        if observer is not None:
+            observer.after_write(batch)
+
+    def _write(self, batch: WriteBatch) -> None:
         try:
             if not self.cluster:
                 keys, args = self._script_args(None, batch.ops, 0)
