@@ -133,7 +133,11 @@ class Settings:
 
     @classmethod
     def from_env(
-        cls, environ: dict[str, str] | None = None, *, settings_file: str | Path | None = None, **overrides: Any
+        cls,
+        environ: dict[str, str] | None = None,
+        *,
+        settings_file: str | Path | None = None,
+        **overrides: Any,
     ) -> Settings:
         """Defaults, then the settings file (``settings_file`` or ``TESSERA_SETTINGS``), then
         ``TESSERA_HOME`` / ``TESSERA__<NAME>`` variables, then ``overrides``."""
@@ -176,7 +180,9 @@ def read_settings_file(path: str | Path) -> dict[str, Any]:
         with open(path, "rb") as fh:
             doc = tomllib.load(fh)
     except OSError as exc:
-        raise InvalidInput(f"Cannot read settings file {str(path)!r}: {exc.strerror}", path="settings") from exc
+        raise InvalidInput(
+            f"Cannot read settings file {str(path)!r}: {exc.strerror}", path="settings"
+        ) from exc
     except tomllib.TOMLDecodeError as exc:
         raise InvalidInput(f"Settings file {str(path)!r} is not valid TOML: {exc}", path="settings") from exc
     known = {s.name: s for s in SETTINGS}

@@ -85,7 +85,9 @@ class SandboxCoordinator:
         wait_s: longest wait for the lock before :class:`StorageError`.
     """
 
-    def __init__(self, sandbox: Sandbox, store: RedisStore, *, ttl_s: float = 10.0, wait_s: float = 120.0) -> None:
+    def __init__(
+        self, sandbox: Sandbox, store: RedisStore, *, ttl_s: float = 10.0, wait_s: float = 120.0
+    ) -> None:
         self._sandbox = sandbox
         self._store = store
         self._client: Any = store.client
@@ -238,7 +240,7 @@ def coordinate(sandbox: Sandbox, *, ttl_s: float = 10.0) -> SandboxCoordinator:
     store = sandbox.store
     if not isinstance(store, RedisStore):
         raise StorageError(
-            "several processes need a shared point store: set point_store = \"redis\"", path="point_store"
+            'several processes need a shared point store: set point_store = "redis"', path="point_store"
         )
     coordinator = SandboxCoordinator(sandbox, store, ttl_s=ttl_s)
     store.write_observer = coordinator
