@@ -43,8 +43,10 @@ def load_settings(
 @app.command()
 def serve(
     home: HomeOption = None,
-    host: Annotated[str, typer.Option(help="Bind address; non-loopback needs API keys.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port.")] = 8000,
+    host: Annotated[
+        str | None, typer.Option(help="Bind address (default 127.0.0.1); non-loopback needs API keys.")
+    ] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default 8000).")] = None,
     settings_file: SettingsOption = None,
     workers: Annotated[
         int, typer.Option("--workers", min=1, help="API processes (more than 1 needs distributed backends).")
@@ -66,7 +68,7 @@ def serve(
         from tessera.api.server import run_server
         from tessera.platform import Platform
 
-        run_server(Platform(settings), host=host, port=port)
+        run_server(Platform(settings), host=settings.host, port=settings.port)
         return
     from tessera.scaleout.distributed import serve_api
 

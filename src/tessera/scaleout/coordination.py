@@ -181,22 +181,26 @@ class SandboxCoordinator:
         config = self._client.get(self._config_key)
         return int(raw or 0), int(config or 0)
 
-    def _refresh_locked(self) -> None:
+    def _refresh_locked(self, *, config_only: bool = False) -> None:
         current = self._current()
-        if current != self._known:
+        known = self._known
+        stale = known is None or (current[1] != known[1] if config_only else current != known)
+        if stale:
             refresh_sandbox(self._sandbox)
             self.refreshes += 1
             with self._state:
                 self._known = current
 
-    def refresh_if_stale(self) -> bool:
+    def refresh_if_stale(self, *, config_only: bool = False) -> bool:
         """Re-open the sandbox's in-memory state if any process wrote since it was loaded.
 
-        Readers call this; writers get it on entering the lock. Returns whether it re-opened.
+        Readers call this; writers get it on entering the lock. ``config_only``: only when the
+        configuration changed (what streaming collection's checks read). Returns whether it
+        re-opened.
         """
         with self._local:
             before = self.refreshes
-            self._refresh_locked()
+            self._refresh_locked(config_only=config_only)
             return self.refreshes != before
 
     @property

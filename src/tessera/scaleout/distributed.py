@@ -181,11 +181,12 @@ class DistributedPlatform(Platform):
                     sandbox.ingest = PublishingIngest(sandbox, self.publisher())
             return sandbox
 
-    def refresh_if_stale(self, name: str) -> None:
-        """Before serving a read: re-open the sandbox if another process wrote to it."""
+    def refresh_if_stale(self, name: str, *, config_only: bool = False) -> None:
+        """Before serving a request: re-open the sandbox if another process wrote to it
+        (``config_only``: only if its configuration changed)."""
         coordinator = self.coordinators.get(name)
         if coordinator is not None:
-            coordinator.refresh_if_stale()
+            coordinator.refresh_if_stale(config_only=config_only)
 
     def delete_sandbox(self, name: str) -> None:
         with self._coord_lock:
@@ -214,7 +215,9 @@ def create_distributed_app(platform: DistributedPlatform) -> FastAPI:
     async def catch_up(request: Request, call_next: Any) -> Response:
         name = request.headers.get("x-sandbox-name") or DEFAULT_SANDBOX
         if name in platform.coordinators:
-            await run_in_threadpool(platform.refresh_if_stale, name)
+            # Collection only publishes: it needs current schemas and datasets, not the graph.
+            collect = request.url.path.startswith("/collection/")
+            await run_in_threadpool(platform.refresh_if_stale, name, config_only=collect)
         response: Response = await call_next(request)
         return response
 
