@@ -142,9 +142,9 @@ class Deployment:
         self.procs[name] = proc
         return proc
 
-    def start_worker(self, index: int, name: str, throttle: float) -> None:
+    def start_worker(self, index: int, name: str, delay: float) -> None:
         self.cli(name, "worker", "--settings", str(self.settings_file), "--home", str(self.logs / name),
-                 "--index", str(index), "--workers", "2", "--max-batch", "40", "--throttle", str(throttle))  # fmt: skip
+                 "--index", str(index), "--workers", "2", "--max-batch", "40", "--commit-delay", str(delay))  # fmt: skip
         deadline = time.monotonic() + 60
         while b"ready" not in (self.logs / f"{name}.log").read_bytes():
             assert self.procs[name].poll() is None, (self.logs / f"{name}.log").read_text()
@@ -231,20 +231,29 @@ def _run(dep: Deployment, tmp_path: Path, *, kill: bool) -> None:
     with DistributedPlatform(dep.settings, role="worker") as control:
         setup = _provision(control.sandbox())
         dep.cli("api", "serve", "--settings", str(dep.settings_file), "--home", str(dep.logs / "api"), "--workers", "2")  # fmt: skip
-        throttle = 0.25 if kill else 0.0
-        dep.start_worker(0, "worker-0", throttle)
-        dep.start_worker(1, "worker-1", throttle)
+        # Killing: worker 1 waits between its store commit and its offset commit (and says so),
+        # the kill lands there, and its last batch is redelivered to its replacement.
+        dep.start_worker(0, "worker-0", 0.0)
+        dep.start_worker(1, "worker-1", 1.5 if kill else 0.0)
         wait_for_port(dep.port, 60)
         published = _stream(dep, setup, records)
         assert len(published) == len(records)
         if kill:
-            _wait_applied(control, len(records) // 3, 60)
+            deadline = time.monotonic() + 60
+            while (dep.logs / "worker-1.log").read_text().count("stored batch") < 3:
+                assert time.monotonic() < deadline, "worker 1 applied nothing"
+                time.sleep(0.05)
             victim = dep.procs["worker-1"]
             os.kill(victim.pid, signal.SIGKILL)
             victim.wait()
             assert control.sandbox().store.count(APPLIED_TABLE) < len(records), "killed after the end"
             dep.start_worker(1, "worker-1b", 0.0)
         _wait_applied(control, len(records), 90)
+        if kill:  # the replacement's stats line comes on SIGTERM
+            stop_process(dep.procs["worker-1b"], grace_s=10)  # type: ignore[arg-type]
+            stats = (dep.logs / "worker-1b.log").read_text()
+            duplicates = int(stats.split("duplicates=")[1].split()[0])
+            assert duplicates > 0, stats  # redelivered, and skipped: applied exactly once
         order = applied_order(control.sandbox().store)
         assert sorted(m for _, _, m in order) == sorted(published)  # each message exactly once
         crm = next(r for name, r in records if name == "crm_profiles")

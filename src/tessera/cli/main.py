@@ -87,6 +87,9 @@ def worker(
     workers: Annotated[int, typer.Option("--workers", min=1, help="How many workers share the topic.")] = 1,
     max_batch: Annotated[int, typer.Option(help="Most messages applied per poll.")] = 200,
     throttle: Annotated[float, typer.Option(help="Seconds to pause after each batch (demos, tests).")] = 0.0,
+    commit_delay: Annotated[
+        float, typer.Option(help="Seconds between store commit and offset commit (failure drills).")
+    ] = 0.0,
     idle_exit: Annotated[
         float | None, typer.Option(help="Exit after this many idle seconds (default: run until SIGTERM).")
     ] = None,
@@ -112,6 +115,7 @@ def worker(
             max_batch=max_batch,
             idle_exit_s=idle_exit,
             throttle_s=throttle,
+            commit_delay_s=commit_delay,
         )
     except TesseraError as exc:
         console.print(f"[red]{exc.message}[/red]")

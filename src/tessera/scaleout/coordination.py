@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -97,7 +98,11 @@ class SandboxCoordinator:
         self._depth = 0
         self._owner: int | None = None
         self._held = False
-        self._lock: Any = self._client.lock(f"{store.namespace}:writer", timeout=ttl_s, thread_local=False)
+        self._lock: Any = self._client.lock(
+            f"{store.namespace}:writer", timeout=ttl_s, sleep=0.01, thread_local=False
+        )
+        self._waiting_key = f"{store.namespace}:writer-waiting"
+        self._released_at = 0.0
         self._config_key = f"{store.namespace}:config-epoch"
         self._state = threading.Lock()
         self._known: tuple[int, int] | None = None
@@ -118,7 +123,8 @@ class SandboxCoordinator:
         self._depth += 1
         if self._depth == 1:
             try:
-                if not self._lock.acquire(blocking=True, blocking_timeout=self._wait_s):
+                self._yield_to_waiters()
+                if not self._acquire():
                     raise StorageError(
                         f"sandbox {self._sandbox.name!r} write lock not free after {self._wait_s} s",
                         path="lock",
@@ -144,6 +150,22 @@ class SandboxCoordinator:
         finally:
             self._local.release()
 
+    def _acquire(self) -> bool:
+        if self._lock.acquire(blocking=False):
+            return True
+        # Announce the wait, so a holder that just released steps back and lets us in (a Redis
+        # lock is not fair: a busy worker would otherwise take it again at once, every time).
+        pipe = self._client.pipeline(transaction=False)
+        pipe.incr(self._waiting_key).expire(self._waiting_key, 60).execute()
+        try:
+            return bool(self._lock.acquire(blocking=True, blocking_timeout=self._wait_s))
+        finally:
+            self._client.decr(self._waiting_key)
+
+    def _yield_to_waiters(self) -> None:
+        if time.monotonic() - self._released_at < 0.05 and int(self._client.get(self._waiting_key) or 0) > 0:
+            time.sleep(0.05)
+
     def _release_distributed(self) -> None:
         self._owner = None
         self._renew_stop.set()
@@ -153,6 +175,7 @@ class SandboxCoordinator:
         if not self._held:
             return
         self._held = False
+        self._released_at = time.monotonic()
         try:
             self._lock.release()
         except Exception:  # LockNotOwnedError: it expired while we worked (a long pause)

@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -144,8 +145,13 @@ def run_platform_worker(
     max_batch: int = 200,
     idle_exit_s: float | None = None,
     throttle_s: float = 0.0,
+    commit_delay_s: float = 0.0,
 ) -> PlatformWorkerStats:
-    """Poll, apply through the platform flow, commit offsets; until ``stop`` (or idle ``idle_exit_s``)."""
+    """Poll, apply through the platform flow, commit offsets; until ``stop`` (or idle ``idle_exit_s``).
+
+    ``throttle_s`` pauses after each batch; ``commit_delay_s`` pauses between the store commit and
+    the offset commit (failure drills: a crash in that window makes the broker redeliver).
+    """
     total = PlatformWorkerStats()
     idle = 0.0
     while not stop.is_set():
@@ -157,6 +163,9 @@ def run_platform_worker(
             continue
         idle = 0.0
         stats = apply_batch(platform, messages)
+        if commit_delay_s:
+            print(f"stored batch {total.batches + 1}; offsets in {commit_delay_s} s", flush=True)
+            time.sleep(commit_delay_s)
         consumer.commit(messages)  # only now: every effect above is durable in the store
         total.applied += stats.applied
         total.duplicates += stats.duplicates
@@ -175,6 +184,7 @@ def serve_worker(
     max_batch: int = 200,
     idle_exit_s: float | None = None,
     throttle_s: float = 0.0,
+    commit_delay_s: float = 0.0,
 ) -> PlatformWorkerStats:
     """Run worker ``worker`` of ``workers`` until SIGTERM/SIGINT; prints ``ready`` once consuming.
 
@@ -200,7 +210,13 @@ def serve_worker(
     print("ready", flush=True)  # assigned and positioned: launchers wait for this line
     try:
         stats = run_platform_worker(
-            platform, consumer, stop, max_batch=max_batch, idle_exit_s=idle_exit_s, throttle_s=throttle_s
+            platform,
+            consumer,
+            stop,
+            max_batch=max_batch,
+            idle_exit_s=idle_exit_s,
+            throttle_s=throttle_s,
+            commit_delay_s=commit_delay_s,
         )
         refreshes = sum(c.refreshes for c in platform.coordinators.values())
         print(
