@@ -88,9 +88,9 @@ def test_settings_file_selects_backends(tmp_path: Path) -> None:
         16,
     )
     assert s.stream_topic == "t2" and s.sandbox_lock_ttl_s == 5.0 and s.distributed
-    path.write_text("stream_partitions = \"many\"\n")
+    path.write_text('stream_partitions = "many"\n')
     with pytest.raises(InvalidInput, match="expects int"):
         read_settings_file(path)
-    path.write_text("point_stor = \"redis\"\n")
+    path.write_text('point_stor = "redis"\n')
     with pytest.raises(InvalidInput, match="Unknown setting 'point_stor'"):
         read_settings_file(path)

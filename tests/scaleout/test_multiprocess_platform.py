@@ -119,7 +119,7 @@ def _differences(got: Any, want: Any, path: str = "") -> list[str]:
 
 
 def _identities(records: list[tuple[str, dict[str, Any]]]) -> set[Identity]:
-    out = set()
+    out: set[Identity] = set()
     for _, r in records:
         for ns, ids in r.get("identityMap", {}).items():
             out.update(Identity(ns, i["id"]) for i in ids)
@@ -201,7 +201,7 @@ def _stream(dep: Deployment, setup: dict[str, dict[str, Any]], records: list[tup
         return dict(pair for result in pool.map(post, groups) for pair in result)
 
 
-def _wait_applied(platform: DistributedPlatform, n: int, timeout: float) -> None:
+def _wait_applied(platform: Platform, n: int, timeout: float) -> None:
     store = platform.sandbox().store
     deadline = time.monotonic() + timeout
     while (done := store.count(APPLIED_TABLE)) < n:
