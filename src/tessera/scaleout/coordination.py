@@ -105,7 +105,10 @@ class SandboxCoordinator:
         self._released_at = 0.0
         self._config_key = f"{store.namespace}:config-epoch"
         self._state = threading.Lock()
-        self._known: tuple[int, int] | None = None
+        # What this process's memory reflects; None = unknown (re-open at the next check). The
+        # two are separate so a configuration write never disturbs the data epoch a holder counts on.
+        self._data: int | None = None
+        self._config: int | None = None
         self._pending: int | None = None
         self._renewer: threading.Thread | None = None
         self._renew_stop = threading.Event()
@@ -114,7 +117,7 @@ class SandboxCoordinator:
         self.lost_lock = 0
         """Times the lock had expired before release (a pause longer than ``ttl_s``; logged)."""
         with self._local:
-            self._known = self._current()
+            self._data, self._config = self._current()
 
     # -- the lock ----------------------------------------------------------------------------------
 
@@ -205,14 +208,13 @@ class SandboxCoordinator:
         return int(raw or 0), int(config or 0)
 
     def _refresh_locked(self, *, config_only: bool = False) -> None:
-        current = self._current()
-        known = self._known
-        stale = known is None or (current[1] != known[1] if config_only else current != known)
+        data, config = self._current()
+        stale = config != self._config or (not config_only and data != self._data)
         if stale:
             refresh_sandbox(self._sandbox)
             self.refreshes += 1
             with self._state:
-                self._known = current
+                self._data, self._config = data, config
 
     def refresh_if_stale(self, *, config_only: bool = False) -> bool:
         """Re-open the sandbox's in-memory state if any process wrote since it was loaded.
@@ -228,32 +230,32 @@ class SandboxCoordinator:
 
     @property
     def epoch(self) -> tuple[int, int]:
-        """``(data epoch, configuration epoch)`` this process's state reflects (``(-1, -1)``: stale)."""
-        return self._known or (-1, -1)
+        """``(data epoch, configuration epoch)`` this process's state reflects (-1: unknown)."""
+        return (
+            -1 if self._data is None else self._data,
+            -1 if self._config is None else self._config,
+        )
 
     # -- write observer (RedisStore.write_observer) ------------------------------------------------
 
     def before_write(self, batch: WriteBatch) -> WriteBatch:
         if self._owner == threading.get_ident():
-            known = self._known or (0, 0)
-            self._pending = known[0] + 1
+            # Entering the lock re-read the stored epoch (and re-opened if it had moved), and
+            # only the holder changes it, so ours is the stored one.
+            assert self._data is not None
+            self._pending = self._data + 1
             batch.put(EPOCH_TABLE, "data", str(self._pending).encode())
         return batch
 
     def after_write(self, batch: WriteBatch) -> None:
         if self._owner == threading.get_ident() and self._pending is not None:
             with self._state:
-                known = self._known or (0, 0)
-                self._known = (self._pending, known[1])
-                self._pending = None
+                self._data, self._pending = self._pending, None
             return
         config = int(self._client.incr(self._config_key))
         with self._state:
             # Our own change is in our state; anyone else's in between is not, so go stale.
-            if self._known is not None and config == self._known[1] + 1:
-                self._known = (self._known[0], config)
-            else:
-                self._known = None
+            self._config = config if self._config is not None and config == self._config + 1 else None
 
 
 def coordinate(sandbox: Sandbox, *, ttl_s: float = 10.0) -> SandboxCoordinator:
