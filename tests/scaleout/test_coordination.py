@@ -94,3 +94,14 @@ def test_settings_file_selects_backends(tmp_path: Path) -> None:
     path.write_text('point_stor = "redis"\n')
     with pytest.raises(InvalidInput, match="Unknown setting 'point_stor'"):
         read_settings_file(path)
+
+
+@pytest.mark.parametrize("command", [["serve", "--workers", "2"], ["worker", "--index", "0"]])
+def test_cli_refuses_several_processes_on_the_embedded_store(tmp_path: Path, command: list[str]) -> None:
+    from typer.testing import CliRunner
+
+    from tessera.cli.main import app
+
+    result = CliRunner().invoke(app, [*command, "--home", str(tmp_path)], env={"TESSERA_SETTINGS": ""})
+    assert result.exit_code == 2
+    assert "cannot share the embedded SQLite" in " ".join(result.output.split())
