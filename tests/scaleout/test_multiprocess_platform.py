@@ -270,8 +270,14 @@ def _run(dep: Deployment, tmp_path: Path, *, kill: bool) -> None:
     assert any(len(person) > 4 for person in expected)  # devices stitched to people
     assert any(s for p in expected.values() for s in p["segments"])
     assert _differences(distributed, expected) == []
-    # The API processes caught up with the workers' writes (read path of another process).
+    # An API process answers from its own in-memory graph, caught up on the workers' writes: the
+    # person's whole stitched graph shows in its answer.
     assert api_view.status_code == 200, api_view.text
+    crm_id = f"CRMID:{crm['identityMap']['CRMID'][0]['id']}"
+    person = next(p for p in distributed if crm_id in p)
+    assert len(person) > 1
+    for member in person:
+        assert member.split(":", 1)[1] in api_view.text, (member, api_view.text[:500])
 
 
 @pytest.mark.timeout(150)
