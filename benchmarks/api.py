@@ -217,6 +217,7 @@ def main() -> None:
     ap.add_argument("--out", type=Path, help="also write the results as Markdown here")
     args = ap.parse_args()
 
+    load_before = os.getloadavg()
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp)
         t0 = time.perf_counter()
@@ -288,6 +289,7 @@ def main() -> None:
             proc.terminate()
             proc.wait(timeout=10)
 
+    load_after = os.getloadavg()
     single_mps = single / args.seconds
     batch_mps = batch * args.batch / args.seconds
     lines = [
@@ -296,6 +298,10 @@ def main() -> None:
         f"Machine: {os.cpu_count()} cores, {platform.system()} {platform.release()}, Python {platform.python_version()}. "
         f"Server: one uvicorn process; load generator: a second process, {args.connections} keep-alive connections.",
         f"Scale: {args.profiles} profiles seeded in {seed_s:.1f} s; {args.seconds:g} s per measurement.",
+        f"Load average (1/5/15 min) before: {' / '.join(f'{x:.1f}' for x in load_before)}, "
+        f"after: {' / '.join(f'{x:.1f}' for x in load_after)} (the machine is shared: above 2 the server and "
+        "the load generator get only part of a core, and the absolute figures mean little; the ratios to "
+        "health under the same load are the comparable part).",
         "",
         "| measurement | value | reference in the same run | ratio |",
         "| --- | --- | --- | --- |",

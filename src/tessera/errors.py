@@ -17,7 +17,8 @@ the same error the same way.
     │                                      no default merge policy, ineligible streaming segment)
     ├── Unauthorized / Forbidden      401 / 403
     ├── RateLimited                   429
-    └── StorageError                  503  the store failed (disk full, ...); Transient
+    └── StorageError                  503  the store failed; Transient
+        └── StorageFull               507  no space left to write (disk full, size limit)
 """
 
 from __future__ import annotations
@@ -164,6 +165,25 @@ class StorageError(TesseraError, Transient):
     title = "Storage unavailable"
 
 
+class StorageFull(StorageError):
+    """A write found no space (disk full, quota, file-size limit); reads still work."""
+
+    status = 507
+    code = "TESSERA-1507-507"
+    title = "Insufficient storage"
+
+
+FULL_ERRNOS = frozenset({28, 27, 122})
+"""ENOSPC, EFBIG, EDQUOT: the operating system's ways of saying there is no room to write."""
+
+
+def storage_error_of(exc: OSError) -> StorageError | None:
+    """The API error for a failed file write: :class:`StorageFull` when it ran out of space."""
+    if exc.errno in FULL_ERRNOS:
+        return StorageFull(f"No space left to store this: {exc.strerror or exc}")
+    return None
+
+
 __all__ = [
     "Conflict",
     "Forbidden",
@@ -173,6 +193,7 @@ __all__ = [
     "PayloadTooLarge",
     "PqlError",
     "RateLimited",
+    "StorageFull",
     "SchemaValidationError",
     "SemanticError",
     "StorageError",

@@ -20,6 +20,7 @@ from typing import Any
 
 from tessera.catalog import DEFAULT_SANDBOX, Batches, Datasets, SandboxRegistry
 from tessera.errors import InvalidInput
+from tessera.ops.migrations import open_format
 from tessera.settings import Settings
 from tessera.store import PointStore, SqliteStore
 from tessera.store.staged import StagedStore
@@ -70,6 +71,11 @@ class Sandbox:
         self.folder = folder
         self.settings = settings
         self.store: PointStore = open_point_store(settings, name, folder)
+        try:
+            open_format(self.store, f"sandbox {name!r}")  # migrate an older format, refuse a newer one
+        except BaseException:
+            self.store.close()
+            raise
         self.write_lock = threading.RLock()
         """Serialises the ingestion flow of this sandbox (one logical writer)."""
         self.datasets = Datasets(self.store)
@@ -104,8 +110,29 @@ class Sandbox:
         result: dict[str, Any] = self.segments.memberships_of(profile_id, store)
         return result
 
+    def has_memberships(self, store: PointStore) -> bool:
+        """Whether any profile of the sandbox has a segment membership (else none need reading)."""
+        if self.segments is None:
+            return False
+        from tessera.segments.memberships import MEMBERSHIPS
+
+        return next(iter(store.scan(MEMBERSHIPS, limit=1)), None) is not None
+
+    def recover(self) -> dict[str, int]:
+        """Settle the work a stopped process left half-done: batches still ``processing`` resume
+        from their staged files (or fail with the reason), segment and export jobs that were
+        running are marked failed with the reason. Returns how many of each were settled."""
+        with self.write_lock:
+            counts = {"batches": len(self.ingest.recover())}
+        if self.segments is not None and hasattr(self.segments, "recover"):
+            counts["segmentJobs"] = len(self.segments.recover())
+            counts["exportJobs"] = len(self.segments.activation.exports.recover())
+        return counts
+
     def start_background(self) -> None:
-        """Start this sandbox's timer thread (segment windows, schedules, destinations)."""
+        """Settle interrupted work (:meth:`recover`), then start this sandbox's timer thread
+        (segment windows, schedules, destinations)."""
+        self.recover()
         if self.segments is not None and hasattr(self.segments, "start"):
             self.segments.start(interval=1.0)
 
@@ -126,10 +153,18 @@ class Platform:
     """An installation: settings, the sandbox registry and the open sandboxes."""
 
     def __init__(self, settings: Settings) -> None:
+        from tessera.pql.limits import configure as configure_pql
+
         self.settings = settings
+        configure_pql(settings)
         self.home = settings.home_path
         self.home.mkdir(parents=True, exist_ok=True)
         self.system: PointStore = SqliteStore(self.home / "system.sqlite")
+        try:
+            open_format(self.system, f"system store {self.home / 'system.sqlite'}")
+        except BaseException:
+            self.system.close()
+            raise
         self.sandboxes = SandboxRegistry(self.system, self.home)
         self._open: dict[str, Sandbox] = {}
         self._lock = threading.Lock()
@@ -159,6 +194,11 @@ class Platform:
                     opened.start_background()
             return opened
 
+    def opened(self) -> list[Sandbox]:
+        """The sandboxes opened so far (metrics and readiness look at these, never open more)."""
+        with self._lock:
+            return list(self._open.values())
+
     def start_background(self) -> None:
         """Run each sandbox's timers (closing time windows, schedules, deliveries) in threads.
 
@@ -166,6 +206,11 @@ class Platform:
         """
         with self._lock:
             self._background = True
+            # every sandbox opens now, so work a stopped server left half-done is settled before
+            # the first request rather than whenever someone next touches that sandbox
+            for name in [s["name"] for s in self.sandboxes.list()]:
+                if name not in self._open:
+                    self._open[name] = Sandbox(name, self.sandboxes.folder(name), self.settings)
             for sandbox in self._open.values():
                 sandbox.start_background()
 

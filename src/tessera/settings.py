@@ -54,9 +54,34 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("max_event_bytes", int, 10_000, "ExperienceEvents larger than this (JSON bytes) are refused."),
     Setting("max_streaming_message_bytes", int, 1_000_000, "Streaming messages over this size get HTTP 413."),
+    Setting(
+        "max_streaming_batch_messages",
+        int,
+        10_000,
+        "Messages per /collection/batch request (more: HTTP 413).",
+    ),
+    Setting(
+        "max_json_body_bytes",
+        int,
+        20_000_000,
+        "JSON request bodies over this size get HTTP 413 (not streaming).",
+    ),
+    Setting(
+        "max_upload_bytes", int, 512_000_000, "Batch file uploads (one PUT or PATCH) over this get HTTP 413."
+    ),
     Setting("max_merge_policies", int, 5, "Maximum number of merge policies per sandbox."),
+    Setting("max_pql_length", int, 100_000, "PQL expressions longer than this (characters) are refused."),
+    Setting("max_pql_depth", int, 200, "PQL expressions nested deeper than this are refused."),
+    Setting("max_regex_length", int, 1_000, "Regular expressions in PQL longer than this are refused."),
     Setting("regex_timeout_ms", int, 50, "Time limit for one regular-expression evaluation in PQL."),
     Setting("query_timeout_s", float, 30.0, "Time limit for one batch query (segment job, estimate)."),
+    Setting(
+        "estimate_exact_limit",
+        int,
+        1_000_000,
+        "Segment estimates are exact up to this many profiles; above, a uniform sample of this size "
+        "is evaluated and the size given with a 95% confidence interval.",
+    ),
     Setting("rate_limit_per_s", float, 0.0, "Requests per second allowed per API key (0 = unlimited)."),
     Setting("tenant", str, "tessera", "Tenant id: custom XDM fields live under `_<tenant>`."),
     Setting("point_store", str, "sqlite", "Point-state backend: `sqlite` (embedded) or `redis` (scale-out)."),
@@ -90,6 +115,19 @@ SETTINGS: tuple[Setting, ...] = (
         "Lifetime of a worker's per-sandbox Redis write lock (renewed while held; a dead holder's "
         "lock frees after this).",
     ),
+    Setting("log_format", str, "json", "Server log lines: `json` (one object per line) or `text`."),
+    Setting(
+        "alert_graph_size",
+        int,
+        40,
+        "Record a graph-health alert when an identity graph reaches this many identities (0 = off).",
+    ),
+    Setting(
+        "alert_junk_links",
+        int,
+        20,
+        "Record a graph-health alert when one identity links to this many others (0 = off).",
+    ),
 )
 
 
@@ -106,9 +144,16 @@ class Settings:
     max_profile_record_bytes: int = 100_000
     max_event_bytes: int = 10_000
     max_streaming_message_bytes: int = 1_000_000
+    max_streaming_batch_messages: int = 10_000
+    max_json_body_bytes: int = 20_000_000
+    max_upload_bytes: int = 512_000_000
     max_merge_policies: int = 5
+    max_pql_length: int = 100_000
+    max_pql_depth: int = 200
+    max_regex_length: int = 1_000
     regex_timeout_ms: int = 50
     query_timeout_s: float = 30.0
+    estimate_exact_limit: int = 1_000_000
     rate_limit_per_s: float = 0.0
     tenant: str = "tessera"
     point_store: str = "sqlite"
@@ -120,6 +165,9 @@ class Settings:
     stream_partitions: int = 8
     stream_group: str = "tessera-workers"
     sandbox_lock_ttl_s: float = 10.0
+    log_format: str = "json"
+    alert_graph_size: int = 40
+    alert_junk_links: int = 20
     extra: dict[str, str] = field(default_factory=dict, compare=False)
 
     @property

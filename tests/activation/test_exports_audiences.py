@@ -154,5 +154,10 @@ def test_audience_lifecycle_and_external_audiences(sb: FakeSandbox) -> None:
     assert sb.segments.memberships_of("p1")[ext["id"]]["status"] == "realized"
     assert sb.segments.memberships_of("p9")[ext["id"]]["status"] == "realized"
     assert {a["id"] for a in aud.list()} >= {draft["id"], ext["id"], "us"}
+    # uploaded audiences expire 30 days after publication unless refreshed
+    sb.segments.expire_memberships(datetime.now(UTC) + timedelta(days=29))
+    assert sb.segments.memberships_of("p1")[ext["id"]]["status"] == "realized"
+    sb.segments.expire_memberships(datetime.now(UTC) + timedelta(days=31))
+    assert sb.segments.memberships_of("p1")[ext["id"]]["status"] == "exited"
     aud.set_state(ext["id"], "inactive")
     assert sb.segments.memberships_of("p1")[ext["id"]]["status"] == "exited"

@@ -89,3 +89,24 @@ def test_staged_store_overlays_and_commits(tmp_path: Path) -> None:
     staged.commit()
     assert [(k, v) for k, v in base.scan("t")] == [("a", b"1"), ("b", b"2"), ("e", b"50"), ("f", b"6")]
     base.close()
+
+
+def test_a_batch_applies_each_keys_last_operation_across_tables(store: PointStore) -> None:
+    store.write(WriteBatch().put("t", "gone", b"1").put("u", "x", b"1"))
+    batch = WriteBatch().put("t", "z", b"26").put("t", "gone", b"2").delete("t", "gone").put("t", "a", b"1")
+    store.write(batch.delete("u", "x").put("u", "x", b"2").delete("u", "never"))
+    assert [(k, v) for k, v in store.scan("t")] == [("a", b"1"), ("z", b"26")]
+    assert store.get("u", "x") == b"2" and store.get("u", "never") is None
+
+
+def test_staged_store_scans_in_order_after_writes_in_any_order(tmp_path: Path) -> None:
+    from tessera.store.staged import StagedStore
+
+    base = SqliteStore(tmp_path / "p.sqlite")
+    base.write(WriteBatch().put("t", "k05", b"base"))
+    staged = StagedStore(base)
+    staged.write(WriteBatch().put("t", "k09", b"9").put("t", "k01", b"1").put("t", "k07", b"7"))
+    assert [k for k, _ in staged.scan("t")] == ["k01", "k05", "k07", "k09"]
+    staged.write(WriteBatch().put("t", "k03", b"3").delete("t", "k07"))  # after a scan: sorted again
+    assert [k for k, _ in staged.scan("t", "k0")] == ["k01", "k03", "k05", "k09"]
+    base.close()

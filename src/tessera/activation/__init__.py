@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from tessera.activation.audiences import Audiences
 from tessera.activation.destinations import SIGNATURE_HEADER, Destinations, backoff, sign
-from tessera.activation.exports import Exports
+from tessera.activation.exports import Exports, scrub_files
 
 if TYPE_CHECKING:
     from tessera.platform import Sandbox
@@ -30,6 +30,14 @@ class Activation:
         self.destinations = Destinations(sandbox, root / "destinations")
         segments.add_listener(self.destinations.enqueue)
         segments.add_periodic(lambda now: self.destinations.deliver(now))
+
+    def forget(self, profile_ids: set[str], identity_values: list[str]) -> dict[str, int]:
+        """Privacy delete: remove these people from every export and destination file of the
+        sandbox and from pending webhook deliveries."""
+        return {
+            "exportedRows": scrub_files(self.exports.root, profile_ids, identity_values),
+            "pendingDeliveries": self.destinations.forget(profile_ids, identity_values),
+        }
 
     def uses_segment(self, seg_id: str) -> bool:
         return self.destinations.uses_segment(seg_id)

@@ -23,6 +23,8 @@ if TYPE_CHECKING:
     from tessera.segments.service import SegmentService
 
 AUDIENCES = "audiences"
+EXTERNAL_TTL_DAYS = 30
+"""Memberships of an uploaded audience are valid this long after its last (re)publication."""
 MOVES = {"draft": {"published"}, "published": {"inactive"}, "inactive": {"published"}}
 
 
@@ -59,6 +61,8 @@ class Audiences:
             "createEpoch": now // 1000,
             "updateEpoch": now // 1000,
             "labels": list(body.get("labels") or []),
+            # the reference: externally generated audiences expire after 30 days unless refreshed
+            "ttlInDays": EXTERNAL_TTL_DAYS,
         }
         if doc["lifecycleState"] not in MOVES:
             raise InvalidInput("lifecycleState must be draft, published or inactive", path="lifecycleState")
@@ -121,30 +125,66 @@ class Audiences:
             self._exit_all(audience_id)
         return doc
 
-    def _materialise(self, doc: dict[str, Any]) -> None:
-        now = utcnow()
-        pids = {
+    def replace(self, audience_id: str, body: Mapping[str, Any]) -> dict[str, Any]:
+        """``PUT``: a definition audience takes the body's editable fields (re-validated); an
+        external one its name, description, labels and identities (members follow the new list)."""
+        doc = self.get(audience_id)
+        if doc["type"] == "SegmentDefinition":
+            from tessera.segments.definitions import _EDITABLE
+
+            changes = {k: v for k, v in body.items() if k in _EDITABLE}
+            return self._as_audience(self._segments.definitions.update(audience_id, changes))
+        name = body.get("name", doc["name"])
+        if not isinstance(name, str) or not name.strip():
+            raise InvalidInput("An audience needs a name", path="name")
+        identities = self._identities(body.get("identities", doc["identities"]))
+        labels = body.get("labels", doc.get("labels", []))
+        if not isinstance(labels, list):
+            raise InvalidInput("labels must be an array", path="labels")
+        now = int(time.time() * 1000)
+        doc.update(
+            name=name.strip(),
+            description=str(body.get("description", doc.get("description", ""))),
+            identities=[i.to_json() for i in identities],
+            labels=labels,
+            updateTime=now,
+            updateEpoch=now // 1000,
+        )
+        self._sandbox.store.write(WriteBatch().put_json(AUDIENCES, audience_id, doc))
+        if doc["lifecycleState"] == "published":
+            self._exit_all(audience_id, keep=self._profile_ids(doc))
+            self._materialise(doc)
+        return doc
+
+    def _profile_ids(self, doc: Mapping[str, Any]) -> set[str]:
+        return {
             self._sandbox.identity.profile_id_of(Identity(i["namespace"], i["id"]), self._sandbox.store)
             for i in doc["identities"]
         }
+
+    def _materialise(self, doc: dict[str, Any]) -> None:
+        now = utcnow()
+        pids = self._profile_ids(doc)
         with self._sandbox.write_lock:
             wb = WriteBatch()
             changes = []
             for pid in sorted(pids):
                 old = get_json(self._sandbox.store, ms.MEMBERSHIPS, key(pid, doc["id"]))
-                new = ms.transition(old, True, now)
+                new = ms.transition(old, True, now, ttl_days=int(doc.get("ttlInDays") or EXTERNAL_TTL_DAYS))
                 if new is not None:
-                    changes.append(ms.apply(wb, pid, doc["id"], old, new, now))
+                    change = ms.apply(wb, pid, doc["id"], old, new, now)
+                    if change.status != change.previous:
+                        changes.append(change)
             self._segments._emit(self._sandbox.store, wb, changes)
             self._sandbox.store.write(wb)
 
-    def _exit_all(self, audience_id: str) -> None:
+    def _exit_all(self, audience_id: str, keep: set[str] | frozenset[str] = frozenset()) -> None:
         now = utcnow()
         with self._sandbox.write_lock:
             wb = WriteBatch()
             changes = []
             for pid, sid, rec in list(ms.scan_all(self._sandbox.store)):
-                if sid == audience_id and rec.get("status") in ms.IN:
+                if sid == audience_id and pid not in keep and rec.get("status") in ms.IN:
                     new = ms.transition(rec, False, now)
                     assert new is not None
                     changes.append(ms.apply(wb, pid, sid, rec, new, now))

@@ -14,7 +14,7 @@ import builtins
 import hashlib
 import hmac
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -184,6 +184,18 @@ class Destinations:
                 wb.put(OUTBOX, key(dest["id"], f"{seq:015d}"), orjson.dumps(body))
             # written at once so a second listener call before ``wb`` lands continues the sequence
             store.write(WriteBatch().put(OUTBOX_SEQ, dest["id"], str(seq).encode()))
+
+    def forget(self, profile_ids: set[str], identity_values: Sequence[str]) -> int:
+        """Privacy delete: drop pending webhook deliveries about these people (they would send the
+        deleted identities out again). Returns how many were dropped."""
+        values = [orjson.dumps(v) for v in identity_values]
+        wb = WriteBatch()
+        for k, raw in self.store.scan(OUTBOX):
+            body = orjson.loads(raw)
+            if body.get("profileId") in profile_ids or any(v in raw for v in values):
+                wb.delete(OUTBOX, k)
+        self.store.write(wb)
+        return len(wb.ops)
 
     def pending(self, dest_id: str) -> int:
         return self.store.count(OUTBOX, key(dest_id, ""))

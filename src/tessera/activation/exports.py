@@ -119,12 +119,64 @@ def write_file(rows: list[dict[str, Any]], path: Path, fmt: str) -> None:
     tmp.replace(path)
 
 
+def read_export_file(path: Path) -> list[dict[str, Any]]:
+    """The rows of a file :func:`write_file` wrote (CSV cells come back as strings)."""
+    suffix = path.suffix.lstrip(".")
+    if suffix == "jsonl":
+        return [orjson.loads(line) for line in path.read_bytes().splitlines() if line.strip()]
+    if suffix == "csv":
+        with path.open(newline="", encoding="utf-8") as fh:
+            return [dict(row) for row in csv.DictReader(fh)]
+    if suffix == "parquet":
+        import pyarrow.parquet as pq
+
+        rows: list[dict[str, Any]] = pq.read_table(path).to_pylist()
+        return rows
+    raise InvalidInput(f"{path.name} is not an export file ({', '.join(FORMATS)})")
+
+
+def mentions(row: Mapping[str, Any], profile_ids: set[str], values: Sequence[bytes]) -> bool:
+    """Whether an exported row is about one of these profiles or carries one of these identity values."""
+    if row.get("profileId") in profile_ids:
+        return True
+    blob = orjson.dumps(row)
+    return any(v in blob for v in values)
+
+
+def scrub_files(root: Path, profile_ids: set[str], identity_values: Sequence[str]) -> int:
+    """Rewrite every export and destination file under ``root`` without the rows of these people.
+
+    Identity values are matched as JSON strings (quoted) so that ``42`` does not match ``1423``.
+    Returns the number of rows removed.
+    """
+    values = [orjson.dumps(v) for v in identity_values]
+    # identities inside exported rows are JSON text in a string column: their quotes are escaped
+    values += [orjson.dumps(orjson.dumps(v).decode())[1:-1] for v in identity_values]
+    removed = 0
+    if not root.is_dir():
+        return 0
+    for path in sorted(root.rglob("*")):
+        if not path.is_file() or path.suffix.lstrip(".") not in FORMATS:
+            continue
+        rows = read_export_file(path)
+        kept = [r for r in rows if not mentions(r, profile_ids, values)]
+        if len(kept) != len(rows):
+            removed += len(rows) - len(kept)
+            write_file(kept, path, path.suffix.lstrip("."))
+    return removed
+
+
 class Exports:
     """Export jobs, run synchronously on creation; the job object records status and metrics."""
 
     def __init__(self, sandbox: Sandbox, root: Path) -> None:
         self._sandbox = sandbox
         self._root = root
+
+    @property
+    def root(self) -> Path:
+        """The sandbox's export folder (destination files live in its ``destinations`` sub-folder)."""
+        return self._root
 
     def _target(self, requested: Any, default: str) -> Path:
         """Where an export file goes: always inside this sandbox's exports folder.
@@ -145,9 +197,23 @@ class Exports:
         ``{"format": "csv|parquet|jsonl", "path": optional file path}``.
         """
         filt = body.get("filter") or {}
+        if not isinstance(filt, Mapping):
+            raise InvalidInput("filter must be an object", path="filter")
         segments = filt.get("segments")
         if not isinstance(segments, list) or not segments:
             raise InvalidInput("filter.segments must list at least one segment", path="filter.segments")
+        for i, seg in enumerate(segments):
+            if not isinstance(seg, Mapping) or not isinstance(seg.get("segmentId"), str):
+                raise InvalidInput('each segment is {"segmentId": "..."}', path=f"filter.segments[{i}]")
+            if not isinstance(seg.get("status", []), list):
+                raise InvalidInput("status is an array of states", path=f"filter.segments[{i}].status")
+        for name in ("destination", "evaluationInfo", "mergePolicy"):
+            if not isinstance(body.get(name) or {}, Mapping):
+                raise InvalidInput(f"{name} must be an object", path=name)
+        if not isinstance(filt.get("segmentQualificationTime") or {}, Mapping):
+            raise InvalidInput(
+                "segmentQualificationTime must be an object", path="filter.segmentQualificationTime"
+            )
         fields = [f.strip() for f in str(body.get("fields", "identities.id")).split(",") if f.strip()]
         dest = dict(body.get("destination") or {})
         if "datasetId" not in dest:
@@ -173,6 +239,8 @@ class Exports:
             if "datasetId" in dest
             else self._target(dest.get("path"), f"{job['id']}.{dest.get('format', 'jsonl')}")
         )
+        # on disk before any work, so a stop part-way leaves a job that recovery marks failed
+        self._sandbox.store.write(WriteBatch().put_json(EXPORTS, job["id"], job))
         try:
             if (body.get("evaluationInfo") or {}).get("segmentation"):
                 # evaluate the filtered segments first (a segment job), then export their members
@@ -219,6 +287,27 @@ class Exports:
         self._sandbox.store.write(WriteBatch().put_json(EXPORTS, job["id"], job))
         return job
 
+    def recover(self) -> builtins.list[dict[str, Any]]:
+        """Mark export jobs a stopped process left ``PROCESSING`` as ``FAILED`` with the reason, and
+        remove their half-written temporary files; returns the jobs."""
+        if self._root.exists():
+            for tmp in self._root.glob("*.tmp"):
+                tmp.unlink(missing_ok=True)
+        failed = []
+        for job in self.list(status="PROCESSING"):
+            job["status"] = "FAILED"
+            job["errors"] = [
+                {
+                    "code": "INTERRUPTED",
+                    "msg": "The server stopped while this export ran; no file was published. "
+                    "Create the export job again.",
+                }
+            ]
+            job["updateTime"] = int(time.time() * 1000)
+            self._sandbox.store.write(WriteBatch().put_json(EXPORTS, job["id"], job))
+            failed.append(job)
+        return failed
+
     def _record(self, pid: str, memberships: Mapping[str, Any]) -> dict[str, Any]:
         doc = get_json(self._sandbox.store, "profiles", pid) or {}
         identity_map: dict[str, list[dict[str, Any]]] = {}
@@ -240,10 +329,16 @@ class Exports:
         result: dict[str, Any] = doc
         return result
 
+    def delete(self, export_id: str) -> None:
+        """Forget a job (exports finish before ``create`` returns, so nothing is left to cancel;
+        files already written stay where they are)."""
+        self.get(export_id)
+        self._sandbox.store.write(WriteBatch().delete(EXPORTS, export_id))
+
     def list(self, *, status: str | None = None) -> builtins.list[dict[str, Any]]:
         return [
             d for _, d in scan_json(self._sandbox.store, EXPORTS) if status is None or d["status"] == status
         ]
 
 
-__all__ = ["EXPORTS", "FORMATS", "Exports", "pick", "select_members", "write_file"]
+__all__ = ["EXPORTS", "FORMATS", "Exports", "pick", "read_export_file", "scrub_files", "select_members", "write_file"]

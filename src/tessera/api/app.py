@@ -16,18 +16,21 @@ from tessera import __version__
 from tessera.api import docs
 from tessera.api.errors import JsonResponse, error_response
 from tessera.api.gateway import Gateway
+from tessera.api.observe import Observe
 from tessera.api.routes import (
     catalog,
     health,
     identity,
     ingest,
+    ops,
     privacy,
     profiles,
     sandboxes,
     schemas,
     segments,
+    system_jobs,
 )
-from tessera.errors import InvalidInput, NotFound, TesseraError
+from tessera.errors import InvalidInput, NotFound, TesseraError, storage_error_of
 from tessera.platform import Platform
 
 log = logging.getLogger("tessera.api")
@@ -45,6 +48,8 @@ ROUTERS = (
     segments.router,
     segments.ca_router,
     segments.extra_router,
+    ops.router,
+    system_jobs.router,
 )
 
 
@@ -122,7 +127,8 @@ def create_app(platform: Platform) -> FastAPI:
       ``POST /collection/batch/{inletId}``
     * Profile: ``GET|POST|DELETE /data/core/ups/access/entities``,
       ``GET|POST /data/core/ups/config/mergePolicies``, ``POST /data/core/ups/config/mergePolicies/bulk-get``,
-      ``GET|PUT|PATCH|DELETE /data/core/ups/config/mergePolicies/{mergePolicyId}``
+      ``GET|PUT|PATCH|DELETE /data/core/ups/config/mergePolicies/{mergePolicyId}``,
+      ``GET|POST /data/core/ups/system/jobs``, ``GET|DELETE /data/core/ups/system/jobs/{id}``
     * Identity: ``GET /data/core/identity/identity``, ``GET /data/core/identity/cluster/members``,
       ``POST /data/core/identity/clusters/members``, ``GET /data/core/identity/cluster/history``,
       ``POST /data/core/identity/clusters/history``, ``GET /data/core/identity/mapping``,
@@ -140,17 +146,19 @@ def create_app(platform: Platform) -> FastAPI:
       ``GET /data/foundation/schemaregistry/tenant/unions``,
       ``GET /data/foundation/schemaregistry/tenant/unions/{unionId}``
     * Segmentation: ``GET|POST /data/core/ups/segment/definitions``,
-      ``POST /data/core/ups/segment/definitions/bulk-get``,
+      ``POST /data/core/ups/segment/definitions/bulk-get``, ``POST /data/core/ups/segment/conversion``,
       ``GET|PATCH|DELETE /data/core/ups/segment/definitions/{segmentId}``,
       ``GET|POST /data/core/ups/segment/jobs``, ``GET|DELETE /data/core/ups/segment/jobs/{jobId}``,
       ``POST /data/core/ups/preview``, ``GET|DELETE /data/core/ups/preview/{previewId}``,
       ``GET /data/core/ups/estimate/{previewId}``, ``GET|POST /data/core/ups/config/schedules``,
       ``GET|PATCH|DELETE /data/core/ups/config/schedules/{scheduleId}``,
-      ``GET|POST /data/core/ups/export/jobs``, ``GET /data/core/ups/export/jobs/{exportJobId}``,
-      ``GET|POST /data/core/ups/audiences``, ``GET|PATCH|DELETE /data/core/ups/audiences/{audienceId}``,
+      ``GET|POST /data/core/ups/export/jobs``, ``GET|DELETE /data/core/ups/export/jobs/{exportJobId}``,
+      ``GET|POST /data/core/ups/audiences``, ``POST /data/core/ups/audiences/bulk-get``,
+      ``GET|PUT|PATCH|DELETE /data/core/ups/audiences/{audienceId}``,
       ``GET|POST /data/core/ca/attributes``, ``GET|PATCH|DELETE /data/core/ca/attributes/{attributeId}``,
-      ``GET /tessera/segments/{segmentId}/explain``
+      ``GET /tessera/segments/{segmentId}/explain``, ``POST /tessera/edge/evaluate``
     * Privacy: ``GET|POST /data/core/privacy/jobs``, ``GET /data/core/privacy/jobs/{jobId}``
+    * Operations: ``GET /metrics`` (Prometheus), ``GET /tessera/alerts`` (graph health)
     * Pages: ``GET /docs`` (offline HTML reference), ``GET /openapi.json``, ``GET /`` (landing page or the UI)
 
     Args:
@@ -171,7 +179,20 @@ def create_app(platform: Platform) -> FastAPI:
     _install_error_handlers(app)
     _install_pages(app, platform)
     app.add_middleware(Gateway, platform=platform)
+    _complete_openapi(app)
+    app.add_middleware(Observe)  # outermost: gateway refusals get a request id and a latency too
     return app
+
+
+def _complete_openapi(app: FastAPI) -> None:
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = docs.complete(generate())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def _install_error_handlers(app: FastAPI) -> None:
@@ -196,6 +217,9 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def crash(request: Request, exc: Exception) -> JsonResponse:
+        if isinstance(exc, OSError) and (full := storage_error_of(exc)) is not None:
+            log.error("no space to write on %s %s: %s", request.method, request.url.path, exc)
+            return error_response(full)
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return error_response(TesseraError("Internal error; the server log has the details"))
 

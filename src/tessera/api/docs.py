@@ -102,3 +102,33 @@ def render(spec: dict[str, Any]) -> str:
         parts.extend(entries)
     parts.append("</body></html>")
     return "".join(parts)
+
+
+def complete(spec: dict[str, Any]) -> dict[str, Any]:
+    """Document what every sandbox-scoped operation may answer besides its own errors: 404 for a
+    sandbox that does not exist (the ``x-sandbox-name`` header names it)."""
+    not_found = {
+        "description": "Unknown sandbox or object",
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
+    }
+    problem = {
+        "type": "object",
+        "properties": {
+            "type": {"type": "string"},
+            "status": {"type": "integer"},
+            "title": {"type": "string"},
+            "detail": {"type": "string"},
+            "error_code": {"type": "string"},
+            "report": {"type": "object"},
+        },
+    }
+    spec.setdefault("components", {}).setdefault("schemas", {})["Problem"] = problem
+    for path_item in spec.get("paths", {}).values():
+        for method in METHODS:
+            operation = path_item.get(method)
+            if operation is None:
+                continue
+            params = operation.get("parameters", [])
+            if any(p.get("in") == "header" and p.get("name") == "x-sandbox-name" for p in params):
+                operation["responses"].setdefault("404", not_found)
+    return spec

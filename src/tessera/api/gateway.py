@@ -4,12 +4,14 @@ A plain ASGI middleware (no per-request task or thread hop) that, in order:
 
 1. authenticates: when any API key exists, every path but ``/tessera/health`` needs a valid key
    in ``x-api-key`` or ``Authorization: Bearer`` (401), scoped to the sandbox the request names
-   in ``x-sandbox-name`` or in a sandbox-management path (403);
+   in ``x-sandbox-name`` or in a sandbox-management path (403); ``/metrics`` needs a key scoped
+   to all sandboxes (403 otherwise), since it carries every sandbox's labels;
 2. rate-limits per key (setting ``rate_limit_per_s``; per client address when the server is open);
 3. checks the content type of bodies: JSON wherever the reference requires it (400 when missing,
    415 when wrong); raw bytes only on batch-ingestion file uploads;
-4. caps streaming-collection bodies at ``max_streaming_message_bytes`` (413), before reading them
-   when ``Content-Length`` says so and while reading them otherwise.
+4. caps bodies (413) before reading them when ``Content-Length`` says so and while reading them
+   otherwise: streaming collection at ``max_streaming_message_bytes`` (ten times that for a
+   batch), file uploads at ``max_upload_bytes``, every other JSON body at ``max_json_body_bytes``.
 
 The verified key is left in ``scope["state"]["api_key"]`` (``None`` on an open server).
 """
@@ -26,12 +28,20 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from tessera.api import errors as api_errors
 from tessera.api.keys import ApiKey, has_keys, verify_key
 from tessera.catalog import DEFAULT_SANDBOX
-from tessera.errors import InvalidInput, PayloadTooLarge, RateLimited, TesseraError, UnsupportedMediaType
+from tessera.errors import (
+    Forbidden,
+    InvalidInput,
+    PayloadTooLarge,
+    RateLimited,
+    TesseraError,
+    UnsupportedMediaType,
+)
 from tessera.platform import Platform
 
 OPEN_PATHS = frozenset({"/tessera/health", "/"})
 """Paths that hold no data: health, and the UI's page (it asks for a key before any data call)."""
 OPEN_PREFIXES = ("/ui/static/",)
+METRICS = "/metrics"
 SANDBOX_MGMT = "/data/foundation/sandbox-management/sandboxes"
 RAW_UPLOAD = re.compile(r"^/data/foundation/import/batches/[^/]+/datasets/[^/]+/files/[^/]+$")
 COLLECTION_BATCH = "/collection/batch/"
@@ -95,6 +105,8 @@ class Gateway:
         self.platform = platform
         self.limiter = RateLimiter(platform.settings.rate_limit_per_s)
         self.max_message = platform.settings.max_streaming_message_bytes
+        self.max_json = platform.settings.max_json_body_bytes
+        self.max_upload = platform.settings.max_upload_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -135,6 +147,10 @@ class Gateway:
                 break
         if key is None:
             raise api_errors.invalid_key()
+        if path == METRICS and not key.is_admin:
+            raise api_errors.GatewayError(  # the exposition names every sandbox
+                Forbidden.status, "403003", "Metrics need an API key scoped to all sandboxes ('*')"
+            )
         sandbox = headers.get("x-sandbox-name") or DEFAULT_SANDBOX
         if path.startswith(SANDBOX_MGMT):
             rest = path[len(SANDBOX_MGMT) :].strip("/")
@@ -172,10 +188,13 @@ class Gateway:
                 )
         if path.startswith(COLLECTION):
             cap = self.max_message * (BATCH_BODY_FACTOR if path.startswith(COLLECTION_BATCH) else 1)
-            if length is not None and length > cap:
-                raise _too_large(cap)
-            return _capped(receive, cap)
-        return receive
+        elif RAW_UPLOAD.match(path):
+            cap = self.max_upload
+        else:
+            cap = self.max_json
+        if length is not None and length > cap:
+            raise _too_large(cap)
+        return _capped(receive, cap)
 
 
 def _too_large(cap: int) -> PayloadTooLarge:

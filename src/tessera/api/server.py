@@ -10,6 +10,7 @@ import uvicorn
 from tessera.api.app import create_app
 from tessera.api.errors import UnsafeBind
 from tessera.api.keys import has_keys
+from tessera.ops.logs import configure_logging
 from tessera.platform import Platform
 
 log = logging.getLogger("tessera.api")
@@ -54,8 +55,8 @@ def run_server(
     Raises:
         UnsafeBind: on a non-loopback ``host`` while no API key exists.
     """
+    configure_logging(platform.settings.log_format)
     if check_bind(platform, host):
-        logging.basicConfig(level=logging.INFO)
         log.warning(
             "Tessera API is running OPEN on http://%s:%s (demo mode): no API keys exist, so anyone "
             "on this machine can call it. Create one with `tessera keys create --sandbox '*'`.",
@@ -65,6 +66,7 @@ def run_server(
     app = create_app(platform)
     platform.start_background()
     try:
-        uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False)
+        # log_config=None: uvicorn's lines go through our (JSON) handler instead of its own
+        uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False, log_config=None)
     finally:
         platform.close()

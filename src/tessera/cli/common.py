@@ -59,3 +59,34 @@ def emit(data: Any, as_json: bool) -> None:
         sys.stdout.write(orjson.dumps(data, option=orjson.OPT_INDENT_2, default=str).decode() + "\n")
     else:
         console.print_json(orjson.dumps(data, default=str).decode())
+
+
+UrlOption = Annotated[
+    str | None,
+    typer.Option(
+        "--url",
+        envvar="TESSERA_URL",
+        help="Talk to a running server (e.g. http://127.0.0.1:8000) instead of a data directory.",
+    ),
+]
+ApiKeyOption = Annotated[
+    str | None, typer.Option("--api-key", envvar="TESSERA_API_KEY", help="API key for --url.")
+]
+
+
+@contextmanager
+def open_client(url: str, api_key: str | None, sandbox: str | None) -> Iterator[Any]:
+    """A :class:`~tessera.client.TesseraClient` for ``--url``; API errors print like local ones."""
+    import httpx
+
+    from tessera.client import TesseraClient
+
+    with TesseraClient(url, api_key=api_key, sandbox=sandbox) as client:
+        try:
+            yield client
+        except TesseraError as err:
+            err_console.print(f"[red]error:[/red] {err}")
+            raise typer.Exit(2) from None
+        except httpx.TransportError as err:
+            err_console.print(f"[red]error:[/red] cannot reach {url}: {err}")
+            raise typer.Exit(2) from None

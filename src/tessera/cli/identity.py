@@ -11,10 +11,24 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from tessera.cli.common import (
+    ApiKeyOption,
+    HomeOption,
+    JsonOption,
+    SandboxOption,
+    UrlOption,
+    emit,
+    open_client,
+    open_sandbox,
+)
 from tessera.errors import TesseraError
 from tessera.identity.simulate import simulate
+from tessera.model import Identity
+from tessera.platform import Sandbox
 
-app = typer.Typer(help="Identity graph tools.", no_args_is_help=True)
+app = typer.Typer(
+    help="Identity graphs. Example: `tessera identity graph Email jane@example.com`.", no_args_is_help=True
+)
 
 
 def _split(value: str | None) -> list[str]:
@@ -40,13 +54,31 @@ def simulate_command(
         bool, typer.Option(help="Also refuse invalid values (ECID not 38 digits, 'null', ...).")
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    url: UrlOption = None,
+    api_key: ApiKeyOption = None,
 ) -> None:
-    """Run rows (in time order) through the identity graph engine and print the resulting graphs."""
+    """Run rows (in time order) through the identity graph engine and print the resulting graphs.
+
+    Example: `printf 'CRMID: Tom, ECID: 111\\nCRMID: Ann, ECID: 111\\n' | tessera identity simulate --unique CRMID`
+    """
     try:
         text = sys.stdin.read() if file == "-" else Path(file).read_text(encoding="utf-8")
     except OSError as exc:
         typer.echo(f"Cannot read {file}: {exc.strerror}.", err=True)
         raise typer.Exit(2) from exc
+    if url:
+        with open_client(url, api_key, None) as client:
+            remote = client.simulate(text, _split(unique), _split(priority), limit or None, validate)
+        if as_json:
+            typer.echo(orjson.dumps(remote).decode())
+            return
+        table = Table(title=f"{len(remote['graphs'])} graph(s)")
+        table.add_column("#", justify="right")
+        table.add_column("identities")
+        for i, g in enumerate(remote["graphs"], start=1):
+            table.add_row(str(i), ", ".join(f"{x['namespace']}:{x['id']}" for x in g["identities"]))
+        Console().print(table)
+        return
     try:
         result = simulate(
             text, unique=_split(unique), priority=_split(priority), limit=limit or None, validate=validate
@@ -71,3 +103,66 @@ def simulate_command(
     for i, r in enumerate(result.rows, start=1):
         rows.add_row(str(i), "-" if r.primary is None else str(r.primary), r.rejected or "")
     console.print(rows)
+
+
+@app.command("graph")
+def graph_command(
+    namespace: Annotated[str, typer.Argument(help="Namespace code, e.g. Email, ECID, CRMID.")],
+    value: Annotated[str, typer.Argument(help="Identity value.")],
+    home: HomeOption = None,
+    sandbox: SandboxOption = "prod",
+    as_json: JsonOption = False,
+    url: UrlOption = None,
+    api_key: ApiKeyOption = None,
+) -> None:
+    """The identities linked with one identity (its identity graph).
+
+    Example: `tessera identity graph Email jane@example.com --json`
+    """
+    if url:
+        with open_client(url, api_key, sandbox) as client:
+            cluster = client.cluster_members(namespace=namespace, value=value)
+            members = [{"namespace": m.get("namespace"), "id": m["id"]} for m in cluster["members"]]
+    else:
+        with open_sandbox(home, sandbox) as sb:
+            identity = Identity(sb.identity.namespace(namespace).code, value)
+            members = [m.to_json() for m in sb.identity.cluster(identity)]
+    if as_json:
+        emit(members, True)
+        return
+    table = Table(title=f"graph of {namespace}:{value}")
+    table.add_column("namespace")
+    table.add_column("id")
+    for m in members:
+        table.add_row(str(m["namespace"]), str(m["id"]))
+    Console().print(table)
+
+
+@app.command("explain")
+def explain_command(
+    from_identity: Annotated[str, typer.Argument(help="Namespace:value, e.g. Email:jane@example.com.")],
+    to_identity: Annotated[str, typer.Argument(help="Namespace:value, e.g. ECID:1234.")],
+    home: HomeOption = None,
+    sandbox: SandboxOption = "prod",
+    as_json: JsonOption = False,
+    url: UrlOption = None,
+    api_key: ApiKeyOption = None,
+) -> None:
+    """The chain of links (first/last seen, dataset, batch) joining two identities.
+
+    Example: `tessera identity explain Email:jane@example.com ECID:8914...`
+    """
+    if url:
+        with open_client(url, api_key, sandbox) as client:
+            links = client.explain_link(from_identity, to_identity)["links"]
+    else:
+        with open_sandbox(home, sandbox) as sb:
+            links = sb.identity.explain(_parse(sb, from_identity), _parse(sb, to_identity))
+    emit({"links": links}, as_json)
+
+
+def _parse(sb: Sandbox, text: str) -> Identity:
+    ns, sep, value = text.partition(":")
+    if not sep or not ns or not value:
+        raise typer.BadParameter(f"write identities as Namespace:value, not {text!r}")
+    return Identity(sb.identity.namespace(ns).code, value)

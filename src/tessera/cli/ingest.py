@@ -3,15 +3,27 @@
 from __future__ import annotations
 
 import sys
+from contextlib import nullcontext
 from functools import partial
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import orjson
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
-from tessera.cli.common import HomeOption, JsonOption, SandboxOption, console, emit, open_sandbox
+from tessera.cli.common import (
+    ApiKeyOption,
+    HomeOption,
+    JsonOption,
+    SandboxOption,
+    UrlOption,
+    console,
+    emit,
+    open_client,
+    open_sandbox,
+)
+from tessera.errors import NotFound
 
 app = typer.Typer(
     help="Ingest data. Example: `tessera ingest file crm ./profiles.jsonl`.", no_args_is_help=True
@@ -26,11 +38,16 @@ def ingest_file(
     home: HomeOption = None,
     sandbox: SandboxOption = "prod",
     as_json: JsonOption = False,
+    url: UrlOption = None,
+    api_key: ApiKeyOption = None,
 ) -> None:
     """Ingest files as batches, showing progress; prints each batch's status and counts.
 
-    Example: `tessera ingest file "CRM" crm.jsonl --json`
+    Example: `tessera ingest file "CRM" crm.jsonl --json` (with `--url`, through the batch API)
     """
+    if url:
+        _ingest_files_remote(url, api_key, sandbox, dataset, files, fmt, as_json)
+        return
     results = []
     with open_sandbox(home, sandbox) as sb:
         for file in files:
@@ -69,11 +86,16 @@ def ingest_stream(
     home: HomeOption = None,
     sandbox: SandboxOption = "prod",
     as_json: JsonOption = False,
+    url: UrlOption = None,
+    api_key: ApiKeyOption = None,
 ) -> None:
     """Stream messages from stdin, one JSON message (envelope or XDM record) per line.
 
     Example: `cat events.jsonl | tessera ingest stream --dataset web-events`
     """
+    if url:
+        _stream_remote(url, api_key, sandbox, dataset, as_json)
+        return
     with open_sandbox(home, sandbox) as sb:
         ds_id = sb.datasets.find(dataset)["id"] if dataset else None
         ok = failed = 0
@@ -99,3 +121,93 @@ def ingest_stream(
 
 def _advance(bar: Progress, task: TaskID, rows_done: int) -> None:
     bar.update(task, completed=rows_done)
+
+
+def _dataset_id(client: Any, name_or_id: str) -> dict[str, Any]:
+    datasets = client.list_datasets(limit=100)
+    if name_or_id in datasets:
+        return {"id": name_or_id, **datasets[name_or_id]}
+    for dataset_id, doc in datasets.items():
+        if doc.get("name") == name_or_id:
+            return {"id": dataset_id, **doc}
+    raise NotFound(f"Dataset {name_or_id!r} does not exist (by id or name)", path="datasetId")
+
+
+def _ingest_files_remote(
+    url: str,
+    api_key: str | None,
+    sandbox: str,
+    dataset: str,
+    files: list[Path],
+    fmt: str | None,
+    as_json: bool,
+) -> None:
+    results = []
+    with open_client(url, api_key, sandbox) as client:
+        ds = _dataset_id(client, dataset)
+        for file in files:
+            kind = fmt or {".csv": "csv", ".parquet": "parquet", ".jsonl": "jsonl"}.get(
+                file.suffix.lower(), "json"
+            )
+            batch = client.create_batch(ds["id"], kind)
+            with console.status(f"uploading {file.name}", spinner="dots") if not as_json else nullcontext():
+                client.upload_file(batch["id"], ds["id"], file.name, file.read_bytes())
+                client.complete_batch(batch["id"])
+            done = client.get_batch(batch["id"])
+            results.append(done)
+            if not as_json:
+                m = done["metrics"]
+                console.print(
+                    f"{file.name}: batch {done['id']} {done['status']}: {m['outputRecordCount']} ingested, "
+                    f"{m['failedRecordCount']} rejected"
+                )
+    if as_json:
+        emit(results, True)
+
+
+def _stream_remote(url: str, api_key: str | None, sandbox: str, dataset: str | None, as_json: bool) -> None:
+    """Through a streaming connection, 500 messages per ``/collection/batch`` call."""
+    ok = failed = 0
+    with open_client(url, api_key, sandbox) as client:
+        ds = _dataset_id(client, dataset) if dataset else None
+        inlet = client.create_connection("tessera-cli")["id"]
+
+        def flush(chunk: list[tuple[int, dict[str, Any]]]) -> None:
+            nonlocal ok, failed
+            if not chunk:
+                return
+            answers = client.send_messages(inlet, [m for _, m in chunk])["responses"]
+            for (line_no, _), answer in zip(chunk, answers, strict=True):
+                if "xactionId" in answer:
+                    ok += 1
+                else:
+                    failed += 1
+                    if not as_json:
+                        console.print(f"line {line_no}: {answer.get('message')}")
+            chunk.clear()
+
+        pending: list[tuple[int, dict[str, Any]]] = []
+        for line_no, line in enumerate(sys.stdin, 1):
+            if not line.strip():
+                continue
+            try:
+                message = orjson.loads(line)
+            except orjson.JSONDecodeError as exc:
+                failed += 1
+                console.print(f"line {line_no}: not JSON ({exc})")
+                continue
+            if ds is not None and not (isinstance(message, dict) and "header" in message):
+                ref = {
+                    "id": ds["schemaRef"]["id"],
+                    "contentType": "application/vnd.adobe.xed-full+json;version=1",
+                }
+                message = {
+                    "header": {"schemaRef": ref, "datasetId": ds["id"]},
+                    "body": {"xdmMeta": {"schemaRef": ref}, "xdmEntity": message},
+                }
+            pending.append((line_no, message))
+            if len(pending) >= 500:
+                flush(pending)
+        flush(pending)
+    summary = {"ingested": ok, "rejected": failed}
+    emit(summary, as_json) if as_json else console.print(f"{ok} ingested, {failed} rejected")

@@ -83,7 +83,9 @@ def list_(home: HomeOption = None, as_json: JsonOption = False) -> None:
 
 @app.command()
 def revoke(
-    key_id: Annotated[str, typer.Argument(help="The key id shown by `keys list`.")], home: HomeOption = None
+    key_id: Annotated[str, typer.Argument(help="The key id shown by `keys list`.")],
+    home: HomeOption = None,
+    as_json: JsonOption = False,
 ) -> None:
     """Revoke a key; requests carrying it are refused at once.
 
@@ -94,4 +96,7 @@ def revoke(
             revoke_key(platform.system, key_id)
         except TesseraError as exc:
             raise _fail(exc) from exc
-    out.print(f"revoked {key_id}")
+    if as_json:
+        out.print_json(json.dumps({"revoked": key_id}))
+    else:
+        out.print(f"revoked {key_id}")

@@ -202,6 +202,10 @@ def _mount() -> None:
     app.add_typer(ingest.app, name="ingest")
     app.add_typer(profile.app, name="profile")
     app.add_typer(profile.policy_app, name="merge-policy")
+    from tessera.cli import jobs
+
+    app.add_typer(jobs.job_app, name="job")
+    app.add_typer(jobs.export_app, name="export")
     import importlib
     import importlib.util
 

@@ -7,7 +7,17 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from tessera.cli.common import HomeOption, JsonOption, SandboxOption, console, emit, open_sandbox
+from tessera.cli.common import (
+    ApiKeyOption,
+    HomeOption,
+    JsonOption,
+    SandboxOption,
+    UrlOption,
+    console,
+    emit,
+    open_client,
+    open_sandbox,
+)
 
 namespace_app = typer.Typer(
     help="Identity namespaces. Example: `tessera namespace list`.", no_args_is_help=True
@@ -19,9 +29,25 @@ privacy_app = typer.Typer(help="Privacy requests. Example: `tessera privacy dele
 
 @namespace_app.command("list")
 def namespace_list(
-    home: HomeOption = None, sandbox: SandboxOption = "prod", as_json: JsonOption = False
+    home: HomeOption = None,
+    sandbox: SandboxOption = "prod",
+    as_json: JsonOption = False,
+    url: UrlOption = None,
+    api_key: ApiKeyOption = None,
 ) -> None:
     """List standard and custom namespaces. Example: `tessera namespace list --json`."""
+    if url:
+        with open_client(url, api_key, sandbox) as client:
+            docs = client.list_namespaces()
+        if as_json:
+            emit(docs, True)
+            return
+        table = Table("code", "id", "name", "type", "custom")
+        for doc in docs:
+            table.add_row(doc["code"], "" if doc.get("id") is None else str(doc["id"]), doc["name"],
+                          doc["idType"], "yes" if doc.get("custom") else "")  # fmt: skip
+        console.print(table)
+        return
     with open_sandbox(home, sandbox) as sb:
         namespaces = sb.identity.namespaces()
         if as_json:
@@ -49,8 +75,14 @@ def namespace_create(
     home: HomeOption = None,
     sandbox: SandboxOption = "prod",
     as_json: JsonOption = False,
+    url: UrlOption = None,
+    api_key: ApiKeyOption = None,
 ) -> None:
     """Create a custom namespace. Example: `tessera namespace create LoyaltyId --type CROSS_DEVICE`."""
+    if url:
+        with open_client(url, api_key, sandbox) as client:
+            emit(client.create_namespace(code, name or code, id_type), as_json)
+        return
     with open_sandbox(home, sandbox) as sb:
         ns = sb.identity.create_namespace(code, name or code, id_type)
         emit(sb.identity.namespace_doc(ns), as_json)
@@ -90,18 +122,26 @@ def namespace_rules(
 
 @schema_app.command("list")
 def schema_list(
-    home: HomeOption = None, sandbox: SandboxOption = "prod", as_json: JsonOption = False
+    home: HomeOption = None,
+    sandbox: SandboxOption = "prod",
+    as_json: JsonOption = False,
+    url: UrlOption = None,
+    api_key: ApiKeyOption = None,
 ) -> None:
     """List schemas. Example: `tessera schema list`."""
-    with open_sandbox(home, sandbox) as sb:
-        schemas = [s.to_json() for s in sb.schemas.registry.list_schemas()]
-        if as_json:
-            emit(schemas, True)
-            return
-        table = Table("title", "$id", "class")
-        for s in schemas:
-            table.add_row(s["title"], s["$id"], s.get("meta:class", ""))
-        console.print(table)
+    if url:
+        with open_client(url, api_key, sandbox) as client:
+            schemas = list(client.list_schemas()["results"])
+    else:
+        with open_sandbox(home, sandbox) as sb:
+            schemas = [s.to_json() for s in sb.schemas.registry.list_schemas()]
+    if as_json:
+        emit(schemas, True)
+        return
+    table = Table("title", "$id", "class")
+    for s in schemas:
+        table.add_row(s["title"], s["$id"], s.get("meta:class", ""))
+    console.print(table)
 
 
 @schema_app.command("standard")
@@ -120,12 +160,19 @@ def schema_union(
     ] = "profile",
     home: HomeOption = None,
     sandbox: SandboxOption = "prod",
+    as_json: JsonOption = True,
+    url: UrlOption = None,
+    api_key: ApiKeyOption = None,
 ) -> None:
     """Print the union schema of a class as resolved JSON Schema. Example: `tessera schema union profile`."""
+    ref = {"profile": "https://ns.adobe.com/xdm/context/profile",
+           "experienceevent": "https://ns.adobe.com/xdm/context/experienceevent"}.get(klass, klass)  # fmt: skip
+    if url:
+        with open_client(url, api_key, sandbox) as client:
+            emit(client.get_union(ref), as_json)
+        return
     with open_sandbox(home, sandbox) as sb:
-        ref = {"profile": "https://ns.adobe.com/xdm/context/profile",
-               "experienceevent": "https://ns.adobe.com/xdm/context/experienceevent"}.get(klass, klass)  # fmt: skip
-        emit(sb.schemas.union(ref), True)
+        emit(sb.schemas.union(ref), as_json)
 
 
 @privacy_app.command("access")
@@ -134,12 +181,19 @@ def privacy_access(
     value: str,
     home: HomeOption = None,
     sandbox: SandboxOption = "prod",
+    as_json: JsonOption = True,
+    url: UrlOption = None,
+    api_key: ApiKeyOption = None,
 ) -> None:
     """Everything stored about the person holding an identity. Example: `tessera privacy access Email a@b.c`."""
+    request = {"users": [{"key": "cli", "action": ["access"],
+               "userIDs": [{"namespace": namespace, "value": value}]}], "expandIds": True}  # fmt: skip
+    if url:
+        with open_client(url, api_key, sandbox) as client:
+            emit(client.create_privacy_jobs(request)["jobs"][0], as_json)
+        return
     with open_sandbox(home, sandbox) as sb:
-        jobs = sb.privacy.run({"users": [{"key": "cli", "action": ["access"],
-            "userIDs": [{"namespace": namespace, "value": value}]}], "expandIds": True})  # fmt: skip
-        emit(jobs[0], True)
+        emit(sb.privacy.run(request)[0], as_json)
 
 
 @privacy_app.command("delete")
@@ -150,6 +204,8 @@ def privacy_delete(
     home: HomeOption = None,
     sandbox: SandboxOption = "prod",
     as_json: JsonOption = False,
+    url: UrlOption = None,
+    api_key: ApiKeyOption = None,
 ) -> None:
     """Delete the person holding an identity: fragments, events, identities, memberships.
 
@@ -157,7 +213,12 @@ def privacy_delete(
     """
     if not yes:
         typer.confirm(f"Delete every trace of the person holding {namespace}:{value}?", abort=True)
-    with open_sandbox(home, sandbox) as sb:
-        jobs = sb.privacy.run({"users": [{"key": "cli", "action": ["delete"],
-            "userIDs": [{"namespace": namespace, "value": value}]}], "expandIds": True})  # fmt: skip
-        emit({k: jobs[0][k] for k in ("jobId", "status", "deleted")}, as_json)
+    request = {"users": [{"key": "cli", "action": ["delete"],
+               "userIDs": [{"namespace": namespace, "value": value}]}], "expandIds": True}  # fmt: skip
+    if url:
+        with open_client(url, api_key, sandbox) as client:
+            job = client.create_privacy_jobs(request)["jobs"][0]
+    else:
+        with open_sandbox(home, sandbox) as sb:
+            job = sb.privacy.run(request)[0]
+    emit({k: job.get(k) for k in ("jobId", "status", "deleted")}, as_json)

@@ -8,7 +8,17 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from tessera.cli.common import HomeOption, JsonOption, SandboxOption, console, emit, open_sandbox
+from tessera.cli.common import (
+    ApiKeyOption,
+    HomeOption,
+    JsonOption,
+    SandboxOption,
+    UrlOption,
+    console,
+    emit,
+    open_client,
+    open_sandbox,
+)
 from tessera.model import Identity
 
 app = typer.Typer(
@@ -43,34 +53,48 @@ def create(
     home: HomeOption = None,
     sandbox: SandboxOption = "prod",
     as_json: JsonOption = False,
+    url: UrlOption = None,
+    api_key: ApiKeyOption = None,
 ) -> None:
     """Create a segment definition (checked against the union schema; streaming eligibility explained).
 
     Example: `tessera segment create "Buyers 3h" 'xEvent[eventType = "commerce.purchases" and timestamp occurs < 3 hours before now].count() > 0' --streaming`
     """
+    if url:
+        with open_client(url, api_key, sandbox) as client:
+            emit(client.create_segment(_body(name, expression, streaming, edge, description)), as_json)
+        return
     with open_sandbox(home, sandbox) as sb:
         emit(sb.segments.create(_body(name, expression, streaming, edge, description)), as_json)
 
 
 @app.command("list")
 def list_segments(
-    home: HomeOption = None, sandbox: SandboxOption = "prod", as_json: JsonOption = False
+    home: HomeOption = None,
+    sandbox: SandboxOption = "prod",
+    as_json: JsonOption = False,
+    url: UrlOption = None,
+    api_key: ApiKeyOption = None,
 ) -> None:
     """List segment definitions. Example: `tessera segment list`."""
-    with open_sandbox(home, sandbox) as sb:
-        segments = sb.segments.definitions.list(limit=10_000)["segments"]
-        if as_json:
-            emit(segments, True)
-            return
-        table = Table("id", "name", "streaming", "expression")
-        for seg in segments:
-            table.add_row(
-                seg["id"],
-                seg["name"],
-                "yes" if seg["evaluationInfo"]["continuous"]["enabled"] else "",
-                seg["expression"]["value"][:60],
-            )
-        console.print(table)
+    if url:
+        with open_client(url, api_key, sandbox) as client:
+            segments: list[dict[str, Any]] = list(client.list_segments(limit=1000)["segments"])
+    else:
+        with open_sandbox(home, sandbox) as sb:
+            segments = sb.segments.definitions.list(limit=10_000)["segments"]
+    if as_json:
+        emit(segments, True)
+        return
+    table = Table("id", "name", "streaming", "expression")
+    for seg in segments:
+        table.add_row(
+            seg["id"],
+            seg["name"],
+            "yes" if seg["evaluationInfo"]["continuous"]["enabled"] else "",
+            seg["expression"]["value"][:60],
+        )
+    console.print(table)
 
 
 @app.command("evaluate")
@@ -79,18 +103,24 @@ def evaluate(
     home: HomeOption = None,
     sandbox: SandboxOption = "prod",
     as_json: JsonOption = False,
+    url: UrlOption = None,
+    api_key: ApiKeyOption = None,
 ) -> None:
     """Run a batch segment job now and print its status and counts. Example: `tessera segment evaluate`."""
-    with open_sandbox(home, sandbox) as sb:
-        started = time.perf_counter()
-        with console.status("evaluating segments…"):
-            job = sb.segments.run_job([{"segmentId": s} for s in segment_ids] if segment_ids else None)
-        if as_json:
-            emit(job, True)
-            return
-        console.print(f"job {job['id']}: {job['status']} in {time.perf_counter() - started:.1f} s")
-        for seg_id, count in job.get("metrics", {}).get("segmentedProfileCounter", {}).items():
-            console.print(f"  {seg_id}: {count} profiles")
+    started = time.perf_counter()
+    with console.status("evaluating segments…"):
+        if url:
+            with open_client(url, api_key, sandbox) as client:
+                job: dict[str, Any] = dict(client.run_segment_job(segment_ids or ["*"]))
+        else:
+            with open_sandbox(home, sandbox) as sb:
+                job = sb.segments.run_job([{"segmentId": s} for s in segment_ids] if segment_ids else None)
+    if as_json:
+        emit(job, True)
+        return
+    console.print(f"job {job['id']}: {job['status']} in {time.perf_counter() - started:.1f} s")
+    for seg_id, count in job.get("metrics", {}).get("segmentedProfileCounter", {}).items():
+        console.print(f"  {seg_id}: {count} profiles")
 
 
 @app.command("estimate")
@@ -99,11 +129,18 @@ def estimate(
     home: HomeOption = None,
     sandbox: SandboxOption = "prod",
     as_json: JsonOption = False,
+    url: UrlOption = None,
+    api_key: ApiKeyOption = None,
 ) -> None:
     """Estimate an expression's audience with a 95 % interval and a sample.
 
     Example: `tessera segment estimate 'homeAddress.countryCode = "US"'`
     """
+    if url:
+        with open_client(url, api_key, sandbox) as client:
+            preview = client.create_preview(expression)
+            emit({**client.get_estimate(preview["previewId"]), "previewId": preview["previewId"]}, as_json)
+        return
     with open_sandbox(home, sandbox) as sb:
         emit(sb.segments.preview(expression), as_json)
 
@@ -116,11 +153,17 @@ def explain(
     home: HomeOption = None,
     sandbox: SandboxOption = "prod",
     as_json: JsonOption = False,
+    url: UrlOption = None,
+    api_key: ApiKeyOption = None,
 ) -> None:
     """Why a person is (or is not) in a segment: conditions that held and matching events.
 
     Example: `tessera segment explain <segmentId> Email jane@example.com`
     """
+    if url:
+        with open_client(url, api_key, sandbox) as client:
+            emit(client.explain_segment(segment_id, value, namespace), as_json)
+        return
     with open_sandbox(home, sandbox) as sb:
         pid = sb.profiles.resolve(Identity(namespace, value))
         if pid is None:
@@ -135,8 +178,16 @@ def jobs(
     home: HomeOption = None,
     sandbox: SandboxOption = "prod",
     as_json: JsonOption = False,
+    url: UrlOption = None,
+    api_key: ApiKeyOption = None,
 ) -> None:
     """List segment jobs, or watch one. Example: `tessera segment jobs --watch <jobId>`."""
+    if url:
+        from tessera.cli.jobs import watch_remote
+
+        with open_client(url, api_key, sandbox) as client:
+            emit(watch_remote(client, watch) if watch else client.list_segment_jobs()["children"], as_json)
+        return
     with open_sandbox(home, sandbox) as sb:
         if watch:
             job = sb.segments.job(watch)
@@ -158,14 +209,22 @@ def export(
     home: HomeOption = None,
     sandbox: SandboxOption = "prod",
     as_json: JsonOption = False,
+    url: UrlOption = None,
+    api_key: ApiKeyOption = None,
 ) -> None:
     """Export a segment's members to a file. Example: `tessera segment export <segmentId> --format csv`."""
+    body = export_body(segment_id, fmt, fields)
+    if url:
+        with open_client(url, api_key, sandbox) as client:
+            emit(client.create_export(body), as_json)
+        return
     with open_sandbox(home, sandbox) as sb:
-        job = sb.segments.activation.exports.create(
-            {
-                "fields": fields,
-                "filter": {"segments": [{"segmentId": segment_id, "status": ["realized", "existing"]}]},
-                "destination": {"format": fmt},
-            }
-        )
-        emit(job, as_json)
+        emit(sb.segments.activation.exports.create(body), as_json)
+
+
+def export_body(segment_id: str, fmt: str, fields: str) -> dict[str, Any]:
+    return {
+        "fields": fields,
+        "filter": {"segments": [{"segmentId": segment_id, "status": ["realized", "existing"]}]},
+        "destination": {"format": fmt},
+    }

@@ -72,10 +72,22 @@ def stats() -> Call[Any]:
     return Call("GET", "/tessera/stats")
 
 
-def simulate(events: list[Any], rules: Mapping[str, Any] | None = None) -> Call[Any]:
-    return Call(
-        "POST", "/tessera/identity/simulate", json={"events": events, **({"rules": rules} if rules else {})}
-    )
+def simulate(
+    text: str,
+    unique: list[str] | None = None,
+    priority: list[str] | None = None,
+    limit: int | None = 50,
+    validate: bool = False,
+) -> Call[Any]:
+    """The identity graph simulator: ``text`` holds one ``NS: value, NS: value`` row per line."""
+    body = {
+        "text": text,
+        "unique": unique or [],
+        "priority": priority or [],
+        "limit": limit,
+        "validate": validate,
+    }
+    return Call("POST", "/tessera/identity/simulate", json=body)
 
 
 # -- sandboxes ---------------------------------------------------------------------------------
@@ -357,3 +369,272 @@ def get_namespace(code_or_id: str | int) -> Call[Any]:
 def create_namespace(code: str, name: str, id_type: str, description: str = "") -> Call[Any]:
     body = {"code": code, "name": name, "idType": id_type, "description": description}
     return Call("POST", NAMESPACES, json=body)
+
+
+def explain_link(from_identity: str, to_identity: str) -> Call[Any]:
+    """Why two identities are (or are not) in one graph; identities as ``NS:value``."""
+    return Call("GET", "/tessera/identity/explain", params={"from": from_identity, "to": to_identity})
+
+
+# -- schema registry ---------------------------------------------------------------------------
+REGISTRY = "/data/foundation/schemaregistry"
+XED_FULL = {"Accept": "application/vnd.adobe.xed-full+json;version=1"}
+
+
+def list_classes(container: str = "global") -> Call[Any]:
+    return Call("GET", f"{REGISTRY}/{seg(container)}/classes", headers=XED_FULL)
+
+
+def list_field_groups(container: str = "tenant") -> Call[Any]:
+    return Call("GET", f"{REGISTRY}/{seg(container)}/fieldgroups", headers=XED_FULL)
+
+
+def create_field_group(body: Mapping[str, Any]) -> Call[Any]:
+    return Call("POST", f"{REGISTRY}/tenant/fieldgroups", json=dict(body))
+
+
+def list_schemas() -> Call[Any]:
+    return Call("GET", f"{REGISTRY}/tenant/schemas", headers=XED_FULL)
+
+
+def get_schema(schema_id: str) -> Call[Any]:
+    return Call("GET", f"{REGISTRY}/tenant/schemas/{seg(schema_id)}", headers=XED_FULL)
+
+
+def create_schema(body: Mapping[str, Any]) -> Call[Any]:
+    return Call("POST", f"{REGISTRY}/tenant/schemas", json=dict(body))
+
+
+def get_union(union_id: str) -> Call[Any]:
+    return Call("GET", f"{REGISTRY}/tenant/unions/{seg(union_id)}", headers=XED_FULL)
+
+
+# -- segmentation ------------------------------------------------------------------------------
+def list_segments(limit: int = 100, start: int = 0, **filters: Any) -> Call[Any]:
+    return Call("GET", f"{UPS}/segment/definitions", params={"limit": limit, "start": start, **filters})
+
+
+def get_segment(segment_id: str) -> Call[Any]:
+    return Call("GET", f"{UPS}/segment/definitions/{seg(segment_id)}")
+
+
+def create_segment(body: Mapping[str, Any]) -> Call[Any]:
+    return Call("POST", f"{UPS}/segment/definitions", json=dict(body))
+
+
+def patch_segment(segment_id: str, ops: list[Mapping[str, Any]]) -> Call[Any]:
+    return Call("PATCH", f"{UPS}/segment/definitions/{seg(segment_id)}", json=[dict(o) for o in ops])
+
+
+def delete_segment(segment_id: str) -> Call[Any]:
+    return Call("DELETE", f"{UPS}/segment/definitions/{seg(segment_id)}")
+
+
+def bulk_get_segments(ids: list[str]) -> Call[Any]:
+    return Call(
+        "POST",
+        f"{UPS}/segment/definitions/bulk-get",
+        json={"ids": [{"id": i} for i in ids]},
+        parse=lambda b: b["results"],
+    )
+
+
+def convert_expression(value: str | Mapping[str, Any], fmt: str = "pql/text", **body: Any) -> Call[Any]:
+    """``pql/text`` ⇄ ``pql/json``; the answer's ``expression`` is in the other format."""
+    expression = {"type": "PQL", "format": fmt, "value": value if isinstance(value, str) else dict(value)}
+    return Call("POST", f"{UPS}/segment/conversion", json={**body, "expression": expression})
+
+
+def run_segment_job(segment_ids: list[str]) -> Call[Any]:
+    return Call("POST", f"{UPS}/segment/jobs", json=[{"segmentId": s} for s in segment_ids])
+
+
+def get_segment_job(job_id: str) -> Call[Any]:
+    return Call("GET", f"{UPS}/segment/jobs/{seg(job_id)}")
+
+
+def list_segment_jobs(limit: int = 100, start: int = 0, status: str | None = None) -> Call[Any]:
+    params: dict[str, Any] = {"limit": limit, "start": start, **({"status": status} if status else {})}
+    return Call("GET", f"{UPS}/segment/jobs", params=params)
+
+
+def cancel_segment_job(job_id: str) -> Call[Any]:
+    return Call("DELETE", f"{UPS}/segment/jobs/{seg(job_id)}")
+
+
+def create_preview(expression: str, fmt: str = "pql/text", graph_type: str = "pdg") -> Call[Any]:
+    body = {
+        "predicateExpression": expression,
+        "predicateType": fmt,
+        "predicateModel": PROFILE,
+        "graphType": graph_type,
+    }
+    return Call("POST", f"{UPS}/preview", json=body)
+
+
+def get_preview(preview_id: str, limit: int = 100, offset: int = 0) -> Call[Any]:
+    return Call("GET", f"{UPS}/preview/{seg(preview_id)}", params={"limit": limit, "offset": offset})
+
+
+def get_estimate(preview_id: str) -> Call[Any]:
+    return Call("GET", f"{UPS}/estimate/{seg(preview_id)}")
+
+
+def delete_preview(preview_id: str) -> Call[Any]:
+    return Call("DELETE", f"{UPS}/preview/{seg(preview_id)}")
+
+
+def explain_segment(segment_id: str, entity_id: str, namespace: str | None = None) -> Call[Any]:
+    params = {"entityId": entity_id, **({"entityIdNS": namespace} if namespace else {})}
+    return Call("GET", f"/tessera/segments/{seg(segment_id)}/explain", params=params)
+
+
+def edge_evaluate(
+    event: Mapping[str, Any] | None = None,
+    *,
+    identity: Mapping[str, str] | None = None,
+    profile: Mapping[str, Any] | None = None,
+) -> Call[Any]:
+    """Edge (synchronous) segments for one request; ``event`` is the XDM of the incoming event."""
+    body: dict[str, Any] = {}
+    if event is not None:
+        body["event"] = {"xdm": dict(event)}
+    if identity is not None:
+        body["identity"] = dict(identity)
+    if profile is not None:
+        body["profile"] = dict(profile)
+    return Call("POST", "/tessera/edge/evaluate", json=body)
+
+
+def list_schedules() -> Call[Any]:
+    return Call("GET", f"{UPS}/config/schedules")
+
+
+def create_schedule(body: Mapping[str, Any]) -> Call[Any]:
+    return Call("POST", f"{UPS}/config/schedules", json=dict(body))
+
+
+def get_schedule(schedule_id: str) -> Call[Any]:
+    return Call("GET", f"{UPS}/config/schedules/{seg(schedule_id)}")
+
+
+def patch_schedule(schedule_id: str, ops: list[Mapping[str, Any]]) -> Call[Any]:
+    return Call("PATCH", f"{UPS}/config/schedules/{seg(schedule_id)}", json=[dict(o) for o in ops])
+
+
+def delete_schedule(schedule_id: str) -> Call[Any]:
+    return Call("DELETE", f"{UPS}/config/schedules/{seg(schedule_id)}")
+
+
+def create_export(body: Mapping[str, Any]) -> Call[Any]:
+    return Call("POST", f"{UPS}/export/jobs", json=dict(body))
+
+
+def get_export(export_id: str) -> Call[Any]:
+    return Call("GET", f"{UPS}/export/jobs/{seg(export_id)}")
+
+
+def list_exports(limit: int = 100, offset: int = 0, status: str | None = None) -> Call[Any]:
+    params: dict[str, Any] = {"limit": limit, "offset": offset, **({"status": status} if status else {})}
+    return Call("GET", f"{UPS}/export/jobs", params=params)
+
+
+def delete_export(export_id: str) -> Call[Any]:
+    return Call("DELETE", f"{UPS}/export/jobs/{seg(export_id)}")
+
+
+def list_audiences(limit: int = 100, start: int = 0, name: str | None = None) -> Call[Any]:
+    params: dict[str, Any] = {"limit": limit, "start": start, **({"name": name} if name else {})}
+    return Call("GET", f"{UPS}/audiences", params=params)
+
+
+def get_audience(audience_id: str) -> Call[Any]:
+    return Call("GET", f"{UPS}/audiences/{seg(audience_id)}")
+
+
+def create_audience(body: Mapping[str, Any]) -> Call[Any]:
+    return Call("POST", f"{UPS}/audiences", json=dict(body))
+
+
+def replace_audience(audience_id: str, body: Mapping[str, Any]) -> Call[Any]:
+    return Call("PUT", f"{UPS}/audiences/{seg(audience_id)}", json=dict(body))
+
+
+def set_audience_state(audience_id: str, state: str) -> Call[Any]:
+    op = [{"op": "replace", "path": "/lifecycleState", "value": state}]
+    return Call("PATCH", f"{UPS}/audiences/{seg(audience_id)}", json=op)
+
+
+def delete_audience(audience_id: str) -> Call[Any]:
+    return Call("DELETE", f"{UPS}/audiences/{seg(audience_id)}")
+
+
+def bulk_get_audiences(ids: list[str]) -> Call[Any]:
+    return Call(
+        "POST",
+        f"{UPS}/audiences/bulk-get",
+        json={"ids": [{"id": i} for i in ids]},
+        parse=lambda b: b["results"],
+    )
+
+
+CA = "/data/core/ca/attributes"
+
+
+def list_computed_attributes(limit: int = 20, offset: int = 0) -> Call[Any]:
+    return Call("GET", CA, params={"limit": limit, "offset": offset})
+
+
+def get_computed_attribute(attribute_id: str) -> Call[Any]:
+    return Call("GET", f"{CA}/{seg(attribute_id)}")
+
+
+def create_computed_attribute(body: Mapping[str, Any]) -> Call[Any]:
+    return Call("POST", CA, json=dict(body))
+
+
+def set_computed_attribute_status(attribute_id: str, status: str) -> Call[Any]:
+    return Call("PATCH", f"{CA}/{seg(attribute_id)}", json={"status": status})
+
+
+def delete_computed_attribute(attribute_id: str) -> Call[Any]:
+    return Call("DELETE", f"{CA}/{seg(attribute_id)}")
+
+
+# -- profile system jobs and privacy ------------------------------------------------------------
+def delete_dataset_profile_data(dataset_id: str) -> Call[Any]:
+    """A profile system job removing every fragment and event the dataset brought into Profile."""
+    return Call("POST", f"{UPS}/system/jobs", json={"dataSetId": dataset_id})
+
+
+def delete_event_batch(batch_id: str) -> Call[Any]:
+    """A profile system job removing the events of one batch (event datasets only)."""
+    return Call("POST", f"{UPS}/system/jobs", json={"batchId": batch_id})
+
+
+def list_system_jobs(limit: int = 100, start: int = 0) -> Call[Any]:
+    return Call("GET", f"{UPS}/system/jobs", params={"limit": limit, "start": start})
+
+
+def get_system_job(job_id: str) -> Call[Any]:
+    return Call("GET", f"{UPS}/system/jobs/{seg(job_id)}")
+
+
+def delete_system_job(job_id: str) -> Call[Any]:
+    return Call("DELETE", f"{UPS}/system/jobs/{seg(job_id)}")
+
+
+PRIVACY = "/data/core/privacy/jobs"
+
+
+def create_privacy_jobs(body: Mapping[str, Any]) -> Call[Any]:
+    return Call("POST", PRIVACY, json=dict(body))
+
+
+def list_privacy_jobs(regulation: str | None = None, status: str | None = None) -> Call[Any]:
+    params = {k: v for k, v in (("regulation", regulation), ("status", status)) if v}
+    return Call("GET", PRIVACY, params=params)
+
+
+def get_privacy_job(job_id: str) -> Call[Any]:
+    return Call("GET", f"{PRIVACY}/{seg(job_id)}")

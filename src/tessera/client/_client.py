@@ -23,18 +23,28 @@ from tessera.client import _calls as calls
 from tessera.client._calls import Call
 from tessera.client._transport import backoff, decode, default_headers, should_retry
 from tessera.client.types import (
+    AudienceDoc,
     BatchDoc,
     ConnectionDoc,
+    ConversionDoc,
     DatasetDoc,
+    EdgeResult,
     EntityDoc,
+    EstimateDoc,
+    ExportJobDoc,
     Health,
     MergePolicyDoc,
     NamespaceDoc,
     Paged,
+    PreviewDoc,
     SandboxDoc,
     SandboxList,
+    SegmentDoc,
+    SegmentJobDoc,
+    SegmentList,
     StreamBatchResult,
     StreamResult,
+    SystemJobDoc,
 )
 
 T = TypeVar("T")
@@ -116,8 +126,15 @@ class TesseraClient:
     def stats(self) -> dict[str, Any]:
         return cast("dict[str, Any]", self.send(calls.stats()))
 
-    def simulate(self, events: list[Any], rules: Mapping[str, Any] | None = None) -> dict[str, Any]:
-        return cast("dict[str, Any]", self.send(calls.simulate(events, rules)))
+    def simulate(
+        self,
+        text: str,
+        unique: list[str] | None = None,
+        priority: list[str] | None = None,
+        limit: int | None = 50,
+        validate: bool = False,
+    ) -> dict[str, Any]:
+        return cast("dict[str, Any]", self.send(calls.simulate(text, unique, priority, limit, validate)))
 
     def list_sandboxes(self) -> SandboxList:
         return cast("SandboxList", self.send(calls.list_sandboxes()))
@@ -309,6 +326,178 @@ class TesseraClient:
     def create_namespace(self, code: str, name: str, id_type: str, description: str = "") -> NamespaceDoc:
         return cast("NamespaceDoc", self.send(calls.create_namespace(code, name, id_type, description)))
 
+    def explain_link(self, from_identity: str, to_identity: str) -> dict[str, Any]:
+        return cast("dict[str, Any]", self.send(calls.explain_link(from_identity, to_identity)))
+
+    def list_classes(self, container: str = "global") -> dict[str, Any]:
+        return cast("dict[str, Any]", self.send(calls.list_classes(container)))
+
+    def list_field_groups(self, container: str = "tenant") -> dict[str, Any]:
+        return cast("dict[str, Any]", self.send(calls.list_field_groups(container)))
+
+    def create_field_group(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        return cast("dict[str, Any]", self.send(calls.create_field_group(body)))
+
+    def list_schemas(self) -> dict[str, Any]:
+        return cast("dict[str, Any]", self.send(calls.list_schemas()))
+
+    def get_schema(self, schema_id: str) -> dict[str, Any]:
+        return cast("dict[str, Any]", self.send(calls.get_schema(schema_id)))
+
+    def create_schema(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        return cast("dict[str, Any]", self.send(calls.create_schema(body)))
+
+    def get_union(self, union_id: str) -> dict[str, Any]:
+        return cast("dict[str, Any]", self.send(calls.get_union(union_id)))
+
+    def list_segments(self, limit: int = 100, start: int = 0, **filters: Any) -> SegmentList:
+        return cast("SegmentList", self.send(calls.list_segments(limit, start, **filters)))
+
+    def get_segment(self, segment_id: str) -> SegmentDoc:
+        return cast("SegmentDoc", self.send(calls.get_segment(segment_id)))
+
+    def create_segment(self, body: Mapping[str, Any]) -> SegmentDoc:
+        return cast("SegmentDoc", self.send(calls.create_segment(body)))
+
+    def patch_segment(self, segment_id: str, ops: list[Mapping[str, Any]]) -> SegmentDoc:
+        return cast("SegmentDoc", self.send(calls.patch_segment(segment_id, ops)))
+
+    def delete_segment(self, segment_id: str) -> None:
+        self.send(calls.delete_segment(segment_id))
+
+    def bulk_get_segments(self, ids: list[str]) -> dict[str, SegmentDoc]:
+        return cast("dict[str, SegmentDoc]", self.send(calls.bulk_get_segments(ids)))
+
+    def convert_expression(
+        self, value: str | Mapping[str, Any], fmt: str = "pql/text", **body: Any
+    ) -> ConversionDoc:
+        return cast("ConversionDoc", self.send(calls.convert_expression(value, fmt, **body)))
+
+    def run_segment_job(self, segment_ids: list[str]) -> SegmentJobDoc:
+        return cast("SegmentJobDoc", self.send(calls.run_segment_job(segment_ids)))
+
+    def get_segment_job(self, job_id: str) -> SegmentJobDoc:
+        return cast("SegmentJobDoc", self.send(calls.get_segment_job(job_id)))
+
+    def list_segment_jobs(self, limit: int = 100, start: int = 0, status: str | None = None) -> Paged:
+        return cast("Paged", self.send(calls.list_segment_jobs(limit, start, status)))
+
+    def cancel_segment_job(self, job_id: str) -> SegmentJobDoc:
+        return cast("SegmentJobDoc", self.send(calls.cancel_segment_job(job_id)))
+
+    def create_preview(self, expression: str, fmt: str = "pql/text", graph_type: str = "pdg") -> PreviewDoc:
+        return cast("PreviewDoc", self.send(calls.create_preview(expression, fmt, graph_type)))
+
+    def get_preview(self, preview_id: str, limit: int = 100, offset: int = 0) -> dict[str, Any]:
+        return cast("dict[str, Any]", self.send(calls.get_preview(preview_id, limit, offset)))
+
+    def get_estimate(self, preview_id: str) -> EstimateDoc:
+        return cast("EstimateDoc", self.send(calls.get_estimate(preview_id)))
+
+    def delete_preview(self, preview_id: str) -> None:
+        self.send(calls.delete_preview(preview_id))
+
+    def explain_segment(
+        self, segment_id: str, entity_id: str, namespace: str | None = None
+    ) -> dict[str, Any]:
+        return cast("dict[str, Any]", self.send(calls.explain_segment(segment_id, entity_id, namespace)))
+
+    def edge_evaluate(
+        self,
+        event: Mapping[str, Any] | None = None,
+        *,
+        identity: Mapping[str, str] | None = None,
+        profile: Mapping[str, Any] | None = None,
+    ) -> EdgeResult:
+        return cast("EdgeResult", self.send(calls.edge_evaluate(event, identity=identity, profile=profile)))
+
+    def list_schedules(self) -> Paged:
+        return cast("Paged", self.send(calls.list_schedules()))
+
+    def create_schedule(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        return cast("dict[str, Any]", self.send(calls.create_schedule(body)))
+
+    def get_schedule(self, schedule_id: str) -> dict[str, Any]:
+        return cast("dict[str, Any]", self.send(calls.get_schedule(schedule_id)))
+
+    def patch_schedule(self, schedule_id: str, ops: list[Mapping[str, Any]]) -> dict[str, Any]:
+        return cast("dict[str, Any]", self.send(calls.patch_schedule(schedule_id, ops)))
+
+    def delete_schedule(self, schedule_id: str) -> None:
+        self.send(calls.delete_schedule(schedule_id))
+
+    def create_export(self, body: Mapping[str, Any]) -> ExportJobDoc:
+        return cast("ExportJobDoc", self.send(calls.create_export(body)))
+
+    def get_export(self, export_id: str) -> ExportJobDoc:
+        return cast("ExportJobDoc", self.send(calls.get_export(export_id)))
+
+    def list_exports(self, limit: int = 100, offset: int = 0, status: str | None = None) -> dict[str, Any]:
+        return cast("dict[str, Any]", self.send(calls.list_exports(limit, offset, status)))
+
+    def delete_export(self, export_id: str) -> None:
+        self.send(calls.delete_export(export_id))
+
+    def list_audiences(self, limit: int = 100, start: int = 0, name: str | None = None) -> Paged:
+        return cast("Paged", self.send(calls.list_audiences(limit, start, name)))
+
+    def get_audience(self, audience_id: str) -> AudienceDoc:
+        return cast("AudienceDoc", self.send(calls.get_audience(audience_id)))
+
+    def create_audience(self, body: Mapping[str, Any]) -> AudienceDoc:
+        return cast("AudienceDoc", self.send(calls.create_audience(body)))
+
+    def replace_audience(self, audience_id: str, body: Mapping[str, Any]) -> AudienceDoc:
+        return cast("AudienceDoc", self.send(calls.replace_audience(audience_id, body)))
+
+    def set_audience_state(self, audience_id: str, state: str) -> AudienceDoc:
+        return cast("AudienceDoc", self.send(calls.set_audience_state(audience_id, state)))
+
+    def delete_audience(self, audience_id: str) -> None:
+        self.send(calls.delete_audience(audience_id))
+
+    def bulk_get_audiences(self, ids: list[str]) -> dict[str, AudienceDoc]:
+        return cast("dict[str, AudienceDoc]", self.send(calls.bulk_get_audiences(ids)))
+
+    def list_computed_attributes(self, limit: int = 20, offset: int = 0) -> dict[str, Any]:
+        return cast("dict[str, Any]", self.send(calls.list_computed_attributes(limit, offset)))
+
+    def get_computed_attribute(self, attribute_id: str) -> dict[str, Any]:
+        return cast("dict[str, Any]", self.send(calls.get_computed_attribute(attribute_id)))
+
+    def create_computed_attribute(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        return cast("dict[str, Any]", self.send(calls.create_computed_attribute(body)))
+
+    def set_computed_attribute_status(self, attribute_id: str, status: str) -> dict[str, Any]:
+        return cast("dict[str, Any]", self.send(calls.set_computed_attribute_status(attribute_id, status)))
+
+    def delete_computed_attribute(self, attribute_id: str) -> None:
+        self.send(calls.delete_computed_attribute(attribute_id))
+
+    def delete_dataset_profile_data(self, dataset_id: str) -> SystemJobDoc:
+        return cast("SystemJobDoc", self.send(calls.delete_dataset_profile_data(dataset_id)))
+
+    def delete_event_batch(self, batch_id: str) -> SystemJobDoc:
+        return cast("SystemJobDoc", self.send(calls.delete_event_batch(batch_id)))
+
+    def list_system_jobs(self, limit: int = 100, start: int = 0) -> Paged:
+        return cast("Paged", self.send(calls.list_system_jobs(limit, start)))
+
+    def get_system_job(self, job_id: str) -> SystemJobDoc:
+        return cast("SystemJobDoc", self.send(calls.get_system_job(job_id)))
+
+    def delete_system_job(self, job_id: str) -> None:
+        self.send(calls.delete_system_job(job_id))
+
+    def create_privacy_jobs(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        return cast("dict[str, Any]", self.send(calls.create_privacy_jobs(body)))
+
+    def list_privacy_jobs(self, regulation: str | None = None, status: str | None = None) -> dict[str, Any]:
+        return cast("dict[str, Any]", self.send(calls.list_privacy_jobs(regulation, status)))
+
+    def get_privacy_job(self, job_id: str) -> dict[str, Any]:
+        return cast("dict[str, Any]", self.send(calls.get_privacy_job(job_id)))
+
 
 class AsyncTesseraClient:
     """Asynchronous client; same arguments and methods as :class:`TesseraClient`, awaited."""
@@ -376,8 +565,17 @@ class AsyncTesseraClient:
     async def stats(self) -> dict[str, Any]:
         return cast("dict[str, Any]", await self.send(calls.stats()))
 
-    async def simulate(self, events: list[Any], rules: Mapping[str, Any] | None = None) -> dict[str, Any]:
-        return cast("dict[str, Any]", await self.send(calls.simulate(events, rules)))
+    async def simulate(
+        self,
+        text: str,
+        unique: list[str] | None = None,
+        priority: list[str] | None = None,
+        limit: int | None = 50,
+        validate: bool = False,
+    ) -> dict[str, Any]:
+        return cast(
+            "dict[str, Any]", await self.send(calls.simulate(text, unique, priority, limit, validate))
+        )
 
     async def list_sandboxes(self) -> SandboxList:
         return cast("SandboxList", await self.send(calls.list_sandboxes()))
@@ -581,3 +779,187 @@ class AsyncTesseraClient:
         self, code: str, name: str, id_type: str, description: str = ""
     ) -> NamespaceDoc:
         return cast("NamespaceDoc", await self.send(calls.create_namespace(code, name, id_type, description)))
+
+    async def explain_link(self, from_identity: str, to_identity: str) -> dict[str, Any]:
+        return cast("dict[str, Any]", await self.send(calls.explain_link(from_identity, to_identity)))
+
+    async def list_classes(self, container: str = "global") -> dict[str, Any]:
+        return cast("dict[str, Any]", await self.send(calls.list_classes(container)))
+
+    async def list_field_groups(self, container: str = "tenant") -> dict[str, Any]:
+        return cast("dict[str, Any]", await self.send(calls.list_field_groups(container)))
+
+    async def create_field_group(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        return cast("dict[str, Any]", await self.send(calls.create_field_group(body)))
+
+    async def list_schemas(self) -> dict[str, Any]:
+        return cast("dict[str, Any]", await self.send(calls.list_schemas()))
+
+    async def get_schema(self, schema_id: str) -> dict[str, Any]:
+        return cast("dict[str, Any]", await self.send(calls.get_schema(schema_id)))
+
+    async def create_schema(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        return cast("dict[str, Any]", await self.send(calls.create_schema(body)))
+
+    async def get_union(self, union_id: str) -> dict[str, Any]:
+        return cast("dict[str, Any]", await self.send(calls.get_union(union_id)))
+
+    async def list_segments(self, limit: int = 100, start: int = 0, **filters: Any) -> SegmentList:
+        return cast("SegmentList", await self.send(calls.list_segments(limit, start, **filters)))
+
+    async def get_segment(self, segment_id: str) -> SegmentDoc:
+        return cast("SegmentDoc", await self.send(calls.get_segment(segment_id)))
+
+    async def create_segment(self, body: Mapping[str, Any]) -> SegmentDoc:
+        return cast("SegmentDoc", await self.send(calls.create_segment(body)))
+
+    async def patch_segment(self, segment_id: str, ops: list[Mapping[str, Any]]) -> SegmentDoc:
+        return cast("SegmentDoc", await self.send(calls.patch_segment(segment_id, ops)))
+
+    async def delete_segment(self, segment_id: str) -> None:
+        await self.send(calls.delete_segment(segment_id))
+
+    async def bulk_get_segments(self, ids: list[str]) -> dict[str, SegmentDoc]:
+        return cast("dict[str, SegmentDoc]", await self.send(calls.bulk_get_segments(ids)))
+
+    async def convert_expression(
+        self, value: str | Mapping[str, Any], fmt: str = "pql/text", **body: Any
+    ) -> ConversionDoc:
+        return cast("ConversionDoc", await self.send(calls.convert_expression(value, fmt, **body)))
+
+    async def run_segment_job(self, segment_ids: list[str]) -> SegmentJobDoc:
+        return cast("SegmentJobDoc", await self.send(calls.run_segment_job(segment_ids)))
+
+    async def get_segment_job(self, job_id: str) -> SegmentJobDoc:
+        return cast("SegmentJobDoc", await self.send(calls.get_segment_job(job_id)))
+
+    async def list_segment_jobs(self, limit: int = 100, start: int = 0, status: str | None = None) -> Paged:
+        return cast("Paged", await self.send(calls.list_segment_jobs(limit, start, status)))
+
+    async def cancel_segment_job(self, job_id: str) -> SegmentJobDoc:
+        return cast("SegmentJobDoc", await self.send(calls.cancel_segment_job(job_id)))
+
+    async def create_preview(
+        self, expression: str, fmt: str = "pql/text", graph_type: str = "pdg"
+    ) -> PreviewDoc:
+        return cast("PreviewDoc", await self.send(calls.create_preview(expression, fmt, graph_type)))
+
+    async def get_preview(self, preview_id: str, limit: int = 100, offset: int = 0) -> dict[str, Any]:
+        return cast("dict[str, Any]", await self.send(calls.get_preview(preview_id, limit, offset)))
+
+    async def get_estimate(self, preview_id: str) -> EstimateDoc:
+        return cast("EstimateDoc", await self.send(calls.get_estimate(preview_id)))
+
+    async def delete_preview(self, preview_id: str) -> None:
+        await self.send(calls.delete_preview(preview_id))
+
+    async def explain_segment(
+        self, segment_id: str, entity_id: str, namespace: str | None = None
+    ) -> dict[str, Any]:
+        return cast(
+            "dict[str, Any]", await self.send(calls.explain_segment(segment_id, entity_id, namespace))
+        )
+
+    async def edge_evaluate(
+        self,
+        event: Mapping[str, Any] | None = None,
+        *,
+        identity: Mapping[str, str] | None = None,
+        profile: Mapping[str, Any] | None = None,
+    ) -> EdgeResult:
+        return cast(
+            "EdgeResult", await self.send(calls.edge_evaluate(event, identity=identity, profile=profile))
+        )
+
+    async def list_schedules(self) -> Paged:
+        return cast("Paged", await self.send(calls.list_schedules()))
+
+    async def create_schedule(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        return cast("dict[str, Any]", await self.send(calls.create_schedule(body)))
+
+    async def get_schedule(self, schedule_id: str) -> dict[str, Any]:
+        return cast("dict[str, Any]", await self.send(calls.get_schedule(schedule_id)))
+
+    async def patch_schedule(self, schedule_id: str, ops: list[Mapping[str, Any]]) -> dict[str, Any]:
+        return cast("dict[str, Any]", await self.send(calls.patch_schedule(schedule_id, ops)))
+
+    async def delete_schedule(self, schedule_id: str) -> None:
+        await self.send(calls.delete_schedule(schedule_id))
+
+    async def create_export(self, body: Mapping[str, Any]) -> ExportJobDoc:
+        return cast("ExportJobDoc", await self.send(calls.create_export(body)))
+
+    async def get_export(self, export_id: str) -> ExportJobDoc:
+        return cast("ExportJobDoc", await self.send(calls.get_export(export_id)))
+
+    async def list_exports(
+        self, limit: int = 100, offset: int = 0, status: str | None = None
+    ) -> dict[str, Any]:
+        return cast("dict[str, Any]", await self.send(calls.list_exports(limit, offset, status)))
+
+    async def delete_export(self, export_id: str) -> None:
+        await self.send(calls.delete_export(export_id))
+
+    async def list_audiences(self, limit: int = 100, start: int = 0, name: str | None = None) -> Paged:
+        return cast("Paged", await self.send(calls.list_audiences(limit, start, name)))
+
+    async def get_audience(self, audience_id: str) -> AudienceDoc:
+        return cast("AudienceDoc", await self.send(calls.get_audience(audience_id)))
+
+    async def create_audience(self, body: Mapping[str, Any]) -> AudienceDoc:
+        return cast("AudienceDoc", await self.send(calls.create_audience(body)))
+
+    async def replace_audience(self, audience_id: str, body: Mapping[str, Any]) -> AudienceDoc:
+        return cast("AudienceDoc", await self.send(calls.replace_audience(audience_id, body)))
+
+    async def set_audience_state(self, audience_id: str, state: str) -> AudienceDoc:
+        return cast("AudienceDoc", await self.send(calls.set_audience_state(audience_id, state)))
+
+    async def delete_audience(self, audience_id: str) -> None:
+        await self.send(calls.delete_audience(audience_id))
+
+    async def bulk_get_audiences(self, ids: list[str]) -> dict[str, AudienceDoc]:
+        return cast("dict[str, AudienceDoc]", await self.send(calls.bulk_get_audiences(ids)))
+
+    async def list_computed_attributes(self, limit: int = 20, offset: int = 0) -> dict[str, Any]:
+        return cast("dict[str, Any]", await self.send(calls.list_computed_attributes(limit, offset)))
+
+    async def get_computed_attribute(self, attribute_id: str) -> dict[str, Any]:
+        return cast("dict[str, Any]", await self.send(calls.get_computed_attribute(attribute_id)))
+
+    async def create_computed_attribute(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        return cast("dict[str, Any]", await self.send(calls.create_computed_attribute(body)))
+
+    async def set_computed_attribute_status(self, attribute_id: str, status: str) -> dict[str, Any]:
+        return cast(
+            "dict[str, Any]", await self.send(calls.set_computed_attribute_status(attribute_id, status))
+        )
+
+    async def delete_computed_attribute(self, attribute_id: str) -> None:
+        await self.send(calls.delete_computed_attribute(attribute_id))
+
+    async def delete_dataset_profile_data(self, dataset_id: str) -> SystemJobDoc:
+        return cast("SystemJobDoc", await self.send(calls.delete_dataset_profile_data(dataset_id)))
+
+    async def delete_event_batch(self, batch_id: str) -> SystemJobDoc:
+        return cast("SystemJobDoc", await self.send(calls.delete_event_batch(batch_id)))
+
+    async def list_system_jobs(self, limit: int = 100, start: int = 0) -> Paged:
+        return cast("Paged", await self.send(calls.list_system_jobs(limit, start)))
+
+    async def get_system_job(self, job_id: str) -> SystemJobDoc:
+        return cast("SystemJobDoc", await self.send(calls.get_system_job(job_id)))
+
+    async def delete_system_job(self, job_id: str) -> None:
+        await self.send(calls.delete_system_job(job_id))
+
+    async def create_privacy_jobs(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        return cast("dict[str, Any]", await self.send(calls.create_privacy_jobs(body)))
+
+    async def list_privacy_jobs(
+        self, regulation: str | None = None, status: str | None = None
+    ) -> dict[str, Any]:
+        return cast("dict[str, Any]", await self.send(calls.list_privacy_jobs(regulation, status)))
+
+    async def get_privacy_job(self, job_id: str) -> dict[str, Any]:
+        return cast("dict[str, Any]", await self.send(calls.get_privacy_job(job_id)))

@@ -118,3 +118,113 @@ class NamespaceDoc(TypedDict, total=False):
     custom: bool
     createTime: int
     updateTime: int
+
+
+class SegmentDoc(TypedDict, total=False):
+    id: str
+    name: str
+    description: str
+    schema: dict[str, str]
+    ttlInDays: int
+    expression: dict[str, Any]
+    mergePolicyId: str
+    evaluationInfo: dict[str, Any]
+    sandbox: dict[str, Any]
+    creationTime: int
+    updateTime: int
+    updateEpoch: int
+
+
+class SegmentList(TypedDict, total=False):
+    segments: list[SegmentDoc]
+    page: dict[str, Any]
+    link: dict[str, Any]
+
+
+class ConversionDoc(TypedDict, total=False):
+    name: str
+    ttlInDays: int
+    imsOrgId: str
+    sandbox: dict[str, Any]
+    schema: dict[str, str]
+    expression: dict[str, Any]
+
+
+class SegmentJobDoc(TypedDict, total=False):
+    id: str
+    status: str
+    source: str
+    segments: list[dict[str, Any]]
+    metrics: dict[str, Any]
+    batchId: str
+    _links: dict[str, Any]
+    creationTime: int
+    updateTime: int
+
+
+class PreviewDoc(TypedDict, total=False):
+    state: str
+    previewId: str
+    previewQueryId: str
+    previewQueryStatus: str
+    previewExecutionId: int
+
+
+class EstimateDoc(TypedDict, total=False):
+    estimatedSize: int
+    state: str
+    profilesReadSoFar: int
+    profilesMatchedSoFar: int
+    totalRows: int
+    standardError: float
+    confidenceInterval: str
+
+
+class EdgeVerdict(TypedDict):
+    segmentId: str
+    name: str
+    qualifies: bool
+
+
+class EdgeResult(TypedDict, total=False):
+    profileId: str | None
+    evaluatedAt: str
+    segments: list[EdgeVerdict]
+
+
+class ExportJobDoc(TypedDict, total=False):
+    id: str
+    jobType: str
+    status: str
+    destination: dict[str, Any]
+    fields: str
+    filter: dict[str, Any]
+    metrics: dict[str, Any]
+    creationTime: int
+    updateTime: int
+
+
+class AudienceDoc(TypedDict, total=False):
+    id: str
+    audienceId: str
+    name: str
+    description: str
+    type: str
+    originName: str
+    lifecycleState: str
+    expression: dict[str, Any]
+    identities: list[dict[str, str]]
+    creationTime: int
+    updateTime: int
+
+
+class SystemJobDoc(TypedDict, total=False):
+    id: str
+    imsOrgId: str
+    dataSetId: str
+    batchId: str
+    jobType: str
+    status: str
+    metrics: str
+    createEpoch: int
+    updateEpoch: int

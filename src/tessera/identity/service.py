@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from tessera.catalog.ids import epoch_ms
 from tessera.errors import Conflict, IdentityRejected, InvalidInput, NotFound
+from tessera.identity.bulk import resolve_bulk
 from tessera.identity.graph import (
     GraphChanges,
     GraphState,
@@ -38,6 +39,7 @@ from tessera.identity.namespaces import DEFAULT_NAMESPACES, IdentityType, Namesp
 from tessera.identity.rules import LinkingRules, choose_primary
 from tessera.identity.validation import validate_row
 from tessera.model import Identity
+from tessera.ops.alerts import check_components
 from tessera.store import PointStore, WriteBatch, get_json, scan_json
 
 if TYPE_CHECKING:
@@ -104,6 +106,10 @@ class _Graph(IdentityGraph):
             )  # fmt: skip
         return ProfileRow(pid, comp.created), members, links
 
+    def profile_size(self, pid: str) -> int:
+        comp = self._comps.get(pid)
+        return 0 if comp is None else len(comp.members)
+
     def history_since(self, index: int) -> list[HistoryEntry]:
         return self._history[index:]
 
@@ -123,6 +129,17 @@ class LinkOutcome:
     """Profiles whose membership the row changed (merges, splits, new links)."""
     touched_profiles: set[str] = field(default_factory=set)
     """``changed_profiles`` plus the profile the row is stored under."""
+
+
+@dataclass
+class BatchLinkOutcome:
+    """What linking a batch of rows did: each row's primary or rejection, and the profiles touched."""
+
+    primaries: list[Identity | None]
+    rejected: list[str | None]
+    """Each row's rejection by the linking rules, or ``None``."""
+    changed_profiles: set[str]
+    touched_profiles: set[str]
 
 
 class IdentityService:
@@ -294,6 +311,68 @@ class IdentityService:
                 self._dirty.add(new)
         return LinkOutcome(primary, touched, touched | {self.profile_id_of(primary)})
 
+    def link_rows(
+        self,
+        rows: Sequence[Sequence[Identity]],
+        *,
+        declared_primaries: Sequence[Identity | None],
+        is_event: bool,
+        seen_at: Sequence[datetime],
+        dataset_id: str,
+        batch_id: str | None,
+        link: bool,
+    ) -> BatchLinkOutcome:
+        """:meth:`link_row` for many rows at once, in row order, with the graph resolved in bulk.
+
+        The graph ends exactly as if each row were linked in turn (``resolve_bulk``). The profile
+        sets hold every profile with stored state that any of the rows changed: ids a component
+        had only between two rows of the batch are left out, as nothing was ever stored under them.
+        """
+        n = len(rows)
+        if not link:
+            primaries: list[Identity | None] = [
+                self._choose_primary(idents, declared_primaries[i], is_event) for i, idents in enumerate(rows)
+            ]
+            touched = {self.profile_id_of(p) for p in primaries if p is not None}
+            return BatchLinkOutcome(primaries, [None] * n, set(), touched)
+        graph = self.graph
+        profile_id = graph.profile_id
+        before: dict[Identity, str | None] = {}
+        for idents in rows:
+            for ident in idents:
+                if ident not in before:
+                    before[ident] = profile_id(ident)
+        bulk = resolve_bulk(
+            graph,
+            rows,
+            ts=seen_at,
+            dataset=dataset_id,
+            batch=batch_id,
+            primaries=declared_primaries,
+            record=not is_event,
+        )
+        changed = self._absorb(bulk.changes, ())
+        kept: set[Identity] = set()
+        dirty = self._dirty
+        for i, idents in enumerate(rows):
+            if bulk.rejected[i] is not None:
+                continue
+            kept.update(idents)
+            if len(idents) > 1:
+                for ident in idents:
+                    pid = profile_id(ident)
+                    if pid is not None:
+                        dirty.add(pid)
+        for ident in kept:
+            old = before[ident]
+            if old != profile_id(ident):
+                changed.add(old if old is not None else singleton_id(ident))
+        touched = set(changed)
+        for i, prim in enumerate(bulk.primary):
+            if bulk.rejected[i] is None and prim is not None:
+                touched.add(self.profile_id_of(prim))
+        return BatchLinkOutcome(bulk.primary, bulk.rejected, changed, touched)
+
     def _choose_primary(
         self, identities: Sequence[Identity], declared: Identity | None, is_event: bool
     ) -> Identity:
@@ -340,12 +419,14 @@ class IdentityService:
     def flush(self, store: PointStore) -> None:
         """Write the components, history and counters changed since the last flush (in ``store``'s commit)."""
         wb = WriteBatch()
+        changed: list[tuple[str, list[IdentityRow], list[LinkRow]]] = []
         for pid in self._dirty | self._gone:
             state = self.graph.component_state(pid)
             if state is None:
                 wb.delete(COMPONENTS, pid)
                 continue
             prof, members, links = state
+            changed.append((pid, members, links))
             wb.put_json(
                 COMPONENTS,
                 pid,
@@ -359,6 +440,7 @@ class IdentityService:
             wb.put_json(HISTORY, f"{h.seq:015d}-{self._history_flushed + n:09d}", list(h))
         self._history_flushed = self.graph.history_length()
         wb.put_json(META, "state", {"seq": self.graph.seq, "refused": self.graph.refused_counts()})
+        check_components(self._sandbox, store, wb, changed)  # graph-health alerts, same commit
         store.write(wb)
         self._dirty.clear()
         self._gone.clear()
@@ -404,6 +486,13 @@ class IdentityService:
             return list(self.graph.profile_members(profile_id))
         except NotFound:
             return []
+
+    def size(self, profile_id: str) -> int:
+        """How many identities :meth:`members` would list, without listing them."""
+        single = from_singleton_id(profile_id)
+        if single is not None:
+            return 0 if self.graph.profile_id(single) is not None else 1
+        return self.graph.profile_size(profile_id)
 
     def cluster(self, identity: Identity, *, stitched: bool = True) -> list[Identity]:
         """Cluster members of an identity (just itself without stitching or when in no graph)."""

@@ -6,7 +6,7 @@ import re
 import shutil
 from pathlib import Path
 
-from tessera.errors import InvalidInput
+from tessera.errors import InvalidInput, storage_error_of
 
 SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._ -]{0,200}$")
 FORMATS_BY_SUFFIX = {
@@ -64,7 +64,11 @@ class Staging:
         target = self.folder(batch_id) / safe_file_name(name)
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = target.with_name(target.name + ".part")
-        tmp.write_bytes(data)
+        try:
+            tmp.write_bytes(data)
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)  # a half-written upload must not stay behind
+            raise storage_error_of(exc) or exc from exc
         tmp.replace(target)
         return target
 
@@ -77,8 +81,13 @@ class Staging:
             raise InvalidInput(
                 f"Chunk starts at byte {offset} but {size} bytes are uploaded", path="Content-Range"
             )
-        with target.open("ab") as handle:
-            handle.write(data)
+        try:
+            with target.open("ab") as handle:
+                handle.write(data)
+        except OSError as exc:
+            with target.open("ab") as handle:
+                handle.truncate(size)  # the chunk is refused whole, so it can be sent again
+            raise storage_error_of(exc) or exc from exc
         return size + len(data)
 
     def initialise(self, batch_id: str, name: str) -> None:

@@ -15,14 +15,16 @@ from typing import TYPE_CHECKING, Any
 
 from tessera.catalog.ids import epoch_ms, new_id
 from tessera.errors import Conflict, InvalidInput, NotFound, SemanticError
-from tessera.flow import ChunkResult, Rejection, process_chunk
+from tessera.flow import ChunkResult, Rejection, gc_paused, process_batch, process_chunk
 from tessera.ingest.files import Staging, format_of
 from tessera.store import WriteBatch, get_json, scan_json
 
 if TYPE_CHECKING:
     from tessera.platform import Sandbox
 
-CHUNK_ROWS = 2000
+CHUNK_ROWS = 10_000
+"""Rows of a batch file committed together: large enough that the bulk stages amortise their
+fixed costs, small enough that a chunk's rows and staged writes stay a few tens of MB."""
 INLETS = "inlets"
 Progress = Callable[[int], None]
 
@@ -55,6 +57,45 @@ class IngestService:
                 f"Batch {batch_id} has no files; upload at least one before completing", path="batchId"
             )
         batch = self._sandbox.batches.set_status(batch_id, "processing")
+        return self._process_staged(batch, files, progress)
+
+    def recover(self) -> list[dict[str, Any]]:
+        """Finish the batches a stopped process left ``processing``; returns them as they end.
+
+        A batch whose uploaded files are still staged is processed again from the start: records
+        land by primary identity and events by ``_id``, so rows committed before the stop are not
+        stored twice. A batch with nothing staged (ingested from a local file or from memory, whose
+        source is gone) is marked ``failed`` with the reason.
+        """
+        finished = []
+        for batch in self._sandbox.batches.list():
+            if batch["status"] != "processing":
+                continue
+            files = self.staging.files(batch["id"])
+            if files:
+                batch["resumed"] = int(batch.get("resumed", 0)) + 1
+                self._sandbox.batches.save(batch)
+                finished.append(self._process_staged(batch, files, None))
+                continue
+            batch.update(
+                status="failed",
+                completed=epoch_ms(),
+                errors=[
+                    {
+                        "code": "INTERRUPTED",
+                        "description": "The server stopped while this batch was processing and its "
+                        "source is no longer available; rows committed before the stop are kept. "
+                        "Ingest the data again (rows already stored are not duplicated).",
+                    }
+                ],
+            )
+            self._sandbox.batches.save(batch)
+            finished.append(batch)
+        return finished
+
+    def _process_staged(
+        self, batch: dict[str, Any], files: list[Path], progress: Progress | None
+    ) -> dict[str, Any]:
         dataset = self._sandbox.datasets.get(batch["relatedObjects"][0]["id"])
         declared = batch["inputFormat"]["format"]
         totals = _Totals()
@@ -216,12 +257,13 @@ class IngestService:
     ) -> None:
         iterator = iter(rows)
         while True:
-            chunk = list(islice(iterator, CHUNK_ROWS))
-            if not chunk:
-                return
-            offset = totals.seen
-            numbered = [(offset + n, record) for n, (_, record) in enumerate(chunk)]
-            result = process_chunk(self._sandbox, dataset, numbered, batch_id=batch["id"])
+            with gc_paused():
+                chunk = list(islice(iterator, CHUNK_ROWS))
+                if not chunk:
+                    return
+                offset = totals.seen
+                numbered = [(offset + n, record) for n, (_, record) in enumerate(chunk)]
+                result = process_batch(self._sandbox, dataset, numbered, batch_id=batch["id"])
             totals.add(result, {offset + n: row_no for n, (row_no, _) in enumerate(chunk)})
             wb = WriteBatch()
             for rej in result.rejected:

@@ -23,7 +23,8 @@ from tessera.pql import ast
 from tessera.pql.check import CheckedExpr, check_node
 from tessera.pql.eligibility import Eligibility
 from tessera.pql.eligibility import eligibility as _eligibility
-from tessera.pql.parser import parse, to_text
+from tessera.pql.limits import LIMITS
+from tessera.pql.parser import ast_depth, parse, to_text
 from tessera.pql.pql_json import from_json as _from_json
 from tessera.pql.pql_json import to_json as _to_json
 from tessera.pql.relation import load_relation
@@ -53,11 +54,19 @@ def parse_json(doc: str | dict[str, Any]) -> ast.Node:
     '6'
     """
     if isinstance(doc, str):
+        if len(doc) > LIMITS.max_length * 10:
+            raise PqlError(f"The pql/json document is longer than {LIMITS.max_length * 10} characters.")
         try:
             doc = _json.loads(doc)
-        except ValueError as e:
+        except (ValueError, RecursionError) as e:
             raise PqlError(f"pql/json is not valid JSON: {e}.") from None
-    return _from_json(doc)
+    try:
+        node = _from_json(doc)
+    except RecursionError:
+        raise PqlError("The pql/json document is nested too deeply.") from None
+    if ast_depth(node) > LIMITS.max_depth:
+        raise PqlError(f"The expression is nested more than {LIMITS.max_depth} levels deep.")
+    return node
 
 
 def to_json(node: ast.Node | CheckedExpr) -> dict[str, Any]:

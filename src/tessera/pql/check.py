@@ -15,6 +15,7 @@ from typing import Any
 from tessera.errors import PqlError
 from tessera.pql import ast as A
 from tessera.pql.functions import FUNCTIONS
+from tessera.pql.limits import unsafe_regex
 from tessera.pql.parser import snippet
 from tessera.pql.types import T
 
@@ -67,6 +68,21 @@ def check_arity(node: A.Node, text: str = "") -> None:
             raise _err(text, n, f"Only $1 (the profile) can be used, not ${n.position}.")
 
 
+def check_regexes(node: A.Node, text: str = "") -> None:
+    """Literal patterns of ``matches`` and ``regexGroup`` are valid and safe to run
+    (:func:`tessera.pql.limits.unsafe_regex`)."""
+    for n in A.walk(node):
+        pattern: A.Node | None = None
+        if isinstance(n, A.Binary) and n.op == "matches":
+            pattern = n.right
+        elif isinstance(n, A.Call) and n.name in {"matches", "regexGroup"} and len(n.args) > 1:
+            pattern = n.args[1]
+        if isinstance(pattern, A.Lit) and isinstance(pattern.value, str):
+            reason = unsafe_regex(pattern.value)
+            if reason is not None:
+                raise _err(text, pattern, f"This regular expression is refused: {reason}.")
+
+
 def check_node(
     node: A.Node,
     text: str = "",
@@ -76,6 +92,7 @@ def check_node(
 ) -> CheckedExpr:
     """Check ``node``; see the module docstring. Raises PqlError."""
     check_arity(node, text)
+    check_regexes(node, text)
     result: T | None = None
     if profile_schema is not None:
         from tessera.pql.to_sql import SqlCompiler

@@ -12,15 +12,18 @@ from __future__ import annotations
 
 import difflib
 import functools
+import logging
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any, cast
 
+import regex as regex_engine
 import sqlglot.expressions as E
 
 from tessera.pql import types as Ty
+from tessera.pql.limits import LIMITS, unsafe_regex
 from tessera.pql.types import T
 
 PyRule = Callable[..., Any]
@@ -80,37 +83,49 @@ def _not_equal(s: Any, *rest: Any) -> bool | None:
     return None if r is None else not r
 
 
-_REGEX_CACHE: dict[str, re.Pattern[str]] = {}
-MAX_REGEX = 1000
+_REGEX_CACHE: dict[str, Any] = {}
+_log = logging.getLogger("tessera.pql")
 
 
-def regex(p: str) -> re.Pattern[str] | None:
-    """Compile (and cache) a PQL regex; ``None`` when it is not a valid pattern."""
-    if len(p) > MAX_REGEX:
-        return None
+def regex(p: str) -> Any:
+    """Compile (and cache) a PQL regex with the ``regex`` package; ``None`` when it is not a valid
+    pattern or is refused by :func:`tessera.pql.limits.unsafe_regex`."""
     r = _REGEX_CACHE.get(p)
     if r is None:
+        if unsafe_regex(p) is not None:
+            return None
         try:
-            r = re.compile(p)
-        except (re.error, OverflowError, RecursionError):
+            r = regex_engine.compile(p)
+        except (regex_engine.error, OverflowError, RecursionError, ValueError):
             return None
         if len(_REGEX_CACHE) < 10_000:
             _REGEX_CACHE[p] = r
     return r
 
 
+def _search(r: Any, s: str) -> Any:
+    """``r.search(s)`` within ``regex_timeout_ms``; a match out of time is no match (and logged)."""
+    try:
+        return r.search(s, timeout=LIMITS.regex_timeout_s)
+    except TimeoutError:
+        _log.warning(
+            "regex %r ran out of time on a %d-character value; counted as no match", r.pattern, len(s)
+        )
+        return None
+
+
 def _matches(s: Any, p: Any) -> bool | None:
     if not (_s(s) and _s(p)):
         return None
     r = regex(p)
-    return None if r is None else r.search(s) is not None
+    return None if r is None else _search(r, s) is not None
 
 
 def _regex_group(s: Any, p: Any, n: Any = 0) -> str | None:
     if not (_s(s) and _s(p)) or not isinstance(n, int) or isinstance(n, bool):
         return None
     r = regex(p)
-    m = r.search(s) if r is not None else None
+    m = _search(r, s) if r is not None else None
     if m is None or n > (r.groups if r else 0) or n < 0:
         return None
     g = m.group(n)

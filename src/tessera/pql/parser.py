@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from tessera.errors import PqlError
 from tessera.pql import ast as A
 from tessera.pql.functions import canonical_name
+from tessera.pql.limits import LIMITS
 
 TOKEN_SPEC: tuple[tuple[str, str], ...] = (
     ("WS", r"\s+"),
@@ -199,8 +200,8 @@ class _Parser:
 
     def expr(self, min_prec: int) -> A.Node:
         self.depth += 1
-        if self.depth > 200:
-            raise self.err("The expression is nested too deeply.")
+        if self.depth > LIMITS.max_depth:
+            raise self.err(f"The expression is nested more than {LIMITS.max_depth} levels deep.")
         try:
             return self._expr(min_prec)
         finally:
@@ -564,12 +565,29 @@ def parse(text: str) -> A.Node:
     """
     if not isinstance(text, str):
         raise PqlError("A PQL expression must be text.")
-    if len(text) > 100_000:
-        raise PqlError("The expression is longer than 100 000 characters.")
+    if len(text) > LIMITS.max_length:
+        raise PqlError(f"The expression is longer than {LIMITS.max_length} characters.")
     try:
-        return _Parser(text).parse()
+        node = _Parser(text).parse()
     except RecursionError:
         raise PqlError("The expression is nested too deeply.") from None
+    # a long chain of one operator nests without parser recursion; later walks recurse on it
+    if ast_depth(node) > LIMITS.max_depth:
+        raise PqlError(
+            f"The expression is nested more than {LIMITS.max_depth} levels deep "
+            "(a long chain of 'or' is better written as 'in [...]')."
+        )
+    return node
+
+
+def ast_depth(node: A.Node) -> int:
+    """How deeply ``node`` nests (iteratively, so a pathological tree cannot overflow the stack)."""
+    deepest, stack = 0, [(node, 1)]
+    while stack:
+        current, depth = stack.pop()
+        deepest = max(deepest, depth)
+        stack.extend((child, depth + 1) for child in A.children(current))
+    return deepest
 
 
 # ---------------------------------------------------------------------------------------------

@@ -30,6 +30,9 @@ class MergePolicyService:
     def __init__(self, sandbox: Sandbox) -> None:
         self._sandbox = sandbox
         self._cache: MergePolicyBook | None = None
+        self._persisted: set[str] | None = None
+        """Ids of the policies known to be in the store: lookups ask for the default policy on
+        every call, and a store scan there cost more than the rest of the lookup."""
 
     def _book(self) -> MergePolicyBook:
         if self._cache is None:
@@ -47,6 +50,7 @@ class MergePolicyService:
                 result = action(book)
             except Exception:
                 self._cache = None
+                self._persisted = None
                 raise
             after = {pid: p.to_json() for pid, p in book.policies.items()}
             wb = WriteBatch()
@@ -59,7 +63,10 @@ class MergePolicyService:
                 self._sandbox.store.write(wb)
             except Exception:
                 self._cache = None
+                self._persisted = None
                 raise
+            if self._persisted is not None:
+                self._persisted = (self._persisted | after.keys()) - (before.keys() - after.keys())
             return result
 
     def _ref(self) -> SandboxRef:
@@ -79,6 +86,9 @@ class MergePolicyService:
             self._persist_new(book)
 
     def _persist_new(self, book: MergePolicyBook) -> None:
+        known = self._persisted
+        if known is not None and known.issuperset(book.policies):
+            return
         stored = {k for k, _ in self._sandbox.store.scan(POLICIES)}
         missing = [p for pid, p in book.policies.items() if pid not in stored]
         if missing:
@@ -86,6 +96,7 @@ class MergePolicyService:
             for p in missing:
                 wb.put_json(POLICIES, p.id, p.to_json())
             self._sandbox.store.write(wb)
+        self._persisted = stored | {p.id for p in missing}
 
     def get(self, policy_id: str) -> MergePolicy:
         return self._book().get(policy_id)

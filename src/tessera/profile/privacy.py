@@ -166,12 +166,13 @@ class PrivacyService:
     ) -> dict[str, int]:
         """Delete the data stored under each identity and (with ``graph``) the identity itself."""
         sb = self._sandbox
+        targets = list(identities)
         counts = {"records": 0, "identities": 0}
         with sb.write_lock:
             staged = sb.begin()
-            touched: set[str] = set()
-            for ident in identities:
-                touched.add(sb.identity.profile_id_of(ident))
+            person = {sb.identity.profile_id_of(ident) for ident in targets}
+            touched: set[str] = set(person)
+            for ident in targets:
                 if profile:
                     counts["records"] += sb.profiles.delete_identity_data(staged, ident)
                 if graph and sb.identity.graph.profile_id(ident) is not None:
@@ -182,6 +183,10 @@ class PrivacyService:
             if sb.segments is not None and hasattr(sb.segments, "forget_profiles"):
                 sb.segments.forget_profiles(staged, touched)
             staged.commit()
+            activation = getattr(sb.segments, "activation", None)
+            if profile and activation is not None:
+                # exported files and pending webhook deliveries hold copies of the person too
+                counts.update(activation.forget(person, [ident.id for ident in targets]))
         return counts
 
     # Defined last: inside the class body the name ``list`` would shadow the builtin in annotations.

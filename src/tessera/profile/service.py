@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from tessera.errors import InvalidInput, NotFound, SemanticError
+from tessera.errors import InvalidInput, NotFound, SemanticError, TesseraError
 from tessera.model import Identity, format_time, parse_time
 from tessera.profile.fragments import EVENT_CLASS, PROFILE_CLASS, Fragment, apply_record
 from tessera.profile.merge import merge
@@ -88,22 +88,33 @@ class ProfileService:
 
     def __init__(self, sandbox: Sandbox) -> None:
         self._sandbox = sandbox
-        self._with_fragments: set[str] | None = None
+        self._with_fragments: dict[str, set[str]] | None = None
 
-    def _fragment_index(self) -> set[str]:
-        """Identity keys that have (or had) a record fragment: a superset, kept in memory.
+    def _fragment_index(self) -> dict[str, set[str]]:
+        """Identity key → datasets in which it has (or had) a record fragment: a superset, in memory.
 
         Merging looks for fragments under every identity of a profile; most identities (cookies,
-        devices) never carry one, and skipping them saves a store scan each. A superset is always
-        safe (a stale entry costs one empty scan); the embedded store has one writer process, so
-        every fragment write passes through :meth:`put_record` and lands here.
+        devices) never carry one, and knowing the datasets turns the lookups into point reads
+        (one ``get_many`` for many profiles) instead of a prefix scan per identity. A superset is
+        always safe (a stale entry costs one missed read); the embedded store has one writer
+        process, so every fragment write passes through :meth:`put_record` / :meth:`put_records`
+        and lands here.
         """
         if self._with_fragments is None:
-            index: set[str] = set()
+            index: dict[str, set[str]] = {}
             for k, _ in self._store.scan(DATASET_FRAGMENTS):
-                index.add(k.split(KEY_SEP, 1)[1])
+                ds, ident = k.split(KEY_SEP, 1)
+                index.setdefault(ident, set()).add(ds)
             self._with_fragments = index
         return self._with_fragments
+
+    def _index_fragment(self, ident_key: str, dataset_id: str) -> None:
+        index = self._fragment_index()
+        datasets = index.get(ident_key)
+        if datasets is None:
+            index[ident_key] = {dataset_id}
+        else:
+            datasets.add(dataset_id)
 
     @property
     def _store(self) -> PointStore:
@@ -145,7 +156,7 @@ class ProfileService:
         wb.put_json(VERSIONS, key(frag_key, f"{ms:015d}", f"{seq:012d}"), body)
         wb.put(DATASET_FRAGMENTS, key(dataset["id"], id_key(primary)), b"")
         store.write(wb)
-        self._fragment_index().add(id_key(primary))
+        self._index_fragment(id_key(primary), dataset["id"])
         return {self._sandbox.identity.profile_id_of(primary, store)}
 
     def put_event(
@@ -181,21 +192,138 @@ class ProfileService:
         pid = self._sandbox.identity.profile_id_of(primary, store)
         return {pid} if store.get(PROFILES, pid) is None else set()
 
+    def put_records(
+        self,
+        store: PointStore,
+        dataset: dict[str, Any],
+        rows: Sequence[tuple[int, Identity, dict[str, Any], Sequence[str]]],
+        ingested_at: datetime,
+        *,
+        upsert: bool = False,
+    ) -> tuple[dict[int, TesseraError], set[str]]:
+        """:meth:`put_record` for ``(index, primary, record, deletes)`` rows in order, in one write.
+
+        Returns the rows refused (by index) and the profiles whose merged view must be refreshed.
+        """
+        ds_id = dataset["id"]
+        frag_keys = [key(id_key(primary), ds_id) for _, primary, _, _ in rows]
+        current: dict[str, Any] = {}
+        if upsert:
+            for k, raw in store.get_many(FRAGMENTS, frag_keys).items():
+                current[k] = orjson.loads(raw)["record"]
+        raw_seq = store.get(META, "seq")
+        seq = int(raw_seq) if raw_seq else 0
+        ms = _ms(ingested_at)
+        stamp = f"{ms:015d}"
+        wb = WriteBatch()
+        failed: dict[int, TesseraError] = {}
+        primaries: set[Identity] = set()
+        for (row, primary, record, deletes), frag_key in zip(rows, frag_keys, strict=True):
+            try:
+                if upsert:
+                    doc = apply_record(current.get(frag_key), record, upsert=True, deletes=deletes)
+                    current[frag_key] = doc
+                else:
+                    doc = apply_record(None, {}, upsert=False, deletes=deletes) if deletes else record
+            except TesseraError as err:
+                failed[row] = err
+                continue
+            seq += 1
+            body = orjson.dumps({"record": doc, "ingestedAt": ms, "seq": seq, "dataset": ds_id})
+            ik = id_key(primary)
+            wb.put(FRAGMENTS, frag_key, body)
+            wb.put(VERSIONS, key(frag_key, stamp, f"{seq:012d}"), body)
+            wb.put(DATASET_FRAGMENTS, key(ds_id, ik), b"")
+            self._index_fragment(ik, ds_id)
+            primaries.add(primary)
+        if primaries:
+            wb.put(META, "seq", str(seq).encode())
+        store.write(wb)
+        profile_id_of = self._sandbox.identity.profile_id_of
+        return failed, {profile_id_of(p) for p in primaries}
+
+    def put_events(
+        self,
+        store: PointStore,
+        dataset: dict[str, Any],
+        rows: Sequence[tuple[int, Identity, dict[str, Any], datetime]],
+        ingested_at: datetime,
+        batch_id: str | None,
+    ) -> tuple[dict[int, TesseraError], set[str]]:
+        """:meth:`put_event` for ``(index, primary, record, timestamp)`` rows in order, in one write.
+
+        Returns the rows refused (none: events are checked before) and the profiles seen for the
+        first time (their materialised view must be created).
+        """
+        ds_id = dataset["id"]
+        index_keys = [key(ds_id, str(record["_id"])) for _, _, record, _ in rows]
+        known = {k: v.decode() for k, v in store.get_many(EVENT_IDS, index_keys).items()}
+        ingested_ms = _ms(ingested_at)
+        wb = WriteBatch()
+        primaries: set[Identity] = set()
+        for (_, primary, record, timestamp), index_key in zip(rows, index_keys, strict=True):
+            ev_key = key(id_key(primary), f"{_ms(timestamp):015d}", ds_id, str(record["_id"]))
+            previous = known.get(index_key)
+            if previous is not None:
+                if previous == ev_key:
+                    continue  # idempotent replay: nothing changes
+                wb.delete(EVENTS, previous)
+            known[index_key] = ev_key
+            body = {"record": record, "dataset": ds_id, "ingestedAt": ingested_ms, "batch": batch_id}
+            wb.put_json(EVENTS, ev_key, body)
+            wb.put(EVENT_IDS, index_key, ev_key.encode())
+            if batch_id:
+                wb.put(BATCH_EVENTS, key(batch_id, ev_key), b"")
+            primaries.add(primary)
+        store.write(wb)
+        profile_id_of = self._sandbox.identity.profile_id_of
+        pids = list({profile_id_of(p) for p in primaries})
+        present = store.get_many(PROFILES, pids)
+        return {}, {pid for pid in pids if pid not in present}
+
     def refresh(self, store: PointStore, profile_ids: Iterable[str], now: datetime) -> None:
         """Re-merge the materialised profiles (default policy) of ``profile_ids``."""
         policy = self._sandbox.merge_policies.default_for(PROFILE_CLASS)
+        pids = sorted(set(profile_ids))
+        members_of = self._sandbox.identity.members
+        members = {pid: members_of(pid, store) for pid in pids}
+        # one point read for every fragment of every profile, instead of a scan per identity
+        stored = self._fragment_rows(store, [m for ms in members.values() for m in ms])
+        # memberships are read per profile only when the sandbox has any
+        no_memberships = not self._sandbox.has_memberships(store)
         wb = WriteBatch()
-        for pid in set(profile_ids):
-            members = self._sandbox.identity.members(pid, store)
-            fragments = list(self._fragments(store, members, policy))
-            if not fragments and not self._has_events(store, members):
+        # A profile id whose identities all moved on (a merged graph, a singleton that joined
+        # one) has nothing to merge: only a stored view needs deleting.
+        gone = [pid for pid in pids if not members[pid]]
+        for pid in store.get_many(PROFILES, gone):
+            wb.delete(PROFILES, pid)
+        for pid in pids:
+            pid_members = members[pid]
+            if not pid_members:
+                continue
+            fragments = list(self._fragments(store, pid_members, policy, stored=stored))
+            if not fragments and not self._has_events(store, pid_members):
                 wb.delete(PROFILES, pid)
                 continue
-            view = self._merge(store, pid, members, fragments, policy)
+            view = self._merge(store, pid, pid_members, fragments, policy, no_memberships=no_memberships)
             wb.put_json(PROFILES, pid, view.to_json())
         store.write(wb)
 
     # -- reads ----------------------------------------------------------------------------------
+
+    def _fragment_keys(self, members: Sequence[Identity]) -> list[str]:
+        """Keys of the current fragments the members may have, in store (scan) order."""
+        index = self._fragment_index()
+        keys: list[str] = []
+        for identity in members:
+            ik = id_key(identity)
+            datasets = index.get(ik)
+            if datasets:
+                keys.extend(key(ik, ds) for ds in sorted(datasets))
+        return keys
+
+    def _fragment_rows(self, store: PointStore, members: Sequence[Identity]) -> dict[str, bytes]:
+        return store.get_many(FRAGMENTS, self._fragment_keys(members))
 
     def _fragments(
         self,
@@ -203,17 +331,24 @@ class ProfileService:
         members: Sequence[Identity],
         policy: MergePolicy,
         as_of: datetime | None = None,
+        *,
+        stored: dict[str, bytes] | None = None,
     ) -> Iterator[Fragment]:
         allowed = set(policy.order) if policy.attribute_merge == "dataSetPrecedence" else None
         index = self._fragment_index()
+        if as_of is None and stored is None:
+            stored = self._fragment_rows(store, members)
         for identity in members:
-            if id_key(identity) not in index:
+            ik = id_key(identity)
+            datasets = index.get(ik)
+            if not datasets:
                 continue
-            prefix = key(id_key(identity), "")
             if as_of is None:
-                rows: Iterable[tuple[str, bytes]] = store.scan(FRAGMENTS, prefix)
+                assert stored is not None
+                frag_keys = (key(ik, ds) for ds in sorted(datasets))
+                rows: Iterable[tuple[str, bytes]] = ((k, stored[k]) for k in frag_keys if k in stored)
             else:
-                rows = self._versions_as_of(store, prefix, as_of)
+                rows = self._versions_as_of(store, key(ik, ""), as_of)
             for _, raw in rows:
                 body = orjson.loads(raw)
                 if allowed is not None and body["dataset"] not in allowed:
@@ -249,11 +384,13 @@ class ProfileService:
         members: Sequence[Identity],
         fragments: list[Fragment],
         policy: MergePolicy,
+        *,
+        no_memberships: bool = False,
     ) -> ProfileView:
         merged = merge(fragments, policy)
         identities = self._sandbox.identity.describe_members(members, store)
         primary = self._sandbox.identity.primary_of(members)
-        memberships = self._sandbox.memberships_of(pid, store)
+        memberships = {} if no_memberships else self._sandbox.memberships_of(pid, store)
         attributes = dict(merged.attributes)
         if memberships:
             attributes["segmentMembership"] = {"ups": memberships}
@@ -289,16 +426,18 @@ class ProfileService:
         merge_policy_id: str | None = None,
         as_of: datetime | None = None,
         fields: Sequence[str] | None = None,
+        store: PointStore | None = None,
     ) -> ProfileView | None:
         """The merged profile of the person holding ``identity`` (or with that profile id).
 
         Returns ``None`` when nothing is stored for it (an unknown identity is not an error).
+        ``store`` reads a staged view (streaming segmentation inside an ingesting chunk).
 
         Raises:
             SemanticError: the person's identity graph is above the graph limit (HTTP 422).
             NotFound: ``merge_policy_id`` does not exist.
         """
-        store = self._store
+        store = store or self._store
         policy = (
             self._sandbox.merge_policies.get(merge_policy_id)
             if merge_policy_id
@@ -313,21 +452,24 @@ class ProfileService:
         else:
             anchor = identity
             pid = self._sandbox.identity.profile_id_of(identity, store)
-            members = self._sandbox.identity.members(pid, store)
-        if len(members) > self._sandbox.identity.graph_limit:
+            members = []  # listed below only when merging on read: a lookup needs just the size
+        size = len(members) if members else self._sandbox.identity.size(pid)
+        if size > self._sandbox.identity.graph_limit:
             raise SemanticError(
-                f"Too many related identities: this profile's graph has {len(members)} identities, "
+                f"Too many related identities: this profile's graph has {size} identities, "
                 f"above the limit of {self._sandbox.identity.graph_limit}",
                 path="entityId",
             )
-        if policy.identity_graph == "none":
-            members = [anchor]
         materialised = (
             as_of is None
             and policy.default
             and policy.identity_graph == "pdg"
             and policy.schema_name == PROFILE_CLASS
         )
+        if policy.identity_graph == "none":
+            members = [anchor]
+        elif not materialised and not members:
+            members = self._sandbox.identity.members(pid, store)
         if materialised:
             raw = store.get(PROFILES, pid)
             if raw is None:

@@ -1,4 +1,19 @@
-"""Segment definitions: the documented object (``spec/aep.md`` §b3), versioned, validated on save."""
+"""Segment definitions: the documented object (``spec/aep.md`` §b3), versioned, validated on save.
+
+``mergePolicyId`` (optional, must name an existing merge policy): every evaluation of the
+definition — streaming, batch jobs, edge, preview/estimate and explain — reads profiles merged
+under that policy. The class default over the private graph reads the materialised profiles;
+any other policy merges on read (slower: one merge per profile evaluated).
+
+``ttlInDays`` (default 30): the reference documents the field but no behaviour for it (only that
+externally generated audiences expire after 30 days unless refreshed). Tessera's meaning: a
+membership is valid for ``ttlInDays`` after the last evaluation that confirmed it. Realized and
+existing memberships carry ``validUntil``; an evaluation that finds the profile still qualifying
+moves it forward (rewriting it once half the ttl has passed, not at every evaluation). A
+membership past ``validUntil`` is exited by the expiry sweep (every batch job, and hourly by the
+scheduler), which first re-evaluates profiles of continuous segments so that one still
+qualifying is confirmed instead; reads with an explicit time show it exited already.
+"""
 
 from __future__ import annotations
 
@@ -160,6 +175,7 @@ class Definitions:
             }
         )
         self._put(doc)
+        self._cache[(seg_id, 1)] = compiled  # the first evaluation does not check it again
         return doc
 
     def _put(self, doc: dict[str, Any]) -> None:
@@ -242,6 +258,7 @@ class Definitions:
             doc[kept] = old[kept]
         doc.update({"version": old["version"] + 1, "updateTime": now, "updateEpoch": now // 1000})
         self._put(doc)
+        self._cache[(str(doc["id"]), int(doc["version"]))] = compiled  # checked once, not again
         return doc
 
     def patch(self, seg_id: str, ops: builtins.list[Mapping[str, Any]]) -> dict[str, Any]:

@@ -58,6 +58,9 @@ class Compiled:
     json: str | None = None
     value: Predicate | None = None
     """The expression's value without boolean coercion (computed attributes); else ``predicate``."""
+    event_types: frozenset[str] | None = None
+    """Event types the result depends on (empty: no events); ``None``: any event may change it.
+    Streaming skips a segment when only events of other types changed."""
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -166,7 +169,7 @@ class PqlEngine:
 
     def compile(self, fmt: str, value: str, *, boolean: bool = True) -> Compiled:
         from tessera import pql
-        from tessera.pql.to_python import compile_node
+        from tessera.pql.to_python import compile_node, event_types
 
         profile_schema, event_schema = self._schemas()
         if fmt == "pql/json":
@@ -191,6 +194,8 @@ class PqlEngine:
         def predicate(
             profile: dict[str, Any], events: list[dict[str, Any]], now: datetime, member: Mapping[str, bool]
         ) -> Any:
+            if not deps:
+                return as_bool(profile, events, context(now))
             return as_bool(with_members(profile, member), events, context(now))
 
         def evaluate(
@@ -214,6 +219,7 @@ class PqlEngine:
             synchronous=synchronous,
             value=evaluate,
             json=None,
+            event_types=event_types(checked.node),
         )
 
     def batch_query(

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
 
-from tessera.model import format_time
+from tessera.model import format_time, parse_time
 from tessera.store import PointStore, WriteBatch, key
 from tessera.store.base import KEY_SEP
 
@@ -59,11 +59,19 @@ def scan_all(store: PointStore) -> Iterator[tuple[str, str, dict[str, Any]]]:
 
 
 def transition(
-    previous: Mapping[str, Any] | None, qualifies: bool, now: datetime, *, batch: bool = False
+    previous: Mapping[str, Any] | None,
+    qualifies: bool,
+    now: datetime,
+    *,
+    batch: bool = False,
+    ttl_days: int | None = None,
 ) -> dict[str, Any] | None:
     """The new record after an evaluation, or ``None`` when nothing changes.
 
     Streaming keeps ``realized`` while a profile stays in; a batch evaluation marks it ``existing``.
+    With ``ttl_days`` a membership carries ``validUntil`` (the definition's ``ttlInDays`` after the
+    last evaluation that confirmed it); a confirmation rewrites it once half the ttl has passed, so
+    a profile that stays in is not rewritten at every evaluation.
 
     >>> from datetime import UTC, datetime
     >>> t = datetime(2024, 1, 1, tzinfo=UTC)
@@ -73,18 +81,46 @@ def transition(
     'existing'
     >>> transition({"status": "existing"}, False, t)["status"]
     'exited'
+    >>> transition(None, True, t, ttl_days=30)["validUntil"]
+    '2024-01-31T00:00:00.000Z'
     """
     status = previous.get("status") if previous else None
     if qualifies:
         if status in IN:
+            rec: dict[str, Any] | None = None
             if batch and status == "realized":
                 kept = (previous or {}).get("lastQualificationTime") or format_time(now)
-                return {"status": "existing", "lastQualificationTime": kept}
-            return None
-        return {"status": "realized", "lastQualificationTime": format_time(now)}
+                rec = {**(previous or {}), "status": "existing", "lastQualificationTime": kept}
+            if ttl_days is not None and _stale(previous, now, ttl_days):
+                rec = {**(rec or previous or {}), "validUntil": format_time(now + timedelta(days=ttl_days))}
+            return rec
+        new = {"status": "realized", "lastQualificationTime": format_time(now)}
+        if ttl_days is not None:
+            new["validUntil"] = format_time(now + timedelta(days=ttl_days))
+        return new
     if status in IN:
         return {"status": "exited", "lastQualificationTime": format_time(now)}
     return None
+
+
+def _stale(previous: Mapping[str, Any] | None, now: datetime, ttl_days: int) -> bool:
+    until = (previous or {}).get("validUntil")
+    if not until:
+        return True
+    return bool(parse_time(until) - now < timedelta(days=ttl_days) / 2)
+
+
+def expired(record: Mapping[str, Any], now: datetime) -> bool:
+    """An in-segment membership whose ``validUntil`` has passed without a confirming evaluation."""
+    until = record.get("validUntil")
+    return record.get("status") in IN and until is not None and parse_time(until) <= now
+
+
+def as_seen(record: dict[str, Any], now: datetime) -> dict[str, Any]:
+    """A membership as readers see it at ``now``: expired ones read as ``exited`` at ``validUntil``."""
+    if expired(record, now):
+        return {"status": "exited", "lastQualificationTime": record["validUntil"]}
+    return record
 
 
 def apply(
@@ -101,4 +137,4 @@ def apply(
     )
 
 
-__all__ = ["IN", "MEMBERSHIPS", "Change", "apply", "read", "scan_all", "transition"]
+__all__ = ["IN", "MEMBERSHIPS", "Change", "apply", "as_seen", "expired", "read", "scan_all", "transition"]

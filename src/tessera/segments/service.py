@@ -9,17 +9,23 @@ drains (a scheduler thread calls it; tests call it with an explicit time).
 
 from __future__ import annotations
 
+import hashlib
 import math
 import random
 import threading
 import time
 import uuid
+import zlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from tessera.errors import NotFound, TesseraError
+import orjson
+
+from tessera.errors import InvalidInput, NotFound, TesseraError
 from tessera.model import format_time, parse_time, utcnow
+from tessera.ops import metrics as ops_metrics
 from tessera.segments import memberships as ms
 from tessera.segments.computed import FIELD, ComputedAttributes, event_time
 from tessera.segments.definitions import Definitions, dependency_order
@@ -32,10 +38,16 @@ if TYPE_CHECKING:
 PROFILES = "profiles"
 DUE = "segment_due"
 DUE_BY_PROFILE = "segment_due_profile"
+STATE = "segment_state"
+"""Per profile: what the last streaming evaluation saw (segment generation, attribute hash, event
+fingerprint per event type), so the next one re-evaluates only the segments the change can affect."""
 JOBS = "segment_jobs"
 PREVIEWS = "segment_previews"
 EXACT_LIMIT = 1_000_000
 """Below this many profiles estimates are exact; above, a sample of this size is read (§b7)."""
+
+EXPIRY_INTERVAL = timedelta(hours=1)
+"""How often the scheduler exits memberships past their ``validUntil`` (``ttlInDays``)."""
 
 ChangeListener = Callable[[PointStore, WriteBatch, list[ms.Change]], None]
 Row = tuple[str, dict[str, Any], list[dict[str, Any]]]
@@ -61,9 +73,11 @@ class SegmentService:
         self.computed = ComputedAttributes(sandbox.store, self.engine)
         self._listeners: list[ChangeListener] = []
         self._active_cache: dict[str, tuple[list[dict[str, Any]], list[tuple[dict[str, Any], Compiled]]]] = {}
+        self._plan_cache: tuple[list[tuple[dict[str, Any], Compiled]], _StreamPlan] | None = None
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         self._periodic: list[Callable[[datetime], object]] = []
+        self._last_expiry: datetime | None = None
         from tessera.activation import Activation
         from tessera.segments.schedules import Schedules
 
@@ -101,13 +115,28 @@ class SegmentService:
 
     def create(self, body: Mapping[str, Any], *, seg_id: str | None = None) -> dict[str, Any]:
         """Create a segment definition (§b3); ``seg_id`` picks the id. See :meth:`Definitions.create`."""
+        self._check_policy(body)
         return self.definitions.create(body, seg_id=seg_id)
 
     def get(self, seg_id: str) -> dict[str, Any]:
         return self.definitions.get(seg_id)
 
     def update(self, seg_id: str, changes: Mapping[str, Any]) -> dict[str, Any]:
+        self._check_policy(changes)
         return self.definitions.update(seg_id, changes)
+
+    def _check_policy(self, body: Mapping[str, Any]) -> None:
+        """A definition's ``mergePolicyId`` must name an existing merge policy (its evaluation
+        reads profiles merged under it)."""
+        mp = body.get("mergePolicyId")
+        if mp is None:
+            return
+        if not isinstance(mp, str):
+            raise InvalidInput("mergePolicyId must be a merge policy id (string)", path="mergePolicyId")
+        try:
+            self.policy_key(mp, strict=True)
+        except NotFound as exc:
+            raise InvalidInput(f"Merge policy {mp!r} does not exist", path="mergePolicyId") from exc
 
     def delete(self, seg_id: str) -> None:
         self.definitions.delete(seg_id, in_use=self.activation.uses_segment(seg_id))
@@ -130,9 +159,62 @@ class SegmentService:
         self._active_cache[mode] = (docs_now, active)
         return active
 
+    def _stream_plan(self) -> _StreamPlan:
+        """The continuous segments with what streaming needs from them, rebuilt when they change."""
+        active = self._active("continuous")
+        cached = self._plan_cache
+        if cached is not None and cached[0] is active:
+            return cached[1]
+        windows: set[timedelta] = set()
+        for _, c in active:
+            windows.update(c.windows)
+        generation = hashlib.blake2b(
+            orjson.dumps(sorted((d["id"], d.get("version", 1)) for d, _ in active)), digest_size=8
+        ).hexdigest()
+        plan = _StreamPlan(
+            segments=active,
+            policies={d["id"]: d["mergePolicyId"] for d, _ in active if d.get("mergePolicyId")},
+            ids=frozenset(d["id"] for d, _ in active),
+            windows=frozenset(windows),
+            calendar=any(c.calendar for _, c in active),
+            generation=generation,
+        )
+        self._plan_cache = (active, plan)
+        return plan
+
     # -- reading profiles --------------------------------------------------------------------------
 
-    def _profile(self, store: PointStore, pid: str) -> tuple[dict[str, Any], list[dict[str, Any]]] | None:
+    def policy_key(self, merge_policy_id: str | None, *, strict: bool = False) -> str | None:
+        """``None`` when ``merge_policy_id`` reads the materialised profiles (absent, or the class
+        default over the private graph), else the id of the policy to merge on read with.
+
+        A stored definition whose policy was deleted since falls back to the default view (an
+        ingest must not fail for it); ``strict`` raises instead.
+
+        Raises:
+            NotFound: with ``strict``, the policy does not exist.
+        """
+        if not merge_policy_id:
+            return None
+        from tessera.profile.fragments import PROFILE_CLASS
+
+        try:
+            policy = self._sandbox.merge_policies.get(merge_policy_id)
+        except NotFound:
+            if strict:
+                raise
+            return None
+        if policy.default and policy.identity_graph == "pdg" and policy.schema_name == PROFILE_CLASS:
+            return None
+        return merge_policy_id
+
+    def _profile(
+        self, store: PointStore, pid: str, policy: str | None = None
+    ) -> tuple[dict[str, Any], list[dict[str, Any]]] | None:
+        """A profile's attributes and events as segments see them: the materialised profile, or
+        with ``policy`` (see :meth:`policy_key`) merged on read under that merge policy."""
+        if policy is not None:
+            return self._profile_with_policy(store, pid, policy)
         doc = get_json(store, PROFILES, pid)
         members = self._sandbox.identity.members(pid, store)
         events = self._sandbox.profiles.events_for_members(members, store) if members else []
@@ -143,9 +225,74 @@ class SegmentService:
         attributes.pop(FIELD, None)
         return attributes, events
 
-    def memberships_of(self, profile_id: str, store: PointStore | None = None) -> dict[str, Any]:
-        """``segmentMembership.ups`` of a profile: ``{segment id: {status, lastQualificationTime}}``."""
-        return ms.read(store or self.store, profile_id)
+    def _profile_with_policy(
+        self, store: PointStore, pid: str, policy_id: str
+    ) -> tuple[dict[str, Any], list[dict[str, Any]]] | None:
+        members = self._sandbox.identity.members(pid, store)
+        if not members:
+            return None
+        view = self._sandbox.profiles.get(pid, merge_policy_id=policy_id, store=store)
+        if view is None:
+            return None
+        if self._sandbox.merge_policies.get(policy_id).identity_graph == "none":
+            members = members[:1]  # the profile service reads this policy from the anchor alone
+        attributes = dict(view.attributes)
+        attributes.pop("segmentMembership", None)
+        attributes.pop(FIELD, None)
+        return attributes, self._sandbox.profiles.events_for_members(members, store)
+
+    def memberships_of(
+        self, profile_id: str, store: PointStore | None = None, *, now: datetime | None = None
+    ) -> dict[str, Any]:
+        """``segmentMembership.ups`` of a profile: ``{segment id: {status, lastQualificationTime,
+        validUntil}}``. With ``now``, a membership past its ``validUntil`` reads as exited (as the
+        next expiry sweep will write it, see ``ttlInDays``)."""
+        recs = ms.read(store or self.store, profile_id)
+        if now is None:
+            return recs
+        return {sid: ms.as_seen(rec, now) for sid, rec in recs.items()}
+
+    def expire_memberships(
+        self, now: datetime | None = None, candidates: Sequence[tuple[str, str, dict[str, Any]]] | None = None
+    ) -> list[ms.Change]:
+        """Exit the memberships whose ``validUntil`` has passed (``ttlInDays`` without a confirming
+        evaluation). Profiles in continuous segments are re-evaluated first: one that still
+        qualifies is confirmed rather than exited. Batch jobs and the scheduler call this."""
+        now = now or utcnow()
+        source = ms.scan_all(self.store) if candidates is None else candidates
+        expired = [(pid, sid, rec) for pid, sid, rec in source if ms.expired(rec, now)]
+        if not expired:
+            return []
+        continuous = self._stream_plan().ids
+        recheck = sorted({pid for pid, sid, _ in expired if sid in continuous})
+        changes: list[ms.Change] = []
+        with self._sandbox.write_lock:
+            staged = self._sandbox.begin()
+            try:
+                if recheck:
+                    wb = WriteBatch()
+                    for pid in recheck:  # forget what was seen: every segment is evaluated
+                        wb.delete(STATE, pid)
+                    staged.write(wb)
+                    changes.extend(self.on_change(staged, recheck, now))
+                wb = WriteBatch()
+                exits: list[ms.Change] = []
+                for pid, sid, _ in expired:
+                    raw = staged.get(ms.MEMBERSHIPS, key(pid, sid))
+                    rec = orjson.loads(raw) if raw is not None else None
+                    if rec is not None and ms.expired(rec, now):
+                        new = ms.transition(rec, False, now)
+                        if new is not None:
+                            exits.append(ms.apply(wb, pid, sid, rec, new, now))
+                self._emit(staged, wb, exits)
+                staged.write(wb)
+                changes.extend(exits)
+                self._update_materialised(staged, {c.profile_id for c in changes})
+                staged.commit()
+            except BaseException:
+                staged.rollback()
+                raise
+        return changes
 
     # -- streaming ---------------------------------------------------------------------------------
 
@@ -155,14 +302,14 @@ class SegmentService:
         Called inside the ingesting chunk with its staged store: the membership transitions are
         written to ``store`` and commit with the data. Returns the changes.
         """
-        segments = self._active("continuous")
+        plan = self._stream_plan()
         active_cas = self.computed.active()
-        if not segments and not active_cas:
+        if not plan.segments and not active_cas:
             return []  # nothing streams: batch jobs pick up removed profiles
         wb = WriteBatch()
         changes: list[ms.Change] = []
         for pid in sorted(set(profile_ids)):
-            changes.extend(self._evaluate_profile(store, wb, pid, now, segments, active_cas))
+            changes.extend(self._evaluate_profile(store, wb, pid, now, plan, active_cas))
         self._emit(store, wb, changes)
         store.write(wb)
         patch = {c.profile_id for c in changes}
@@ -205,39 +352,75 @@ class SegmentService:
         wb: WriteBatch,
         pid: str,
         now: datetime,
-        segments: list[tuple[dict[str, Any], Compiled]],
+        plan: _StreamPlan,
         active_cas: list[Any],
     ) -> list[ms.Change]:
         current = ms.read(store, pid)
         loaded = self._profile(store, pid)
         changes: list[ms.Change] = []
-        streaming_ids = {d["id"] for d, _ in segments}
         if loaded is None:  # the profile is gone (merged away, split off, deleted): it leaves everything
             for sid, rec in current.items():
-                if sid in streaming_ids or rec.get("status") in ms.IN:
+                if sid in plan.ids or rec.get("status") in ms.IN:
                     new = ms.transition(rec, False, now)
                     if new is not None:
                         changes.append(ms.apply(wb, pid, sid, rec, new, now))
             self._schedule(store, wb, pid, None)
+            if store.get(STATE, pid) is not None:
+                wb.delete(STATE, pid)
             return changes
         attributes, events = loaded
-        windows: set[timedelta] = set()
-        calendar = False
+        windows = set(plan.windows)
+        values: dict[str, Any] | None = None
         if active_cas:
             values = ComputedAttributes.compute(active_cas, attributes, events, now)
             self.computed.store_values(store, wb, pid, values, now, active_cas)
             attributes[FIELD] = values
             windows.update(w for _, _, w in active_cas)
-        member = {sid: rec.get("status") in ms.IN for sid, rec in current.items()}
-        for doc, compiled in segments:
-            qualifies = bool(compiled.predicate(attributes, events, now, member))
-            member[doc["id"]] = qualifies
-            new = ms.transition(current.get(doc["id"]), qualifies, now)
+        # Segments naming a non-default merge policy see the profile merged under it.
+        seg_policy = {sid: self.policy_key(mp) for sid, mp in plan.policies.items()}
+        views: dict[str | None, tuple[dict[str, Any], list[dict[str, Any]]] | None] = {None: loaded}
+        for key_ in set(seg_policy.values()) - {None}:
+            view = views[key_] = self._profile(store, pid, key_)
+            if view is not None and values is not None:
+                view[0][FIELD] = values
+        # Which segments can this change affect? All of them when the profile's attributes (or
+        # identity merge/split, which changes them), the segment set, or a window closing due by
+        # now says so; otherwise only those reading an event type whose events changed.
+        seen: Any = attributes
+        if len(views) > 1:
+            seen = {k or "": v[0] if v is not None else None for k, v in views.items()}
+        state = _fingerprint(plan.generation, seen, events)
+        raw = store.get(STATE, pid)
+        before = orjson.loads(raw) if raw is not None else None
+        due = store.get(DUE_BY_PROFILE, pid)
+        changed: set[str] | None = None
+        if (
+            before is not None
+            and state["a"] is not None
+            and before.get("g") == state["g"]
+            and before.get("a") == state["a"]
+            and (due is None or due.decode().split("\x1f", 1)[0] > f"{_ms(now):015d}")
+        ):
+            old_e, new_e = before.get("e") or {}, state["e"]
+            changed = {t for t in set(old_e) | set(new_e) if old_e.get(t) != new_e.get(t)}
+        if before != state:
+            wb.put_json(STATE, pid, state)
+        member = {sid: ms.as_seen(rec, now).get("status") in ms.IN for sid, rec in current.items()}
+        todo = plan.segments if changed is None else [plan.segments[i] for i in plan.affected(changed)]
+        for doc, compiled in todo:
+            sid = doc["id"]
+            view = views[seg_policy.get(sid)]
+            qualifies = view is not None and bool(compiled.predicate(view[0], view[1], now, member))
+            member[sid] = qualifies
+            old = current.get(sid)
+            if old is not None:
+                old = ms.as_seen(old, now)  # an expired membership that qualifies again re-enters
+            new = ms.transition(old, qualifies, now, ttl_days=doc.get("ttlInDays"))
             if new is not None:
-                changes.append(ms.apply(wb, pid, doc["id"], current.get(doc["id"]), new, now))
-            windows.update(compiled.windows)
-            calendar = calendar or compiled.calendar
-        self._schedule(store, wb, pid, self._next_change(events, windows, calendar, now))
+                change = ms.apply(wb, pid, sid, old, new, now)
+                if change.status != change.previous:
+                    changes.append(change)
+        self._schedule(store, wb, pid, self._next_change(events, windows, plan.calendar, now))
         return changes
 
     @staticmethod
@@ -318,40 +501,72 @@ class SegmentService:
             now: evaluation time; defaults to the event's timestamp or the current time.
         """
         store = self.store
-        attributes: dict[str, Any] = {}
-        events: list[dict[str, Any]] = []
         current: dict[str, dict[str, Any]] = {}
         if profile_id is not None:
-            loaded = self._profile(store, profile_id)
-            if loaded is not None:
-                attributes, events = loaded
             current = ms.read(store, profile_id)
-        if profile:
-            attributes = {**attributes, **dict(profile)}
-        if event is not None:
-            events = sorted([*events, dict(event)], key=lambda e: str(e.get("timestamp", "")))
         when = now or (event_time(event) if event is not None else None) or utcnow()
         active_cas = self.computed.active()
-        if active_cas:
-            attributes[FIELD] = ComputedAttributes.compute(active_cas, attributes, events, when)
+        views: dict[str | None, tuple[dict[str, Any], list[dict[str, Any]]]] = {}
+
+        def view_for(policy: str | None) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+            if policy not in views:
+                attributes: dict[str, Any] = {}
+                events: list[dict[str, Any]] = []
+                if profile_id is not None:
+                    loaded = self._profile(store, profile_id, policy)
+                    if loaded is not None:
+                        attributes, events = loaded
+                if profile:
+                    attributes = {**attributes, **dict(profile)}
+                if event is not None:
+                    events = sorted([*events, dict(event)], key=lambda e: str(e.get("timestamp", "")))
+                if active_cas:
+                    attributes[FIELD] = ComputedAttributes.compute(active_cas, attributes, events, when)
+                views[policy] = (attributes, events)
+            return views[policy]
+
         member = {sid: rec.get("status") in ms.IN for sid, rec in current.items()}
         out: dict[str, bool] = {}
         for doc, compiled in self._active("synchronous"):
+            attributes, events = view_for(self.policy_key(doc.get("mergePolicyId")))
             member[doc["id"]] = out[doc["id"]] = bool(compiled.predicate(attributes, events, when, member))
         return out
 
     # -- batch ---------------------------------------------------------------------------------------
 
-    def rows(self, now: datetime, store: PointStore | None = None) -> list[Row]:
-        """Every profile as (profile id, attributes with computed attributes, events)."""
+    def rows(self, now: datetime, store: PointStore | None = None, policy: str | None = None) -> list[Row]:
+        """Every profile as (profile id, attributes with computed attributes, events); with
+        ``policy`` (see :meth:`policy_key`) merged on read under that merge policy."""
         store = store or self.store
         active_cas = self.computed.active()
         out: list[Row] = []
         for pid, doc in self._sandbox.profiles.scan_profiles():
-            members = self._sandbox.identity.members(pid, store)
-            events = self._sandbox.profiles.events_for_members(members, store) if members else []
-            attributes = dict(doc.get("attributes") or {})
-            attributes.pop("segmentMembership", None)
+            if policy is not None:
+                loaded = self._profile(store, pid, policy)
+                if loaded is None:
+                    continue
+                attributes, events = loaded
+            else:
+                members = self._sandbox.identity.members(pid, store)
+                events = self._sandbox.profiles.events_for_members(members, store) if members else []
+                attributes = dict(doc.get("attributes") or {})
+                attributes.pop("segmentMembership", None)
+            if active_cas:
+                attributes[FIELD] = ComputedAttributes.compute(active_cas, attributes, events, now)
+            out.append((pid, attributes, events))
+        return out
+
+    def _sample_rows(self, now: datetime, positions: Sequence[int], policy: str | None) -> list[Row]:
+        """Rows of the profiles at these positions of the profile id order (a uniform sample)."""
+        wanted = set(positions)
+        pids = [k for i, (k, _) in enumerate(self.store.scan(PROFILES)) if i in wanted]
+        active_cas = self.computed.active()
+        out: list[Row] = []
+        for pid in pids:
+            loaded = self._profile(self.store, pid, policy)
+            if loaded is None:
+                continue
+            attributes, events = loaded
             if active_cas:
                 attributes[FIELD] = ComputedAttributes.compute(active_cas, attributes, events, now)
             out.append((pid, attributes, events))
@@ -364,20 +579,33 @@ class SegmentService:
         now: datetime,
         outside: Mapping[str, set[str]] | None = None,
     ) -> dict[str, set[str]]:
-        """Members of each definition over ``rows``, in dependency order, through the SQL engine."""
+        """Members of each definition over ``rows``, in dependency order, through the SQL engine.
+
+        ``rows`` are the materialised profiles; definitions naming another merge policy are
+        evaluated over the profiles merged on read under it."""
         members: dict[str, set[str]] = {k: set(v) for k, v in (outside or {}).items()}
         import duckdb
 
+        by_policy: dict[str | None, Sequence[Row]] = {None: rows}
         con = duckdb.connect()
         try:
             for level in dependency_order(list(docs)):
-                compiled = {d["id"]: self.definitions.compile(d) for d in level}
-                for sid in compiled:
-                    members[sid] = set()
-                for pid, flags in self.engine.batch_query(con, "profiles_rel", rows, compiled, now, members):
-                    for sid, flag in flags.items():
-                        if flag:
-                            members[sid].add(pid)
+                groups: dict[str | None, dict[str, Compiled]] = {}
+                for d in level:
+                    groups.setdefault(self.policy_key(d.get("mergePolicyId")), {})[d["id"]] = (
+                        self.definitions.compile(d)
+                    )
+                    members[d["id"]] = set()
+                for policy, compiled in groups.items():
+                    if policy not in by_policy:
+                        by_policy[policy] = self.rows(now, policy=policy)
+                    result = self.engine.batch_query(
+                        con, "profiles_rel", by_policy[policy], compiled, now, members
+                    )
+                    for pid, flags in result:
+                        for sid, flag in flags.items():
+                            if flag:
+                                members[sid].add(pid)
         finally:
             con.close()
         return members
@@ -470,13 +698,17 @@ class SegmentService:
             seg_start = time.time()
             result = self.evaluate_batch(docs, rows, now, self._outside_members(ids))
             seg_end = time.time()
-            metrics = self._write_batch_results(docs, rows, result, now)
+            metrics, stale = self._write_batch_results(docs, rows, result, now)
+            if stale:
+                self.expire_memberships(now, stale)
         except Exception as exc:
             job["status"] = "FAILED"
             job["errors"] = [{"code": type(exc).__name__, "msg": str(exc)}]
             self.store.write(WriteBatch().put_json(JOBS, job_id, job))
+            ops_metrics.record_segment_job(self._sandbox.name, "FAILED", time.time() - start)
             raise
         end = time.time()
+        ops_metrics.record_segment_job(self._sandbox.name, "SUCCEEDED", end - start)
         job["status"] = "SUCCEEDED"
         job["metrics"] = {
             "totalTime": _span(start, end),
@@ -495,7 +727,9 @@ class SegmentService:
         rows: Sequence[Row],
         result: Mapping[str, set[str]],
         now: datetime,
-    ) -> dict[str, Any]:
+    ) -> tuple[dict[str, Any], list[tuple[str, str, dict[str, Any]]]]:
+        """Write the job's transitions; returns its metrics and the expired memberships of other
+        segments seen on the way (for the expiry sweep)."""
         namespaces: dict[str, str] = {}
         for pid, _, _ in rows:
             doc = get_json(self.store, PROFILES, pid) or {}
@@ -507,8 +741,12 @@ class SegmentService:
         all_pids = [pid for pid, _, _ in rows]
         with self._sandbox.write_lock:
             previous: dict[str, dict[str, dict[str, Any]]] = {}
+            job_ids = {d["id"] for d in docs}
+            stale: list[tuple[str, str, dict[str, Any]]] = []
             for pid, sid, rec in ms.scan_all(self.store):
                 previous.setdefault(sid, {})[pid] = rec
+                if sid not in job_ids and ms.expired(rec, now):
+                    stale.append((pid, sid, rec))
             wb = WriteBatch()
             changes: list[ms.Change] = []
             for doc in docs:
@@ -518,7 +756,14 @@ class SegmentService:
                 statuses: dict[str, int] = {}
                 for pid in sorted(set(all_pids) | set(prev)):
                     old = prev.get(pid)
-                    new = ms.transition(old, pid in members, now, batch=True)
+                    if old is not None and ms.expired(old, now) and pid not in members:
+                        new = ms.transition(old, False, now)  # past validUntil and not confirmed: exits
+                    else:
+                        if old is not None:
+                            old = ms.as_seen(old, now)  # expired but qualifying again: re-enters
+                        new = ms.transition(
+                            old, pid in members, now, batch=True, ttl_days=doc.get("ttlInDays")
+                        )
                     if new is not None:
                         change = ms.apply(wb, pid, sid, old, new, now)
                         if change.status != change.previous:
@@ -537,11 +782,12 @@ class SegmentService:
             self.store.write(wb)
             # batch memberships are written onto the profile too (lookups show them, spec §a3)
             self._update_materialised(self.store, {c.profile_id for c in changes})
-        return {
+        metrics = {
             "segmentedProfileCounter": counter,
             "segmentedProfileByStatusCounter": by_status,
             "segmentedProfileByNamespaceCounter": by_ns,
         }
+        return metrics, stale
 
     def job(self, job_id: str) -> dict[str, Any]:
         doc = get_json(self.store, JOBS, job_id)
@@ -554,6 +800,30 @@ class SegmentService:
         docs = [d for _, d in scan_json(self.store, JOBS) if status is None or d["status"] == status]
         docs.sort(key=lambda d: d["creationTime"], reverse=True)
         return docs[:limit]
+
+    def recover(self) -> list[dict[str, Any]]:
+        """Mark the jobs a stopped process left ``NEW`` or ``PROCESSING`` as ``FAILED`` with the
+        reason (a job writes its memberships in one commit at its end, so nothing half-done
+        stays); returns them. Submit the job again to evaluate."""
+        failed = []
+        for _, job in scan_json(self.store, JOBS):
+            was = job.get("status")
+            if was not in {"NEW", "PROCESSING"}:
+                continue
+            now_ms = int(time.time() * 1000)
+            job["status"] = "FAILED"
+            job["errors"] = [
+                {
+                    "code": "INTERRUPTED",
+                    "msg": f"The server stopped while this job was {was}; "
+                    "no membership of it was written. Submit the job again.",
+                }
+            ]
+            job["updateTime"] = now_ms
+            job["updateEpoch"] = now_ms // 1000
+            self.store.write(WriteBatch().put_json(JOBS, job["id"], job))
+            failed.append(job)
+        return failed
 
     def cancel_job(self, job_id: str) -> dict[str, Any]:
         job = self.job(job_id)
@@ -572,6 +842,7 @@ class SegmentService:
         now: datetime | None = None,
         sample_size: int = 100,
         seed: int | None = None,
+        merge_policy_id: str | None = None,
     ) -> dict[str, Any]:
         """Estimate the size of an unsaved expression and list a sample of matching profiles (§b7).
 
@@ -581,17 +852,22 @@ class SegmentService:
         compiled = self.engine.compile(fmt, expression)
         preview_id = str(uuid.uuid4())
         now = now or utcnow()
-        total = self._sandbox.profiles.count() if hasattr(self._sandbox.profiles, "count") else None
-        rows = self.rows(now)
-        total = len(rows) if total is None else max(total, len(rows))
-        sampled = rows
-        if len(rows) > EXACT_LIMIT:
-            sampled = random.Random(seed).sample(rows, EXACT_LIMIT)
+        policy = self.policy_key(merge_policy_id, strict=True)
+        settings = getattr(self._sandbox, "settings", None)
+        limit = int(getattr(settings, "estimate_exact_limit", EXACT_LIMIT))
+        total = self._sandbox.profiles.count()
+        if total > limit:
+            # Sampled: choose the profiles first (one pass over the ids), then read only those.
+            sampled = self._sample_rows(now, random.Random(seed).sample(range(total), limit), policy)
+        else:
+            sampled = self.rows(now, policy=policy)
+            total = max(total, len(sampled))
         doc: dict[str, Any] = {
             "id": preview_id,
             "version": 0,
             "dependencies": sorted(compiled.dependencies),
             "expression": {"format": fmt, "value": expression},
+            "mergePolicyId": merge_policy_id,
         }
         self.definitions._cache[(preview_id, 0)] = compiled
         outside = self._outside_members(set())
@@ -652,7 +928,7 @@ class SegmentService:
         """Why a profile is (or is not) in a segment: the result, each sub-condition, matching events."""
         doc = self.definitions.get(seg_id)
         compiled = self.definitions.compile(doc)
-        loaded = self._profile(self.store, profile_id)
+        loaded = self._profile(self.store, profile_id, self.policy_key(doc.get("mergePolicyId")))
         if loaded is None:
             raise NotFound(f"Profile {profile_id} does not exist", path="profileId")
         attributes, events = loaded
@@ -697,6 +973,9 @@ class SegmentService:
     def run_periodic(self, now: datetime) -> None:
         """One scheduler round (what the thread does each interval)."""
         rounds: list[Callable[[datetime], object]] = [self.tick, self.schedules.run_due, *self._periodic]
+        if self._last_expiry is None or now - self._last_expiry >= EXPIRY_INTERVAL:
+            self._last_expiry = now
+            rounds.append(self.expire_memberships)
         for fn in rounds:
             try:
                 fn(now)
@@ -711,6 +990,76 @@ class SegmentService:
             self._thread.join(timeout=5)
             self._thread = None
         self.activation.close()
+
+
+@dataclass(frozen=True)
+class _StreamPlan:
+    segments: list[tuple[dict[str, Any], Compiled]]
+    policies: dict[str, str]
+    """Segment id → its mergePolicyId, for the segments that name one."""
+    ids: frozenset[str]
+    windows: frozenset[timedelta]
+    calendar: bool
+    generation: str
+    _by_type: dict[str, list[int]] = field(default_factory=dict, init=False)
+    _always: list[int] = field(default_factory=list, init=False)
+    _any_event: list[int] = field(default_factory=list, init=False)
+
+    def __post_init__(self) -> None:
+        by_type: dict[str, list[int]] = {}
+        always: list[int] = []  # inSegment: a dependency may have changed in this evaluation
+        any_event: list[int] = []  # may read any event
+        for i, (_, c) in enumerate(self.segments):
+            if c.dependencies:
+                always.append(i)
+            elif c.event_types is None:
+                any_event.append(i)
+            else:
+                for t in c.event_types:
+                    by_type.setdefault(t, []).append(i)
+        object.__setattr__(self, "_by_type", by_type)
+        object.__setattr__(self, "_always", always)
+        object.__setattr__(self, "_any_event", any_event)
+
+    def affected(self, changed: set[str]) -> list[int]:
+        """Positions (in dependency order) of the segments a change of events of these types can
+        affect, when the attributes did not change."""
+        picked = set(self._always)
+        if changed:
+            picked.update(self._any_event)
+            by_type = self._by_type
+            for t in changed:
+                picked.update(by_type.get(t, ()))
+        return sorted(picked)
+
+
+_NO_TYPE = "\x00"
+
+
+def _fingerprint(
+    generation: str, attributes: Mapping[str, Any], events: Sequence[Mapping[str, Any]]
+) -> dict[str, Any]:
+    """What a streaming evaluation depends on, compactly: the segment generation, a hash of the
+    attributes, and per event type the number of events and a sum of hashes of their ``_id`` and
+    timestamp (events are immutable records identified by ``_id``)."""
+    try:
+        attrs: str | None = hashlib.blake2b(
+            orjson.dumps(attributes, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS), digest_size=8
+        ).hexdigest()
+    except TypeError:
+        attrs = None  # not serialisable: never trusted, every segment is evaluated
+    acc: dict[str, list[int]] = {}
+    for e in events:
+        t = e.get("eventType")
+        k = t if type(t) is str else _NO_TYPE
+        h = zlib.crc32(f"{e.get('_id')}\x1f{e.get('timestamp')}".encode())
+        a = acc.get(k)
+        if a is None:
+            acc[k] = [1, h]
+        else:
+            a[0] += 1
+            a[1] = (a[1] + h) & 0xFFFFFFFF
+    return {"g": generation, "a": attrs, "e": acc}
 
 
 def _span(start: float, end: float) -> dict[str, int]:

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 
-from tessera.api.deps import SandboxDep, ok, op
+from tessera.api.deps import MAX_OFFSET, SandboxDep, ok, op
 from tessera.api.errors import JsonResponse
 from tessera.errors import InvalidInput
 
@@ -108,7 +108,7 @@ def _properties(doc: dict[str, Any], properties: str | None) -> dict[str, Any]:
 
 
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Page size (at most 100).")]
-Start = Annotated[int, Query(ge=0, description="Offset of the first item.")]
+Start = Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Offset of the first item.")]
 
 
 @router.post(

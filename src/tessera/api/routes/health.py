@@ -8,6 +8,9 @@ from tessera.api.deps import PlatformDep, ok, op
 from tessera.api.errors import JsonResponse
 from tessera.errors import StorageError, TesseraError
 from tessera.settings import SETTINGS
+from tessera.store import WriteBatch
+
+PROBE_TABLE = "ops_ready"
 
 router = APIRouter(tags=["Tessera"])
 
@@ -20,17 +23,33 @@ async def health() -> JsonResponse:
 
 @router.get(
     "/tessera/ready",
-    **op({"status": "ready", "sandboxes": 2}, errors=(), summary="Readiness: the stores answer"),
+    **op(
+        {"status": "ready", "sandboxes": 2, "checked": ["system", "prod"]},
+        errors=(),
+        extra={503: {"description": "A store does not answer or refuses writes"}},
+        summary="Readiness: every open store reads and writes",
+    ),
 )
 def ready(platform: PlatformDep) -> JsonResponse:
-    """The system store answers reads; 503 in the problem shape otherwise."""
+    """The system store, the default sandbox and every other open sandbox store answer a read and
+    take a write; 503 otherwise.
+
+    The write is an empty transaction (deleting a probe key that never exists), so it proves
+    the store is open, not read-only and not locked, without changing any data.
+    """
+    checked = ["system"]
     try:
         count = len(platform.sandboxes.list())
-    except TesseraError:
-        raise
+        platform.system.write(WriteBatch().delete(PROBE_TABLE, "probe"))
+        platform.sandbox()  # the default sandbox must open (its graph loaded) before traffic comes
+        for sandbox in platform.opened():
+            checked.append(sandbox.name)
+            sandbox.store.get(PROBE_TABLE, "probe")
+            sandbox.store.write(WriteBatch().delete(PROBE_TABLE, "probe"))
     except Exception as exc:  # a broken store must read as "not ready", not as a crash
-        raise StorageError(f"The system store does not answer: {type(exc).__name__}") from exc
-    return ok({"status": "ready", "sandboxes": count})
+        detail = exc.message if isinstance(exc, TesseraError) else type(exc).__name__
+        raise StorageError(f"Store of {checked[-1]} is not ready: {detail}") from exc
+    return ok({"status": "ready", "sandboxes": count, "checked": checked})
 
 
 @router.get(
@@ -44,7 +63,14 @@ def ready(platform: PlatformDep) -> JsonResponse:
                     "value": 8000,
                     "default": 8000,
                     "help": "Port the server listens on.",
-                }
+                },
+                {
+                    "name": "home",
+                    "type": "str",
+                    "value": "./tessera-data",
+                    "default": "./tessera-data",
+                    "help": "Data directory; one folder per sandbox under it (env TESSERA_HOME).",
+                },
             ]
         },
         errors=(),

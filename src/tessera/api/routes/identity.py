@@ -15,6 +15,7 @@ from tessera.identity.namespaces import Namespace
 from tessera.identity.service import identity_of_xid, xid_of
 from tessera.identity.simulate import simulate
 from tessera.model import Identity
+from tessera.ops.alerts import alert_counts
 from tessera.platform import Sandbox
 
 router = APIRouter(tags=["Identity"])
@@ -46,6 +47,11 @@ NAMESPACE_EXAMPLE = {
 
 
 def _namespace(sandbox: Sandbox, code: str | None = None, nsid: int | str | None = None) -> Namespace:
+    # batch bodies carry these from JSON: anything but a string or an integer is the caller's error
+    if nsid is not None and (isinstance(nsid, bool) or not isinstance(nsid, int | str)):
+        raise InvalidInput("nsid is a numeric namespace id", path="nsid")
+    if code is not None and not isinstance(code, str):
+        raise InvalidInput("The namespace is a namespace code string", path="ns")
     if nsid is not None:
         return sandbox.identity.namespace(int(nsid) if str(nsid).isdigit() else str(nsid))
     if code is None:
@@ -82,7 +88,7 @@ def _stitched(graph_type: str | None) -> bool:
         return True
     try:
         return GRAPH_TYPES[graph_type.lower()]
-    except KeyError:
+    except (KeyError, AttributeError):  # AttributeError: a JSON body gave a non-string
         raise InvalidInput("graph-type must be 'Private Graph' or 'None'", path="graph-type") from None
 
 
@@ -480,6 +486,7 @@ def explain(
             "datasets": 2,
             "batches": 1,
             "identity": {"graphs": 1, "identities": 3, "links": 2},
+            "alerts": {"graph_size": 0, "junk_identity": 1},
         },
         errors=(400, 404),
     ),
@@ -495,5 +502,6 @@ def stats(sandbox: SandboxDep) -> JsonResponse:
             "datasets": len(sandbox.datasets.list()),
             "batches": len(sandbox.batches.list()),
             "identity": sandbox.identity.stats(),
+            "alerts": alert_counts(sandbox.store),
         }
     )

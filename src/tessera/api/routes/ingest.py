@@ -432,6 +432,13 @@ async def collect_batch(inletId: str, request: Request, sandbox: SandboxDep) -> 
     messages = body.get("messages")
     if not isinstance(messages, list):
         raise InvalidInput("The body needs a 'messages' array", path="messages")
+    most = sandbox.settings.max_streaming_batch_messages
+    if len(messages) > most:
+        raise PayloadTooLarge(
+            f"A batch holds at most {most} messages, this one has {len(messages)}; split it",
+            path="messages",
+            limit=most,
+        )
     limit = sandbox.settings.max_streaming_message_bytes
 
     def run() -> list[dict[str, Any]]:

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from starlette.concurrency import run_in_threadpool
 
-from tessera.api.deps import SandboxDep, json_object, ok, op, parse_json
+from tessera.api.deps import MAX_OFFSET, SandboxDep, json_object, ok, op, parse_json
 from tessera.api.errors import JsonResponse
 
 router = APIRouter(prefix="/data/core/privacy", tags=["Privacy"])
@@ -56,7 +56,7 @@ def list_jobs(
     sandbox: SandboxDep,
     regulation: str | None = None,
     status: str | None = None,
-    page: Annotated[int, Query(ge=1)] = 1,
+    page: Annotated[int, Query(ge=1, le=MAX_OFFSET)] = 1,
     size: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> JsonResponse:
     """Jobs of the sandbox, newest first, filtered by regulation and status."""

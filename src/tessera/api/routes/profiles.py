@@ -9,7 +9,17 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from tessera.api.deps import SandboxDep, empty, json_object, ok, op, parse_json
+from tessera.api.deps import (
+    MAX_OFFSET,
+    SANDBOX_HEADER,
+    SandboxDep,
+    empty,
+    json_object,
+    ok,
+    op,
+    parse_json,
+    sandbox_of,
+)
 from tessera.api.errors import JsonResponse
 from tessera.errors import InvalidInput, NotFound, TesseraError
 from tessera.identity.service import identity_of_xid
@@ -238,7 +248,7 @@ def _int_param(params: Any, name: str, default: int | None, low: int, high: int 
     ENTITIES,
     **op(PROFILE_EXAMPLE, errors=(400, 404, 422), summary="Read a profile, or a profile's events"),
     openapi_extra={
-        "parameters": ENTITY_PARAMS,
+        "parameters": [*ENTITY_PARAMS, SANDBOX_HEADER],
         "responses": {
             "200": {
                 "content": {
@@ -253,11 +263,12 @@ def _int_param(params: Any, name: str, default: int | None, low: int, high: int 
         },
     },
 )
-async def get_entities(request: Request, sandbox: SandboxDep) -> JsonResponse:
+async def get_entities(request: Request) -> JsonResponse:
     """``schema.name=_xdm.context.profile``: the merged profile of ``entityId``/``entityIdNS`` (or
     an XID), keyed by its entity id; 404 when nothing is stored, 422 when its graph is too large
     or no default merge policy exists. ``schema.name=_xdm.context.experienceevent``: the events of
     ``relatedEntityId``/``relatedEntityIdNS``, paged through ``_links.next.href``."""
+    sandbox = sandbox_of(request)
     q = request.query_params
     schema_name = q.get("schema.name")
     if not schema_name:
@@ -436,8 +447,8 @@ def list_policies(
     schema_name: Annotated[str | None, Query(alias="schema.name")] = None,
     identity_graph: Annotated[str | None, Query(alias="identityGraph.type")] = None,
     attribute_merge: Annotated[str | None, Query(alias="attributeMerge.type")] = None,
-    start: Annotated[int, Query(ge=0)] = 0,
-    version: Annotated[int | None, Query(ge=1)] = None,
+    start: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
+    version: Annotated[int | None, Query(ge=1, le=MAX_OFFSET)] = None,
 ) -> JsonResponse:
     """Policies of the sandbox ordered by name, ``limit`` per page from offset ``start``."""
     policies = sandbox.merge_policies.list(

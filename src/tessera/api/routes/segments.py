@@ -9,14 +9,18 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
+import orjson
 from fastapi import APIRouter, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from tessera.api.deps import SandboxDep, empty, json_object, ok, op, parse_json
+from tessera import pql
+from tessera.api.deps import MAX_OFFSET, SandboxDep, empty, json_object, ok, op, parse_json
 from tessera.api.errors import JsonResponse
 from tessera.api.routes.profiles import resolve_identity
 from tessera.errors import InvalidInput, NotFound, TesseraError
+from tessera.model import format_time, parse_time, utcnow
 from tessera.platform import Sandbox
+from tessera.profile.fragments import identity_entries
 
 router = APIRouter(prefix="/data/core/ups", tags=["Segmentation"])
 PROFILE = "_xdm.context.profile"
@@ -104,9 +108,11 @@ def _bool_param(value: str | None, path: str) -> bool | None:
 )
 def list_definitions(
     sandbox: SandboxDep,
-    start: Annotated[int, Query(ge=0)] = 0,
+    start: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    page: Annotated[int | None, Query(ge=0, description="0-based page; overrides start")] = None,
+    page: Annotated[
+        int | None, Query(ge=0, le=MAX_OFFSET, description="0-based page; overrides start")
+    ] = None,
     sort: str = "creationTime:asc",
     continuous: Annotated[str | None, Query(alias="evaluationInfo.continuous.enabled")] = None,
     synchronous: Annotated[str | None, Query(alias="evaluationInfo.synchronous.enabled")] = None,
@@ -204,6 +210,83 @@ def delete_definition(segmentId: str, sandbox: SandboxDep) -> Response:  # noqa:
     return empty()
 
 
+# -- conversion ---------------------------------------------------------------------------------
+CONVERSION_BODY = {
+    "name": "People in the USA",
+    "expression": {"type": "PQL", "format": "pql/text", "value": 'workAddress.country = "US"'},
+    "schema": {"name": PROFILE},
+    "ttlInDays": 60,
+}
+CONVERSION_EXAMPLE = {
+    "name": "People in the USA",
+    "ttlInDays": 60,
+    "imsOrgId": "",
+    "sandbox": {"sandboxId": "prod", "sandboxName": "prod", "type": "production", "default": True},
+    "schema": {"name": PROFILE},
+    "expression": {
+        "type": "PQL",
+        "format": "pql/json",
+        "value": orjson.dumps(pql.to_json(pql.parse('workAddress.country = "US"'))).decode(),
+    },
+}
+
+
+def convert_expression(expression: Any) -> dict[str, Any]:
+    """``pql/text`` ⇄ ``pql/json`` (the JSON form travels as a string, as in the reference)."""
+    if not isinstance(expression, dict):
+        raise InvalidInput("expression must be an object with type, format and value", path="expression")
+    kind = expression.get("type", "PQL")
+    if kind == "ARL":
+        raise InvalidInput("ARL expressions are not supported; send PQL", path="expression.type")
+    if kind != "PQL":
+        raise InvalidInput("expression.type must be PQL", path="expression.type")
+    fmt, value = expression.get("format"), expression.get("value")
+    if fmt == "pql/text":
+        if not isinstance(value, str) or not value.strip():
+            raise InvalidInput("expression.value must be PQL text", path="expression.value")
+        converted = orjson.dumps(pql.to_json(pql.parse(value))).decode()
+        return {"type": "PQL", "format": "pql/json", "value": converted}
+    if fmt == "pql/json":
+        if not isinstance(value, str | dict):
+            raise InvalidInput("expression.value must be a pql/json document", path="expression.value")
+        return {"type": "PQL", "format": "pql/text", "value": pql.to_text(pql.parse_json(value))}
+    raise InvalidInput("expression.format must be pql/text or pql/json", path="expression.format")
+
+
+@router.post(
+    "/segment/conversion",
+    **op(CONVERSION_EXAMPLE, body=CONVERSION_BODY, errors=(400,)),
+    summary="Convert a PQL expression between pql/text and pql/json",
+)
+async def convert(request: Request, sandbox: SandboxDep) -> JsonResponse:
+    """The body of a segment definition with its expression in the other format; syntax errors
+    are 400 with line and column. Nothing is stored."""
+    body = _body(await request.body())
+    ttl = body.get("ttlInDays", 30)
+    if isinstance(ttl, bool) or not isinstance(ttl, int) or ttl < 1:
+        raise InvalidInput("ttlInDays must be a positive integer", path="ttlInDays")
+    schema = body.get("schema", {"name": PROFILE})
+    if not isinstance(schema, dict) or not isinstance(schema.get("name", PROFILE), str):
+        raise InvalidInput("schema must be an object with a name", path="schema.name")
+    out: dict[str, Any] = {}
+    for name in ("name", "description"):
+        if isinstance(body.get(name), str):
+            out[name] = body[name]
+    out.update(
+        ttlInDays=ttl,
+        imsOrgId="",
+        sandbox={
+            "sandboxId": sandbox.name,
+            "sandboxName": sandbox.name,
+            "type": "production" if sandbox.name == "prod" else "development",
+            "default": sandbox.name == "prod",
+        },
+        schema={"name": schema.get("name", PROFILE)},
+        expression=convert_expression(body.get("expression")),
+    )
+    return ok(out)
+
+
 # -- jobs ---------------------------------------------------------------------------------------
 def _page_links(path: str, start: int, limit: int, total: int) -> dict[str, Any]:
     nxt = f"{path}?start={start + limit}&limit={limit}" if start + limit < total else ""
@@ -224,7 +307,7 @@ def _page_links(path: str, start: int, limit: int, total: int) -> dict[str, Any]
 )
 def list_jobs(
     sandbox: SandboxDep,
-    start: Annotated[int, Query(ge=0)] = 0,
+    start: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     status: str | None = None,
 ) -> JsonResponse:
@@ -250,8 +333,10 @@ async def create_job(request: Request, sandbox: SandboxDep) -> JsonResponse:
     """Evaluate the listed definitions (``[{"segmentId": "*"}]`` for all batch ones) over every
     profile; the answer is the finished job with its metrics."""
     body = parse_json(await request.body())
-    if not isinstance(body, list) or not all(
-        isinstance(s, dict) and isinstance(s.get("segmentId"), str) for s in body
+    if (
+        not isinstance(body, list)
+        or not body
+        or not all(isinstance(s, dict) and isinstance(s.get("segmentId"), str) for s in body)
     ):
         raise InvalidInput('The body is an array of {"segmentId": "..."}', path="body")
     return ok(await run_in_threadpool(_segments(sandbox).run_job, body))
@@ -336,7 +421,7 @@ async def create_preview(request: Request, sandbox: SandboxDep) -> JsonResponse:
 def get_preview(
     previewId: str,  # noqa: N803
     sandbox: SandboxDep,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> JsonResponse:
     """Matching sample profiles, ``limit`` from ``offset``."""
@@ -499,7 +584,7 @@ EXPORT_BODY = {
 def list_exports(
     sandbox: SandboxDep,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
     status: str | None = None,
 ) -> JsonResponse:
     """Export jobs in the reference ``{records, page, link}`` shape."""
@@ -538,6 +623,18 @@ def get_export(exportJobId: str, sandbox: SandboxDep) -> JsonResponse:  # noqa: 
     return ok(_segments(sandbox).activation.exports.get(exportJobId))
 
 
+@router.delete(
+    "/export/jobs/{exportJobId}",
+    **op(None, errors=(400, 404)),
+    tags=["Export jobs"],
+    summary="Delete an export job",
+)
+def delete_export(exportJobId: str, sandbox: SandboxDep) -> Response:  # noqa: N803
+    """Forget an export job; exports finish on creation, so there is nothing left to cancel."""
+    _segments(sandbox).activation.exports.delete(exportJobId)
+    return empty()
+
+
 # -- audiences ----------------------------------------------------------------------------------
 AUDIENCE_EXAMPLE = {
     **SEGMENT_EXAMPLE,
@@ -563,7 +660,7 @@ AUDIENCE_EXAMPLE = {
 )
 def list_audiences(
     sandbox: SandboxDep,
-    start: Annotated[int, Query(ge=0)] = 0,
+    start: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     name: str | None = None,
 ) -> JsonResponse:
@@ -608,6 +705,33 @@ async def create_audience(request: Request, sandbox: SandboxDep) -> JsonResponse
     return ok(await run_in_threadpool(_segments(sandbox).activation.audiences.create, body))
 
 
+@router.post(
+    "/audiences/bulk-get",
+    **op(
+        {"results": {AUDIENCE_EXAMPLE["id"]: AUDIENCE_EXAMPLE}},
+        status=207,
+        body={"ids": [{"id": AUDIENCE_EXAMPLE["id"]}]},
+    ),
+    tags=["Audiences"],
+    summary="Read many audiences (207)",
+)
+async def bulk_get_audiences(request: Request, sandbox: SandboxDep) -> JsonResponse:
+    """Each id maps to its audience or to a 404 error body."""
+    ids = _body(await request.body()).get("ids")
+    if not isinstance(ids, list) or not all(
+        isinstance(i, dict) and isinstance(i.get("id"), str) for i in ids
+    ):
+        raise InvalidInput('ids must be an array of {"id": "..."} objects', path="ids")
+    audiences = _segments(sandbox).activation.audiences
+    results: dict[str, Any] = {}
+    for item in ids:
+        try:
+            results[item["id"]] = audiences.get(item["id"])
+        except TesseraError as err:
+            results[item["id"]] = err.to_json()
+    return ok({"results": results}, status=207)
+
+
 @router.get(
     "/audiences/{audienceId}",
     **op(AUDIENCE_EXAMPLE, errors=(400, 404)),
@@ -617,6 +741,24 @@ async def create_audience(request: Request, sandbox: SandboxDep) -> JsonResponse
 def get_audience(audienceId: str, sandbox: SandboxDep) -> JsonResponse:  # noqa: N803
     """One audience."""
     return ok(_segments(sandbox).activation.audiences.get(audienceId))
+
+
+@router.put(
+    "/audiences/{audienceId}",
+    **op(
+        AUDIENCE_EXAMPLE,
+        body={**SEGMENT_BODY, "name": "US residents"},
+        errors=(400, 404, 409, 422),
+    ),
+    tags=["Audiences"],
+    summary="Replace an audience",
+)
+async def replace_audience(audienceId: str, request: Request, sandbox: SandboxDep) -> JsonResponse:  # noqa: N803
+    """A definition audience takes the body's name, description, expression and evaluation
+    (re-validated); an external one its name, description, labels and identities."""
+    body = _body(await request.body())
+    audiences = _segments(sandbox).activation.audiences
+    return ok(await run_in_threadpool(audiences.replace, audienceId, body))
 
 
 @router.patch(
@@ -690,7 +832,7 @@ CA_BODY = {
 def list_attributes(
     sandbox: SandboxDep,
     limit: Annotated[int, Query(ge=1, le=40)] = 20,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> JsonResponse:
     """Computed attributes, ``limit`` (1-40) from ``offset``."""
     items = _segments(sandbox).computed.list()
@@ -780,3 +922,86 @@ def explain_segment(
     """The verdict for one profile, each sub-condition's value and the events that matched."""
     identity = resolve_identity(sandbox, entityId, entityIdNS, "entityId")
     return ok(_segments(sandbox).explain(segmentId, sandbox.identity.profile_id_of(identity)))
+
+
+EDGE_BODY = {
+    "event": {
+        "xdm": {
+            "identityMap": {"Email": [{"id": "alice@acme.com", "primary": True}]},
+            "eventType": "web.webpagedetails.pageViews",
+            "timestamp": "2024-01-01T12:00:00Z",
+            "web": {"webPageDetails": {"name": "checkout"}},
+        }
+    }
+}
+EDGE_EXAMPLE = {
+    "profileId": "i-RW1haWwfYWxpY2VAYWNtZS5jb20",
+    "evaluatedAt": "2024-01-01T12:00:00.000Z",
+    "segments": [{"segmentId": SEGMENT_EXAMPLE["id"], "name": SEGMENT_EXAMPLE["name"], "qualifies": True}],
+}
+
+
+def _edge_identity(sandbox: Sandbox, body: dict[str, Any], xdm: dict[str, Any] | None) -> Any:
+    given = body.get("identity")
+    if given is not None:
+        if not isinstance(given, dict) or not isinstance(given.get("id"), str):
+            raise InvalidInput("identity must be {namespace, id} strings", path="identity")
+        namespace = given.get("namespace")
+        if namespace is not None and not isinstance(namespace, str):
+            raise InvalidInput("identity.namespace must be a string", path="identity.namespace")
+        return resolve_identity(sandbox, given["id"], namespace, "identity.id")
+    entries = identity_entries(xdm or {}, path="event.xdm.identityMap")
+    if not entries:
+        return None
+    namespace, value, _ = next((e for e in entries if e[2].get("primary") is True), entries[0])
+    return resolve_identity(sandbox, value, namespace, "event.xdm.identityMap")
+
+
+@extra_router.post(
+    "/tessera/edge/evaluate",
+    **op(EDGE_EXAMPLE, body=EDGE_BODY, errors=(400, 404)),
+    summary="Evaluate edge (synchronous) segments for one request, storing nothing",
+)
+async def edge_evaluate(request: Request, sandbox: SandboxDep) -> JsonResponse:
+    """The definitions with ``evaluationInfo.synchronous.enabled`` judged for the profile of the
+    event's primary identity (or ``identity``), with the event counted as if it had been stored,
+    like the reference Edge Network's ``/ee/v2/interact``. ``profile`` adds or overrides
+    attributes; nothing is written. An identity nobody holds is judged on the event alone."""
+    body = _body(await request.body())
+    event = body.get("event")
+    xdm: dict[str, Any] | None = None
+    if event is not None:
+        xdm = json_object(event, "event").get("xdm")
+        xdm = json_object(xdm, "event.xdm")
+        stamp = xdm.get("timestamp")
+        if stamp is not None:
+            if not isinstance(stamp, str):
+                raise InvalidInput("timestamp must be an ISO-8601 string", path="event.xdm.timestamp")
+            try:
+                parse_time(stamp)
+            except ValueError as exc:
+                raise InvalidInput(f"Invalid timestamp: {exc}", path="event.xdm.timestamp") from None
+    profile = body.get("profile")
+    if profile is not None:
+        profile = json_object(profile, "profile")
+    identity = _edge_identity(sandbox, body, xdm)
+    if identity is None and profile is None and xdm is None:
+        raise InvalidInput("Send an event, an identity or profile attributes", path="body")
+    segments = _segments(sandbox)
+    profile_id = sandbox.identity.profile_id_of(identity) if identity is not None else None
+    # the event's own time is "now" for its windows, as when it is ingested
+    now = parse_time(str(xdm["timestamp"])) if xdm is not None and xdm.get("timestamp") else utcnow()
+    verdicts = await run_in_threadpool(
+        segments.evaluate_synchronous, profile_id, xdm, profile=profile, now=now
+    )
+    names = {d["id"]: d.get("name", "") for d in segments.definitions.all()}
+    return ok(
+        {
+            "profileId": profile_id,
+            "evaluatedAt": format_time(now),
+            "segments": [
+                {"segmentId": sid, "name": names.get(sid, ""), "qualifies": verdict}
+                for sid, verdict in verdicts.items()
+            ],
+        }
+    )

@@ -1,0 +1,83 @@
+"""The outermost middleware: request ids, one access-log line and a latency sample per request.
+
+Every request gets an id: the caller's ``x-request-id`` when it is a sane token (letters, digits,
+``.-_:``, at most 128 characters), else a new one. It is echoed in the response's
+``x-request-id`` header and set in :data:`tessera.ops.logs.REQUEST_ID` while the request is
+served, so every log line written meanwhile carries it. Latencies are recorded per route
+*template* (``/data/core/ups/segment/jobs/{jobId}``), never per raw path.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from tessera.ops import metrics
+from tessera.ops.logs import REQUEST_ID
+
+log = logging.getLogger("tessera.access")
+HEADER = b"x-request-id"
+_SANE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+UNMATCHED = "<unmatched>"
+
+
+def request_id_of(scope: Scope) -> str:
+    """The caller's request id when acceptable, else a fresh one."""
+    for name, value in scope.get("headers", ()):
+        if name == HEADER:
+            text = bytes(value).decode("latin-1")
+            if _SANE_ID.match(text):
+                return text
+            break
+    return uuid.uuid4().hex
+
+
+def route_template(scope: Scope) -> str:
+    route = scope.get("route")
+    path = getattr(route, "path", None)
+    return str(path) if path else UNMATCHED
+
+
+class Observe:
+    """ASGI middleware: request id, access log, latency histogram (see module docstring)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = request_id_of(scope)
+        token = REQUEST_ID.set(request_id)
+        start = time.perf_counter()
+        status = 500
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+                headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != HEADER]
+                headers.append((HEADER, request_id.encode("latin-1")))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            seconds = time.perf_counter() - start
+            route = route_template(scope)
+            method = str(scope.get("method", ""))
+            metrics.record_request(method, route, status, seconds)
+            log.info(
+                "%s %s %s",
+                method,
+                route,
+                status,
+                extra={"method": method, "route": route, "status": status, "ms": round(seconds * 1000, 2)},
+            )
+            REQUEST_ID.reset(token)

@@ -1,0 +1,1 @@
+"""Operations: metrics, structured logs, graph-health alerts, backups and store format versions."""

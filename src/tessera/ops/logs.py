@@ -1,0 +1,112 @@
+"""Structured logs: one JSON object per line, each carrying the id of the request it belongs to.
+
+The request id lives in a context variable that the HTTP middleware sets for the duration of a
+request; it follows the request into worker threads (Starlette copies the context), so any log
+line written while serving it names it. Secrets never reach a log line: API-key tokens and
+``Bearer`` credentials are masked in every message and field by :func:`redact`.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+import re
+import sys
+import traceback
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+REQUEST_ID: contextvars.ContextVar[str | None] = contextvars.ContextVar("tessera_request_id", default=None)
+
+_SECRETS = re.compile(
+    r"(tsk_[0-9a-f]{4})[0-9a-f]*_[A-Za-z0-9_-]+"  # Tessera API keys: keep a 4-digit hint of the id
+    r"|((?:bearer|basic)\s+)[^\s\"',;]+"  # credentials after an auth scheme
+    r"|((?:x-api-key|authorization|api_key|apikey|secret|password)[\"']?\s*[:=]\s*[\"']?"
+    r"(?:(?:bearer|basic)\s+)?)[^\s\"',;}]+",
+    re.IGNORECASE,
+)
+_STANDARD = frozenset(
+    vars(logging.LogRecord("", 0, "", 0, "", None, None)).keys()
+    | {"message", "asctime", "taskName", "color_message"}
+)
+
+
+def redact(text: str) -> str:
+    """Mask API keys and credentials in ``text``.
+
+    >>> redact("key tsk_0123456789abcdef_SECRETsecret and Authorization: Bearer abc.def")
+    'key tsk_0123… and Authorization: Bearer ***'
+    """
+
+    def mask(match: re.Match[str]) -> str:
+        if match.group(1):
+            return f"{match.group(1)}…"
+        return f"{match.group(2) or match.group(3)}***"
+
+    return _SECRETS.sub(mask, text)
+
+
+def _clean(value: Any) -> Any:
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, int | float | bool) or value is None:
+        return value
+    if isinstance(value, dict):
+        return {str(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_clean(v) for v in value]
+    return redact(str(value))
+
+
+class JsonFormatter(logging.Formatter):
+    """``{"ts", "level", "logger", "message", "request_id", ...extra fields, "exc"}`` per line."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        doc: dict[str, Any] = {
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": redact(record.getMessage()),
+        }
+        request_id = REQUEST_ID.get()
+        if request_id is not None:
+            doc["request_id"] = request_id
+        for name, value in vars(record).items():
+            if name not in _STANDARD and not name.startswith("_"):
+                doc[name] = _clean(value)
+        if record.exc_info:
+            doc["exc"] = redact("".join(traceback.format_exception(*record.exc_info)))
+        return orjson.dumps(doc, default=str).decode()
+
+
+class TextFormatter(logging.Formatter):
+    """Human-readable lines that still carry the request id and mask secrets."""
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(name)s %(message)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = redact(super().format(record))
+        request_id = REQUEST_ID.get()
+        return f"{line} [request_id={request_id}]" if request_id else line
+
+
+def configure_logging(fmt: str = "json", level: int = logging.INFO) -> logging.Handler:
+    """Send every logger's lines to stderr in ``fmt`` (``json`` or ``text``); returns the handler.
+
+    Replaces the root logger's handlers, so calling it twice does not double the lines.
+    """
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(level)
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        named = logging.getLogger(name)
+        named.handlers.clear()
+        named.propagate = True
+    return handler
