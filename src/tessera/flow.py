@@ -12,7 +12,7 @@ with a reason and never stops the good rows of the chunk.
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -147,6 +147,7 @@ def process_chunk(
     batch_id: str | None,
     ingested_at: datetime | None = None,
     upsert_deletes: dict[int, Sequence[str]] | None = None,
+    before_commit: Callable[[StagedStore, ChunkResult], None] | None = None,
 ) -> ChunkResult:
     """Run rows of one dataset through every stage, one row after the other, and commit them together.
 
@@ -161,6 +162,8 @@ def process_chunk(
         batch_id: the batch the rows belong to (``None`` for streaming).
         ingested_at: ingestion time (default now, UTC); it orders fragments for merge policies.
         upsert_deletes: for upsert datasets, field paths to delete per row index.
+        before_commit: stages extra writes that must commit atomically with the chunk (stream
+            workers record the message ids they applied here, so a redelivery is skipped).
     """
     now = ingested_at or utcnow()
     result = ChunkResult()
@@ -205,7 +208,7 @@ def process_chunk(
                     result.accepted.append(index)
                 except (RowRejected, TesseraError) as exc:
                     result.rejected.append(_rejection(index, exc))
-            _finish_chunk(sandbox, staged, result, now)
+            _finish_chunk(sandbox, staged, result, now, before_commit)
         except BaseException:
             staged.rollback()
             sandbox.identity.reload()
@@ -322,12 +325,20 @@ def gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def _finish_chunk(sandbox: Sandbox, staged: StagedStore, result: ChunkResult, now: datetime) -> None:
+def _finish_chunk(
+    sandbox: Sandbox,
+    staged: StagedStore,
+    result: ChunkResult,
+    now: datetime,
+    before_commit: Callable[[StagedStore, ChunkResult], None] | None = None,
+) -> None:
     sandbox.identity.flush(staged)
     if result.changed_profiles:
         sandbox.profiles.refresh(staged, result.changed_profiles, now)
     if result.touched_profiles:
         sandbox.segments_on_change(staged, result.touched_profiles, now)
+    if before_commit is not None:
+        before_commit(staged, result)
     staged.commit()
 
 

@@ -1,13 +1,24 @@
 """Every setting in one declarative table.
 
 Each :class:`Setting` has a name, a type, a default and a help line. The same table drives
-``Settings.from_env`` (``TESSERA_HOME`` and ``TESSERA__<NAME>`` variables), the CLI's
-``--setting name=value`` option, the ``/tessera/settings`` endpoint and the docs test.
+``Settings.from_env`` (``TESSERA_HOME`` and ``TESSERA__<NAME>`` variables), the settings file
+(TOML, ``--settings FILE`` or ``TESSERA_SETTINGS``), the CLI's ``--setting name=value`` option, the
+``/tessera/settings`` endpoint and the docs test.
+
+A settings file selects embedded or distributed backends, for example::
+
+    point_store = "redis"
+    redis_url = "redis://10.0.0.5:6379/0"
+    redis_cluster = true
+    kafka_bootstrap = "10.0.0.7:9092,10.0.0.8:9092"
+    stream_topic = "tessera-ingest"
+    stream_partitions = 16
 """
 
 from __future__ import annotations
 
 import os
+import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -87,6 +98,23 @@ SETTINGS: tuple[Setting, ...] = (
         "tessera",
         "Key prefix of this installation in Redis (sandbox names are appended).",
     ),
+    Setting(
+        "kafka_bootstrap",
+        str,
+        "",
+        "Kafka bootstrap servers (`host:port,...`); set: streaming collection is published to "
+        "`stream_topic` and applied by `tessera worker` processes.",
+    ),
+    Setting("stream_topic", str, "tessera-ingest", "Topic streaming collection publishes to."),
+    Setting("stream_partitions", int, 8, "Partitions of the topic: the most workers that share the load."),
+    Setting("stream_group", str, "tessera-workers", "Consumer group under which workers commit offsets."),
+    Setting(
+        "sandbox_lock_ttl_s",
+        float,
+        10.0,
+        "Lifetime of a worker's per-sandbox Redis write lock (renewed while held; a dead holder's "
+        "lock frees after this).",
+    ),
     Setting("log_format", str, "json", "Server log lines: `json` (one object per line) or `text`."),
     Setting(
         "alert_graph_size",
@@ -132,6 +160,11 @@ class Settings:
     redis_url: str = "redis://127.0.0.1:6379/0"
     redis_cluster: bool = False
     redis_namespace: str = "tessera"
+    kafka_bootstrap: str = ""
+    stream_topic: str = "tessera-ingest"
+    stream_partitions: int = 8
+    stream_group: str = "tessera-workers"
+    sandbox_lock_ttl_s: float = 10.0
     log_format: str = "json"
     alert_graph_size: int = 40
     alert_junk_links: int = 20
@@ -141,11 +174,24 @@ class Settings:
     def home_path(self) -> Path:
         return Path(self.home)
 
+    @property
+    def distributed(self) -> bool:
+        """Whether processes share backends (Redis point store), so several may run at once."""
+        return self.point_store != "sqlite"
+
     @classmethod
-    def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> Settings:
-        """Defaults, then ``TESSERA_HOME`` / ``TESSERA__<NAME>`` variables, then ``overrides``."""
+    def from_env(
+        cls,
+        environ: dict[str, str] | None = None,
+        *,
+        settings_file: str | Path | None = None,
+        **overrides: Any,
+    ) -> Settings:
+        """Defaults, then the settings file (``settings_file`` or ``TESSERA_SETTINGS``), then
+        ``TESSERA_HOME`` / ``TESSERA__<NAME>`` variables, then ``overrides``."""
         env = dict(os.environ if environ is None else environ)
-        values: dict[str, Any] = {}
+        path = settings_file or env.get("TESSERA_SETTINGS")
+        values: dict[str, Any] = read_settings_file(path) if path else {}
         if "TESSERA_HOME" in env:
             values["home"] = env["TESSERA_HOME"]
         for setting in SETTINGS:
@@ -170,6 +216,40 @@ class Settings:
 
     def to_json(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "extra"}
+
+
+def read_settings_file(path: str | Path) -> dict[str, Any]:
+    """The settings of a TOML file (top-level ``name = value`` pairs of the settings table).
+
+    Raises:
+        InvalidInput: the file is missing, not TOML, names an unknown setting or has a wrong type.
+    """
+    try:
+        with open(path, "rb") as fh:
+            doc = tomllib.load(fh)
+    except OSError as exc:
+        raise InvalidInput(
+            f"Cannot read settings file {str(path)!r}: {exc.strerror}", path="settings"
+        ) from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise InvalidInput(f"Settings file {str(path)!r} is not valid TOML: {exc}", path="settings") from exc
+    known = {s.name: s for s in SETTINGS}
+    values: dict[str, Any] = {}
+    for name, value in doc.items():
+        setting = known.get(name)
+        if setting is None:
+            raise InvalidInput(
+                f"Unknown setting {name!r} in {str(path)!r}; known settings: {', '.join(sorted(known))}",
+                path=name,
+            )
+        if setting.type is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if not isinstance(value, setting.type) or (setting.type is int and isinstance(value, bool)):
+            raise InvalidInput(
+                f"Setting {name} in {str(path)!r} expects {setting.type.__name__}, got {value!r}", path=name
+            )
+        values[name] = value
+    return values
 
 
 def _coerce(setting: Setting, raw: str) -> Any:

@@ -32,7 +32,12 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable
 @contextmanager
 def open_platform(home: Path | None) -> Iterator[Platform]:
     settings = Settings.from_env(home=str(home) if home else None)
-    platform = Platform(settings)
+    if settings.distributed:  # other processes share the store: take part in its write lock
+        from tessera.scaleout.distributed import DistributedPlatform
+
+        platform: Platform = DistributedPlatform(settings, role="api")
+    else:
+        platform = Platform(settings)
     try:
         yield platform
     except TesseraError as err:

@@ -22,27 +22,104 @@ app = typer.Typer(
 console = Console(stderr=True)
 
 HomeOption = Annotated[Path | None, typer.Option("--home", envvar="TESSERA_HOME", help="Data directory.")]
+SettingsOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--settings",
+        envvar="TESSERA_SETTINGS",
+        help="Settings file (TOML) selecting embedded or distributed backends.",
+    ),
+]
 
 
-def load_settings(home: Path | None, host: str | None = None, port: int | None = None) -> Settings:
-    return Settings.from_env(home=str(home) if home else None, host=host, port=port)
+def load_settings(
+    home: Path | None, host: str | None = None, port: int | None = None, settings_file: Path | None = None
+) -> Settings:
+    return Settings.from_env(
+        settings_file=settings_file, home=str(home) if home else None, host=host, port=port
+    )
 
 
 @app.command()
 def serve(
     home: HomeOption = None,
-    host: Annotated[str, typer.Option(help="Bind address; non-loopback needs API keys.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port.")] = 8000,
+    host: Annotated[
+        str | None, typer.Option(help="Bind address (default 127.0.0.1); non-loopback needs API keys.")
+    ] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default 8000).")] = None,
+    settings_file: SettingsOption = None,
+    workers: Annotated[
+        int, typer.Option("--workers", min=1, help="API processes (more than 1 needs distributed backends).")
+    ] = 1,
 ) -> None:
     """Serve the REST API and the web UI.
 
-    Example: `tessera serve --home ./tessera-data --port 8000`
-    """
-    from tessera.api.server import run_server
-    from tessera.platform import Platform
+    With distributed backends in the settings file (`point_store = "redis"`, `kafka_bootstrap`),
+    runs `--workers` API processes sharing them; streaming collection is then published to the
+    topic and applied by `tessera worker` processes.
 
-    settings = load_settings(home, host, port)
-    run_server(Platform(settings), host=host, port=port)
+    Example: `tessera serve --home ./tessera-data --port 8000`,
+    `tessera serve --settings cluster.toml --workers 4`
+    """
+    from tessera.errors import TesseraError
+
+    settings = load_settings(home, host, port, settings_file)
+    if workers == 1 and not settings.distributed:
+        from tessera.api.server import run_server
+        from tessera.platform import Platform
+
+        run_server(Platform(settings), host=settings.host, port=settings.port)
+        return
+    from tessera.scaleout.distributed import serve_api
+
+    try:
+        serve_api(settings, workers=workers, settings_file=settings_file)
+    except TesseraError as exc:
+        console.print(f"[red]{exc.message}[/red]")
+        raise typer.Exit(2) from exc
+
+
+@app.command()
+def worker(
+    home: HomeOption = None,
+    settings_file: SettingsOption = None,
+    index: Annotated[int, typer.Option("--index", min=0, help="This worker's number, 0-based.")] = 0,
+    workers: Annotated[int, typer.Option("--workers", min=1, help="How many workers share the topic.")] = 1,
+    max_batch: Annotated[int, typer.Option(help="Most messages applied per poll.")] = 200,
+    throttle: Annotated[float, typer.Option(help="Seconds to pause after each batch (demos, tests).")] = 0.0,
+    commit_delay: Annotated[
+        float, typer.Option(help="Seconds between store commit and offset commit (failure drills).")
+    ] = 0.0,
+    idle_exit: Annotated[
+        float | None, typer.Option(help="Exit after this many idle seconds (default: run until SIGTERM).")
+    ] = None,
+) -> None:
+    """Consume the ingest topic and apply it through the streaming flow (distributed backends only).
+
+    Worker `--index i` of `--workers n` reads partitions p with p % n == i; restart a dead worker
+    with the same index and it resumes from the last committed offset (no message applied twice).
+
+    Example: `tessera worker --settings cluster.toml --index 0 --workers 2`
+    """
+    from tessera.errors import TesseraError
+    from tessera.scaleout.distributed import require_distributed
+    from tessera.scaleout.platform_worker import serve_worker
+
+    settings = load_settings(home, settings_file=settings_file)
+    try:
+        require_distributed(settings, "tessera worker")
+        serve_worker(
+            settings,
+            worker=index,
+            workers=workers,
+            max_batch=max_batch,
+            idle_exit_s=idle_exit,
+            throttle_s=throttle,
+            commit_delay_s=commit_delay,
+        )
+    except TesseraError as exc:
+        console.print(f"[red]{exc.message}[/red]")
+        raise typer.Exit(2) from exc
 
 
 @app.command()

@@ -1,6 +1,12 @@
-"""Scale-out: the Kafka-protocol event stream, stream workers, Spark batch jobs and local servers.
+"""Scale-out: the platform as many processes, the Kafka-protocol event stream, Spark batch jobs.
 
-The worker loop lives in :mod:`tessera.scaleout.worker` (``python -m tessera.scaleout.worker``).
+* :mod:`tessera.scaleout.distributed`: :class:`DistributedPlatform`, the platform of every
+  ``tessera serve --workers N`` API process and ``tessera worker`` process on shared backends;
+* :mod:`tessera.scaleout.platform_worker`: the ``tessera worker`` loop (the streaming flow,
+  exactly-once effects, offsets after the store commit);
+* :mod:`tessera.scaleout.coordination`: per-sandbox Redis write lock and write epochs that keep
+  each process's in-memory identity graph and caches correct;
+* :mod:`tessera.scaleout.worker` / ``.gateway``: the minimal stream reference (generic handler).
 
 Heavy clients (confluent-kafka, pyspark) are imported only when used; a missing extra raises
 :class:`MissingExtra` with the ``pip install`` line. The Redis point store is

@@ -71,7 +71,7 @@ import uuid
 import zlib
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import orjson
 from pydantic import BaseModel, ConfigDict
@@ -160,9 +160,15 @@ class KeyPartitioner:
         return KEY_SEP.join(pieces[start:stop])
 
 
-TESSERA_TABLES: dict[str, int | tuple[int, int]] = {"dataset_fragments": (1, 3), "batch_events": (1, 3)}
-"""Partition rules for Tessera's own index tables keyed ``<dataset|batch>, namespace, id, ...``:
-they follow the identity, so ingesting a fragment or event stays a one-bucket (one-script) write."""
+TESSERA_TABLES: dict[str, int | tuple[int, int]] = {
+    "dataset_fragments": (1, 3),
+    "batch_events": (1, 3),
+    "memberships": 1,
+}
+"""Partition rules for Tessera's own tables. Index tables keyed ``<dataset|batch>, namespace, id,
+...`` follow the identity, so ingesting a fragment or event stays a one-bucket (one-script) write;
+``memberships`` (``profile id, segment id``) is partitioned on the profile, so reading one
+profile's memberships (done for every profile a chunk touches) reads one bucket, not all."""
 
 
 # -- server-side scripts ---------------------------------------------------------------------
@@ -265,6 +271,15 @@ def _decode_reply(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
+class WriteObserver(Protocol):
+    """Hooks around :meth:`RedisStore.write`: ``before_write`` may add operations to the batch
+    (they commit atomically with it); ``after_write`` runs once the batch is durable."""
+
+    def before_write(self, batch: WriteBatch) -> WriteBatch: ...
+
+    def after_write(self, batch: WriteBatch) -> None: ...
+
+
 class RedisStore:
     """Point store over Redis (standalone or cluster); see the module docstring for the layout.
 
@@ -311,6 +326,8 @@ class RedisStore:
         self._unlock_script = client.register_script(_UNLOCK)
         self._known_buckets: set[int] = set()
         self._stats_lock = threading.Lock()
+        self.write_observer: WriteObserver | None = None
+        """Sees every batch before and after it is written (the scale-out write epochs use it)."""
         self.recovered_batches = 0
         """Cross-bucket batches of dead writers this store rolled forward (for tests and metrics)."""
         try:
@@ -433,31 +450,66 @@ class RedisStore:
             return list(range(self.buckets))
         return [zlib.crc32(_enc(partition)) % self.buckets]
 
-    def _pages(
-        self, bucket: int, table: str, prefix: str, start_after: str | None
-    ) -> Iterator[tuple[str, bytes]]:
+    def _bounds(self, prefix: str, start_after: str | None) -> tuple[bytes, bytes]:
         lower = b"[" + _enc(prefix)
         if start_after is not None and start_after >= prefix:
             lower = b"(" + _enc(start_after)
         upper = b"(" + _enc(prefix_end(prefix)) if prefix else b"+"
+        return lower, upper
+
+    def _pages(
+        self, bucket: int, table: str, prefix: str, start_after: str | None, first: list[Any] | None = None
+    ) -> Iterator[tuple[str, bytes]]:
+        lower, upper = self._bounds(prefix, start_after)
         zkey, hkey = self._zkey(bucket, table), self._hkey(bucket, table)
         while True:
-            try:
-                flat = self._page_script(keys=[zkey, hkey], args=[lower, upper, _PAGE])
-            except redis.RedisError as exc:
-                raise StorageError(f"Redis scan failed: {exc}") from exc
+            if first is not None:
+                flat, first = first, None
+            else:
+                try:
+                    flat = self._page_script(keys=[zkey, hkey], args=[lower, upper, _PAGE])
+                except redis.RedisError as exc:
+                    raise StorageError(f"Redis scan failed: {exc}") from exc
             for i in range(0, len(flat), 2):
                 yield _dec(flat[i]), bytes(flat[i + 1])
             if len(flat) < 2 * _PAGE:
                 return
             lower = b"(" + bytes(flat[-2])
 
+    def _first_pages(
+        self, buckets: Sequence[int], table: str, prefix: str, start_after: str | None
+    ) -> list[list[Any]] | None:
+        """The first page of every bucket in one round trip (standalone server only)."""
+        if self.cluster or len(buckets) == 1:
+            return None
+        lower, upper = self._bounds(prefix, start_after)
+        try:
+            pipe = self._r.pipeline(transaction=False)
+            for b in buckets:
+                self._page_script(
+                    keys=[self._zkey(b, table), self._hkey(b, table)], args=[lower, upper, _PAGE], client=pipe
+                )
+            return [list(page) for page in pipe.execute()]
+        except redis.RedisError as exc:
+            raise StorageError(f"Redis scan failed: {exc}") from exc
+
     def scan(
         self, table: str, prefix: str = "", *, start_after: str | None = None, limit: int | None = None
     ) -> Iterator[tuple[str, bytes]]:
         self._live()
         check_table(table)
-        streams = [self._pages(b, table, prefix, start_after) for b in self._buckets_for(table, prefix)]
+        buckets = self._buckets_for(table, prefix)
+        firsts = self._first_pages(buckets, table, prefix, start_after)
+        if firsts is None:
+            streams = [self._pages(b, table, prefix, start_after) for b in buckets]
+        else:  # empty buckets drop out at once: most of them, for small tables
+            streams = [
+                self._pages(b, table, prefix, start_after, page)
+                for b, page in zip(buckets, firsts, strict=True)
+                if page
+            ]
+        if not streams:
+            return
         merged = streams[0] if len(streams) == 1 else heapq.merge(*streams, key=lambda kv: kv[0])
         for n, item in enumerate(merged):
             if limit is not None and n >= limit:
@@ -496,10 +548,23 @@ class RedisStore:
             args += [pos if value is not None else -pos, _enc(k), value if value is not None else b""]
         return keys, args
 
+    @property
+    def client(self) -> Any:
+        """The redis-py client (shared by coordination primitives such as per-sandbox locks)."""
+        return self._r
+
     def write(self, batch: WriteBatch) -> None:
         self._live()
         if not batch.ops:
             return
+        observer = self.write_observer
+        if observer is not None:
+            batch = observer.before_write(batch)
+        self._write(batch)
+        if observer is not None:
+            observer.after_write(batch)
+
+    def _write(self, batch: WriteBatch) -> None:
         try:
             if not self.cluster:
                 keys, args = self._script_args(None, batch.ops, 0)

@@ -1,0 +1,277 @@
+"""Several processes on one sandbox: a per-sandbox Redis write lock and write epochs.
+
+Every Tessera process keeps per-sandbox state in memory: the identity graph engine (loaded from
+the point store at open), compiled schemas, merge policies and segment definitions. Two processes
+writing one sandbox with private copies of that state would diverge, so when the point store is
+shared (Redis) each sandbox gets a :class:`SandboxCoordinator`, which replaces
+``sandbox.write_lock`` and watches every store write:
+
+* **Writers serialise per sandbox.** Entering the write lock (the streaming flow, rule changes,
+  re-resolution, deletes all hold it) takes the local lock, then a Redis lock named after the
+  sandbox, renewed by a thread while held and released on exit. A holder that dies frees it after
+  ``ttl_s``.
+* **Write epoch.** Each batch committed under the lock also stores ``epoch + 1`` in the table
+  :data:`EPOCH_TABLE`, in the same atomic write as the data. A process remembers the epoch its
+  in-memory state reflects; on acquiring the lock it reads the stored epoch and, when it differs,
+  re-opens the sandbox's services from the store before touching anything. Because the epoch is
+  committed atomically with the data, a writer that dies after its commit still leaves the epoch
+  bumped, so nobody keeps working from a graph that lacks that commit.
+* **Configuration epoch.** Writes made without the lock (creating a dataset, a segment, a merge
+  policy, a schema; recording a refused message) increment a Redis counter after they commit;
+  both numbers together decide freshness. (A process that dies between such a write and the
+  increment leaves the others with stale configuration until the next configuration change:
+  configuration writes are rare and come from the API, so this is documented, not fenced.)
+* **Readers** (API processes) call :meth:`SandboxCoordinator.refresh_if_stale` before serving a
+  request: one round trip when nothing changed, a re-open when something did.
+
+The lock serialises writes to one sandbox across all processes. Workers still give failover and
+parallel consumption, parsing and envelope checks, and different sandboxes write in parallel; the
+re-open after another process wrote costs a full graph load, which is the price of correctness
+without a shared graph engine (see ``docs/scaling.md``).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from tessera.errors import StorageError
+from tessera.store.base import WriteBatch
+
+if TYPE_CHECKING:
+    from tessera.platform import Sandbox
+    from tessera.store.redis import RedisStore
+
+log = logging.getLogger("tessera.scaleout")
+
+EPOCH_TABLE = "scaleout_epoch"
+"""Point-store table holding the sandbox's write epoch under key ``data``."""
+
+
+def refresh_sandbox(sandbox: Sandbox) -> None:
+    """Re-open every in-memory service of ``sandbox`` from its store (graph, caches, definitions)."""
+    from tessera.identity.service import IdentityService
+    from tessera.profile.policy_store import MergePolicyService
+    from tessera.profile.privacy import PrivacyService
+    from tessera.profile.service import ProfileService
+    from tessera.xdm.service import SchemaService
+
+    sandbox.schemas = SchemaService(sandbox)
+    sandbox.identity = IdentityService(sandbox)
+    sandbox.merge_policies = MergePolicyService(sandbox)
+    sandbox.profiles = ProfileService(sandbox)
+    sandbox.privacy = PrivacyService(sandbox)
+    if sandbox.segments is not None:
+        running = getattr(sandbox.segments, "_thread", None) is not None
+        if hasattr(sandbox.segments, "close"):
+            sandbox.segments.close()
+        sandbox.segments = type(sandbox.segments)(sandbox)
+        if running:
+            sandbox.segments.start(interval=1.0)
+
+
+class SandboxCoordinator:
+    """The write lock and freshness check of one sandbox on a shared Redis store.
+
+    Use it as a context manager (re-entrant within a thread), exactly like the ``RLock`` it
+    replaces. Install with :func:`coordinate`.
+
+    Args:
+        sandbox: the sandbox whose state this process keeps in memory.
+        store: its Redis point store.
+        ttl_s: lock lifetime; renewed every third of it while held.
+        wait_s: longest wait for the lock before :class:`StorageError`.
+    """
+
+    def __init__(
+        self, sandbox: Sandbox, store: RedisStore, *, ttl_s: float = 10.0, wait_s: float = 120.0
+    ) -> None:
+        self._sandbox = sandbox
+        self._store = store
+        self._client: Any = store.client
+        self._ttl_s = ttl_s
+        self._wait_s = wait_s
+        self._local = threading.RLock()
+        self._depth = 0
+        self._owner: int | None = None
+        self._held = False
+        self._lock: Any = self._client.lock(
+            f"{store.namespace}:writer", timeout=ttl_s, sleep=0.01, thread_local=False
+        )
+        self._waiting_key = f"{store.namespace}:writer-waiting"
+        self._released_at = 0.0
+        self._config_key = f"{store.namespace}:config-epoch"
+        self._state = threading.Lock()
+        # What this process's memory reflects; None = unknown (re-open at the next check). The
+        # two are separate so a configuration write never disturbs the data epoch a holder counts on.
+        self._data: int | None = None
+        self._config: int | None = None
+        self._pending: int | None = None
+        self._renewer: threading.Thread | None = None
+        self._renew_stop = threading.Event()
+        self.refreshes = 0
+        """How many times this process re-opened the sandbox because another process wrote."""
+        self.lost_lock = 0
+        """Times the lock had expired before release (a pause longer than ``ttl_s``; logged)."""
+        with self._local:
+            self._data, self._config = self._current()
+
+    # -- the lock ----------------------------------------------------------------------------------
+
+    def __enter__(self) -> SandboxCoordinator:
+        self._local.acquire()
+        self._depth += 1
+        if self._depth == 1:
+            try:
+                self._yield_to_waiters()
+                if not self._acquire():
+                    raise StorageError(
+                        f"sandbox {self._sandbox.name!r} write lock not free after {self._wait_s} s",
+                        path="lock",
+                    )
+                self._held = True
+                self._owner = threading.get_ident()
+                self._start_renewer()
+                self._refresh_locked()
+            except BaseException:
+                self._release_distributed()
+                self._depth -= 1
+                self._local.release()
+                raise
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._depth -= 1
+        try:
+            if self._depth == 0:
+                self._release_distributed()
+        finally:
+            self._local.release()
+
+    def _acquire(self) -> bool:
+        if self._lock.acquire(blocking=False):
+            return True
+        # Announce the wait, so a holder that just released steps back and lets us in (a Redis
+        # lock is not fair: a busy worker would otherwise take it again at once, every time).
+        pipe = self._client.pipeline(transaction=False)
+        pipe.incr(self._waiting_key).expire(self._waiting_key, 60).execute()
+        try:
+            return bool(self._lock.acquire(blocking=True, blocking_timeout=self._wait_s))
+        finally:
+            self._client.decr(self._waiting_key)
+
+    def _yield_to_waiters(self) -> None:
+        if time.monotonic() - self._released_at < 0.05 and int(self._client.get(self._waiting_key) or 0) > 0:
+            time.sleep(0.05)
+
+    def _release_distributed(self) -> None:
+        self._owner = None
+        self._renew_stop.set()
+        if self._renewer is not None:
+            self._renewer.join()
+            self._renewer = None
+        if not self._held:
+            return
+        self._held = False
+        self._released_at = time.monotonic()
+        try:
+            self._lock.release()
+        except Exception:  # LockNotOwnedError: it expired while we worked (a long pause)
+            self.lost_lock += 1
+            log.warning("sandbox %s: write lock had expired before release", self._sandbox.name)
+
+    def _start_renewer(self) -> None:
+        self._renew_stop = threading.Event()
+        stop = self._renew_stop
+
+        def renew() -> None:
+            while not stop.wait(self._ttl_s / 3):
+                try:
+                    self._lock.reacquire()
+                except Exception:  # lost it: the holder's commit epochs still keep others correct
+                    log.warning("sandbox %s: cannot renew the write lock", self._sandbox.name)
+                    return
+
+        self._renewer = threading.Thread(target=renew, name=f"lock-renew-{self._sandbox.name}", daemon=True)
+        self._renewer.start()
+
+    # -- freshness ---------------------------------------------------------------------------------
+
+    def _current(self) -> tuple[int, int]:
+        raw = self._store.get(EPOCH_TABLE, "data")
+        config = self._client.get(self._config_key)
+        return int(raw or 0), int(config or 0)
+
+    def _refresh_locked(self, *, config_only: bool = False) -> None:
+        data, config = self._current()
+        stale = config != self._config or (not config_only and data != self._data)
+        if stale:
+            refresh_sandbox(self._sandbox)
+            self.refreshes += 1
+            with self._state:
+                self._data, self._config = data, config
+
+    def refresh_if_stale(self, *, config_only: bool = False) -> bool:
+        """Re-open the sandbox's in-memory state if any process wrote since it was loaded.
+
+        Readers call this; writers get it on entering the lock. ``config_only``: only when the
+        configuration changed (what streaming collection's checks read). Returns whether it
+        re-opened.
+        """
+        with self._local:
+            before = self.refreshes
+            self._refresh_locked(config_only=config_only)
+            return self.refreshes != before
+
+    @property
+    def epoch(self) -> tuple[int, int]:
+        """``(data epoch, configuration epoch)`` this process's state reflects (-1: unknown)."""
+        return (
+            -1 if self._data is None else self._data,
+            -1 if self._config is None else self._config,
+        )
+
+    # -- write observer (RedisStore.write_observer) ------------------------------------------------
+
+    def before_write(self, batch: WriteBatch) -> WriteBatch:
+        if self._owner == threading.get_ident():
+            # Entering the lock re-read the stored epoch (and re-opened if it had moved), and
+            # only the holder changes it, so ours is the stored one.
+            assert self._data is not None
+            self._pending = self._data + 1
+            batch.put(EPOCH_TABLE, "data", str(self._pending).encode())
+        return batch
+
+    def after_write(self, batch: WriteBatch) -> None:
+        if self._owner == threading.get_ident() and self._pending is not None:
+            with self._state:
+                self._data, self._pending = self._pending, None
+            return
+        config = int(self._client.incr(self._config_key))
+        with self._state:
+            # Our own change is in our state; anyone else's in between is not, so go stale.
+            self._config = config if self._config is not None and config == self._config + 1 else None
+
+
+def coordinate(sandbox: Sandbox, *, ttl_s: float = 10.0) -> SandboxCoordinator:
+    """Install a :class:`SandboxCoordinator` as ``sandbox.write_lock`` (a Redis point store needed).
+
+    Raises:
+        StorageError: the sandbox's point store is not shared between processes.
+    """
+    from tessera.store.redis import RedisStore
+
+    store = sandbox.store
+    if not isinstance(store, RedisStore):
+        raise StorageError(
+            'several processes need a shared point store: set point_store = "redis"', path="point_store"
+        )
+    coordinator = SandboxCoordinator(sandbox, store, ttl_s=ttl_s)
+    store.write_observer = coordinator
+    sandbox.write_lock = coordinator  # type: ignore[assignment]
+    return coordinator

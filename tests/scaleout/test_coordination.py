@@ -1,0 +1,107 @@
+"""Two platform processes writing one sandbox on Redis stay consistent (lock + write epochs).
+
+Each :class:`DistributedPlatform` here stands for a separate process: its own data directory and
+its own in-memory identity graph; only Redis is shared.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from tests.conftest import crm_record, ecid, web_event
+
+from tessera.errors import InvalidInput
+from tessera.model import Identity
+from tessera.platform import Platform
+from tessera.scaleout.distributed import DistributedPlatform
+from tessera.scaleout.servers import RedisServer
+from tessera.settings import Settings, read_settings_file
+
+
+def _settings(tmp_path: Path, redis: RedisServer, home: str) -> Settings:
+    return Settings(
+        home=str(tmp_path / home),
+        point_store="redis",
+        redis_url=redis.url,
+        redis_namespace=f"co-{tmp_path.name}",
+    )
+
+
+def _graph(platform: Platform) -> list[list[str]]:
+    comps = platform.sandbox().identity.graph.components().values()
+    return sorted(sorted(str(i) for i in g) for g in comps)
+
+
+@pytest.mark.timeout(60)
+def test_second_process_sees_the_first_ones_links(redis_standalone: RedisServer, tmp_path: Path) -> None:
+    a = DistributedPlatform(_settings(tmp_path, redis_standalone, "a"), role="worker")
+    b = DistributedPlatform(_settings(tmp_path, redis_standalone, "b"), role="worker")
+    try:
+        sa = a.sandbox()
+        schemas = sa.schemas.ensure_standard_schemas()
+        crm = sa.datasets.create("CRM", schemas["profile"])
+        web = sa.datasets.create("Web", schemas["event"])
+        sa.identity.set_rules(unique=["CRMID"], priority=["CRMID", "Email", "ECID"])
+        sb = b.sandbox()  # opened now: b's graph is empty and stays in memory
+        sa.ingest.stream([crm_record("kevin", "k@x.com", "Kevin")], dataset_id=crm["id"])
+        # b links the browser to Kevin's email: only correct if b sees a's CRM link first.
+        ts = "2026-11-01T10:00:00Z"
+        sb.ingest.stream([web_event("e1", ecid(1), ts, Email="k@x.com")], dataset_id=web["id"])
+        sa.ingest.stream([web_event("e2", ecid(2), ts, CRMID="kevin")], dataset_id=web["id"])
+        assert b.coordinators["prod"].refreshes >= 1 and a.coordinators["prod"].refreshes >= 1
+        expected = [sorted(["CRMID:kevin", "Email:k@x.com", f"ECID:{ecid(1)}", f"ECID:{ecid(2)}"])]
+        assert _graph(a) == expected
+        b.sandbox().identity  # noqa: B018 - b catches up on read
+        b.refresh_if_stale("prod")
+        assert _graph(b) == expected
+        kevin = b.sandbox().profiles.get(Identity("ECID", ecid(2)))
+        assert kevin is not None and kevin.attributes["person"]["name"]["firstName"] == "Kevin"
+        events, _ = b.sandbox().profiles.events(Identity("CRMID", "kevin"))
+        assert sorted(e["record"]["_id"] for e in events) == ["e1", "e2"]
+    finally:
+        a.close()
+        b.close()
+    fresh = Platform(_settings(tmp_path, redis_standalone, "c"))  # a new process: state from Redis only
+    try:
+        assert _graph(fresh) == expected
+    finally:
+        fresh.close()
+
+
+def test_distributed_platform_refuses_the_embedded_store(tmp_path: Path) -> None:
+    with pytest.raises(InvalidInput, match="cannot share the embedded SQLite"):
+        DistributedPlatform(Settings(home=str(tmp_path)))
+
+
+def test_settings_file_selects_backends(tmp_path: Path) -> None:
+    path = tmp_path / "tessera.toml"
+    path.write_text(
+        'point_store = "redis"\nredis_url = "redis://10.0.0.5:6379/0"\nredis_cluster = true\n'
+        'kafka_bootstrap = "10.0.0.7:9092"\nstream_partitions = 16\nsandbox_lock_ttl_s = 5\n'
+    )
+    s = Settings.from_env({"TESSERA_SETTINGS": str(path), "TESSERA__STREAM_TOPIC": "t2"})
+    assert (s.point_store, s.redis_cluster, s.kafka_bootstrap, s.stream_partitions) == (
+        "redis",
+        True,
+        "10.0.0.7:9092",
+        16,
+    )
+    assert s.stream_topic == "t2" and s.sandbox_lock_ttl_s == 5.0 and s.distributed
+    path.write_text('stream_partitions = "many"\n')
+    with pytest.raises(InvalidInput, match="expects int"):
+        read_settings_file(path)
+    path.write_text('point_stor = "redis"\n')
+    with pytest.raises(InvalidInput, match="Unknown setting 'point_stor'"):
+        read_settings_file(path)
+
+
+@pytest.mark.parametrize("command", [["serve", "--workers", "2"], ["worker", "--index", "0"]])
+def test_cli_refuses_several_processes_on_the_embedded_store(tmp_path: Path, command: list[str]) -> None:
+    from typer.testing import CliRunner
+
+    from tessera.cli.main import app
+
+    result = CliRunner().invoke(app, [*command, "--home", str(tmp_path)], env={"TESSERA_SETTINGS": ""})
+    assert result.exit_code == 2
+    assert "cannot share the embedded SQLite" in " ".join(result.output.split())
