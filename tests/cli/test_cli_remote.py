@@ -20,10 +20,10 @@ runner = CliRunner()
 GROUPS = {"sandbox", "namespace", "schema", "dataset", "ingest", "profile", "identity", "merge-policy",
           "segment", "job", "export", "keys", "privacy"}  # fmt: skip
 # commands that print no result (they run a server or change local files only)
-NO_JSON = {("serve",), ("demo",)}
+NO_JSON = {("serve",), ("demo",), ("worker",)}  # long-running services print logs, not a result
 # commands that act on the data directory itself: API keys are minted where the server keeps them,
 # and linking rules and the standard schemas have no REST operation to go through
-LOCAL_ONLY = {"keys", "serve", "demo", "ops", "backup"}
+LOCAL_ONLY = {"keys", "serve", "demo", "ops", "backup", "worker"}
 # backups are files on the server's own disk: they run where the data directory is
 LOCAL_ONLY_COMMANDS = {
     ("namespace", "rules"),

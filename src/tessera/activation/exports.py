@@ -341,4 +341,13 @@ class Exports:
         ]
 
 
-__all__ = ["EXPORTS", "FORMATS", "Exports", "pick", "read_export_file", "scrub_files", "select_members", "write_file"]
+__all__ = [
+    "EXPORTS",
+    "FORMATS",
+    "Exports",
+    "pick",
+    "read_export_file",
+    "scrub_files",
+    "select_members",
+    "write_file",
+]
