@@ -115,7 +115,12 @@ SETTINGS: tuple[Setting, ...] = (
         "Lifetime of a worker's per-sandbox Redis write lock (renewed while held; a dead holder's "
         "lock frees after this).",
     ),
-    Setting("log_format", str, "json", "Server log lines: `json` (one object per line) or `text`."),
+    Setting(
+        "log_format",
+        str,
+        "auto",
+        "Server log lines: `json` (one object per line), `text`, or `auto` (text on a terminal, else JSON).",
+    ),
     Setting(
         "alert_graph_size",
         int,
@@ -165,7 +170,7 @@ class Settings:
     stream_partitions: int = 8
     stream_group: str = "tessera-workers"
     sandbox_lock_ttl_s: float = 10.0
-    log_format: str = "json"
+    log_format: str = "auto"
     alert_graph_size: int = 40
     alert_junk_links: int = 20
     extra: dict[str, str] = field(default_factory=dict, compare=False)

@@ -94,10 +94,13 @@ class TextFormatter(logging.Formatter):
 
 
 def configure_logging(fmt: str = "json", level: int = logging.INFO) -> logging.Handler:
-    """Send every logger's lines to stderr in ``fmt`` (``json`` or ``text``); returns the handler.
+    """Send every logger's lines to stderr in ``fmt`` (``json``, ``text`` or ``auto``); returns the
+    handler. ``auto`` is text for a person at a terminal (``make demo``) and JSON for a log collector.
 
     Replaces the root logger's handlers, so calling it twice does not double the lines.
     """
+    if fmt == "auto":
+        fmt = "text" if sys.stderr.isatty() else "json"
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
     root = logging.getLogger()
