@@ -23,7 +23,9 @@ TOPIC=${TOPIC:-tessera-ingest}
 PARTITIONS=${PARTITIONS:-4}
 NS=${NAMESPACE:-tessera}
 export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}"
-tessera() { "$PY" -c "from tessera.cli.main import app; app()" "$@"; }
+# Only ever started with `&`: exec replaces the background subshell, so `$!` is the Python
+# process itself and `stop` really stops it (a plain call left Python running under PID 1).
+tessera() { exec "$PY" -c "from tessera.cli.main import app; app()" "$@"; }
 
 start() {
   mkdir -p "$RUN"
