@@ -9,6 +9,11 @@ transaction and wakes the others. A lone writer therefore commits immediately wi
 hand-off, and concurrent writers share one commit. ``write`` returns only after the commit, so
 an acknowledged write survives SIGKILL (WAL with ``synchronous=NORMAL`` is durable against
 process crashes; set ``synchronous_full`` for power-loss durability).
+
+Each reading thread leases a connection from a small pool and hands it back when the thread ends.
+A server's worker threads come and go (anyio retires idle ones); connections that outlived their
+threads kept file handles and page caches, so memory grew for as long as the server ran (the soak
+benchmark showed it; ``tests/store/test_sqlite_readers.py`` guards it).
 """
 
 from __future__ import annotations
@@ -17,9 +22,11 @@ import contextlib
 import sqlite3
 import threading
 import time
+import weakref
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from tessera.errors import StorageError, StorageFull
 from tessera.store.base import Capabilities, WriteBatch, check_table, prefix_end
@@ -36,6 +43,12 @@ def _write_error(exc: BaseException) -> StorageError:
             f"The store has no space left to write ({name}); nothing of this request was stored"
         )
     return StorageError(f"write failed: {exc}")
+
+
+class _Lease:
+    """Lives in a thread's locals; its finaliser returns the thread's reader to the pool."""
+
+    __slots__ = ("__weakref__",)
 
 
 @dataclass
@@ -56,6 +69,9 @@ class SqliteStore:
 
     capabilities = Capabilities(durable=True, shared_between_processes=True)
 
+    IDLE_READERS = 4
+    """Idle reader connections kept open; more are opened under concurrency and closed after."""
+
     def __init__(
         self, path: str | Path, *, group_commit_ms: float = 0.0, synchronous_full: bool = False
     ) -> None:
@@ -63,23 +79,24 @@ class SqliteStore:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._sync = "FULL" if synchronous_full else "NORMAL"
         self._group_commit_s = group_commit_ms / 1000.0
-        self._writer = self._connect()
+        self._writer = self._connect(cache_mib=64)
         self._tables: set[str] = {
             row[0][2:]
             for row in self._writer.execute(
                 "SELECT name FROM sqlite_master WHERE type='table' AND name LIKE 't\\_%' ESCAPE '\\'"
             )
         }
-        self._local = threading.local()
         self._missing: dict[str, float] = {}
         self._queue: list[_Pending] = []
         self._queue_lock = threading.Lock()
         self._commit_lock = threading.Lock()
-        self._readers: list[sqlite3.Connection] = []
-        self._readers_lock = threading.Lock()
+        self._local = threading.local()
+        self._idle: list[sqlite3.Connection] = []
+        self._leased: set[sqlite3.Connection] = set()
+        self._idle_lock = threading.Lock()
         self._closed = False
 
-    def _connect(self) -> sqlite3.Connection:
+    def _connect(self, cache_mib: int = 16) -> sqlite3.Connection:
         try:
             con = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30.0)
             # Documents (events, fragments, profiles) are 0.5-2 KB: with the default 4 KB pages a
@@ -93,21 +110,46 @@ class SqliteStore:
             con.execute("PRAGMA secure_delete=ON")
             con.execute(f"PRAGMA synchronous={self._sync}")
             con.execute("PRAGMA busy_timeout=30000")
-            con.execute("PRAGMA cache_size=-65536")
+            # Readers keep a smaller cache than the writer: the OS page cache is shared by all of
+            # them, a connection's own cache is not.
+            con.execute(f"PRAGMA cache_size=-{cache_mib * 1024}")
         except sqlite3.Error as exc:
             raise StorageError(f"cannot open store {self.path}: {exc}") from exc
         return con
 
     def _reader(self) -> sqlite3.Connection:
+        """This thread's reader connection, leased from the pool until the thread ends."""
         con: sqlite3.Connection | None = getattr(self._local, "con", None)
         if con is None:
-            if self._closed:
-                raise StorageError("store is closed")
-            con = self._connect()
+            with self._idle_lock:
+                if self._closed:
+                    raise StorageError("store is closed")
+                con = self._idle.pop() if self._idle else None
+                if con is None:
+                    con = self._connect()
+                self._leased.add(con)
+            lease = _Lease()
+            # A thread's locals die with the thread: the finaliser hands the connection back
+            # then, so connections never outlive the threads that used them.
+            weakref.finalize(lease, self._give_back, con)
+            self._local.lease = lease
             self._local.con = con
-            with self._readers_lock:
-                self._readers.append(con)
         return con
+
+    def _give_back(self, con: sqlite3.Connection) -> None:
+        with self._idle_lock:
+            self._leased.discard(con)
+            if not self._closed and len(self._idle) < self.IDLE_READERS:
+                self._idle.append(con)
+                return
+        with contextlib.suppress(sqlite3.ProgrammingError):
+            con.close()
+
+    def _read_one(self, sql: str, params: Sequence[object]) -> Any:
+        return self._reader().execute(sql, params).fetchone()
+
+    def _read_all(self, sql: str, params: Sequence[object] = ()) -> list[Any]:
+        return self._reader().execute(sql, params).fetchall()
 
     def _ensure_table(self, name: str) -> None:
         if name not in self._tables:
@@ -126,11 +168,7 @@ class SqliteStore:
         now = time.monotonic()
         if now - self._missing.get(table, -1.0) < 0.05:
             return False
-        row = (
-            self._reader()
-            .execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (f"t_{table}",))
-            .fetchone()
-        )
+        row = self._read_one("SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (f"t_{table}",))
         if row:
             self._tables.add(table)
             self._missing.pop(table, None)
@@ -143,15 +181,15 @@ class SqliteStore:
     def get(self, table: str, key: str) -> bytes | None:
         if table not in self._tables and not self._known(table):
             return None
-        row = self._reader().execute(f'SELECT v FROM "t_{table}" WHERE k=?', (key,)).fetchone()
-        return None if row is None else row[0]
+        row = self._read_one(f'SELECT v FROM "t_{table}" WHERE k=?', (key,))
+        return None if row is None else bytes(row[0])
 
     def get_many(self, table: str, keys: Sequence[str]) -> dict[str, bytes]:
         if not keys or not self._known(table):
             return {}
-        con = self._reader()
         result: dict[str, bytes] = {}
         unique = list(dict.fromkeys(keys))
+        con = self._reader()
         for start in range(0, len(unique), 500):
             chunk = unique[start : start + 500]
             marks = ",".join("?" * len(chunk))
@@ -164,7 +202,6 @@ class SqliteStore:
     ) -> Iterator[tuple[str, bytes]]:
         if not self._known(table):
             return
-        con = self._reader()
         lower = prefix
         op = ">="
         if start_after is not None and start_after >= prefix:
@@ -176,14 +213,14 @@ class SqliteStore:
             if size <= 0:
                 return
             if prefix:
-                rows = con.execute(
+                rows = self._read_all(
                     f'SELECT k, v FROM "t_{table}" WHERE k {op} ? AND k < ? ORDER BY k LIMIT ?',
                     (lower, prefix_end(prefix), size),
-                ).fetchall()
+                )
             else:
-                rows = con.execute(
+                rows = self._read_all(
                     f'SELECT k, v FROM "t_{table}" WHERE k {op} ? ORDER BY k LIMIT ?', (lower, size)
-                ).fetchall()
+                )
             for k, v in rows:
                 yield k, bytes(v)
             if len(rows) < size:
@@ -195,18 +232,17 @@ class SqliteStore:
     def count(self, table: str, prefix: str = "") -> int:
         if not self._known(table):
             return 0
-        con = self._reader()
         if prefix:
-            row = con.execute(
+            row = self._read_one(
                 f'SELECT count(*) FROM "t_{table}" WHERE k >= ? AND k < ?', (prefix, prefix_end(prefix))
-            ).fetchone()
+            )
         else:
-            row = con.execute(f'SELECT count(*) FROM "t_{table}"').fetchone()
+            row = self._read_one(f'SELECT count(*) FROM "t_{table}"', ())
         return int(row[0])
 
     def tables(self) -> list[str]:
         """Names of the tables that exist (backups walk them all)."""
-        rows = self._reader().execute(
+        rows = self._read_all(
             "SELECT name FROM sqlite_master WHERE type='table' AND name LIKE 't\\_%' ESCAPE '\\' ORDER BY name"
         )
         return [row[0][2:] for row in rows]
@@ -299,8 +335,9 @@ class SqliteStore:
         self._closed = True
         with self._commit_lock:
             self._writer.close()
-        with self._readers_lock:
-            for con in self._readers:
-                with contextlib.suppress(sqlite3.ProgrammingError):
-                    con.close()
-            self._readers.clear()
+        with self._idle_lock:
+            idle, self._idle = self._idle + list(self._leased), []
+            self._leased.clear()
+        for con in idle:
+            with contextlib.suppress(sqlite3.ProgrammingError):
+                con.close()

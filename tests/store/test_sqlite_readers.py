@@ -1,0 +1,86 @@
+"""Reader connections of the embedded store stay bounded however many threads come and go.
+
+A server's worker threads are retired when idle and new ones started under load; each used to
+open its own SQLite connection that outlived it, so a long-running server slowly accumulated
+file handles and page caches (found by the soak benchmark).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+import pytest
+
+from tessera.store import WriteBatch
+from tessera.store.sqlite import SqliteStore
+
+pytestmark = pytest.mark.skipif(
+    not Path("/proc/self/fd").exists(), reason="needs /proc to count file handles"
+)
+
+
+def open_handles(db: Path) -> int:
+    count = 0
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            continue
+        if target.startswith(str(db)):
+            count += 1
+    return count
+
+
+def test_short_lived_threads_do_not_leave_connections_behind(tmp_path: Path) -> None:
+    db = tmp_path / "point.db"
+    store = SqliteStore(db)
+    store.write(WriteBatch().put("t", "k", b"v"))
+    try:
+        for _ in range(50):
+            reader = threading.Thread(target=lambda: [store.get("t", "k"), list(store.scan("t"))])
+            reader.start()
+            reader.join()
+        # the writer's handles plus at most the idle pool's, not one set per thread that ever read
+        assert open_handles(db) <= 3 * (1 + SqliteStore.IDLE_READERS)
+    finally:
+        store.close()
+    assert open_handles(db) == 0
+
+
+def test_concurrent_readers_all_see_the_data(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "point.db")
+    wb = WriteBatch()
+    for i in range(300):
+        wb.put("t", f"k{i:04d}", str(i).encode())
+    store.write(wb)
+    errors: list[str] = []
+
+    def read() -> None:
+        for i in range(0, 300, 7):
+            if store.get("t", f"k{i:04d}") != str(i).encode():
+                errors.append(f"k{i:04d}")
+        if len(list(store.scan("t", "k01"))) != 100 or store.count("t") != 300:
+            errors.append("scan/count")
+
+    threads = [threading.Thread(target=read) for _ in range(12)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    store.close()
+    assert errors == []
+
+
+def test_abandoned_scan_holds_no_connection(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "point.db")
+    wb = WriteBatch()
+    for i in range(5000):
+        wb.put("t", f"k{i:05d}", b"x")
+    store.write(wb)
+    scans = [iter(store.scan("t")) for _ in range(20)]
+    for scan in scans:
+        next(scan)  # first page read, then abandoned mid-way
+    assert open_handles(tmp_path / "point.db") <= 3 * (1 + SqliteStore.IDLE_READERS)
+    store.close()
