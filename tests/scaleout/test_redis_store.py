@@ -187,6 +187,26 @@ def test_dead_writers_batch_is_rolled_forward_by_the_next_writer(request: pytest
     dead.close()
 
 
+def test_tables_lists_only_this_namespaces_tables(store: RedisStore) -> None:
+    """Sandboxes share a server under neighbouring namespaces; a backup must take only its own."""
+    ns = store.namespace
+    siblings = {
+        f"{ns}-copy": "copy_table",
+        f"{ns}*": "glob_table",  # a glob character: matched literally, not as a wildcard
+        f"{ns}:shop": "shop_table",
+    }
+    for sibling, table in siblings.items():
+        RedisStore(store._r, namespace=sibling, buckets=8).write(WriteBatch().put(table, "k", b"1"))
+    store.write(WriteBatch().put("own", key("Email", "a"), b"1").put("own", key("ECID", "9"), b"2"))
+    # keys under the namespace's hash tags that the store never writes are not tables
+    store._r.zadd(f"{{{ns}|x}}:z:stray", {b"k": 0})
+    store._r.zadd(f"{{{ns}|1}}:z:Not-A-Table", {b"k": 0})
+    store._r.set(f"{{{ns}|1}}:done:z:abc", b"1")
+    assert store.tables() == ["own"]
+    for sibling, table in siblings.items():
+        assert RedisStore(store._r, namespace=sibling, buckets=8).tables() == [table]
+
+
 def test_staged_overlay_commits_into_redis(store: RedisStore) -> None:
     """Chunked ingestion stages writes over the store and commits them as one batch."""
     from tessera.store.staged import StagedStore

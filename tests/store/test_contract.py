@@ -67,6 +67,22 @@ def test_concurrent_writers_lose_nothing(store: PointStore) -> None:
     assert store.count("c") == 1200
 
 
+def test_tables_lists_each_table_holding_keys_once_in_order(store: PointStore) -> None:
+    assert store.tables() == []
+    batch = WriteBatch().put("zeta", "k", b"1").put("emptied", "k", b"1")
+    for i in range(60):  # many partitions: on Redis the table spreads over every bucket
+        batch.put("alpha", f"Email\x1fu{i}@x\x1f{i}", b"v")
+    store.write(batch)
+    store.write(WriteBatch().delete("emptied", "k").delete("only_deleted", "k"))
+    # reads never create a table
+    assert store.get("read_only", "k") is None and store.count("read_only") == 0
+    assert list(store.scan("read_only")) == [] and store.get_many("read_only", ["k"]) == {}
+    listed = store.tables()
+    assert listed == sorted(set(listed))
+    # a table whose keys are all gone may stay listed (SQLite) or not (Redis), both back up alike
+    assert {"alpha", "zeta"} <= set(listed) <= {"alpha", "zeta", "emptied", "only_deleted"}
+
+
 def test_sqlite_survives_reopen(tmp_path: Path) -> None:
     s = SqliteStore(tmp_path / "p.sqlite")
     s.write(WriteBatch().put("t", "k", b"v"))
@@ -109,4 +125,18 @@ def test_staged_store_scans_in_order_after_writes_in_any_order(tmp_path: Path) -
     assert [k for k, _ in staged.scan("t")] == ["k01", "k05", "k07", "k09"]
     staged.write(WriteBatch().put("t", "k03", b"3").delete("t", "k07"))  # after a scan: sorted again
     assert [k for k, _ in staged.scan("t", "k0")] == ["k01", "k03", "k05", "k09"]
+    base.close()
+
+
+def test_staged_store_lists_base_tables_and_staged_puts(tmp_path: Path) -> None:
+    from tessera.store.staged import StagedStore
+
+    base = SqliteStore(tmp_path / "p.sqlite")
+    base.write(WriteBatch().put("b", "k", b"1"))
+    staged = StagedStore(base)
+    staged.write(WriteBatch().put("c", "k", b"1").put("a", "k", b"1").delete("only_deleted", "k"))
+    staged.write(WriteBatch().put("undone", "k", b"1").delete("undone", "k"))
+    assert staged.tables() == ["a", "b", "c"]
+    staged.rollback()
+    assert staged.tables() == ["b"]
     base.close()

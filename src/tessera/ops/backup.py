@@ -13,14 +13,18 @@ beside the store on disk.
 
 Consistency: an SQLite store is first copied with SQLite's online backup API, which reads one
 consistent snapshot even while a server writes to the sandbox, and the Parquet files are
-written from that copy. Other point stores are read table by table as they are.
+written from that copy. Other point stores (Redis) have no snapshot across keys and are read
+table by table as they are: a write during the backup may be in it in part, so back such a
+sandbox up while nothing writes to it.
 
 Restore checks the manifest and every checksum before it creates anything, creates the sandbox
-(under its own name or ``as_name``), writes the rows, copies the files, and deletes the half
-restored sandbox again if any step fails. A backup written in an older store format is
-migrated when the restored sandbox is first opened (:mod:`tessera.ops.migrations`); a newer one
-is refused. Values that name the original sandbox folder (file destinations) or the original
-sandbox (merge policies) are rewritten for the restored one.
+(under its own name or ``as_name``), checks that its point store is empty (a Redis namespace
+outlives the sandbox folder, and may even be another installation's live sandbox), writes the
+rows, copies the files, and deletes the half restored sandbox again if any step fails. A backup
+written in an older store format is migrated when the restored sandbox is first opened
+(:mod:`tessera.ops.migrations`); a newer one is refused. Values that name the original sandbox
+folder (file destinations) or the original sandbox (merge policies) are rewritten for the
+restored one.
 """
 
 from __future__ import annotations
@@ -59,15 +63,6 @@ def _sha256(path: Path) -> str:
         for block in iter(lambda: fh.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
-
-
-def _tables(store: PointStore) -> list[str]:
-    lister = getattr(store, "tables", None)
-    if lister is None:
-        raise NotImplementedError(
-            f"{type(store).__name__} cannot list its tables, so it cannot be backed up yet"
-        )
-    return list(lister())
 
 
 def _write_table(store: PointStore, table: str, path: Path) -> int:
@@ -125,7 +120,7 @@ def backup_sandbox(platform: Platform, name: str, target: str | Path) -> dict[st
             snap = _snapshot(live, Path(tmp))
             try:
                 store_format = stored_format(snap)
-                for table in _tables(snap):
+                for table in snap.tables():
                     path = out / "tables" / f"{table}.parquet"
                     rows = _write_table(snap, table, path)
                     tables[table] = {"file": f"tables/{table}.parquet", "rows": rows, "sha256": _sha256(path)}
@@ -248,6 +243,14 @@ def restore_sandbox(platform: Platform, source: str | Path, as_name: str | None 
     try:
         store = open_point_store(platform.settings, name, target)
         try:
+            leftover = store.tables()
+            if leftover:
+                # rows merged into someone else's data would answer neither as the backup nor as before
+                raise Conflict(
+                    f"The point store of sandbox {name!r} already holds data (tables {', '.join(leftover)}); "
+                    "restore under another name",
+                    path="name",
+                )
             for table, info in sorted(manifest["tables"].items()):
                 wb = WriteBatch()
                 count = 0

@@ -12,6 +12,9 @@ Contract (every implementation, checked by ``tests/store/test_contract.py``):
 * Reads after ``write`` returned, in any thread, see the batch (read-your-writes).
 * Keys are ordered as Python ``str`` ordering (code points); ``scan`` walks a prefix in order.
 * Table names are code identifiers (``[a-z][a-z0-9_]*``), never user input.
+* ``tables()`` names, in order, every table holding at least one key and no table that no batch
+  ever named; a table whose keys were all deleted may be listed or not (SQLite keeps the empty
+  table, Redis drops it). Backups walk these names, so a table missing from it is lost.
 """
 
 from __future__ import annotations
@@ -88,6 +91,10 @@ class PointStore(Protocol):
 
     def count(self, table: str, prefix: str = "") -> int:
         """How many keys start with ``prefix``."""
+        ...
+
+    def tables(self) -> list[str]:
+        """Names of the tables holding keys, sorted (see the contract for emptied tables)."""
         ...
 
     def write(self, batch: WriteBatch) -> None:

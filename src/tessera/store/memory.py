@@ -54,6 +54,13 @@ class MemoryStore:
     def count(self, table: str, prefix: str = "") -> int:
         return sum(1 for _ in self.scan(table, prefix))
 
+    def tables(self) -> list[str]:
+        # reads create an entry too (see ``_table``), so list only the tables holding keys
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("store is closed")
+            return sorted(name for name, (keys, _) in self._tables.items() if keys)
+
     def write(self, batch: WriteBatch) -> None:
         with self._lock:
             for table, key, value in batch.ops:

@@ -17,6 +17,10 @@ bucket lives in one hash slot, on one node, whatever the table:
   write protocol below.
 * ``<ns>:meta``: the bucket count, checked at open so every process agrees on the layout.
 
+A namespace's table names are stored nowhere but in these keys: :meth:`RedisStore.tables` finds
+them with ``SCAN`` for ``{<ns>|*}:z:*`` on every primary (Redis drops a sorted set with its last
+member, so a table whose keys were all deleted is no longer listed).
+
 **Partition rule** (:class:`KeyPartitioner`): the partition of a key is its first ``parts``
 components split on the ``0x1f`` separator (:data:`~tessera.store.base.KEY_SEP`); a key with fewer
 components is its own partition. The default ``parts=2`` makes every key that starts with
@@ -65,6 +69,7 @@ from __future__ import annotations
 import base64
 import heapq
 import random
+import re
 import threading
 import time
 import uuid
@@ -88,6 +93,7 @@ except ImportError:  # pragma: no cover - exercised only without the extra
 
 INSTALL_HINT = 'pip install "tessera-cdp[distributed]"'
 _PAGE = 1000
+_SCAN_COUNT = 1000
 
 
 @dataclass(frozen=True)
@@ -267,6 +273,15 @@ def _dec(raw: bytes) -> str:
     return raw.decode("utf-8", "surrogatepass")
 
 
+def _glob_escape(text: str) -> str:
+    r"""``text`` as a literal in a Redis ``MATCH`` pattern.
+
+    >>> _glob_escape("a*b[1]")
+    'a\\*b\\[1\\]'
+    """
+    return re.sub(r"([*?\[\]\\])", r"\\\1", text)
+
+
 def _decode_reply(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
@@ -397,8 +412,12 @@ class RedisStore:
         """The bucket (hash tag) of ``key`` in ``table``."""
         return zlib.crc32(_enc(self.partitioner.of_key(table, key))) % self.buckets
 
+    @property
+    def _tag_prefix(self) -> str:
+        return f"{{{self.namespace}|"
+
     def _tag(self, bucket: int) -> str:
-        return f"{{{self.namespace}|{bucket}}}"
+        return f"{self._tag_prefix}{bucket}}}"
 
     def _zkey(self, bucket: int, table: str) -> str:
         return f"{self._tag(bucket)}:z:{table}"
@@ -528,6 +547,33 @@ class RedisStore:
             return int(sum(pipe.execute()))
         except redis.RedisError as exc:
             raise StorageError(f"Redis count failed: {exc}") from exc
+
+    def tables(self) -> list[str]:
+        """Names of the tables holding at least one key, sorted (backups walk them all).
+
+        Walks the namespace's sorted-set keys with ``SCAN`` on every primary: it costs one pass
+        over each node's keyspace in pages, so it is for backups and tools, not request paths,
+        and unlike ``KEYS`` it never blocks a server holding millions of other keys.
+        """
+        self._live()
+        pattern = _glob_escape(self._tag_prefix) + "*}:z:*"
+        # the glob is looser than the layout (any bucket text, any table text): keep only keys
+        # this store could have written
+        own = re.compile(re.escape(self._tag_prefix) + r"\d+\}:z:([a-z][a-z0-9_]*)")
+        found: set[str] = set()
+        try:
+            if self.cluster:
+                nodes = [self._r.get_redis_connection(node) for node in self._r.get_primaries()]
+            else:
+                nodes = [self._r]
+            for node in nodes:
+                for raw in node.scan_iter(match=pattern, count=_SCAN_COUNT):
+                    matched = own.fullmatch(_dec(raw))
+                    if matched is not None:
+                        found.add(matched.group(1))
+        except redis.RedisError as exc:
+            raise StorageError(f"Redis scan failed: {exc}") from exc
+        return sorted(found)
 
     # -- writes --------------------------------------------------------------------------------
 

@@ -96,6 +96,11 @@ class StagedStore:
     def count(self, table: str, prefix: str = "") -> int:
         return sum(1 for _ in self.scan(table, prefix))
 
+    def tables(self) -> list[str]:
+        # a table only staged deletes touch holds no key the base does not already list
+        staged = {t for t, ops in self._staged.items() if any(v is not None for v in ops.values())}
+        return sorted(staged.union(self.base.tables()))
+
     def write(self, batch: WriteBatch) -> None:
         """Stage ``batch`` (not durable until :meth:`commit`)."""
         for table, key, value in batch.ops:
