@@ -23,6 +23,7 @@ from tessera.errors import InvalidInput
 from tessera.ops.migrations import open_format
 from tessera.settings import Settings
 from tessera.store import PointStore, SqliteStore
+from tessera.store.base import clear_store
 from tessera.store.staged import StagedStore
 
 
@@ -215,10 +216,20 @@ class Platform:
                 sandbox.start_background()
 
     def delete_sandbox(self, name: str) -> None:
+        """Delete a sandbox and all of its data, wherever its point store keeps it."""
         with self._lock:
+            self.sandboxes.check_deletable(name)
             opened = self._open.pop(name, None)
             if opened is not None:
                 opened.close()
+            if self.settings.point_store != "sqlite":
+                # An embedded store is a file in the sandbox's folder, removed with it; a Redis
+                # namespace outlives the folder, and personal data must not outlive the sandbox.
+                store = open_point_store(self.settings, name, self.sandboxes.folder(name))
+                try:
+                    clear_store(store)
+                finally:
+                    store.close()
         self.sandboxes.delete(name)
 
     def close(self) -> None:

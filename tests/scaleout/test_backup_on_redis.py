@@ -10,12 +10,13 @@ from __future__ import annotations
 import uuid
 from pathlib import Path
 
+import orjson
 import pytest
 from tests.ops.sandbox_answers import answers_of, assert_same_answers, populate
 
-from tessera.errors import Conflict
+from tessera.errors import Conflict, InvalidInput
 from tessera.ops.backup import backup_sandbox, restore_sandbox
-from tessera.platform import Platform
+from tessera.platform import Platform, open_point_store
 from tessera.scaleout.servers import RedisServer
 from tessera.settings import Settings
 
@@ -71,3 +72,56 @@ async def test_redis_sandbox_restores_into_embedded_and_fresh_redis_identically(
         assert not clash.sandboxes.exists("shop")
     with Platform(on_redis(tmp_path / "source", redis_standalone, namespace)) as reopened:
         assert await answers_of(reopened, "shop", made) == original
+
+
+def test_deleting_a_redis_sandbox_deletes_its_data_in_redis(
+    redis_standalone: RedisServer, tmp_path: Path
+) -> None:
+    namespace = f"t-{uuid.uuid4().hex[:8]}"
+    settings = on_redis(tmp_path / "home", redis_standalone, namespace)
+    with Platform(settings) as platform:
+        platform.sandboxes.create("shop")
+        populate(platform.sandbox("shop"))
+        platform.sandboxes.create("other")
+        populate(platform.sandbox("other"))
+        kept = {t: platform.sandbox("other").store.count(t) for t in platform.sandbox("other").store.tables()}
+        platform.delete_sandbox("shop")
+        with pytest.raises(Exception, match="cannot be deleted"):
+            platform.delete_sandbox("prod")
+        # the other sandbox on the same Redis server keeps every row
+        assert {t: platform.sandbox("other").store.count(t) for t in kept} == kept
+    leftover = open_point_store(settings, "shop", tmp_path / "probe")
+    try:
+        assert leftover.tables() == []
+    finally:
+        leftover.close()
+
+
+def test_a_restore_that_fails_partway_leaves_nothing_in_redis(
+    redis_standalone: RedisServer, tmp_path: Path
+) -> None:
+    namespace = f"t-{uuid.uuid4().hex[:8]}"
+    with Platform(on_redis(tmp_path / "source", redis_standalone, namespace)) as source:
+        source.sandboxes.create("shop")
+        populate(source.sandbox("shop"))
+        backup_sandbox(source, "shop", tmp_path / "bk")
+    manifest_file = tmp_path / "bk" / "manifest.json"
+    good = manifest_file.read_bytes()
+    damaged = orjson.loads(good)
+    last = sorted(damaged["tables"])[-1]  # every other table is written before the damage shows
+    damaged["tables"][last]["rows"] += 1
+    manifest_file.write_bytes(orjson.dumps(damaged))
+
+    target = on_redis(tmp_path / "target", redis_standalone, f"{namespace}-target")
+    with Platform(target) as platform:
+        with pytest.raises(InvalidInput, match="damaged"):
+            restore_sandbox(platform, tmp_path / "bk")
+        assert not platform.sandboxes.exists("shop")
+        probe = open_point_store(target, "shop", tmp_path / "probe")
+        try:
+            assert probe.tables() == []
+        finally:
+            probe.close()
+        manifest_file.write_bytes(good)
+        restored = restore_sandbox(platform, tmp_path / "bk")  # the same name is free again
+        assert restored["rows"] == damaged["counts"]["rows"]

@@ -79,11 +79,15 @@ class SandboxRegistry:
 
     def delete(self, name: str) -> None:
         """Delete a sandbox and all of its data. The default sandbox cannot be deleted."""
+        self.check_deletable(name)
+        self._store.write(WriteBatch().delete(SANDBOXES, name))
+        shutil.rmtree(self.folder(name), ignore_errors=True)
+
+    def check_deletable(self, name: str) -> None:
+        """Raise unless ``name`` is a sandbox that may be deleted (it exists and is not ``prod``)."""
         if name == DEFAULT_SANDBOX:
             raise SemanticError("The default sandbox 'prod' cannot be deleted", path="name")
         self.get(name)
-        self._store.write(WriteBatch().delete(SANDBOXES, name))
-        shutil.rmtree(self.folder(name), ignore_errors=True)
 
     def folder(self, name: str) -> Path:
         if not SANDBOX_NAME.match(name):

@@ -240,6 +240,7 @@ def restore_sandbox(platform: Platform, source: str | Path, as_name: str | None 
     old_folder = orjson.dumps(str(manifest.get("folder", "")))[1:-1]
     new_folder = orjson.dumps(str(target.resolve()))[1:-1]
     rows = 0
+    ours = False  # whether the point store holds only what this restore wrote
     try:
         store = open_point_store(platform.settings, name, target)
         try:
@@ -251,6 +252,7 @@ def restore_sandbox(platform: Platform, source: str | Path, as_name: str | None 
                     "restore under another name",
                     path="name",
                 )
+            ours = True
             for table, info in sorted(manifest["tables"].items()):
                 wb = WriteBatch()
                 count = 0
@@ -277,7 +279,11 @@ def restore_sandbox(platform: Platform, source: str | Path, as_name: str | None 
         platform.sandbox(name)  # opening it migrates an older store format and loads the graph
     except BaseException:
         try:
-            platform.delete_sandbox(name)
+            if ours:
+                platform.delete_sandbox(name)  # also clears what was written to a Redis store
+            else:
+                # the store holds someone else's data: only the registry entry and folder go
+                platform.sandboxes.delete(name)
         except TesseraError:
             shutil.rmtree(target, ignore_errors=True)
         raise

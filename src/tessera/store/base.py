@@ -143,3 +143,21 @@ def key(*parts: str) -> str:
     True
     """
     return KEY_SEP.join(parts)
+
+
+def clear_store(store: PointStore, *, chunk: int = 1000) -> int:
+    """Delete every key of every table (a deleted sandbox whose store lives outside its folder).
+
+    Deletes in chunks of ``chunk`` keys so that a large store never needs one huge batch; each
+    chunk's scan restarts from the beginning of the table, as the chunk before it is gone.
+    Returns the number of keys deleted.
+    """
+    deleted = 0
+    for table in store.tables():
+        while keys := [k for k, _ in store.scan(table, limit=chunk)]:
+            batch = WriteBatch()
+            for k in keys:
+                batch.delete(table, k)
+            store.write(batch)
+            deleted += len(keys)
+    return deleted
