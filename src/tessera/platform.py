@@ -24,6 +24,7 @@ from tessera.ops.migrations import open_format
 from tessera.settings import Settings
 from tessera.store import PointStore, SqliteStore
 from tessera.store.base import clear_store
+from tessera.store.sqlite import set_memory_budget
 from tessera.store.staged import StagedStore
 
 
@@ -158,6 +159,7 @@ class Platform:
 
         self.settings = settings
         configure_pql(settings)
+        set_memory_budget(settings.store_memory_mib)
         self.home = settings.home_path
         self.home.mkdir(parents=True, exist_ok=True)
         self.system: PointStore = SqliteStore(self.home / "system.sqlite")

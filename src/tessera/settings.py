@@ -48,6 +48,13 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "graph_limit", int, 50, "Default maximum identities per identity graph (per-sandbox rules override)."
     ),
+    Setting(
+        "store_memory_mib",
+        int,
+        128,
+        "Memory the embedded store's page caches may hold in all, across every connection of the process"
+        " (SQLite soft heap limit; 0 = no limit). Reads beyond it come from the OS file cache.",
+    ),
     Setting("max_identities_per_row", int, 20, "Rows carrying more identities than this are refused."),
     Setting(
         "max_profile_record_bytes", int, 100_000, "Profile records larger than this (JSON bytes) are refused."
@@ -145,6 +152,7 @@ class Settings:
     port: int = 8000
     group_commit_ms: float = 1.0
     graph_limit: int = 50
+    store_memory_mib: int = 128
     max_identities_per_row: int = 20
     max_profile_record_bytes: int = 100_000
     max_event_bytes: int = 10_000

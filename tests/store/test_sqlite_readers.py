@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from tessera.settings import Settings
 from tessera.store import WriteBatch
-from tessera.store.sqlite import SqliteStore
+from tessera.store.sqlite import SqliteStore, set_memory_budget
 
 pytestmark = pytest.mark.skipif(
     not Path("/proc/self/fd").exists(), reason="needs /proc to count file handles"
@@ -84,3 +85,40 @@ def test_abandoned_scan_holds_no_connection(tmp_path: Path) -> None:
         next(scan)  # first page read, then abandoned mid-way
     assert open_handles(tmp_path / "point.db") <= 3 * (1 + SqliteStore.IDLE_READERS)
     store.close()
+
+
+def rss_mib() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError("no VmRSS")
+
+
+def test_memory_budget_bounds_the_caches_of_every_reader_together(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "point.db")
+    for start in range(0, 48_000, 8_000):  # ~48 MB of rows, more than the budget
+        wb = WriteBatch()
+        for i in range(start, start + 8_000):
+            wb.put("t", f"k{i:06d}", os.urandom(1000))
+        store.write(wb)
+    set_memory_budget(8)
+    try:
+        before = rss_mib()
+        # eight threads alive at once, each reading everything: without the budget each
+        # connection's own 16 MiB cache would fill (~128 MiB together)
+        barrier = threading.Barrier(8)
+
+        def read_all() -> None:
+            barrier.wait()
+            assert sum(1 for _ in store.scan("t")) == 48_000
+            barrier.wait()
+
+        readers = [threading.Thread(target=read_all) for _ in range(8)]
+        for t in readers:
+            t.start()
+        for t in readers:
+            t.join()
+        assert rss_mib() - before < 64
+    finally:
+        set_memory_budget(Settings().store_memory_mib)
+        store.close()

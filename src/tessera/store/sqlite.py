@@ -45,6 +45,20 @@ def _write_error(exc: BaseException) -> StorageError:
     return StorageError(f"write failed: {exc}")
 
 
+def set_memory_budget(mib: int) -> None:
+    """Cap the memory SQLite holds in this process (page caches of every connection together).
+
+    Per-connection cache sizes multiply with the number of reading threads; this is the one bound
+    that holds however many there are. SQLite's limit is process-wide and soft: it evicts cached
+    pages to stay under it. ``0`` removes the limit.
+    """
+    con = sqlite3.connect(":memory:")
+    try:
+        con.execute(f"PRAGMA soft_heap_limit={max(0, int(mib)) * 1024 * 1024}")
+    finally:
+        con.close()
+
+
 class _Lease:
     """Lives in a thread's locals; its finaliser returns the thread's reader to the pool."""
 
