@@ -273,6 +273,11 @@ def main() -> None:
         default="unique",
         help="unique event ids (stored data grows) or replayed ones (it stops growing)",
     )
+    ap.add_argument(
+        "--store-memory-mib",
+        type=int,
+        help="the server's store_memory_mib setting (SQLite page caches of all connections together)",
+    )
     ap.add_argument("--out", type=Path, help="also write the results as Markdown here")
     args = ap.parse_args()
     args.sample = min(args.sample, max(1.0, args.seconds / 4))
@@ -282,6 +287,8 @@ def main() -> None:
         t0 = time.perf_counter()
         info = seed(home, args.people)
         seed_s = time.perf_counter() - t0
+        if args.store_memory_mib is not None:
+            os.environ["TESSERA__STORE_MEMORY_MIB"] = str(args.store_memory_mib)
         proc, port = start_server(home)
         try:
             print(f"soak: {args.rate:g} ops/s for {args.seconds:g} s against port {port}", flush=True)
@@ -308,7 +315,8 @@ def main() -> None:
         f"streaming purchase events ({args.events} ids) evaluated by a streaming segment, 40 % profile "
         f"lookups), open loop "
         f"over {args.connections} keep-alive connections; {done} operations sent, {total_errors} errors; "
-        f"{members} segment memberships written by streaming evaluation.",
+        f"{members} segment memberships written by streaming evaluation; store memory budget "
+        f"{Settings.from_env().store_memory_mib} MiB.",
         "",
         "| t (s) | ops/s | p50 ms | p99 ms | p99 lookup ms | p99 ingest ms | errors | server RSS MB |",
         "| --- | --- | --- | --- | --- | --- | --- | --- |",
