@@ -94,3 +94,12 @@ def test_sandbox_is_chosen_by_option_or_environment(tmp_path: Path) -> None:
     assert json.loads(run(home, "dataset", "list", "--json")) == []  # prod is untouched
     missing = runner.invoke(app, ["dataset", "list", "--sandbox", "nosuch", "--home", str(home)])
     assert missing.exit_code == 2 and "nosuch" in missing.output
+
+
+def test_a_policy_that_is_not_json_is_a_usage_error(tmp_path: Path) -> None:
+    # checked before anything is opened, so --url to a dead port gives the same answer
+    for target in (["--home", str(tmp_path)], ["--url", "http://127.0.0.1:1"]):
+        result = runner.invoke(app, ["merge-policy", "create", '{"name": "p"', *target])
+        assert result.exit_code == 2, result.output
+        assert isinstance(result.exception, SystemExit)  # a message, not a traceback
+        assert "not JSON" in result.output

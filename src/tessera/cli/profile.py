@@ -100,9 +100,13 @@ def policy_create(
 
     Example: `tessera merge-policy create '{"name":"crm-first","identityGraph":{"type":"pdg"},"attributeMerge":{"type":"dataSetPrecedence","order":["<datasetId>"]}}'`
     """
+    try:
+        policy = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise typer.BadParameter(f"not JSON ({exc})", param_hint="'body'") from None
     opts.emit(
         opts.run(
-            remote=lambda client: client.create_merge_policy(orjson.loads(body)),
-            local=lambda sb: sb.merge_policies.create(orjson.loads(body)).to_json(),
+            remote=lambda client: client.create_merge_policy(policy),
+            local=lambda sb: sb.merge_policies.create(policy).to_json(),
         )
     )
