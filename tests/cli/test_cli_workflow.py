@@ -79,3 +79,27 @@ def test_cli_segments(tmp_path: Path) -> None:
     assert len(Path(exported["destination"]["path"]).read_text().strip().splitlines()) == 4  # header + 3
     listed = json.loads(run(home, "segment", "list", "--json"))
     assert [s["name"] for s in listed] == ["US"]
+
+
+def test_sandbox_is_chosen_by_option_or_environment(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    run(home, "sandbox", "create", "dev")
+    run(home, "schema", "standard", "--sandbox", "dev")
+    run(home, "dataset", "create", "Only-in-dev", "--schema", "Tessera Profile", "--sandbox", "dev")
+    by_option = json.loads(run(home, "dataset", "list", "--sandbox", "dev", "--json"))
+    by_env = runner.invoke(
+        app, ["dataset", "list", "--json", "--home", str(home)], env={"TESSERA_SANDBOX": "dev"}
+    )
+    assert [d["name"] for d in by_option] == [d["name"] for d in json.loads(by_env.stdout)] == ["Only-in-dev"]
+    assert json.loads(run(home, "dataset", "list", "--json")) == []  # prod is untouched
+    missing = runner.invoke(app, ["dataset", "list", "--sandbox", "nosuch", "--home", str(home)])
+    assert missing.exit_code == 2 and "nosuch" in missing.output
+
+
+def test_a_policy_that_is_not_json_is_a_usage_error(tmp_path: Path) -> None:
+    # checked before anything is opened, so --url to a dead port gives the same answer
+    for target in (["--home", str(tmp_path)], ["--url", "http://127.0.0.1:1"]):
+        result = runner.invoke(app, ["merge-policy", "create", '{"name": "p"', *target])
+        assert result.exit_code == 2, result.output
+        assert isinstance(result.exception, SystemExit)  # a message, not a traceback
+        assert "not JSON" in result.output

@@ -6,6 +6,7 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -23,6 +24,7 @@ from tessera.scaleout.stream import (
     EventPublisher,
     StreamMessage,
     apply_idempotently,
+    consume,
     ensure_topic,
 )
 from tessera.scaleout.worker import record_message
@@ -98,6 +100,42 @@ def test_apply_idempotently_skips_repeats_within_one_poll() -> None:
 
     assert apply_idempotently(store, [m, m], handle) == (1, 1)
     assert calls == ["same"]
+
+
+class _ScriptedConsumer:
+    """Hands out scripted polls (then nothing) and records what was committed."""
+
+    def __init__(self, polls: list[list[StreamMessage]]) -> None:
+        self.polls = polls
+        self.log: list[str] = []
+
+    def poll(self, max_messages: int, timeout: float) -> list[StreamMessage]:
+        return self.polls.pop(0) if self.polls else []
+
+    def commit(self, messages: list[StreamMessage]) -> None:
+        self.log.append("commit " + ",".join(m.id for m in messages))
+
+
+def test_consume_commits_each_batch_after_applying_it_and_stops_when_idle() -> None:
+    batches = [[StreamMessage(f"m{i}", None, b"x", "t", 0, i)] for i in range(3)]
+    consumer = _ScriptedConsumer([batches[0], [], batches[1], batches[2]])
+
+    def apply(messages: list[StreamMessage]) -> None:
+        consumer.log.append("apply " + ",".join(m.id for m in messages))
+
+    consume(consumer, threading.Event(), apply, idle_exit_s=0.6)  # type: ignore[arg-type]
+    assert consumer.log == ["apply m0", "commit m0", "apply m1", "commit m1", "apply m2", "commit m2"]
+
+
+def test_consume_commits_nothing_for_a_batch_that_failed_to_apply() -> None:
+    consumer = _ScriptedConsumer([[StreamMessage("m0", None, b"x", "t", 0, 0)]])
+
+    def apply(messages: list[StreamMessage]) -> None:
+        raise RuntimeError("store down")
+
+    with pytest.raises(RuntimeError):
+        consume(consumer, threading.Event(), apply, idle_exit_s=0.2)  # type: ignore[arg-type]
+    assert consumer.log == []  # the broker re-delivers it to the next worker
 
 
 def _count(db: Path) -> int:

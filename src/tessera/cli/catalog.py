@@ -2,41 +2,32 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
 
-from tessera.cli.common import (
-    ApiKeyOption,
-    HomeOption,
-    JsonOption,
-    SandboxOption,
-    UrlOption,
-    console,
-    emit,
-    open_client,
-    open_platform,
-    open_sandbox,
-)
+from tessera.cli.common import SharedOptions, console, emit, open_platform, shared_options
+from tessera.platform import Sandbox
+
+if TYPE_CHECKING:
+    from tessera.client import TesseraClient
 
 sandbox_app = typer.Typer(help="Sandboxes. Example: `tessera sandbox create dev`.", no_args_is_help=True)
 dataset_app = typer.Typer(help="Datasets. Example: `tessera dataset list --json`.", no_args_is_help=True)
 
 
 @sandbox_app.command("list")
-def sandbox_list(
-    home: HomeOption = None, as_json: JsonOption = False, url: UrlOption = None, api_key: ApiKeyOption = None
-) -> None:
+@shared_options(sandbox=False)
+def sandbox_list(opts: SharedOptions) -> None:
     """List sandboxes. Example: `tessera sandbox list` (or `--url http://127.0.0.1:8000`)."""
-    if url:
-        with open_client(url, api_key, None) as client:
-            rows = client.list_sandboxes()["sandboxes"]
-    else:
-        with open_platform(home) as platform:
-            rows = platform.sandboxes.list()
-    if as_json:
+    rows: Sequence[Mapping[str, Any]] = opts.run_platform(
+        remote=lambda client: client.list_sandboxes()["sandboxes"],
+        local=lambda platform: platform.sandboxes.list(),
+    )
+    if opts.as_json:
         emit(rows, True)
         return
     table = Table("name", "title", "type", "default")
@@ -46,60 +37,42 @@ def sandbox_list(
 
 
 @sandbox_app.command("create")
+@shared_options(sandbox=False)
 def sandbox_create(
-    name: str,
-    title: Annotated[str | None, typer.Option(help="Display title.")] = None,
-    home: HomeOption = None,
-    as_json: JsonOption = False,
-    url: UrlOption = None,
-    api_key: ApiKeyOption = None,
+    opts: SharedOptions, name: str, title: Annotated[str | None, typer.Option(help="Display title.")] = None
 ) -> None:
     """Create a development sandbox. Example: `tessera sandbox create dev --title "Dev"`."""
-    if url:
-        with open_client(url, api_key, None) as client:
-            emit(client.create_sandbox(name, title), as_json)
-        return
-    with open_platform(home) as platform:
-        emit(platform.sandboxes.create(name, title), as_json)
+    opts.emit(
+        opts.run_platform(
+            remote=lambda client: client.create_sandbox(name, title),
+            local=lambda platform: platform.sandboxes.create(name, title),
+        )
+    )
 
 
 @sandbox_app.command("delete")
-def sandbox_delete(
-    name: str,
-    home: HomeOption = None,
-    as_json: JsonOption = False,
-    url: UrlOption = None,
-    api_key: ApiKeyOption = None,
-) -> None:
+@shared_options(sandbox=False)
+def sandbox_delete(opts: SharedOptions, name: str) -> None:
     """Delete a sandbox and all its data. Example: `tessera sandbox delete dev`."""
-    if url:
-        with open_client(url, api_key, None) as client:
-            client.delete_sandbox(name)
-    else:
-        with open_platform(home) as platform:
-            platform.delete_sandbox(name)
-    if as_json:
+    opts.run_platform(
+        remote=lambda client: client.delete_sandbox(name),
+        local=lambda platform: platform.delete_sandbox(name),
+    )
+    if opts.as_json:
         emit({"deleted": name}, True)
     else:
         console.print(f"deleted sandbox {name}")
 
 
 @dataset_app.command("list")
-def dataset_list(
-    home: HomeOption = None,
-    sandbox: SandboxOption = "prod",
-    as_json: JsonOption = False,
-    url: UrlOption = None,
-    api_key: ApiKeyOption = None,
-) -> None:
+@shared_options()
+def dataset_list(opts: SharedOptions) -> None:
     """List datasets. Example: `tessera dataset list`."""
-    if url:
-        with open_client(url, api_key, sandbox) as client:
-            rows = [{"id": k, **v} for k, v in client.list_datasets(limit=100).items()]
-    else:
-        with open_sandbox(home, sandbox) as sb:
-            rows = sb.datasets.list()
-    if as_json:
+    rows = opts.run(
+        remote=lambda client: [{"id": k, **v} for k, v in client.list_datasets(limit=100).items()],
+        local=lambda sb: sb.datasets.list(),
+    )
+    if opts.as_json:
         emit(rows, True)
         return
     table = Table("id", "name", "schema", "profile", "identity")
@@ -116,40 +89,37 @@ def dataset_list(
 
 
 @dataset_app.command("create")
+@shared_options()
 def dataset_create(
+    opts: SharedOptions,
     name: str,
     schema: Annotated[str, typer.Option(help="Schema $id or title.")],
     upsert: Annotated[bool, typer.Option(help="Upsert mode (record datasets).")] = False,
-    home: HomeOption = None,
-    sandbox: SandboxOption = "prod",
-    as_json: JsonOption = False,
-    url: UrlOption = None,
-    api_key: ApiKeyOption = None,
 ) -> None:
     """Create a Profile- and Identity-enabled dataset.
 
     Example: `tessera dataset create crm --schema "CRM Profiles"`
     """
-    if url:
-        with open_client(url, api_key, sandbox) as client:
-            schema_id = schema
-            if not schema.startswith("https://"):
-                titles = {s.get("title"): s["$id"] for s in client.list_schemas()["results"]}
-                schema_id = titles.get(schema, schema)
-            dataset_id = client.create_dataset(name, schema_id, upsert=upsert)
-            emit(client.get_dataset(dataset_id), as_json)
-        return
-    with open_sandbox(home, sandbox) as sb:
-        schema_id = sb.schemas.find(schema)["$id"]
-        emit(sb.datasets.create(name, schema_id, upsert=upsert), as_json)
+
+    def remote(client: TesseraClient) -> Any:
+        schema_id = schema
+        if not schema.startswith("https://"):
+            titles = {s.get("title"): s["$id"] for s in client.list_schemas()["results"]}
+            schema_id = titles.get(schema, schema)
+        return client.get_dataset(client.create_dataset(name, schema_id, upsert=upsert))
+
+    def local(sb: Sandbox) -> Any:
+        return sb.datasets.create(name, sb.schemas.find(schema)["$id"], upsert=upsert)
+
+    opts.emit(opts.run(remote, local))
 
 
 @sandbox_app.command("backup")
+@shared_options(sandbox=False, remote=False)
 def sandbox_backup(
+    opts: SharedOptions,
     name: str,
     target: Annotated[Path, typer.Argument(help="New or empty folder for the backup.")],
-    home: HomeOption = None,
-    as_json: JsonOption = False,
 ) -> None:
     """Back up a sandbox into a folder of Parquet files with a manifest (safe while a server runs).
 
@@ -157,18 +127,24 @@ def sandbox_backup(
     """
     from tessera.ops.backup import backup_sandbox
 
-    with open_platform(home) as platform:
+    with open_platform(opts.home) as platform:
         manifest = backup_sandbox(platform, name, target)
-        emit({"sandbox": name, "dir": str(target), **manifest["counts"], "storeFormat": manifest["storeFormat"]},
-             as_json)  # fmt: skip
+        opts.emit(
+            {
+                "sandbox": name,
+                "dir": str(target),
+                **manifest["counts"],
+                "storeFormat": manifest["storeFormat"],
+            }
+        )
 
 
 @sandbox_app.command("restore")
+@shared_options(sandbox=False, remote=False)
 def sandbox_restore(
+    opts: SharedOptions,
     source: Annotated[Path, typer.Argument(help="A folder written by `tessera sandbox backup`.")],
     as_name: Annotated[str | None, typer.Option("--as", help="Restore under this sandbox name.")] = None,
-    home: HomeOption = None,
-    as_json: JsonOption = False,
 ) -> None:
     """Restore a backup as a new sandbox (checksums are verified first).
 
@@ -176,5 +152,5 @@ def sandbox_restore(
     """
     from tessera.ops.backup import restore_sandbox
 
-    with open_platform(home) as platform:
-        emit(restore_sandbox(platform, source, as_name), as_json)
+    with open_platform(opts.home) as platform:
+        opts.emit(restore_sandbox(platform, source, as_name))

@@ -4,27 +4,21 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import orjson
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from tessera.cli.common import (
-    ApiKeyOption,
-    HomeOption,
-    JsonOption,
-    SandboxOption,
-    UrlOption,
-    emit,
-    open_client,
-    open_sandbox,
-)
+from tessera.cli.common import ApiKeyOption, SharedOptions, UrlOption, emit, open_client, shared_options
 from tessera.errors import TesseraError
 from tessera.identity.simulate import simulate
 from tessera.model import Identity
 from tessera.platform import Sandbox
+
+if TYPE_CHECKING:
+    from tessera.client import TesseraClient
 
 app = typer.Typer(
     help="Identity graphs. Example: `tessera identity graph Email jane@example.com`.", no_args_is_help=True
@@ -40,6 +34,8 @@ def _identity() -> None:
     """Identity graph tools."""
 
 
+# Not @shared_options: the simulator reads no data directory (no --home or --sandbox) and its
+# local run needs no sandbox, so only --url and --api-key are shared.
 @app.command("simulate")
 def simulate_command(
     file: Annotated[
@@ -106,28 +102,27 @@ def simulate_command(
 
 
 @app.command("graph")
+@shared_options()
 def graph_command(
+    opts: SharedOptions,
     namespace: Annotated[str, typer.Argument(help="Namespace code, e.g. Email, ECID, CRMID.")],
     value: Annotated[str, typer.Argument(help="Identity value.")],
-    home: HomeOption = None,
-    sandbox: SandboxOption = "prod",
-    as_json: JsonOption = False,
-    url: UrlOption = None,
-    api_key: ApiKeyOption = None,
 ) -> None:
     """The identities linked with one identity (its identity graph).
 
     Example: `tessera identity graph Email jane@example.com --json`
     """
-    if url:
-        with open_client(url, api_key, sandbox) as client:
-            cluster = client.cluster_members(namespace=namespace, value=value)
-            members = [{"namespace": m.get("namespace"), "id": m["id"]} for m in cluster["members"]]
-    else:
-        with open_sandbox(home, sandbox) as sb:
-            identity = Identity(sb.identity.namespace(namespace).code, value)
-            members = [m.to_json() for m in sb.identity.cluster(identity)]
-    if as_json:
+
+    def remote(client: TesseraClient) -> list[dict[str, Any]]:
+        cluster = client.cluster_members(namespace=namespace, value=value)
+        return [{"namespace": m.get("namespace"), "id": m["id"]} for m in cluster["members"]]
+
+    def local(sb: Sandbox) -> list[dict[str, Any]]:
+        identity = Identity(sb.identity.namespace(namespace).code, value)
+        return [m.to_json() for m in sb.identity.cluster(identity)]
+
+    members = opts.run(remote, local)
+    if opts.as_json:
         emit(members, True)
         return
     table = Table(title=f"graph of {namespace}:{value}")
@@ -139,26 +134,21 @@ def graph_command(
 
 
 @app.command("explain")
+@shared_options()
 def explain_command(
+    opts: SharedOptions,
     from_identity: Annotated[str, typer.Argument(help="Namespace:value, e.g. Email:jane@example.com.")],
     to_identity: Annotated[str, typer.Argument(help="Namespace:value, e.g. ECID:1234.")],
-    home: HomeOption = None,
-    sandbox: SandboxOption = "prod",
-    as_json: JsonOption = False,
-    url: UrlOption = None,
-    api_key: ApiKeyOption = None,
 ) -> None:
     """The chain of links (first/last seen, dataset, batch) joining two identities.
 
     Example: `tessera identity explain Email:jane@example.com ECID:8914...`
     """
-    if url:
-        with open_client(url, api_key, sandbox) as client:
-            links = client.explain_link(from_identity, to_identity)["links"]
-    else:
-        with open_sandbox(home, sandbox) as sb:
-            links = sb.identity.explain(_parse(sb, from_identity), _parse(sb, to_identity))
-    emit({"links": links}, as_json)
+    links = opts.run(
+        remote=lambda client: client.explain_link(from_identity, to_identity)["links"],
+        local=lambda sb: sb.identity.explain(_parse(sb, from_identity), _parse(sb, to_identity)),
+    )
+    opts.emit({"links": links})
 
 
 def _parse(sb: Sandbox, text: str) -> Identity:

@@ -3,27 +3,22 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Mapping
 from contextlib import nullcontext
 from functools import partial
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import orjson
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
-from tessera.cli.common import (
-    ApiKeyOption,
-    HomeOption,
-    JsonOption,
-    SandboxOption,
-    UrlOption,
-    console,
-    emit,
-    open_client,
-    open_sandbox,
-)
+from tessera.cli.common import SharedOptions, console, emit, shared_options
 from tessera.errors import NotFound
+from tessera.platform import Sandbox
+
+if TYPE_CHECKING:
+    from tessera.client import TesseraClient
 
 app = typer.Typer(
     help="Ingest data. Example: `tessera ingest file crm ./profiles.jsonl`.", no_args_is_help=True
@@ -31,99 +26,106 @@ app = typer.Typer(
 
 
 @app.command("file")
+@shared_options()
 def ingest_file(
+    opts: SharedOptions,
     dataset: Annotated[str, typer.Argument(help="Dataset id or name.")],
     files: Annotated[list[Path], typer.Argument(help="JSON, JSONL, CSV or Parquet files.")],
     fmt: Annotated[str | None, typer.Option("--format", help="json, jsonl, csv or parquet.")] = None,
-    home: HomeOption = None,
-    sandbox: SandboxOption = "prod",
-    as_json: JsonOption = False,
-    url: UrlOption = None,
-    api_key: ApiKeyOption = None,
 ) -> None:
     """Ingest files as batches, showing progress; prints each batch's status and counts.
 
     Example: `tessera ingest file "CRM" crm.jsonl --json` (with `--url`, through the batch API)
     """
-    if url:
-        _ingest_files_remote(url, api_key, sandbox, dataset, files, fmt, as_json)
-        return
-    results = []
-    with open_sandbox(home, sandbox) as sb:
-        for file in files:
-            with Progress(
-                TextColumn(f"[bold]{file.name}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeElapsedColumn(),
-                console=console,
-                disable=as_json,
-                transient=True,
-            ) as bar:
-                task = bar.add_task("rows", total=None)
-                batch = sb.ingest.ingest_file(dataset, file, fmt=fmt, progress=partial(_advance, bar, task))
-            results.append(batch)
-            if not as_json:
-                m = batch["metrics"]
-                console.print(
-                    f"{file.name}: batch {batch['id']} {batch['status']}: {m['outputRecordCount']} ingested, "
-                    f"{m['failedRecordCount']} rejected"
-                )
-                for err in sb.batches.errors(batch["id"], limit=5):
-                    console.print(
-                        f"  row {err['row']}: {err['message']}"
-                        + (f" at {err['path']}" if err.get("path") else "")
-                    )
-    if as_json:
+    results = opts.run(
+        remote=lambda client: _ingest_files_remote(client, dataset, files, fmt, opts.as_json),
+        local=lambda sb: _ingest_files_local(sb, dataset, files, fmt, opts.as_json),
+    )
+    if opts.as_json:
         emit(results, True)
 
 
 @app.command("stream")
+@shared_options()
 def ingest_stream(
+    opts: SharedOptions,
     dataset: Annotated[
         str | None, typer.Option(help="Dataset for bare XDM records (envelopes name their own).")
     ] = None,
-    home: HomeOption = None,
-    sandbox: SandboxOption = "prod",
-    as_json: JsonOption = False,
-    url: UrlOption = None,
-    api_key: ApiKeyOption = None,
 ) -> None:
     """Stream messages from stdin, one JSON message (envelope or XDM record) per line.
 
     Example: `cat events.jsonl | tessera ingest stream --dataset web-events`
     """
-    if url:
-        _stream_remote(url, api_key, sandbox, dataset, as_json)
-        return
-    with open_sandbox(home, sandbox) as sb:
-        ds_id = sb.datasets.find(dataset)["id"] if dataset else None
-        ok = failed = 0
-        for line_no, line in enumerate(sys.stdin, 1):
-            if not line.strip():
-                continue
-            try:
-                message = orjson.loads(line)
-            except orjson.JSONDecodeError as exc:
-                failed += 1
-                console.print(f"line {line_no}: not JSON ({exc})")
-                continue
-            result = sb.ingest.stream([message], dataset_id=ds_id)[0]
-            if "xactionId" in result:
-                ok += 1
-            else:
-                failed += 1
-                if not as_json:
-                    console.print(f"line {line_no}: {result['message']}")
-        summary = {"ingested": ok, "rejected": failed}
-        emit(summary, as_json) if as_json else console.print(f"{ok} ingested, {failed} rejected")
+    ok, failed = opts.run(
+        remote=lambda client: _stream_remote(client, dataset, opts.as_json),
+        local=lambda sb: _stream_local(sb, dataset, opts.as_json),
+    )
+    if opts.as_json:
+        emit({"ingested": ok, "rejected": failed}, True)
+    else:
+        console.print(f"{ok} ingested, {failed} rejected")
 
 
 def _advance(bar: Progress, task: TaskID, rows_done: int) -> None:
     bar.update(task, completed=rows_done)
 
 
-def _dataset_id(client: Any, name_or_id: str) -> dict[str, Any]:
+def _ingest_files_local(
+    sb: Sandbox, dataset: str, files: list[Path], fmt: str | None, as_json: bool
+) -> list[Mapping[str, Any]]:
+    results: list[Mapping[str, Any]] = []
+    for file in files:
+        with Progress(
+            TextColumn(f"[bold]{file.name}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+            disable=as_json,
+            transient=True,
+        ) as bar:
+            task = bar.add_task("rows", total=None)
+            batch = sb.ingest.ingest_file(dataset, file, fmt=fmt, progress=partial(_advance, bar, task))
+        results.append(batch)
+        if not as_json:
+            m = batch["metrics"]
+            console.print(
+                f"{file.name}: batch {batch['id']} {batch['status']}: {m['outputRecordCount']} ingested, "
+                f"{m['failedRecordCount']} rejected"
+            )
+            for err in sb.batches.errors(batch["id"], limit=5):
+                console.print(
+                    f"  row {err['row']}: {err['message']}"
+                    + (f" at {err['path']}" if err.get("path") else "")
+                )
+    return results
+
+
+def _stream_local(sb: Sandbox, dataset: str | None, as_json: bool) -> tuple[int, int]:
+    """One message at a time through the sandbox's streaming flow; returns (ingested, rejected)."""
+    ds_id = sb.datasets.find(dataset)["id"] if dataset else None
+    ok = failed = 0
+    for line_no, line in enumerate(sys.stdin, 1):
+        if not line.strip():
+            continue
+        try:
+            message = orjson.loads(line)
+        except orjson.JSONDecodeError as exc:
+            failed += 1
+            console.print(f"line {line_no}: not JSON ({exc})")
+            continue
+        result = sb.ingest.stream([message], dataset_id=ds_id)[0]
+        if "xactionId" in result:
+            ok += 1
+        else:
+            failed += 1
+            if not as_json:
+                console.print(f"line {line_no}: {result['message']}")
+    return ok, failed
+
+
+def _dataset_id(client: TesseraClient, name_or_id: str) -> dict[str, Any]:
     datasets = client.list_datasets(limit=100)
     if name_or_id in datasets:
         return {"id": name_or_id, **datasets[name_or_id]}
@@ -134,80 +136,71 @@ def _dataset_id(client: Any, name_or_id: str) -> dict[str, Any]:
 
 
 def _ingest_files_remote(
-    url: str,
-    api_key: str | None,
-    sandbox: str,
-    dataset: str,
-    files: list[Path],
-    fmt: str | None,
-    as_json: bool,
-) -> None:
-    results = []
-    with open_client(url, api_key, sandbox) as client:
-        ds = _dataset_id(client, dataset)
-        for file in files:
-            kind = fmt or {".csv": "csv", ".parquet": "parquet", ".jsonl": "jsonl"}.get(
-                file.suffix.lower(), "json"
+    client: TesseraClient, dataset: str, files: list[Path], fmt: str | None, as_json: bool
+) -> list[Mapping[str, Any]]:
+    results: list[Mapping[str, Any]] = []
+    ds = _dataset_id(client, dataset)
+    for file in files:
+        kind = fmt or {".csv": "csv", ".parquet": "parquet", ".jsonl": "jsonl"}.get(
+            file.suffix.lower(), "json"
+        )
+        batch = client.create_batch(ds["id"], kind)
+        with console.status(f"uploading {file.name}", spinner="dots") if not as_json else nullcontext():
+            client.upload_file(batch["id"], ds["id"], file.name, file.read_bytes())
+            client.complete_batch(batch["id"])
+        done = client.get_batch(batch["id"])
+        results.append(done)
+        if not as_json:
+            m = done["metrics"]
+            console.print(
+                f"{file.name}: batch {done['id']} {done['status']}: {m['outputRecordCount']} ingested, "
+                f"{m['failedRecordCount']} rejected"
             )
-            batch = client.create_batch(ds["id"], kind)
-            with console.status(f"uploading {file.name}", spinner="dots") if not as_json else nullcontext():
-                client.upload_file(batch["id"], ds["id"], file.name, file.read_bytes())
-                client.complete_batch(batch["id"])
-            done = client.get_batch(batch["id"])
-            results.append(done)
-            if not as_json:
-                m = done["metrics"]
-                console.print(
-                    f"{file.name}: batch {done['id']} {done['status']}: {m['outputRecordCount']} ingested, "
-                    f"{m['failedRecordCount']} rejected"
-                )
-    if as_json:
-        emit(results, True)
+    return results
 
 
-def _stream_remote(url: str, api_key: str | None, sandbox: str, dataset: str | None, as_json: bool) -> None:
-    """Through a streaming connection, 500 messages per ``/collection/batch`` call."""
+def _stream_remote(client: TesseraClient, dataset: str | None, as_json: bool) -> tuple[int, int]:
+    """Through a streaming connection, 500 messages per ``/collection/batch`` call; returns
+    (ingested, rejected)."""
     ok = failed = 0
-    with open_client(url, api_key, sandbox) as client:
-        ds = _dataset_id(client, dataset) if dataset else None
-        inlet = client.create_connection("tessera-cli")["id"]
+    ds = _dataset_id(client, dataset) if dataset else None
+    inlet = client.create_connection("tessera-cli")["id"]
 
-        def flush(chunk: list[tuple[int, dict[str, Any]]]) -> None:
-            nonlocal ok, failed
-            if not chunk:
-                return
-            answers = client.send_messages(inlet, [m for _, m in chunk])["responses"]
-            for (line_no, _), answer in zip(chunk, answers, strict=True):
-                if "xactionId" in answer:
-                    ok += 1
-                else:
-                    failed += 1
-                    if not as_json:
-                        console.print(f"line {line_no}: {answer.get('message')}")
-            chunk.clear()
-
-        pending: list[tuple[int, dict[str, Any]]] = []
-        for line_no, line in enumerate(sys.stdin, 1):
-            if not line.strip():
-                continue
-            try:
-                message = orjson.loads(line)
-            except orjson.JSONDecodeError as exc:
+    def flush(chunk: list[tuple[int, dict[str, Any]]]) -> None:
+        nonlocal ok, failed
+        if not chunk:
+            return
+        answers = client.send_messages(inlet, [m for _, m in chunk])["responses"]
+        for (line_no, _), answer in zip(chunk, answers, strict=True):
+            if "xactionId" in answer:
+                ok += 1
+            else:
                 failed += 1
-                console.print(f"line {line_no}: not JSON ({exc})")
-                continue
-            if ds is not None and not (isinstance(message, dict) and "header" in message):
-                ref = {
-                    "id": ds["schemaRef"]["id"],
-                    "contentType": "application/vnd.adobe.xed-full+json;version=1",
-                }
-                message = {
-                    "header": {"schemaRef": ref, "datasetId": ds["id"]},
-                    "body": {"xdmMeta": {"schemaRef": ref}, "xdmEntity": message},
-                }
-            pending.append((line_no, message))
-            if len(pending) >= 500:
-                flush(pending)
-        flush(pending)
-    summary = {"ingested": ok, "rejected": failed}
-    emit(summary, as_json) if as_json else console.print(f"{ok} ingested, {failed} rejected")
+                if not as_json:
+                    console.print(f"line {line_no}: {answer.get('message')}")
+        chunk.clear()
+
+    pending: list[tuple[int, dict[str, Any]]] = []
+    for line_no, line in enumerate(sys.stdin, 1):
+        if not line.strip():
+            continue
+        try:
+            message = orjson.loads(line)
+        except orjson.JSONDecodeError as exc:
+            failed += 1
+            console.print(f"line {line_no}: not JSON ({exc})")
+            continue
+        if ds is not None and not (isinstance(message, dict) and "header" in message):
+            ref = {
+                "id": ds["schemaRef"]["id"],
+                "contentType": "application/vnd.adobe.xed-full+json;version=1",
+            }
+            message = {
+                "header": {"schemaRef": ref, "datasetId": ds["id"]},
+                "body": {"xdmMeta": {"schemaRef": ref}, "xdmEntity": message},
+            }
+        pending.append((line_no, message))
+        if len(pending) >= 500:
+            flush(pending)
+    flush(pending)
+    return ok, failed

@@ -7,16 +7,8 @@ from typing import Annotated, Any
 
 import typer
 
-from tessera.cli.common import (
-    ApiKeyOption,
-    HomeOption,
-    JsonOption,
-    SandboxOption,
-    UrlOption,
-    emit,
-    open_client,
-    open_sandbox,
-)
+from tessera.cli.common import SharedOptions, shared_options
+from tessera.platform import Sandbox
 
 job_app = typer.Typer(help="Segment jobs. Example: `tessera job watch <jobId>`.", no_args_is_help=True)
 export_app = typer.Typer(
@@ -36,65 +28,52 @@ def watch_remote(client: Any, job_id: str, interval: float = 0.5) -> dict[str, A
 
 
 @job_app.command("watch")
-def job_watch(
-    job_id: str,
-    interval: IntervalOption = 0.5,
-    home: HomeOption = None,
-    sandbox: SandboxOption = "prod",
-    as_json: JsonOption = False,
-    url: UrlOption = None,
-    api_key: ApiKeyOption = None,
-) -> None:
+@shared_options()
+def job_watch(opts: SharedOptions, job_id: str, interval: IntervalOption = 0.5) -> None:
     """Wait for a segment job to finish and print it (exit code 1 when it failed).
 
     Example: `tessera job watch d3b4a50d-dfea-43eb-9fca-557ea53771fd --url http://127.0.0.1:8000`
     """
-    if url:
-        with open_client(url, api_key, sandbox) as client:
-            job = watch_remote(client, job_id, interval)
-    else:
-        with open_sandbox(home, sandbox) as sb:
+
+    def local(sb: Sandbox) -> dict[str, Any]:
+        job: dict[str, Any] = sb.segments.job(job_id)
+        while job["status"] in RUNNING:
+            time.sleep(interval)
             job = sb.segments.job(job_id)
-            while job["status"] in RUNNING:
-                time.sleep(interval)
-                job = sb.segments.job(job_id)
-    emit(job, as_json)
+        return job
+
+    job = opts.run(remote=lambda client: watch_remote(client, job_id, interval), local=local)
+    opts.emit(job)
     if job["status"] == "FAILED":
         raise typer.Exit(1)
 
 
 @job_app.command("list")
+@shared_options()
 def job_list(
+    opts: SharedOptions,
     status: Annotated[
         str | None, typer.Option(help="NEW, PROCESSING, SUCCEEDED, FAILED or CANCELLED.")
     ] = None,
-    home: HomeOption = None,
-    sandbox: SandboxOption = "prod",
-    as_json: JsonOption = False,
-    url: UrlOption = None,
-    api_key: ApiKeyOption = None,
 ) -> None:
     """List segment jobs, newest first. Example: `tessera job list --status SUCCEEDED --json`."""
-    if url:
-        with open_client(url, api_key, sandbox) as client:
-            emit(client.list_segment_jobs(status=status)["children"], as_json)
-        return
-    with open_sandbox(home, sandbox) as sb:
-        emit(sb.segments.jobs(status=status), as_json)
+    opts.emit(
+        opts.run(
+            remote=lambda client: client.list_segment_jobs(status=status)["children"],
+            local=lambda sb: sb.segments.jobs(status=status),
+        )
+    )
 
 
 @export_app.command("run")
+@shared_options()
 def export_run(
+    opts: SharedOptions,
     segment_id: str,
     fmt: Annotated[str, typer.Option("--format", help="csv, parquet or jsonl.")] = "jsonl",
     fields: Annotated[
         str, typer.Option(help="Comma-separated XDM paths.")
     ] = "identities.id,personalEmail.address",
-    home: HomeOption = None,
-    sandbox: SandboxOption = "prod",
-    as_json: JsonOption = False,
-    url: UrlOption = None,
-    api_key: ApiKeyOption = None,
 ) -> None:
     """Export a segment's members (the job is finished when this returns).
 
@@ -103,44 +82,33 @@ def export_run(
     from tessera.cli.segment import export_body
 
     body = export_body(segment_id, fmt, fields)
-    if url:
-        with open_client(url, api_key, sandbox) as client:
-            emit(client.create_export(body), as_json)
-        return
-    with open_sandbox(home, sandbox) as sb:
-        emit(sb.segments.activation.exports.create(body), as_json)
+    opts.emit(
+        opts.run(
+            remote=lambda client: client.create_export(body),
+            local=lambda sb: sb.segments.activation.exports.create(body),
+        )
+    )
 
 
 @export_app.command("list")
-def export_list(
-    home: HomeOption = None,
-    sandbox: SandboxOption = "prod",
-    as_json: JsonOption = False,
-    url: UrlOption = None,
-    api_key: ApiKeyOption = None,
-) -> None:
+@shared_options()
+def export_list(opts: SharedOptions) -> None:
     """List export jobs. Example: `tessera export list --json`."""
-    if url:
-        with open_client(url, api_key, sandbox) as client:
-            emit(client.list_exports()["records"], as_json)
-        return
-    with open_sandbox(home, sandbox) as sb:
-        emit(sb.segments.activation.exports.list(), as_json)
+    opts.emit(
+        opts.run(
+            remote=lambda client: client.list_exports()["records"],
+            local=lambda sb: sb.segments.activation.exports.list(),
+        )
+    )
 
 
 @export_app.command("get")
-def export_get(
-    export_id: str,
-    home: HomeOption = None,
-    sandbox: SandboxOption = "prod",
-    as_json: JsonOption = False,
-    url: UrlOption = None,
-    api_key: ApiKeyOption = None,
-) -> None:
+@shared_options()
+def export_get(opts: SharedOptions, export_id: str) -> None:
     """Show one export job with its file and counts. Example: `tessera export get <exportJobId>`."""
-    if url:
-        with open_client(url, api_key, sandbox) as client:
-            emit(client.get_export(export_id), as_json)
-        return
-    with open_sandbox(home, sandbox) as sb:
-        emit(sb.segments.activation.exports.get(export_id), as_json)
+    opts.emit(
+        opts.run(
+            remote=lambda client: client.get_export(export_id),
+            local=lambda sb: sb.segments.activation.exports.get(export_id),
+        )
+    )

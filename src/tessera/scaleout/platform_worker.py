@@ -32,7 +32,7 @@ from tessera.errors import NotFound
 from tessera.flow import ChunkResult, process_chunk
 from tessera.scaleout.coordination import SandboxCoordinator
 from tessera.scaleout.distributed import DistributedPlatform
-from tessera.scaleout.stream import EventConsumer, StreamMessage, ensure_topic, partitions_for
+from tessera.scaleout.stream import EventConsumer, StreamMessage, consume, ensure_topic, partitions_for
 from tessera.settings import Settings
 from tessera.store.base import PointStore, WriteBatch
 from tessera.store.staged import StagedStore
@@ -153,26 +153,18 @@ def run_platform_worker(
     the offset commit (failure drills: a crash in that window makes the broker redeliver).
     """
     total = PlatformWorkerStats()
-    idle = 0.0
-    while not stop.is_set():
-        messages = consumer.poll(max_batch, 0.2)
-        if not messages:
-            idle += 0.2
-            if idle_exit_s is not None and idle >= idle_exit_s:
-                break
-            continue
-        idle = 0.0
+
+    def apply(messages: list[StreamMessage]) -> None:
         stats = apply_batch(platform, messages)
         if commit_delay_s:
             print(f"stored batch {total.batches + 1}; offsets in {commit_delay_s} s", flush=True)
             time.sleep(commit_delay_s)
-        consumer.commit(messages)  # only now: every effect above is durable in the store
         total.applied += stats.applied
         total.duplicates += stats.duplicates
         total.undecodable += stats.undecodable
         total.batches += 1
-        if throttle_s:
-            stop.wait(throttle_s)
+
+    consume(consumer, stop, apply, max_batch=max_batch, idle_exit_s=idle_exit_s, throttle_s=throttle_s)
     return total
 
 

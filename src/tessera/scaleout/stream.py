@@ -304,3 +304,45 @@ def apply_idempotently(
         done_now.add(m.id)
         applied += 1
     return applied, skipped
+
+
+POLL_S = 0.2
+"""How long one poll waits for a first message; also the step of the idle clock."""
+
+
+def consume(
+    consumer: EventConsumer,
+    stop: threading.Event,
+    apply: Callable[[list[StreamMessage]], None],
+    *,
+    max_batch: int = 200,
+    idle_exit_s: float | None = None,
+    throttle_s: float = 0.0,
+) -> None:
+    """The at-least-once loop: poll, ``apply``, commit offsets; until ``stop`` is set.
+
+    ``apply`` must leave the batch's effects durable when it returns: the offsets are committed
+    right after, and a crash before that makes the broker re-deliver the batch (so ``apply`` must
+    also skip what it already applied, e.g. with :func:`apply_idempotently`).
+
+    Args:
+        consumer: where the messages come from.
+        stop: set it (from a signal handler) to finish after the current batch.
+        apply: called with each non-empty polled batch.
+        max_batch: most messages per poll.
+        idle_exit_s: also return after this many seconds without a message (tests, drains).
+        throttle_s: pause after each batch (demos and crash tests slow a worker down with it).
+    """
+    idle = 0.0
+    while not stop.is_set():
+        messages = consumer.poll(max_batch, POLL_S)
+        if not messages:
+            idle += POLL_S
+            if idle_exit_s is not None and idle >= idle_exit_s:
+                break
+            continue
+        idle = 0.0
+        apply(messages)
+        consumer.commit(messages)
+        if throttle_s:
+            stop.wait(throttle_s)

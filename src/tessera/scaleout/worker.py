@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from tessera.scaleout.stream import EventConsumer, StreamMessage, apply_idempotently, partitions_for
+from tessera.scaleout.stream import EventConsumer, StreamMessage, apply_idempotently, consume, partitions_for
 from tessera.store.base import PointStore, WriteBatch
 
 Handler = Callable[[StreamMessage], WriteBatch]
@@ -45,22 +45,14 @@ def run_worker(
     ``throttle_s`` pauses after each batch (demos and crash tests slow a worker down with it).
     """
     stats = WorkerStats()
-    idle = 0.0
-    while not stop.is_set():
-        messages = consumer.poll(max_batch, 0.2)
-        if not messages:
-            idle += 0.2
-            if idle_exit_s is not None and idle >= idle_exit_s:
-                break
-            continue
-        idle = 0.0
+
+    def apply(messages: list[StreamMessage]) -> None:
         applied, skipped = apply_idempotently(store, messages, handle)
-        consumer.commit(messages)
         stats.applied += applied
         stats.duplicates += skipped
         stats.batches += 1
-        if throttle_s:
-            stop.wait(throttle_s)
+
+    consume(consumer, stop, apply, max_batch=max_batch, idle_exit_s=idle_exit_s, throttle_s=throttle_s)
     return stats
 
 
