@@ -80,7 +80,7 @@ class Sandbox:
             raise
         self.write_lock = threading.RLock()
         """Serialises the ingestion flow of this sandbox (one logical writer)."""
-        self.datasets = Datasets(self.store)
+        self.datasets = Datasets(self.store, schema_exists=lambda ref: self.schemas.exists(ref))
         self.batches = Batches(self.store)
         self.schemas = SchemaService(self)
         self.identity = IdentityService(self)

@@ -11,10 +11,23 @@ from tessera.store import WriteBatch
 pytestmark = pytest.mark.anyio
 DATASETS = "/data/foundation/catalog/dataSets"
 BATCHES = "/data/foundation/catalog/batches"
-SCHEMA = {
-    "id": "https://ns.adobe.com/tessera/schemas/crm",
-    "contentType": "application/vnd.adobe.xed+json;version=1",
-}
+SCHEMA = {"id": "", "contentType": "application/vnd.adobe.xed+json;version=1"}
+
+
+@pytest.fixture(autouse=True)
+def crm_schema(platform: Platform) -> None:
+    """Datasets need a schema that exists: the sandbox's standard profile schema."""
+    SCHEMA["id"] = platform.sandbox().schemas.ensure_standard_schemas()["profile"]
+
+
+async def test_a_dataset_for_a_schema_that_does_not_exist_is_refused(client: httpx.AsyncClient) -> None:
+    response = await client.post(
+        DATASETS, json={"name": "CRM", "schemaRef": {"id": "https://x/schemas/nope"}}
+    )
+    assert response.status_code == 400
+    assert response.json()["report"]["path"] == "schemaRef.id"
+    assert "does not exist" in response.json()["detail"]
+    assert (await client.get(DATASETS)).json() == {}
 
 
 async def create(client: httpx.AsyncClient, name: str, **extra: object) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import httpx
+import orjson
 import pytest
 from fastapi import FastAPI
 
@@ -51,10 +52,11 @@ async def test_missing_content_type_is_400_and_wrong_one_415(client: httpx.Async
     assert_problem(wrong, 415)
 
 
-async def test_vendor_json_content_type_is_accepted(client: httpx.AsyncClient) -> None:
+async def test_vendor_json_content_type_is_accepted(client: httpx.AsyncClient, platform: Platform) -> None:
+    schema = platform.sandbox().schemas.ensure_standard_schemas()["profile"]
     response = await client.post(
         DATASETS,
-        content=b'{"name": "x", "schemaRef": {"id": "s"}}',
+        content=orjson.dumps({"name": "x", "schemaRef": {"id": schema}}),
         headers={"content-type": "application/vnd.adobe.xed+json;version=1"},
     )
     assert response.status_code == 201

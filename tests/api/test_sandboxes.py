@@ -5,6 +5,8 @@ from __future__ import annotations
 import httpx
 import pytest
 
+from tessera.platform import Platform
+
 pytestmark = pytest.mark.anyio
 SANDBOXES = "/data/foundation/sandbox-management/sandboxes"
 DATASETS = "/data/foundation/catalog/dataSets"
@@ -36,9 +38,11 @@ async def test_create_get_delete_development_sandbox(client: httpx.AsyncClient) 
     assert (await client.delete(f"{SANDBOXES}/prod")).status_code == 422
 
 
-async def test_data_of_one_sandbox_is_invisible_in_another(client: httpx.AsyncClient) -> None:
+async def test_data_of_one_sandbox_is_invisible_in_another(
+    client: httpx.AsyncClient, platform: Platform
+) -> None:
     await client.post(SANDBOXES, json={"name": "dev", "type": "development"})
-    schema = {"id": "https://ns.adobe.com/tessera/schemas/x"}
+    schema = {"id": platform.sandbox("dev").schemas.ensure_standard_schemas()["profile"]}
     made = await client.post(
         DATASETS, json={"name": "only-dev", "schemaRef": schema}, headers={"x-sandbox-name": "dev"}
     )

@@ -37,9 +37,13 @@ def test_catalog_errors_name_the_problem(tmp_path: Path) -> None:
         with pytest.raises(NotFound):
             p.sandbox("missing")
         sb = p.sandbox()
-        sb.datasets.create("CRM", "schema-x")
-        with pytest.raises(Conflict):
+        with pytest.raises(InvalidInput, match="does not exist") as no_schema:
             sb.datasets.create("CRM", "schema-x")
+        assert no_schema.value.path == "schemaRef.id"
+        profile = sb.schemas.ensure_standard_schemas()["profile"]
+        sb.datasets.create("CRM", profile)
+        with pytest.raises(Conflict):
+            sb.datasets.create("CRM", profile)
         with pytest.raises(NotFound):
             sb.datasets.get("nope")
 
@@ -47,7 +51,8 @@ def test_catalog_errors_name_the_problem(tmp_path: Path) -> None:
 def test_deleting_a_sandbox_removes_its_data(tmp_path: Path) -> None:
     with Platform.open(tmp_path) as p:
         p.sandboxes.create("tmp")
-        p.sandbox("tmp").datasets.create("x", "schema-x")
+        tmp = p.sandbox("tmp")
+        tmp.datasets.create("x", tmp.schemas.ensure_standard_schemas()["profile"])
         folder = tmp_path / "sandboxes" / "tmp"
         assert folder.exists()
         p.delete_sandbox("tmp")

@@ -107,8 +107,9 @@ async def test_async_client_against_the_app(platform: Platform) -> None:
     async with AsyncTesseraClient("http://t", transport=transport) as client:
         created = await client.create_sandbox("dev-a", "Dev A")
         assert created["name"] == "dev-a"
+        schema = platform.sandbox().schemas.ensure_standard_schemas()["profile"]
         dataset_id = await client.request(
-            "POST", "/data/foundation/catalog/dataSets", json={"name": "d", "schemaRef": {"id": "s"}}
+            "POST", "/data/foundation/catalog/dataSets", json={"name": "d", "schemaRef": {"id": schema}}
         )
         assert dataset_id[0].startswith("@/dataSets/")
         datasets = await client.list_datasets()
@@ -138,7 +139,11 @@ def test_sync_client_typed_catalog_calls(platform: Platform) -> None:
 
     try:
         client = TesseraClient("http://t", transport=httpx.MockTransport(forward))
-        dataset_id = client.create_dataset("crm", "https://ns.adobe.com/tessera/schemas/x", upsert=True)
+        schema = platform.sandbox().schemas.ensure_standard_schemas()["profile"]
+        with pytest.raises(InvalidInput) as no_schema:
+            client.create_dataset("crm", "https://ns.adobe.com/tessera/schemas/x", upsert=True)
+        assert no_schema.value.path == "schemaRef.id"
+        dataset_id = client.create_dataset("crm", schema, upsert=True)
         doc = client.get_dataset(dataset_id)
         assert doc["tags"]["unifiedProfile"] == ["enabled:true", "isUpsert:true"]
         assert client.patch_dataset(dataset_id, {"description": "CRM"}) == [f"@/dataSets/{dataset_id}"]

@@ -49,6 +49,7 @@ def start(home: Path, *, keyed: bool) -> Iterator[Server]:
         if keyed:
             platform.sandboxes.create("team-a")
             platform.sandboxes.create("team-b")
+            schemas["team-b profile"] = platform.sandbox("team-b").schemas.ensure_standard_schemas()["profile"]
             keys["a"], _ = create_key(platform.system, ["team-a"], "a")
             keys["admin"], _ = create_key(platform.system, ["*"], "admin")
     port = free_port()

@@ -34,7 +34,7 @@ def test_every_route_without_key_is_refused(keyed_server: Server) -> None:
 
 def test_key_for_a_sees_nothing_of_b(keyed_server: Server) -> None:
     admin = TesseraClient(keyed_server.url, api_key=keyed_server.keys["admin"], sandbox="team-b")
-    secret = admin.create_dataset("b-secret", "https://ns.adobe.com/tessera/schemas/none")
+    secret = admin.create_dataset("b-secret", keyed_server.schemas["team-b profile"])
     with TesseraClient(
         keyed_server.url, api_key=keyed_server.keys["a"], sandbox="team-a", retries=0
     ) as client:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import builtins
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from tessera.catalog.ids import epoch_ms, new_id
@@ -28,8 +28,10 @@ NAME_RE = re.compile(r"^[^\x00-\x1f]{1,256}$")
 class Datasets:
     """Create, read, patch and delete datasets of one sandbox."""
 
-    def __init__(self, store: PointStore) -> None:
+    def __init__(self, store: PointStore, schema_exists: Callable[[str], bool] | None = None) -> None:
         self._store = store
+        # the catalog sits below the schema registry in the flow, so it is told how to ask
+        self._schema_exists = schema_exists
 
     def create(
         self,
@@ -60,6 +62,12 @@ class Datasets:
             raise InvalidInput("Dataset name must be 1-256 printable characters", path="name")
         if any(d["name"] == name for d in self.list()):
             raise Conflict(f"A dataset named {name!r} already exists", path="name")
+        if self._schema_exists is not None and not self._schema_exists(schema_id):
+            raise InvalidInput(
+                f"Schema {schema_id!r} does not exist in this sandbox; create it in the schema registry first "
+                "(a dataset's records are validated against its schema)",
+                path="schemaRef.id",
+            )
         now = epoch_ms()
         tags: dict[str, list[str]] = {
             "unifiedProfile": ["enabled:true" if profile else "enabled:false"]
@@ -140,8 +148,10 @@ def upsert_enabled(dataset: dict[str, Any]) -> bool:
 class Batches:
     """Batches of one sandbox: status, counts and per-record error diagnostics."""
 
-    def __init__(self, store: PointStore) -> None:
+    def __init__(self, store: PointStore, schema_exists: Callable[[str], bool] | None = None) -> None:
         self._store = store
+        # the catalog sits below the schema registry in the flow, so it is told how to ask
+        self._schema_exists = schema_exists
 
     def create(
         self, dataset_id: str, input_format: str = "json", *, batch_id: str | None = None

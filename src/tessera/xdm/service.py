@@ -104,6 +104,14 @@ class SchemaService:
         schema_json: dict[str, Any] = self.registry.get_schema(ref).to_json()
         return schema_json
 
+    def exists(self, ref: str) -> bool:
+        """Whether a schema with this ``$id``, ``meta:altId`` or title exists."""
+        try:
+            self.registry.get_schema(ref)
+        except NotFound:
+            return False
+        return True
+
     def find(self, ref: str) -> dict[str, Any]:
         return self.get(ref)
 
