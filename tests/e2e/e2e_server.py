@@ -49,7 +49,8 @@ def start(home: Path, *, keyed: bool) -> Iterator[Server]:
         if keyed:
             platform.sandboxes.create("team-a")
             platform.sandboxes.create("team-b")
-            schemas["team-b profile"] = platform.sandbox("team-b").schemas.ensure_standard_schemas()["profile"]
+            team_b = platform.sandbox("team-b").schemas.ensure_standard_schemas()
+            schemas["team-b profile"] = team_b["profile"]
             keys["a"], _ = create_key(platform.system, ["team-a"], "a")
             keys["admin"], _ = create_key(platform.system, ["*"], "admin")
     port = free_port()
