@@ -129,7 +129,9 @@ def _regex_group(s: Any, p: Any, n: Any = 0) -> str | None:
     if m is None or n > (r.groups if r else 0) or n < 0:
         return None
     g = m.group(n)
-    return g if isinstance(g, str) else None
+    # a group that took no part in the match is "" — what SQL engines give (RE2's extract has no
+    # null for it), so the streaming evaluator and the batch SQL agree
+    return g if isinstance(g, str) else ""
 
 
 def like_regex(pat: str) -> re.Pattern[str]:
