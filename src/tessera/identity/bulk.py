@@ -29,7 +29,16 @@ from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import connected_components
 
 from tessera.errors import InvalidInput
-from tessera.identity.graph import GraphChanges, HistoryEntry, IdentityGraph, Time, _Comp, _ms, _new_pid
+from tessera.identity.graph import (
+    _PENDING,
+    GraphChanges,
+    HistoryEntry,
+    IdentityGraph,
+    Time,
+    _Comp,
+    _ms,
+    _new_pid,
+)
 from tessera.identity.rules import LinkingRules, row_rejection
 from tessera.model import Identity
 
@@ -554,7 +563,7 @@ def _apply_fast(
     comps_reg.update(zip(pids, new_comps, strict=True))
     history.extend(map(HistoryEntry, seq0, t0, repeat("created"), pids, repeat(None)))
     log.created.extend(pids)
-    log._members.update(dict.fromkeys(pids, ()))
+    log._members.update(dict.fromkeys(pids, _PENDING))
     comp_of = np.empty(n_lab, dtype=object)
     comp_of[new_groups] = new_comps
 
@@ -591,7 +600,7 @@ def _apply_fast(
             container.uniq = graph._uniq_of(container.members)
         comp_of[lab] = container
         if fresh_members or len(cs) > 1:
-            log._members[container.pid] = ()
+            log._members[container.pid] = _PENDING
 
     # Fresh nodes point at their component and take the time of the first row linking them;
     # nodes of the replayed groups stay outside until their rows are replayed.
