@@ -451,12 +451,16 @@ def _resolve(
     replay_sel = need[link_label]
     replay = link_rows[replay_sel]
     if len(replay):
-        node_l = node.tolist()
-        times_l = times.tolist()
-        for i, s, k in zip(
-            replay.tolist(), row_start[replay_sel].tolist(), k_link[replay_sel].tolist(), strict=True
+        # only the replayed rows' entries become Python ints (the whole batch's would cost as much again)
+        k_rep = k_link[replay_sel]
+        rep_start = np.zeros(len(replay), dtype=np.int64)
+        np.cumsum(k_rep[:-1], out=rep_start[1:])
+        take = np.repeat(row_start[replay_sel] - rep_start, k_rep) + np.arange(int(k_rep.sum()))
+        rep_nodes = node[take].tolist()
+        for i, s, k, t in zip(
+            replay.tolist(), rep_start.tolist(), k_rep.tolist(), times[replay].tolist(), strict=True
         ):
-            changes = graph._link_nodes(node_l[s : s + k], base + i + 1, times_l[i], dataset, batch)
+            changes = graph._link_nodes(rep_nodes[s : s + k], base + i + 1, t, dataset, batch)
             if changes is not None:
                 _absorb(log, changes)
     graph._snapshot(log)
