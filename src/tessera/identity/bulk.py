@@ -112,34 +112,37 @@ def resolve_bulk(
     >>> [len(m) for m in g.components().values()]
     [3]
     """
-    n_rows = len(rows)
-    offsets = np.zeros(n_rows + 1, dtype=np.int64)
-    np.cumsum(np.fromiter(map(len, rows), dtype=np.int64, count=n_rows), out=offsets[1:])
-    flat = [ident for row in rows for ident in row]
-    declared = None
-    if primaries is not None and (record or not graph.rules.priority):
-        declared = np.full(n_rows, -1, dtype=np.int64)
-        for i, p in enumerate(primaries):
-            if p is not None:
-                for j, ident in enumerate(rows[i]):
-                    if ident == p:
-                        declared[i] = offsets[i] + j
-                        break
-    out = resolve_columns(
-        graph,
-        offsets,
-        [ident.namespace for ident in flat],
-        [ident.id for ident in flat],
-        ts=ts,
-        dataset=dataset,
-        batch=batch,
-        declared=declared,
-        record=record,
-    )
-    primary = [None if p < 0 else flat[p] for p in out.primary.tolist()]
-    rejected: list[str | None] = [None] * n_rows
-    for i, reason in out.rejected.items():
-        rejected[i] = reason
+    with _gc_paused():
+        n_rows = len(rows)
+        offsets = np.zeros(n_rows + 1, dtype=np.int64)
+        np.cumsum(np.fromiter(map(len, rows), dtype=np.int64, count=n_rows), out=offsets[1:])
+        flat = [ident for row in rows for ident in row]
+        declared = None
+        if primaries is not None and (record or not graph.rules.priority):
+            starts = offsets.tolist()
+            positions = [-1] * n_rows
+            for i, p in enumerate(primaries):
+                if p is not None:
+                    for j, ident in enumerate(rows[i]):
+                        if ident == p:
+                            positions[i] = starts[i] + j
+                            break
+            declared = np.array(positions, dtype=np.int64)
+        out = resolve_columns(
+            graph,
+            offsets,
+            [ident.namespace for ident in flat],
+            [ident.id for ident in flat],
+            ts=ts,
+            dataset=dataset,
+            batch=batch,
+            declared=declared,
+            record=record,
+        )
+        primary = [None if p < 0 else flat[p] for p in out.primary.tolist()]
+        rejected: list[str | None] = [None] * n_rows
+        for i, reason in out.rejected.items():
+            rejected[i] = reason
     return BulkResult(primary, rejected, out.changes, out.replayed_rows)
 
 
