@@ -17,6 +17,7 @@ reason text), rows whose primary identity is decided by comparing values, and th
 from __future__ import annotations
 
 import gc
+from array import array
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -535,11 +536,11 @@ def _apply_fast(
     start, k = len(graph._la), len(new)
     new_keys = key[new]
     lk.update(zip(new_keys.tolist(), range(start, start + k), strict=True))
-    graph._la.extend((new_keys >> 32).tolist())
-    graph._lb.extend((new_keys & 0xFFFFFFFF).tolist())
-    graph._lfirst.extend(times[links.first[new]].tolist())
-    graph._llast.extend(links.maxt[new].tolist())
-    graph._lseq.extend((base + 1 + links.last[new]).tolist())
+    _extend(graph._la, new_keys >> 32)
+    _extend(graph._lb, new_keys & 0xFFFFFFFF)
+    _extend(graph._lfirst, times[links.first[new]])
+    _extend(graph._llast, links.maxt[new])
+    _extend(graph._lseq, base + 1 + links.last[new])
     graph._lds.extend(repeat(dataset, k))
     graph._lbatch.extend(repeat(batch, k))
     if graph._j_links is not None:
@@ -614,9 +615,9 @@ def _apply_fast(
     new_local = g.fresh_local[: n_after - n_before]
     new_label = g.labels[new_local]
     graph._n_comp[n_before:n_after] = comp_of[new_label].tolist()
-    graph._n_first[n_before:n_after] = np.where(
-        g.is_fast[new_label], times[np.minimum(g.node_first[new_local], len(times) - 1)], -1
-    ).tolist()
+    graph._n_first[n_before:n_after] = _as_array(
+        np.where(g.is_fast[new_label], times[np.minimum(g.node_first[new_local], len(times) - 1)], -1)
+    )
     n_first = graph._n_first
     for loc in g.fresh_local[n_after - n_before :].tolist():
         lab = int(g.labels[loc])
@@ -738,11 +739,11 @@ def _intern(
             sel = sel[~old]
         first = len(n_ns)
         table.update(zip(vals, range(first, first + len(vals)), strict=True))
-        n_ns.extend(repeat(nsi, len(vals)))
+        _extend(n_ns, np.full(len(vals), nsi, dtype=np.int64))
         n_val.extend(vals)
         node_of[sel] = np.arange(first, first + len(vals))
     added = len(n_ns) - n_before
-    graph._n_first.extend(repeat(-1, added))
+    _extend(graph._n_first, np.full(added, -1, dtype=np.int64))
     graph._n_comp.extend(repeat(None, added))
     nodes: np.ndarray = node_of[ident]
     return nodes
@@ -790,8 +791,18 @@ def _localizer(nodes: np.ndarray, n_graph: int) -> Callable[[np.ndarray], np.nda
     return lambda x: np.searchsorted(nodes, x)
 
 
-def _gather(values: list[int], idx: np.ndarray) -> np.ndarray:
-    return np.fromiter(map(values.__getitem__, idx.tolist()), dtype=np.int64, count=len(idx))
+def _gather(values: array[int], idx: np.ndarray) -> np.ndarray:
+    # the view is dropped at once: an array exporting its buffer cannot grow
+    picked: np.ndarray = np.frombuffer(values, dtype=np.int64)[idx]
+    return picked
+
+
+def _as_array(values: np.ndarray) -> array[int]:
+    return array("q", np.ascontiguousarray(values, dtype=np.int64).tobytes())
+
+
+def _extend(column: array[int], values: np.ndarray) -> None:
+    column.frombytes(np.ascontiguousarray(values, dtype=np.int64).tobytes())
 
 
 def _strings(col: Strings, name: str) -> pa.Array:

@@ -8,7 +8,7 @@ batch); each operation also returns :class:`GraphChanges` for the profile layer.
 Internals, and why:
 
 * Identities are interned to small integers (one dict per namespace), and links live in parallel
-  lists indexed by a link id, keyed by the packed pair ``low << 32 | high``: no object per link.
+  columns indexed by a link id, keyed by the packed pair ``low << 32 | high``: no object per link.
 * Each identity points straight at its component object, and merging relabels the smaller
   component's members (small-to-large). Finding a component is one list index (no path walk);
   every identity is relabelled at most log2(component size) times, and with the graph limit on
@@ -31,6 +31,7 @@ whose members did not change always keeps its id.
 from __future__ import annotations
 
 import hashlib
+from array import array
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -269,18 +270,19 @@ class IdentityGraph:
         self._ns_unique: list[bool] = []
         self._ns_rank: list[int] = []
         self._intern: list[dict[str, int]] = []
-        # nodes
-        self._n_ns: list[int] = []
+        # nodes (integer columns are arrays: no int object per entry, nothing for the GC to walk,
+        # and the bulk path reads and writes them as NumPy buffers)
+        self._n_ns: array[int] = array("q")
         self._n_val: list[str] = []
-        self._n_first: list[int] = []
+        self._n_first: array[int] = array("q")
         self._n_comp: list[_Comp | None] = []
         # links
         self._lk: dict[int, int] = {}
-        self._la: list[int] = []
-        self._lb: list[int] = []
-        self._lfirst: list[int] = []
-        self._llast: list[int] = []
-        self._lseq: list[int] = []
+        self._la: array[int] = array("q")
+        self._lb: array[int] = array("q")
+        self._lfirst: array[int] = array("q")
+        self._llast: array[int] = array("q")
+        self._lseq: array[int] = array("q")
         self._lds: list[str | None] = []
         self._lbatch: list[str | None] = []
         self._lfree: list[int] = []
