@@ -117,7 +117,6 @@ def resolve_bulk(
         n_rows = len(rows)
         offsets = np.zeros(n_rows + 1, dtype=np.int64)
         np.cumsum(np.fromiter(map(len, rows), dtype=np.int64, count=n_rows), out=offsets[1:])
-        flat = [ident for row in rows for ident in row]
         declared = None
         if primaries is not None and (record or not graph.rules.priority):
             starts = offsets.tolist()
@@ -132,15 +131,18 @@ def resolve_bulk(
         out = resolve_columns(
             graph,
             offsets,
-            [ident.namespace for ident in flat],
-            [ident.id for ident in flat],
+            [ident.namespace for row in rows for ident in row],
+            [ident.id for row in rows for ident in row],
             ts=ts,
             dataset=dataset,
             batch=batch,
             declared=declared,
             record=record,
         )
-        primary = [None if p < 0 else flat[p] for p in out.primary.tolist()]
+        primary = [
+            None if p < 0 else row[p - s]
+            for row, p, s in zip(rows, out.primary.tolist(), offsets.tolist(), strict=False)
+        ]
         rejected: list[str | None] = [None] * n_rows
         for i, reason in out.rejected.items():
             rejected[i] = reason
