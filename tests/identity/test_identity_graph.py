@@ -26,6 +26,17 @@ def test_links_carry_times_dataset_and_batch_and_refresh_last_seen() -> None:
     assert (link.first_seen, link.last_seen, link.dataset, link.batch) == (100, 200, "web", "b2")
 
 
+def test_changes_report_the_members_as_they_were_after_their_own_row() -> None:
+    g = IdentityGraph(LinkingRules(limit=3))
+    first = g.add_row(row("Email:a, ECID:1")).changes
+    second = g.add_row(row("ECID:1, Phone:7")).changes
+    g.add_row(row("ECID:1, IDFA:d"))  # over the limit: the component is rebuilt
+    assert first is not None and second is not None
+    (pid,) = first.profile_ids
+    assert set(first.profiles[pid]) == set(row("Email:a, ECID:1"))
+    assert set(second.profiles[pid]) == set(row("Email:a, ECID:1, Phone:7"))
+
+
 def test_merge_keeps_the_older_profile_id_and_records_history() -> None:
     g = IdentityGraph()
     r1 = g.add_row(row("Email:a, ECID:1"))

@@ -7,7 +7,8 @@
   algorithm (Reading B, ``rules.link_sort_key``), the graph limit, ``unlink``,
   ``delete_identity``, ``re_resolve``, cluster history and queries (``members``,
   ``profile_id``, ``mapping``, ``explain``, ``stats``).
-* :func:`resolve_bulk` — vectorised resolution of a batch, identical to row-at-a-time.
+* :func:`resolve_bulk` — vectorised resolution of a batch, identical to row-at-a-time;
+  :func:`resolve_columns` — the same for a batch held as columns (e.g. Arrow arrays).
 * :func:`simulate` — the graph simulator (same engine, no store).
 
 Persistence: either a full snapshot (``IdentityGraph.to_rows()`` → :class:`GraphState`, rebuilt
@@ -26,7 +27,7 @@ the graph, and each changed profile's members, so the profile layer can move fra
 ('CRMID:Tom', 1)
 """
 
-from tessera.identity.bulk import BulkResult, resolve_bulk
+from tessera.identity.bulk import BulkResult, ColumnResult, resolve_bulk, resolve_columns
 from tessera.identity.graph import (
     GraphChanges,
     GraphDelta,
@@ -46,6 +47,7 @@ from tessera.model import Identity
 __all__ = [
     "DEFAULT_NAMESPACES",
     "BulkResult",
+    "ColumnResult",
     "GraphChanges",
     "GraphDelta",
     "GraphState",
@@ -61,6 +63,7 @@ __all__ = [
     "SimulationResult",
     "ValidatedRow",
     "resolve_bulk",
+    "resolve_columns",
     "simulate",
     "validate_row",
 ]

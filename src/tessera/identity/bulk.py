@@ -1,25 +1,50 @@
 """Vectorised resolution of a batch of rows, producing exactly what row-at-a-time would.
 
-How: every row's identities are interned and their links collected into arrays; connected
-components over those links plus the touched existing components (``scipy.sparse.csgraph``)
-give each row's final group. A group that ends within the graph limit and holds at most one
-identity of every unique namespace can never have triggered a rule on the way (every
+How: the batch arrives as columns (row offsets, namespace and value strings). Identities are
+interned by Arrow dictionary encoding and NumPy, each row is assessed with array operations
+(duplicates, rejection rules, primary identity), and every row's links are built as arrays.
+``scipy.sparse.csgraph.connected_components`` over the batch's links plus the touched existing
+components gives each row's final group. A group that ends within the graph limit and holds at
+most one identity of every unique namespace can never have triggered a rule on the way (every
 intermediate state is a subset of it), so its links and component are written in bulk. Only the
 remaining groups are replayed row by row through the engine, in row order with the rows' own
 sequence numbers; groups are independent, so the result is identical to the incremental path.
+
+Only the rows that are unusual go through Python one at a time: rows a rule rejects (for the
+reason text), rows whose primary identity is decided by comparing values, and the replayed groups.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import gc
+from array import array
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
+from itertools import chain, repeat
+from typing import TypeAlias
 
 import numpy as np
-from scipy.sparse import coo_matrix
+import pyarrow as pa
+from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import connected_components
 
-from tessera.identity.graph import GraphChanges, HistoryEntry, IdentityGraph, Time, _Comp, _ms, _new_pid
+from tessera.errors import InvalidInput
+from tessera.identity.graph import (
+    _PENDING,
+    GraphChanges,
+    HistoryEntry,
+    IdentityGraph,
+    Time,
+    _Comp,
+    _ms,
+    _new_pid,
+)
+from tessera.identity.rules import LinkingRules, row_rejection
 from tessera.model import Identity
+
+Strings: TypeAlias = "pa.Array | pa.ChunkedArray | Sequence[str]"
+"""A string column: an Arrow string array (as read from a batch file) or a Python sequence."""
 
 
 @dataclass(slots=True)
@@ -40,6 +65,24 @@ class BulkResult:
     replayed_rows: int
 
 
+@dataclass(slots=True)
+class ColumnResult:
+    """Outcome of :func:`resolve_columns`.
+
+    Attributes:
+        primary: per row, the position (in the flat columns) of its primary identity; -1 for
+            empty and rejected rows.
+        rejected: row index → rejection reason, for the rejected rows only.
+        changes: as in :class:`BulkResult`.
+        replayed_rows: how many rows needed the row-at-a-time rules.
+    """
+
+    primary: np.ndarray
+    rejected: dict[int, str]
+    changes: GraphChanges
+    replayed_rows: int
+
+
 def resolve_bulk(
     graph: IdentityGraph,
     rows: Sequence[Sequence[Identity]],
@@ -52,6 +95,9 @@ def resolve_bulk(
 ) -> BulkResult:
     """Apply a batch of rows (in time order) to ``graph`` as if :meth:`IdentityGraph.add_row`
     were called for each row in turn, but vectorised.
+
+    The rows are flattened into columns for :func:`resolve_columns`; callers that already hold
+    columns (a batch file read with Arrow) should call that directly.
 
     Args:
         graph: the engine to update.
@@ -67,133 +113,719 @@ def resolve_bulk(
     >>> [len(m) for m in g.components().values()]
     [3]
     """
-    n_rows = len(rows)
+    with _gc_paused():
+        n_rows = len(rows)
+        offsets = np.zeros(n_rows + 1, dtype=np.int64)
+        np.cumsum(np.fromiter(map(len, rows), dtype=np.int64, count=n_rows), out=offsets[1:])
+        declared = None
+        if primaries is not None and (record or not graph.rules.priority):
+            starts = offsets.tolist()
+            positions = [-1] * n_rows
+            for i, p in enumerate(primaries):
+                if p is not None:
+                    for j, ident in enumerate(rows[i]):
+                        if ident == p:
+                            positions[i] = starts[i] + j
+                            break
+            declared = np.array(positions, dtype=np.int64)
+        out = resolve_columns(
+            graph,
+            offsets,
+            [ident.namespace for row in rows for ident in row],
+            [ident.id for row in rows for ident in row],
+            ts=ts,
+            dataset=dataset,
+            batch=batch,
+            declared=declared,
+            record=record,
+        )
+        primary = [
+            None if p < 0 else row[p - s]
+            for row, p, s in zip(rows, out.primary.tolist(), offsets.tolist(), strict=False)
+        ]
+        rejected: list[str | None] = [None] * n_rows
+        for i, reason in out.rejected.items():
+            rejected[i] = reason
+    return BulkResult(primary, rejected, out.changes, out.replayed_rows)
+
+
+def resolve_columns(
+    graph: IdentityGraph,
+    offsets: Sequence[int] | np.ndarray,
+    namespaces: Strings,
+    values: Strings,
+    *,
+    ts: Sequence[Time] | np.ndarray | None = None,
+    dataset: str | None = None,
+    batch: str | None = None,
+    declared: Sequence[int] | np.ndarray | None = None,
+    record: bool = False,
+) -> ColumnResult:
+    """:func:`resolve_bulk` for a batch held as columns: row ``i``'s identities are
+    ``namespaces[offsets[i]:offsets[i+1]]`` with ``values`` alongside.
+
+    Args:
+        graph: the engine to update.
+        offsets: ``n_rows + 1`` non-decreasing positions, starting at 0 and ending at the
+            column length.
+        namespaces: each identity's namespace code.
+        values: each identity's value.
+        ts: each row's time (epoch ms or datetime); default: the rows' sequence numbers.
+        dataset: source dataset of the whole batch.
+        batch: batch id.
+        declared: per row, the position of its schema primary identity or -1 (see ``add_row``:
+            used for records and when no priority is configured).
+        record: True when the rows are profile records.
+
+    Raises:
+        InvalidInput: when the columns do not fit together or hold nulls.
+
+    >>> g = IdentityGraph()
+    >>> r = resolve_columns(g, [0, 2, 4], ["Email", "ECID", "ECID", "Phone"], ["a", "1", "1", "9"])
+    >>> r.primary.tolist(), [len(m) for m in g.components().values()]
+    ([1, 2], [3])
+    """
+    with _gc_paused():
+        return _resolve(graph, offsets, namespaces, values, ts, dataset, batch, declared, record)
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    # A batch allocates ~10^5 lists and components and makes no reference cycles; left on, the
+    # cyclic collector repeatedly walks the whole heap (graph included) while it does.
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _resolve(
+    graph: IdentityGraph,
+    offsets: Sequence[int] | np.ndarray,
+    namespaces: Strings,
+    values: Strings,
+    ts: Sequence[Time] | np.ndarray | None,
+    dataset: str | None,
+    batch: str | None,
+    declared: Sequence[int] | np.ndarray | None,
+    record: bool,
+) -> ColumnResult:
+    off = np.asarray(offsets, dtype=np.int64)
+    ns_col, val_col = _strings(namespaces, "namespaces"), _strings(values, "values")
+    n_rows = len(off) - 1
+    m = len(ns_col)
+    if n_rows < 0 or len(val_col) != m or off[0] != 0 or off[-1] != m or bool(np.any(off[1:] < off[:-1])):
+        raise InvalidInput(
+            "Row offsets must start at 0, never decrease and end at the length of both columns.",
+            path="offsets",
+        )
     base = graph._seq
-    times = [base + i + 1 for i in range(n_rows)] if ts is None else [_ms(t) for t in ts]
+    times = _row_times(ts, base, n_rows)
     log = GraphChanges(graph)
-    primary: list[Identity | None] = [None] * n_rows
-    rejected: list[str | None] = [None] * n_rows
-    row_nodes: list[list[int] | None] = [None] * n_rows
-    ns_idx, ns_graph, node_of = graph._ns_idx, graph._ns_graph, graph._node
-    pa: list[int] = []
-    pb: list[int] = []
-    prow: list[int] = []
-    assess, intern = graph._assess, graph._intern
-    for i, idents in enumerate(rows):
-        if not idents:
-            continue
-        idents, prim, reason = assess(idents, None if primaries is None else primaries[i], record)
-        primary[i], rejected[i] = prim, reason
-        if reason is not None:
-            graph._refused["rows rejected by linking rules"] += 1
-            continue
-        if len(idents) < 2:
-            continue
-        nodes: list[int] = []
-        for ident in idents:
-            nsi = ns_idx.get(ident.namespace)
-            if nsi is None:
-                nsi = graph._ns(ident.namespace)
-            if ns_graph[nsi]:
-                node = intern[nsi].get(ident.id)
-                nodes.append(node_of(nsi, ident.id) if node is None else node)
-        if len(nodes) < 2:
-            continue
-        row_nodes[i] = nodes
-        k = len(nodes)
-        for x in range(k - 1):
-            a = nodes[x]
-            for y in range(x + 1, k):
-                pa.append(a)
-                pb.append(nodes[y])
-                prow.append(i)
+    primary = np.full(n_rows, -1, dtype=np.int64)
+    rejected: dict[int, str] = {}
     graph._seq = base + n_rows
-    if not pa:
-        return BulkResult(primary, rejected, log, 0)
+    if m == 0:
+        return ColumnResult(primary, rejected, log, 0)
+    rules = graph.rules
+    counts = np.diff(off)
+    row_of = np.repeat(np.arange(n_rows, dtype=np.int64), counts)
+    nonempty = counts > 0
+    starts = off[:-1][nonempty]
 
-    n_nodes = len(graph._n_ns)
-    a_arr = np.asarray(pa, dtype=np.int64)
-    b_arr = np.asarray(pb, dtype=np.int64)
-    row_arr = np.asarray(prow, dtype=np.int64)
-    lo, hi = np.minimum(a_arr, b_arr), np.maximum(a_arr, b_arr)
+    # Namespaces: batch-local codes (a handful) and each one's properties in the graph.
+    ns_enc = ns_col.dictionary_encode()
+    codes: list[str] = ns_enc.dictionary.to_pylist()
+    ns_loc = ns_enc.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+    n_loc = len(codes)
+    nsi_loc = np.array([graph._ns(c) for c in codes], dtype=np.int64)
+    graph_loc = np.array([graph._ns_graph[i] for i in nsi_loc], dtype=bool)
+    unique_loc = np.array([graph._ns_unique[i] for i in nsi_loc], dtype=bool)
+    rank_loc = np.array([graph._ns_rank[i] for i in nsi_loc], dtype=np.int64)
+    lex_loc = np.empty(n_loc, dtype=np.int64)
+    lex_loc[sorted(range(n_loc), key=codes.__getitem__)] = np.arange(n_loc)
+    # (rank, namespace code) of each namespace as one int: the primary identity's order
+    order_loc = rank_loc * n_loc + lex_loc
 
-    # Existing components touched by the batch join the connected-components input as stars.
+    # Identities: one code per distinct (namespace, value).
+    val_enc = val_col.dictionary_encode()
+    v_dict = val_enc.dictionary
+    v_idx = val_enc.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+    ident, ident_key = _factorize(v_idx * n_loc + ns_loc, len(v_dict) * n_loc)
+
+    def strings_at(positions: np.ndarray) -> list[str]:
+        return v_dict.take(pa.array(v_idx[positions])).to_pylist()  # type: ignore[no-any-return]
+
+    # Rows repeating a namespace are the only ones that can hold duplicates or be rejected.
+    if n_loc <= 63:
+        row_bits = np.bitwise_or.reduceat(np.left_shift(np.uint64(1), ns_loc.astype(np.uint64)), starts)
+        distinct = np.bitwise_count(row_bits).astype(np.int64)
+    else:
+        rn = np.unique(row_of * n_loc + ns_loc)
+        distinct = np.bincount(rn // n_loc, minlength=n_rows)[nonempty]
+    repeated = np.zeros(n_rows, dtype=bool)
+    repeated[nonempty] = distinct < counts[nonempty]
+    keep = np.ones(m, dtype=bool)
+    rep_pos = np.flatnonzero(repeated[row_of])
+    if len(rep_pos):
+        # exact duplicates: keep each identity's first mention in its row
+        o = np.lexsort((rep_pos, ident[rep_pos], row_of[rep_pos]))
+        ps = rep_pos[o]
+        dup = (row_of[ps][1:] == row_of[ps][:-1]) & (ident[ps][1:] == ident[ps][:-1])
+        keep[ps[1:][dup]] = False
+        if rules.enabled:
+            _reject(
+                rules,
+                codes,
+                ns_loc,
+                unique_loc,
+                rank_loc,
+                order_loc,
+                row_of,
+                rep_pos[keep[rep_pos]],
+                n_rows,
+                strings_at,
+                rejected,
+            )
+    is_rejected = np.zeros(n_rows, dtype=bool)
+    if rejected:
+        is_rejected[np.fromiter(rejected, dtype=np.int64, count=len(rejected))] = True
+        graph._refused["rows rejected by linking rules"] += len(rejected)
+
+    # Primary identity: highest priority, then namespace code, then value (rank_loc/lex_loc order
+    # the first two; only rows where two values tie on those compare strings).
+    big = int(order_loc.max()) + 1
+    row_min = np.full(n_rows, big, dtype=np.int64)
+    row_min[nonempty] = np.minimum.reduceat(np.where(keep, order_loc[ns_loc], big), starts)
+    cand = np.flatnonzero(keep & (order_loc[ns_loc] == row_min[row_of]))
+    n_cand = np.bincount(row_of[cand], minlength=n_rows)
+    single = n_cand[row_of[cand]] == 1
+    primary[row_of[cand[single]]] = cand[single]
+    tied = cand[~single]
+    if len(tied):
+        tied_rows = row_of[tied].tolist()
+        best: dict[int, tuple[str, int]] = {}
+        for r, v, p in zip(tied_rows, strings_at(tied), tied.tolist(), strict=True):
+            if r not in best or v < best[r][0]:
+                best[r] = (v, p)
+        primary[np.fromiter(best, dtype=np.int64, count=len(best))] = [p for _, p in best.values()]
+    if declared is not None and (record or not rules.priority):
+        d = np.asarray(declared, dtype=np.int64)
+        has = np.flatnonzero(d >= 0)
+        if bool(np.any((d[has] < off[has]) | (d[has] >= off[has + 1]))):
+            raise InvalidInput("A declared primary identity lies outside its row.", path="declared")
+        primary[has] = d[has]
+    primary[is_rejected] = -1
+
+    # The rows that link: not rejected, two or more identities, two or more of them in graphs.
+    n_kept = np.zeros(n_rows, dtype=np.int64)
+    n_kept[nonempty] = np.add.reduceat(keep.astype(np.int64), starts)
+    nm = np.flatnonzero(keep & graph_loc[ns_loc] & ((n_kept >= 2) & ~is_rejected)[row_of])
+    k_row = np.bincount(row_of[nm], minlength=n_rows)
+    nm = nm[k_row[row_of[nm]] >= 2]
+    if len(nm) == 0:
+        return ColumnResult(primary, rejected, log, 0)
+    link_rows = np.flatnonzero(k_row >= 2)
+    k_link = k_row[link_rows]
+    row_start = np.zeros(len(link_rows), dtype=np.int64)  # each link row's first entry in nm
+    np.cumsum(k_link[:-1], out=row_start[1:])
+
+    n_before = len(graph._n_ns)
+    node = _intern(graph, ident[nm], ident_key, n_loc, nsi_loc, v_dict)
+    n_after = len(graph._n_ns)
+
+    # Every pair of every link row, then the distinct links with their first/last rows and time.
+    pa_parts: list[np.ndarray] = []
+    pb_parts: list[np.ndarray] = []
+    pr_parts: list[np.ndarray] = []
+    for k in np.flatnonzero(np.bincount(k_link)).tolist():
+        sel = np.flatnonzero(k_link == k)
+        mat = node[row_start[sel][:, None] + np.arange(k)]
+        iu, ju = np.triu_indices(k, 1)
+        pa_parts.append(mat[:, iu].ravel())
+        pb_parts.append(mat[:, ju].ravel())
+        pr_parts.append(np.repeat(link_rows[sel], len(iu)))
+    a, b = np.concatenate(pa_parts), np.concatenate(pb_parts)
+    keys = (np.minimum(a, b) << 32) | np.maximum(a, b)
+    o = np.argsort(keys)
+    keys_s, rows_s = keys[o], np.concatenate(pr_parts)[o]
+    cut = np.flatnonzero(np.r_[True, keys_s[1:] != keys_s[:-1]])
+    ukey = keys_s[cut]
+    u_first = np.minimum.reduceat(rows_s, cut)
+    u_last = np.maximum.reduceat(rows_s, cut)
+    u_maxt = np.maximum.reduceat(times[rows_s], cut)
+    ulo, uhi = ukey >> 32, ukey & 0xFFFFFFFF
+
+    # Existing components the batch touches join the connected components as stars.
     n_comp = graph._n_comp
-    # a mask over all nodes is much faster than np.unique (hash or sort) for marking ints
-    seen_mask = np.zeros(n_nodes, dtype=bool)
-    seen_mask[lo] = True
-    seen_mask[hi] = True
-    batch_nodes = np.flatnonzero(seen_mask)
+    batch_nodes = _distinct(node, n_after)
     touched: dict[int, _Comp] = {}
-    for node in batch_nodes.tolist():
-        c = n_comp[node]
-        if c is not None and id(c) not in touched:
+    orphans: list[int] = []  # nodes interned before the batch but in no graph
+    for n in batch_nodes[batch_nodes < n_before].tolist():
+        c = n_comp[n]
+        if c is None:
+            orphans.append(n)
+        elif id(c) not in touched:
             touched[id(c)] = c
-    ea: list[int] = []
-    eb: list[int] = []
-    for c in touched.values():
-        head = c.members[0]
-        ea.extend([head] * (len(c.members) - 1))
-        eb.extend(c.members[1:])
-    src = np.concatenate([lo, np.asarray(ea, dtype=np.int64)])
-    dst = np.concatenate([hi, np.asarray(eb, dtype=np.int64)])
-    adj = coo_matrix((np.ones(len(src), dtype=np.int8), (src, dst)), shape=(n_nodes, n_nodes)).tocsr()
+    comps = list(touched.values())
+    if comps:
+        sizes = np.fromiter((len(c.members) for c in comps), dtype=np.int64, count=len(comps))
+        star_b = np.fromiter(
+            chain.from_iterable(c.members for c in comps), dtype=np.int64, count=int(sizes.sum())
+        )
+        heads = star_b[np.r_[0, np.cumsum(sizes)[:-1]]]
+        star_a = np.repeat(heads, sizes)
+        involved = np.union1d(batch_nodes, star_b)
+    else:
+        star_a = star_b = heads = np.zeros(0, dtype=np.int64)
+        involved = batch_nodes
+    local = _localizer(involved, n_after)
+    n_inv = len(involved)
+    src, dst = local(ulo), local(uhi)
+    if comps:
+        s_all = np.concatenate([src, local(star_a)])
+        d_all = np.concatenate([dst, local(star_b)])
+        so = np.argsort(s_all, kind="stable")
+        s_all, d_all = s_all[so], d_all[so]
+    else:
+        s_all, d_all = src, dst  # already ordered by source: keys sort by their low node
+    indptr = np.searchsorted(s_all, np.arange(n_inv + 1))
+    adj = csr_matrix((np.ones(len(s_all), dtype=np.int8), d_all, indptr), shape=(n_inv, n_inv))
     _, labels = connected_components(adj, directed=True, connection="weak")
+    n_lab = int(labels.max()) + 1
 
     # Which groups need the rules: over the limit, or two identities of one unique namespace.
-    seen_mask[np.asarray(eb, dtype=np.int64)] = True
-    seen_mask[np.asarray(ea, dtype=np.int64)] = True
-    involved = np.flatnonzero(seen_mask)
-    inv_labels = labels[involved]
-    need: set[int] = set()
-    limit = graph.rules.limit
-    if limit is not None:
-        sizes = np.bincount(inv_labels)
-        need.update(np.nonzero(sizes > limit)[0].tolist())
-    if graph.rules.unique:
-        ns_arr = np.asarray(graph._n_ns, dtype=np.int64)[involved]
-        uniq_mask = np.asarray(graph._ns_unique, dtype=bool)[ns_arr]
-        if uniq_mask.any():
-            pairs = inv_labels[uniq_mask] * (len(graph._ns_code) + 1) + ns_arr[uniq_mask]
-            vals, counts = np.unique(pairs, return_counts=True)
-            need.update((vals[counts > 1] // (len(graph._ns_code) + 1)).tolist())
+    need = np.zeros(n_lab, dtype=bool)
+    inv_ns = _gather(graph._n_ns, involved) if rules.unique else None
+    if rules.limit is not None:
+        need |= np.bincount(labels, minlength=n_lab) > rules.limit
+    if inv_ns is not None:
+        ns_unique = np.asarray(graph._ns_unique, dtype=bool)
+        uq = ns_unique[inv_ns]
+        if uq.any():
+            pair = labels[uq] * len(ns_unique) + inv_ns[uq]
+            vals, cnt = _counts(pair, n_lab * len(ns_unique))
+            need[vals[cnt > 1] // len(ns_unique)] = True
 
-    row_label = labels[a_arr]  # every pair of a row lies in the row's group
-    if need:
-        need_arr = np.fromiter(need, dtype=np.int64)
-        need_mask = np.zeros(int(labels.max()) + 1, dtype=bool)
-        need_mask[need_arr] = True
-        pair_fast = ~need_mask[row_label]
-        replay_mask = np.zeros(n_rows, dtype=bool)
-        replay_mask[row_arr[~pair_fast]] = True
-        replay_rows = np.flatnonzero(replay_mask).tolist()
-    else:
-        pair_fast = np.ones(len(row_arr), dtype=bool)
-        replay_rows = []
+    # Each link row's group, and each group's first row (it names a group that is new).
+    link_label = labels[local(node[row_start])]
+    group_first = np.full(n_lab, len(link_rows), dtype=np.int64)
+    np.minimum.at(group_first, link_label, np.arange(len(link_rows)))
+    fresh_local = local(np.concatenate([np.arange(n_before, n_after), np.asarray(orphans, dtype=np.int64)]))
+    node_first = np.full(n_inv, n_rows, dtype=np.int64)
+    np.minimum.at(node_first, local(node), row_of[nm])
+    comp_label = labels[local(heads)] if comps else np.zeros(0, dtype=np.int64)
+    is_fast = ~need
+    is_new_group = is_fast.copy()
+    is_new_group[comp_label] = False
+    new_groups = np.flatnonzero(is_new_group)
+    # a new group's id is named after the smallest (namespace, value) of its first row
+    j0 = group_first[new_groups]
+    name_pos = _row_argmin(lex_loc[ns_loc[nm]], row_start, k_link, j0, lambda p: strings_at(nm[p]))
+    fast = _FastGroups(
+        is_fast=is_fast,
+        labels=labels,
+        involved=involved,
+        fresh_local=fresh_local,
+        node_first=node_first,
+        comps=[c for c, lab in zip(comps, comp_label.tolist(), strict=True) if is_fast[lab]],
+        comp_label=comp_label[is_fast[comp_label]],
+        group_row=link_rows[group_first],  # every group holds a link row
+        new_groups=new_groups,
+        name_code=[codes[i] for i in ns_loc[nm[name_pos]].tolist()],
+        name_value=strings_at(nm[name_pos]),
+        inv_ns=inv_ns,
+    )
+    u_label = labels[src]
+    links = np.flatnonzero(is_fast[u_label])
+    _apply_fast(
+        graph,
+        log,
+        fast,
+        _Links(ukey[links], u_label[links], u_first[links], u_last[links], u_maxt[links]),
+        base=base,
+        times=times,
+        n_before=n_before,
+        n_after=n_after,
+        dataset=dataset,
+        batch=batch,
+    )
 
-    for i in replay_rows:
-        nodes_i = row_nodes[i]
-        assert nodes_i is not None
-        changes = graph._link_nodes(nodes_i, base + i + 1, times[i], dataset, batch)
-        if changes is not None:
-            _absorb(log, changes)
-
-    if pair_fast.any():
-        _apply_fast(
-            graph,
-            lo[pair_fast],
-            hi[pair_fast],
-            row_arr[pair_fast],
-            labels,
-            row_nodes,
-            times,
-            base,
-            dataset,
-            batch,
-            log,
-        )
+    replay_sel = need[link_label]
+    replay = link_rows[replay_sel]
+    if len(replay):
+        # only the replayed rows' entries become Python ints (the whole batch's would cost as much again)
+        k_rep = k_link[replay_sel]
+        rep_start = np.zeros(len(replay), dtype=np.int64)
+        np.cumsum(k_rep[:-1], out=rep_start[1:])
+        take = np.repeat(row_start[replay_sel] - rep_start, k_rep) + np.arange(int(k_rep.sum()))
+        rep_nodes = node[take].tolist()
+        for i, s, k, t in zip(
+            replay.tolist(), rep_start.tolist(), k_rep.tolist(), times[replay].tolist(), strict=True
+        ):
+            changes = graph._link_nodes(rep_nodes[s : s + k], base + i + 1, t, dataset, batch)
+            if changes is not None:
+                _absorb(log, changes)
     graph._snapshot(log)
-    return BulkResult(primary, rejected, log, len(replay_rows))
+    return ColumnResult(primary, rejected, log, len(replay))
+
+
+@dataclass(slots=True)
+class _Links:
+    """Distinct links of the groups written in bulk: packed key, group, first/last row, max time."""
+
+    key: np.ndarray
+    label: np.ndarray
+    first: np.ndarray
+    last: np.ndarray
+    maxt: np.ndarray
+
+
+@dataclass(slots=True)
+class _FastGroups:
+    """The connected-components result for the groups written in bulk (local node ids index
+    ``labels``, ``involved`` maps them back to graph nodes)."""
+
+    is_fast: np.ndarray  # per group: needs no rule
+    labels: np.ndarray  # per local node: its group
+    involved: np.ndarray  # local node → graph node
+    fresh_local: np.ndarray  # local ids of nodes in no component before the batch
+    node_first: np.ndarray  # per local node: first row that links it
+    comps: list[_Comp]  # existing components of fast groups
+    comp_label: np.ndarray  # their groups
+    group_row: np.ndarray  # per group: its first row
+    new_groups: np.ndarray  # fast groups made only of fresh nodes, ascending
+    name_code: list[str]  # per new group: namespace and value naming its profile id
+    name_value: list[str]
+    inv_ns: np.ndarray | None  # per local node: namespace index (only with unique namespaces)
+
+
+def _apply_fast(
+    graph: IdentityGraph,
+    log: GraphChanges,
+    g: _FastGroups,
+    links: _Links,
+    *,
+    base: int,
+    times: np.ndarray,
+    n_before: int,
+    n_after: int,
+    dataset: str | None,
+    batch: str | None,
+) -> None:
+    """Write the links and components of the groups that need no rule, in bulk."""
+    lk = graph._lk
+    key = links.key
+    is_new = np.ones(len(key), dtype=bool)
+    # a link can only exist already between two nodes that existed before the batch
+    maybe_old = np.flatnonzero((key & 0xFFFFFFFF) < n_before)
+    if len(maybe_old) and lk:
+        llast, lseq, lds, lbatch = graph._llast, graph._lseq, graph._lds, graph._lbatch
+        for j, lid in zip(maybe_old.tolist(), map(lk.get, key[maybe_old].tolist()), strict=True):
+            if lid is None:
+                continue
+            is_new[j] = False
+            last_t = int(links.maxt[j])
+            if last_t > llast[lid]:
+                llast[lid] = last_t
+            lseq[lid] = base + int(links.last[j]) + 1
+            lds[lid] = dataset
+            lbatch[lid] = batch
+    new = np.flatnonzero(is_new)
+    start, k = len(graph._la), len(new)
+    new_keys = key[new]
+    lk.update(zip(new_keys.tolist(), range(start, start + k), strict=True))
+    _extend(graph._la, new_keys >> 32)
+    _extend(graph._lb, new_keys & 0xFFFFFFFF)
+    _extend(graph._lfirst, times[links.first[new]])
+    _extend(graph._llast, links.maxt[new])
+    _extend(graph._lseq, base + 1 + links.last[new])
+    graph._lds.extend(repeat(dataset, k))
+    graph._lbatch.extend(repeat(batch, k))
+    if graph._j_links is not None:
+        graph._j_links.update(key.tolist())
+    n_lab = len(g.is_fast)
+    link_lists, link_at = _group_lists(links.label[new], np.arange(start, start + k, dtype=np.int64), n_lab)
+
+    fresh = g.fresh_local[g.is_fast[g.labels[g.fresh_local]]]
+    fresh_label = g.labels[fresh]
+    member_lists, member_at = _group_lists(fresh_label, g.involved[fresh], n_lab)
+
+    # New groups: one component each, born at the group's first row (it survives every merge).
+    comps_reg, history = graph._comps, graph._history
+    new_groups = g.new_groups
+    seq0 = (base + 1 + g.group_row[new_groups]).tolist()
+    t0 = times[g.group_row[new_groups]].tolist()
+    pids = list(map(_new_pid, seq0, g.name_code, g.name_value))
+    uniqs: list[dict[int, int]] = [{} for _ in range(len(new_groups))]
+    if g.inv_ns is not None:
+        ns_unique = np.asarray(graph._ns_unique, dtype=bool)
+        uq = fresh[ns_unique[g.inv_ns[fresh]] & ~np.isin(fresh_label, g.comp_label)]
+        slot = np.searchsorted(new_groups, g.labels[uq]).tolist()
+        for s, nsi, n in zip(slot, g.inv_ns[uq].tolist(), g.involved[uq].tolist(), strict=True):
+            uniqs[s][nsi] = n
+    members_new = [member_lists[i] for i in member_at[new_groups].tolist()]
+    links_new = [link_lists[i] for i in link_at[new_groups].tolist()]
+    new_comps = list(map(_Comp, pids, seq0, members_new, links_new, uniqs))
+    comps_reg.update(zip(pids, new_comps, strict=True))
+    history.extend(map(HistoryEntry, seq0, t0, repeat("created"), pids, repeat(None)))
+    log.created.extend(pids)
+    log._members.update(dict.fromkeys(pids, _PENDING))
+    comp_of = np.empty(n_lab, dtype=object)
+    comp_of[new_groups] = new_comps
+
+    # Groups holding existing components: merge them as add_row would (the oldest id survives).
+    n_comp = graph._n_comp
+    by_label: dict[int, list[_Comp]] = {}
+    for c, lab in zip(g.comps, g.comp_label.tolist(), strict=True):
+        by_label.setdefault(lab, []).append(c)
+    for lab, cs in by_label.items():
+        row = int(g.group_row[lab])
+        seq, t = base + row + 1, int(times[row])
+        mi, li = int(member_at[lab]), int(link_at[lab])
+        fresh_members = member_lists[mi] if mi >= 0 else []
+        survivor = min(cs, key=lambda c: (c.created, c.pid))
+        container = max(cs, key=lambda c: len(c.members))
+        for c in cs:
+            if c is not survivor:
+                del comps_reg[c.pid]
+                log.merged[c.pid] = survivor.pid
+                history.append(HistoryEntry(seq, t, "merged", c.pid, survivor.pid))
+        container.pid, container.created = survivor.pid, survivor.created
+        comps_reg[survivor.pid] = container
+        for c in cs:
+            if c is container:
+                continue
+            for m in c.members:
+                n_comp[m] = container
+            container.members.extend(c.members)
+            container.links.extend(c.links)
+        container.members.extend(fresh_members)
+        if li >= 0:
+            container.links.extend(link_lists[li])
+        if g.inv_ns is not None:
+            container.uniq = graph._uniq_of(container.members)
+        comp_of[lab] = container
+        if fresh_members or len(cs) > 1:
+            log._members[container.pid] = _PENDING
+
+    # Fresh nodes point at their component and take the time of the first row linking them;
+    # nodes of the replayed groups stay outside until their rows are replayed.
+    new_local = g.fresh_local[: n_after - n_before]
+    new_label = g.labels[new_local]
+    graph._n_comp[n_before:n_after] = comp_of[new_label].tolist()
+    graph._n_first[n_before:n_after] = _as_array(
+        np.where(g.is_fast[new_label], times[np.minimum(g.node_first[new_local], len(times) - 1)], -1)
+    )
+    n_first = graph._n_first
+    for loc in g.fresh_local[n_after - n_before :].tolist():
+        lab = int(g.labels[loc])
+        if g.is_fast[lab]:
+            n = int(g.involved[loc])
+            n_comp[n] = comp_of[lab]
+            n_first[n] = int(times[g.node_first[loc]])
+
+
+def _group_lists(label: np.ndarray, items: np.ndarray, n_lab: int) -> tuple[list[list[int]], np.ndarray]:
+    """``items`` split by ``label``: the lists (in item order within a label) and, per label,
+    the index of its list or -1."""
+    at = np.full(n_lab, -1, dtype=np.int64)
+    if not len(label):
+        return [], at
+    o = np.argsort(label, kind="stable")
+    ls = label[o]
+    cut = np.flatnonzero(np.r_[True, ls[1:] != ls[:-1]])
+    ends = np.r_[cut[1:], len(ls)]
+    flat = items[o].tolist()
+    lists = [flat[s:e] for s, e in zip(cut.tolist(), ends.tolist(), strict=True)]
+    at[ls[cut]] = np.arange(len(cut))
+    return lists, at
+
+
+def _row_argmin(
+    lex: np.ndarray,
+    row_start: np.ndarray,
+    k: np.ndarray,
+    sel: np.ndarray,
+    values: Callable[[np.ndarray], list[str]],
+) -> np.ndarray:
+    """For the link rows ``sel``: the entry (index into the rows' entries) with the smallest
+    (namespace code, value), given each entry's namespace order ``lex``."""
+    row_min = np.minimum.reduceat(lex, row_start)
+    is_min = lex == np.repeat(row_min, k)
+    n_min = np.add.reduceat(is_min.astype(np.int64), row_start)
+    # the single smallest entry of each row, or its first when values must decide
+    first_min = np.flatnonzero(is_min)
+    first_of_row = first_min[np.searchsorted(first_min, row_start[sel])]
+    out: np.ndarray = first_of_row.copy()
+    tied = np.flatnonzero(n_min[sel] > 1)
+    for t in tied.tolist():
+        s = int(row_start[sel[t]])
+        pos = s + np.flatnonzero(is_min[s : s + int(k[sel[t]])])
+        vals = values(pos)
+        out[t] = pos[min(range(len(vals)), key=vals.__getitem__)]
+    return out
+
+
+def _reject(
+    rules: LinkingRules,
+    codes: list[str],
+    ns_loc: np.ndarray,
+    unique_loc: np.ndarray,
+    rank_loc: np.ndarray,
+    order_loc: np.ndarray,
+    row_of: np.ndarray,
+    kept: np.ndarray,
+    n_rows: int,
+    strings_at: Callable[[np.ndarray], list[str]],
+    rejected: dict[int, str],
+) -> None:
+    """Find the rows ``row_rejection`` rejects among the rows repeating a namespace (``kept``:
+    their de-duplicated entries, in order) and record its reasons."""
+    n_loc = len(codes)
+    rk = row_of[kept]
+    s = np.sort(rk * n_loc + ns_loc[kept])
+    multi = np.unique(s[1:][s[1:] == s[:-1]])  # (row, namespace) with two or more values
+    m_row, m_ns = multi // n_loc, multi % n_loc
+    bad = np.zeros(n_rows, dtype=bool)
+    bad[m_row[unique_loc[m_ns]]] = True
+    if rules.priority:
+        top = np.full(n_rows, int(order_loc.max()) + 1, dtype=np.int64)
+        np.minimum.at(top, rk, order_loc[ns_loc[kept]])
+        listed = rank_loc[m_ns] < len(rules.priority)
+        bad[m_row[listed & (order_loc[m_ns] == top[m_row])]] = True
+    rows = np.flatnonzero(bad)
+    if not len(rows):
+        return
+    sel = kept[bad[rk]]
+    vals = strings_at(sel)
+    by_row: dict[int, list[Identity]] = {}
+    for r, ns, v in zip(row_of[sel].tolist(), ns_loc[sel].tolist(), vals, strict=True):
+        by_row.setdefault(r, []).append(Identity(codes[ns], v))
+    for r, idents in by_row.items():
+        reason = row_rejection(idents, rules)
+        if reason is not None:
+            rejected[r] = reason
+
+
+def _intern(
+    graph: IdentityGraph,
+    ident: np.ndarray,
+    ident_key: np.ndarray,
+    n_loc: int,
+    nsi_loc: np.ndarray,
+    v_dict: pa.Array,
+) -> np.ndarray:
+    """Graph node of each entry of ``ident`` (identity codes), interning the new identities."""
+    present = np.zeros(len(ident_key), dtype=bool)
+    present[ident] = True
+    u = np.flatnonzero(present)
+    u_ns, u_v = ident_key[u] % n_loc, ident_key[u] // n_loc
+    node_of = np.full(len(ident_key), -1, dtype=np.int64)
+    n_ns, n_val = graph._n_ns, graph._n_val
+    n_before = len(n_ns)
+    for loc in np.flatnonzero(np.bincount(u_ns)).tolist():
+        in_ns = u_ns == loc
+        sel = u[in_ns]
+        vals: list[str] = v_dict.take(pa.array(u_v[in_ns])).to_pylist()
+        nsi = int(nsi_loc[loc])
+        table = graph._intern[nsi]
+        if table:
+            found = list(map(table.get, vals))
+            old = np.fromiter((f is not None for f in found), dtype=bool, count=len(found))
+            node_of[sel[old]] = [f for f in found if f is not None]
+            vals = [v for v, f in zip(vals, found, strict=True) if f is None]
+            sel = sel[~old]
+        first = len(n_ns)
+        table.update(zip(vals, range(first, first + len(vals)), strict=True))
+        _extend(n_ns, np.full(len(vals), nsi, dtype=np.int64))
+        n_val.extend(vals)
+        node_of[sel] = np.arange(first, first + len(vals))
+    added = len(n_ns) - n_before
+    _extend(graph._n_first, np.full(added, -1, dtype=np.int64))
+    graph._n_comp.extend(repeat(None, added))
+    nodes: np.ndarray = node_of[ident]
+    return nodes
+
+
+def _distinct(keys: np.ndarray, bound: int) -> np.ndarray:
+    """Sorted distinct values of non-negative ``keys`` below ``bound``."""
+    # a mask is linear and sequential; np.unique (sort or hash) is many times slower here
+    if bound <= 8 * len(keys) + 4096:
+        present = np.zeros(bound, dtype=bool)
+        present[keys] = True
+        return np.flatnonzero(present)
+    return np.unique(keys)
+
+
+def _counts(keys: np.ndarray, bound: int) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted distinct values of non-negative ``keys`` below ``bound`` and how often each occurs."""
+    if bound <= 8 * len(keys) + 4096:
+        n = np.bincount(keys, minlength=bound)
+        distinct = np.flatnonzero(n)
+        return distinct, n[distinct]
+    distinct, n = np.unique(keys, return_counts=True)
+    return distinct, n
+
+
+def _factorize(keys: np.ndarray, space: int) -> tuple[np.ndarray, np.ndarray]:
+    """Dense codes for non-negative ``keys`` below ``space``: (code of each key, sorted distinct keys)."""
+    if space <= 4 * len(keys) + 4096:
+        present = np.zeros(space, dtype=bool)
+        present[keys] = True
+        distinct = np.flatnonzero(present)
+        code = np.empty(space, dtype=np.int64)
+        code[distinct] = np.arange(len(distinct))
+        return code[keys], distinct
+    distinct, inverse = np.unique(keys, return_inverse=True)
+    return inverse.astype(np.int64), distinct
+
+
+def _localizer(nodes: np.ndarray, n_graph: int) -> Callable[[np.ndarray], np.ndarray]:
+    """Map graph node ids (all in the sorted ``nodes``) to 0..len(nodes)-1."""
+    if n_graph <= 8 * len(nodes) + 4096:
+        table = np.empty(n_graph, dtype=np.int64)
+        table[nodes] = np.arange(len(nodes))
+        return lambda x: table[x]
+    return lambda x: np.searchsorted(nodes, x)
+
+
+def _gather(values: array[int], idx: np.ndarray) -> np.ndarray:
+    # the view is dropped at once: an array exporting its buffer cannot grow
+    picked: np.ndarray = np.frombuffer(values, dtype=np.int64)[idx]
+    return picked
+
+
+def _as_array(values: np.ndarray) -> array[int]:
+    return array("q", np.ascontiguousarray(values, dtype=np.int64).tobytes())
+
+
+def _extend(column: array[int], values: np.ndarray) -> None:
+    column.frombytes(np.ascontiguousarray(values, dtype=np.int64).tobytes())
+
+
+def _strings(col: Strings, name: str) -> pa.Array:
+    arr = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
+    if not isinstance(arr, pa.Array):
+        arr = pa.array(arr, type=pa.string())
+    if arr.null_count:
+        raise InvalidInput(f"The {name} column holds nulls.", path=name)
+    return arr
+
+
+def _row_times(ts: Sequence[Time] | np.ndarray | None, base: int, n_rows: int) -> np.ndarray:
+    if ts is None:
+        return np.arange(base + 1, base + n_rows + 1, dtype=np.int64)
+    if isinstance(ts, np.ndarray):
+        out = ts.astype(np.int64)
+    else:
+        out = np.fromiter(map(_ms, ts), dtype=np.int64, count=len(ts))
+    if len(out) != n_rows:
+        raise InvalidInput("There must be one time per row.", path="ts")
+    return out
 
 
 def _absorb(log: GraphChanges, other: GraphChanges) -> None:
@@ -204,177 +836,3 @@ def _absorb(log: GraphChanges, other: GraphChanges) -> None:
     log.removed.extend(other.removed)
     log.refused_links.extend(other.refused_links)
     log._members.update(other._members)
-
-
-def _runs(sorted_values: np.ndarray) -> list[tuple[int, int]]:
-    """``(start, end)`` of each run of equal values in a sorted array."""
-    if len(sorted_values) == 0:
-        return []
-    starts = np.flatnonzero(np.r_[True, sorted_values[1:] != sorted_values[:-1]])
-    ends = np.r_[starts[1:], len(sorted_values)]
-    return list(zip(starts.tolist(), ends.tolist(), strict=True))
-
-
-def _apply_fast(
-    graph: IdentityGraph,
-    lo: np.ndarray,
-    hi: np.ndarray,
-    rows: np.ndarray,
-    labels: np.ndarray,
-    row_nodes: list[list[int] | None],
-    times: list[int],
-    base: int,
-    dataset: str | None,
-    batch: str | None,
-    log: GraphChanges,
-) -> None:
-    """Write the links and components of groups that need no rule, in bulk."""
-    t_arr = np.asarray(times, dtype=np.int64)
-    keys = (lo << 32) | hi
-    # pairs arrive in row order, so a stable sort by key keeps each key's rows in order
-    order = np.argsort(keys, kind="stable")
-    keys_s, rows_s = keys[order], rows[order]
-    starts = np.flatnonzero(np.r_[True, keys_s[1:] != keys_s[:-1]])
-    ends = np.r_[starts[1:], len(keys_s)] - 1
-    ukeys = keys_s[starts]
-    first_row = rows_s[starts]
-    last_row = rows_s[ends]
-    # incremental keeps last_seen = the greatest time that asserted the link
-    max_t = np.maximum.reduceat(t_arr[rows_s], starts)
-    first_t = t_arr[first_row]
-
-    lk = graph._lk
-    ukeys_l = ukeys.tolist()
-    if graph._j_links is not None:
-        graph._j_links.update(ukeys_l)
-    existing = [lk.get(k) for k in ukeys_l]
-    is_new = np.fromiter((e is None for e in existing), dtype=bool, count=len(existing))
-    # refresh existing links
-    llast, lseq, lds, lbatch = graph._llast, graph._lseq, graph._lds, graph._lbatch
-    for j in np.flatnonzero(~is_new).tolist():
-        lid = existing[j]
-        assert lid is not None
-        m = int(max_t[j])
-        if m > llast[lid]:
-            llast[lid] = m
-        lseq[lid] = base + int(last_row[j]) + 1
-        lds[lid] = dataset
-        lbatch[lid] = batch
-    # create new links
-    new_idx = np.flatnonzero(is_new)
-    start_id = len(graph._la)
-    k_new = len(new_idx)
-    nk = ukeys[new_idx]
-    lk.update(zip(nk.tolist(), range(start_id, start_id + k_new), strict=True))
-    graph._la.extend((nk >> 32).tolist())
-    graph._lb.extend((nk & 0xFFFFFFFF).tolist())
-    graph._lfirst.extend(first_t[new_idx].tolist())
-    graph._llast.extend(np.maximum(first_t[new_idx], max_t[new_idx]).tolist())
-    graph._lseq.extend((base + last_row[new_idx] + 1).tolist())
-    graph._lds.extend([dataset] * k_new)
-    graph._lbatch.extend([batch] * k_new)
-
-    # group new links and nodes by final component label
-    new_lids = np.arange(start_id, start_id + k_new, dtype=np.int64)
-    link_label = labels[nk >> 32]
-    lorder = np.argsort(link_label, kind="stable")
-    ll_sorted = link_label[lorder]
-    links_by_label: dict[int, list[int]] = {}
-    lids_sorted = new_lids[lorder].tolist()
-    ll_list = ll_sorted.tolist()
-    for s, e in _runs(ll_sorted):
-        links_by_label[ll_list[s]] = lids_sorted[s:e]
-
-    # nodes: first row (time) that linked each node in this batch
-    n_rows = len(times)
-    first_of_node = np.full(len(graph._n_ns), n_rows, dtype=np.int64)
-    np.minimum.at(first_of_node, lo, rows)
-    np.minimum.at(first_of_node, hi, rows)
-    nodes_u = np.flatnonzero(first_of_node < n_rows)
-    node_first_row = first_of_node[nodes_u]
-    n_comp, n_first = graph._n_comp, graph._n_first
-    nodes_l = nodes_u.tolist()
-    fresh_mask = np.fromiter((n_comp[n] is None for n in nodes_l), dtype=bool, count=len(nodes_l))
-    fresh_nodes = nodes_u[fresh_mask]
-    fresh_first = t_arr[node_first_row[fresh_mask]]
-    fresh_label = labels[fresh_nodes]
-    forder = np.argsort(fresh_label, kind="stable")
-    fl_sorted = fresh_label[forder]
-    fresh_by_label: dict[int, tuple[list[int], list[int]]] = {}
-    fn_sorted, ff_sorted, fl_list = (
-        fresh_nodes[forder].tolist(),
-        fresh_first[forder].tolist(),
-        fl_sorted.tolist(),
-    )
-    for s, e in _runs(fl_sorted):
-        fresh_by_label[fl_list[s]] = (fn_sorted[s:e], ff_sorted[s:e])
-
-    # existing components per label
-    comps_by_label: dict[int, list[_Comp]] = {}
-    seen: set[int] = set()
-    for n in nodes_l:
-        c = n_comp[n]
-        if c is not None and id(c) not in seen:
-            seen.add(id(c))
-            comps_by_label.setdefault(int(labels[n]), []).append(c)
-    # first row of each label (creates the component when no existing component is involved)
-    first_of_label = np.full(int(labels.max()) + 1, n_rows, dtype=np.int64)
-    np.minimum.at(first_of_label, labels[lo], rows)
-    used = np.flatnonzero(first_of_label < n_rows)
-    first_row_of = dict(zip(used.tolist(), first_of_label[used].tolist(), strict=True))
-
-    code, n_ns, n_val = graph._ns_code, graph._n_ns, graph._n_val
-    comps_reg, history = graph._comps, graph._history
-    uniq_on = bool(graph.rules.unique)
-    members_log, created_log = log._members, log.created
-    for label, r0 in first_row_of.items():
-        fresh, firsts = fresh_by_label.get(label, ([], []))
-        new_links = links_by_label.get(label, [])
-        seq0 = base + r0 + 1
-        comps = comps_by_label.get(label)
-        if comps is None:
-            # a brand-new graph: the component born at the group's first row survives every merge
-            nodes0 = row_nodes[r0]
-            assert nodes0 is not None
-            best = nodes0[0]
-            best_key = (code[n_ns[best]], n_val[best])
-            for n in nodes0[1:]:
-                key = (code[n_ns[n]], n_val[n])
-                if key < best_key:
-                    best, best_key = n, key
-            pid = _new_pid(seq0, best_key[0], best_key[1])
-            container = _Comp(pid, seq0, fresh, new_links, {})
-            comps_reg[pid] = container
-            created_log.append(pid)
-            history.append(HistoryEntry(seq0, times[r0], "created", pid, None))
-            for f, t in zip(fresh, firsts, strict=True):
-                n_comp[f] = container
-                n_first[f] = t
-            if uniq_on:
-                container.uniq = graph._uniq_of(fresh)
-            members_log[pid] = ()
-            continue
-        survivor = min(comps, key=lambda c: (c.created, c.pid))
-        container = max(comps, key=lambda c: len(c.members))
-        for c in comps:
-            if c is not survivor:
-                del comps_reg[c.pid]
-                log.merged[c.pid] = survivor.pid
-                history.append(HistoryEntry(seq0, times[r0], "merged", c.pid, survivor.pid))
-        container.pid, container.created = survivor.pid, survivor.created
-        comps_reg[survivor.pid] = container
-        for c in comps:
-            if c is container:
-                continue
-            for m in c.members:
-                n_comp[m] = container
-            container.members.extend(c.members)
-            container.links.extend(c.links)
-        for f, t in zip(fresh, firsts, strict=True):
-            n_comp[f] = container
-            n_first[f] = t
-        container.members.extend(fresh)
-        container.links.extend(new_links)
-        container.uniq = graph._uniq_of(container.members)
-        if fresh or len(comps) > 1:
-            members_log[container.pid] = ()

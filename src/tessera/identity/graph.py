@@ -8,7 +8,7 @@ batch); each operation also returns :class:`GraphChanges` for the profile layer.
 Internals, and why:
 
 * Identities are interned to small integers (one dict per namespace), and links live in parallel
-  lists indexed by a link id, keyed by the packed pair ``low << 32 | high``: no object per link.
+  columns indexed by a link id, keyed by the packed pair ``low << 32 | high``: no object per link.
 * Each identity points straight at its component object, and merging relabels the smaller
   component's members (small-to-large). Finding a component is one list index (no path walk);
   every identity is relabelled at most log2(component size) times, and with the graph limit on
@@ -31,6 +31,7 @@ whose members did not change always keeps its id.
 from __future__ import annotations
 
 import hashlib
+from array import array
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -52,9 +53,13 @@ def _ms(ts: Time) -> int:
     return int(ts)
 
 
+_PID_HASH = hashlib.blake2b(digest_size=8)  # copied, never updated: half the cost of a new hasher
+
+
 def _new_pid(seq: int, namespace: str, value: str) -> str:
-    raw = f"{seq}\x1f{namespace}\x1f{value}".encode()
-    return hashlib.blake2b(raw, digest_size=8).hexdigest()
+    h = _PID_HASH.copy()
+    h.update(f"{seq}\x1f{namespace}\x1f{value}".encode())
+    return h.hexdigest()
 
 
 class LinkInfo(NamedTuple):
@@ -175,7 +180,10 @@ class GraphChanges:
         self.deleted: list[str] = []
         self.removed: list[Identity] = []
         self.refused_links: list[tuple[Identity, Identity, str]] = []
-        self._members: dict[str, tuple[int, ...]] = {}
+        # changed profile id → (its member list, its length when the operation ended). Member
+        # lists are only ever appended to (a component that loses members gets a new list), so
+        # the prefix is the snapshot; copying it for every row would cost O(component size).
+        self._members: dict[str, tuple[list[int], int]] = {}
 
     @property
     def changed(self) -> bool:
@@ -183,16 +191,25 @@ class GraphChanges:
         return bool(self._members or self.deleted or self.removed)
 
     @property
+    def profile_ids(self) -> list[str]:
+        """The changed (or created) profile ids (the keys of :attr:`profiles`, without building it)."""
+        return list(self._members)
+
+    @property
     def profiles(self) -> dict[str, tuple[Identity, ...]]:
         """Each changed (or created) profile id → its member identities after the operation."""
         ident = self._graph._identity
-        return {pid: tuple(ident(n) for n in nodes) for pid, nodes in self._members.items()}
+        return {pid: tuple(ident(n) for n in nodes[:k]) for pid, (nodes, k) in self._members.items()}
 
     def __repr__(self) -> str:
         return (
             f"GraphChanges(created={self.created}, merged={self.merged}, split={self.split}, "
             f"deleted={self.deleted}, removed={[str(i) for i in self.removed]}, profiles={list(self._members)})"
         )
+
+
+_PENDING: tuple[list[int], int] = ([], 0)
+"""Placeholder in ``GraphChanges._members`` until the operation ends (``_snapshot``)."""
 
 
 class RowResult(NamedTuple):
@@ -253,18 +270,19 @@ class IdentityGraph:
         self._ns_unique: list[bool] = []
         self._ns_rank: list[int] = []
         self._intern: list[dict[str, int]] = []
-        # nodes
-        self._n_ns: list[int] = []
+        # nodes (integer columns are arrays: no int object per entry, nothing for the GC to walk,
+        # and the bulk path reads and writes them as NumPy buffers)
+        self._n_ns: array[int] = array("q")
         self._n_val: list[str] = []
-        self._n_first: list[int] = []
+        self._n_first: array[int] = array("q")
         self._n_comp: list[_Comp | None] = []
         # links
         self._lk: dict[int, int] = {}
-        self._la: list[int] = []
-        self._lb: list[int] = []
-        self._lfirst: list[int] = []
-        self._llast: list[int] = []
-        self._lseq: list[int] = []
+        self._la: array[int] = array("q")
+        self._lb: array[int] = array("q")
+        self._lfirst: array[int] = array("q")
+        self._llast: array[int] = array("q")
+        self._lseq: array[int] = array("q")
         self._lds: list[str | None] = []
         self._lbatch: list[str | None] = []
         self._lfree: list[int] = []
@@ -435,6 +453,17 @@ class IdentityGraph:
         if n == 2:
             a, b = identities[0], identities[1]
             repeated = a.namespace == b.namespace
+            if not repeated:
+                # most rows: two namespaces, so rank then namespace code decide (same order as below)
+                if primary is not None and (record or not rules.priority) and primary in (a, b):
+                    return identities, primary, None
+                ranks = rules._ranks
+                if ranks:
+                    unlisted = len(rules.priority)
+                    ra, rb = ranks.get(a.namespace, unlisted), ranks.get(b.namespace, unlisted)
+                    if ra != rb:
+                        return identities, a if ra < rb else b, None
+                return identities, a if a.namespace < b.namespace else b, None
         else:
             repeated = len({i.namespace for i in identities}) < n
         if repeated:
@@ -493,25 +522,49 @@ class IdentityGraph:
         journal = self._j_links
         new_links: list[int] = []
         n = len(nodes)
-        for i in range(n - 1):
-            a = nodes[i]
-            for j in range(i + 1, n):
-                b = nodes[j]
-                key = (a << 32 | b) if a < b else (b << 32 | a)
-                lid = lk.get(key)
-                if lid is None:
-                    if a < b:
-                        new_links.append(self._new_link(a, b, key, ts, seq, dataset, batch))
+        if n == 2:
+            # most rows carry two identities: one link, no loops
+            a, b = nodes
+            if b < a:
+                a, b = b, a
+            key = a << 32 | b
+            lid = lk.get(key)
+            if lid is not None:
+                # a link lies inside one component, so asserting it again changes no membership
+                if ts > llast[lid]:
+                    llast[lid] = ts
+                lseq[lid] = seq
+                lds[lid] = dataset
+                lbatch[lid] = batch
+                if journal is not None:
+                    journal.add(key)
+                return None
+            lid = self._new_link(a, b, key, ts, seq, dataset, batch)
+            ca = self._n_comp[a]
+            if ca is not None and ca is self._n_comp[b]:
+                ca.links.append(lid)
+                return None
+            new_links.append(lid)
+        else:
+            for i in range(n - 1):
+                a = nodes[i]
+                for j in range(i + 1, n):
+                    b = nodes[j]
+                    key = (a << 32 | b) if a < b else (b << 32 | a)
+                    lid = lk.get(key)
+                    if lid is None:
+                        if a < b:
+                            new_links.append(self._new_link(a, b, key, ts, seq, dataset, batch))
+                        else:
+                            new_links.append(self._new_link(b, a, key, ts, seq, dataset, batch))
                     else:
-                        new_links.append(self._new_link(b, a, key, ts, seq, dataset, batch))
-                else:
-                    if ts > llast[lid]:
-                        llast[lid] = ts
-                    lseq[lid] = seq
-                    lds[lid] = dataset
-                    lbatch[lid] = batch
-                    if journal is not None:
-                        journal.add(key)
+                        if ts > llast[lid]:
+                            llast[lid] = ts
+                        lseq[lid] = seq
+                        lds[lid] = dataset
+                        lbatch[lid] = batch
+                        if journal is not None:
+                            journal.add(key)
         n_comp = self._n_comp
         comps: list[_Comp] = []
         fresh: list[int] = []
@@ -616,7 +669,7 @@ class IdentityGraph:
             if ns_unique[n_ns2[f]]:
                 uniq[n_ns2[f]] = f
         container.links.extend(new_links)
-        log._members[container.pid] = ()
+        log._members[container.pid] = _PENDING
         return container
 
     def _snapshot(self, log: GraphChanges) -> None:
@@ -626,10 +679,10 @@ class IdentityGraph:
             if comp is None:
                 del log._members[pid]
             else:
-                log._members[pid] = tuple(comp.members)
+                log._members[pid] = (comp.members, len(comp.members))
         if self._j_links is not None:
             pids, nodes = self._j_pids, self._j_nodes
-            for pid, members in log._members.items():
+            for pid, (members, _) in log._members.items():
                 pids.add(pid)
                 nodes.update(members)
             pids.update(log.merged)
@@ -726,7 +779,11 @@ class IdentityGraph:
             ua, ub = uniq[ra], uniq[rb]
             if len(ua) < len(ub):
                 ra, rb, ua, ub = rb, ra, ub, ua
-            clash = next((nsi for nsi, node in ub.items() if ua.get(nsi, node) != node), None)
+            clash = None
+            for nsi, node in ub.items():  # a plain loop: this runs once per link replayed
+                if ua.get(nsi, node) != node:
+                    clash = nsi
+                    break
             if clash is not None:
                 reason = (
                     f"link refused: it would put two {code[clash]} identities (unique namespace) in one graph"
@@ -819,7 +876,7 @@ class IdentityGraph:
                         log.removed.append(self._identity(m))
                 part.pid, part.created = pid, created
                 self._comps[pid] = part
-                log._members[pid] = ()
+                log._members[pid] = _PENDING
                 return
         part_of = {m: i for i, p in enumerate(parts) for m in p.members}
         ids: list[tuple[str, int] | None] = [None] * len(parts)
@@ -857,7 +914,7 @@ class IdentityGraph:
                 assigned = (pid, seq)
             p.pid, p.created = assigned
             self._comps[p.pid] = p
-            log._members[p.pid] = ()
+            log._members[p.pid] = _PENDING
 
     @staticmethod
     def _originals(comps: Iterable[_Comp]) -> list[tuple[str, int, tuple[int, ...]]]:

@@ -386,7 +386,7 @@ class IdentityService:
         touched: set[str] = set()
         if changes is None:
             return touched
-        for pid in changes.profiles:
+        for pid in changes.profile_ids:
             self._dirty.add(pid)
             touched.add(pid)
         for old, new in changes.merged.items():
