@@ -246,6 +246,16 @@ def event_atom() -> st.SearchStrategy[str]:
             S(["1", "2"]),
         ),
         st.builds(
+            lambda a, b, w, c2, n: (
+                f"chain(xEvent, timestamp, [A: WHAT({a}), B: WHAT({b}) WHEN({w}), C: WHAT({c2}) COUNT({n})])"
+            ),
+            c,
+            c,
+            ev_time,
+            c,
+            S(["1", "2"]),
+        ),
+        st.builds(
             lambda w: f"sum X.commerce.purchases.value over X from xEvent where X.timestamp occurs {w}",
             ev_time,
         ).map(lambda s: f"({s}) > 2"),

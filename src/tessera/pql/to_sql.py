@@ -572,30 +572,49 @@ class SqlCompiler:
         prev: E.Expression | None = None
         for step in n.steps:
 
-            def body(step: A.Step = step, prev: E.Expression | None = prev) -> Typed:
-                ts_e, _ = self.field(n, self.stack[-1], n.ts)
-                conds = [E.Not(this=E.Is(this=ts_e, expression=E.Null())), self.cond(step.what)]
-                if step.where is not None:
-                    conds.append(self.cond(step.where))
-                if step.when is not None:
-                    conds.append(self.cond(step.when))
-                if prev is not None:
-                    conds.append(E.GT(this=ts_e, expression=_p(prev)))
-                e = conds[0]
-                for c in conds[1:]:
-                    e = E.And(this=_p(e), expression=_p(c))
-                return e, Ty.BOOL
+            def step_time(step: A.Step = step, after: E.Expression | None = None) -> Typed:
+                """The time of the step's match: the first (or COUNT-th) matching event after
+                ``after`` (a bound variable, or None for the first step)."""
 
-            lam, _ = self.with_item(item_t, body)
-            matches = E.ArrayFilter(this=se, expression=lam)
-            ts_lam, _ = self.with_item(item_t, lambda: self.field(n, self.stack[-1], n.ts))
-            times = E.Transform(this=matches, expression=ts_lam)
-            if (step.count or 1) == 1:
-                prev = E.ArrayMin(this=times)
-            else:
-                prev = E.Bracket(
-                    this=E.ArraySort(this=times), expressions=[_num(step.count or 1)], offset=1, safe=True
+                def body() -> Typed:
+                    ts_e, _ = self.field(n, self.stack[-1], n.ts)
+                    conds = [E.Not(this=E.Is(this=ts_e, expression=E.Null())), self.cond(step.what)]
+                    if step.where is not None:
+                        conds.append(self.cond(step.where))
+                    if step.when is not None:
+                        conds.append(self.cond(step.when))
+                    if after is not None:
+                        conds.append(E.GT(this=ts_e, expression=after))
+                    e = conds[0]
+                    for c in conds[1:]:
+                        e = E.And(this=_p(e), expression=_p(c))
+                    return e, Ty.BOOL
+
+                lam, _ = self.with_item(item_t, body)
+                matches = E.ArrayFilter(this=se.copy(), expression=lam)
+                ts_lam, _ = self.with_item(item_t, lambda: self.field(n, self.stack[-1], n.ts))
+                times = E.Transform(this=matches, expression=ts_lam)
+                if (step.count or 1) == 1:
+                    return E.ArrayMin(this=times), Ty.TIME
+                return (
+                    E.Bracket(
+                        this=E.ArraySort(this=times), expressions=[_num(step.count or 1)], offset=1, safe=True
+                    ),
+                    Ty.TIME,
                 )
+
+            if prev is None:
+                prev, _ = step_time()
+            else:
+                # The previous step's time is bound once per profile (a one-item list mapped by a
+                # lambda): written inside the step's filter, it would be recomputed for every event
+                # of the profile, each time over all its events.
+                var = self.fresh()
+                inner, _ = step_time(after=var)
+                bind = E.Transform(
+                    this=E.Array(expressions=[prev]), expression=E.Lambda(this=inner, expressions=[var])
+                )
+                prev = E.Bracket(this=bind, expressions=[_num(1)], offset=1, safe=True)
         assert prev is not None
         return E.Not(this=E.Is(this=_p(prev), expression=E.Null())), Ty.BOOL
 
