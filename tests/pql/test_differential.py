@@ -282,11 +282,16 @@ def _agree(exprs: list[str], rows: list[tuple[str, dict[str, Any], list[dict[str
     pql.load_relation(con, "profiles", P, EV, rows)
     sql = pql.compile_sql(checked, "profiles", NOW)
     got = {r[0]: r[1:] for r in con.execute(sql).fetchall()}
+    # the batch path: the same query over a relation holding only the fields it reads
+    batch = pql.compile_batch(checked, "pruned", NOW)
+    pql.load_relation(con, "pruned", batch.profile_schema, batch.event_schema, rows)
+    pruned = {r[0]: r[1:] for r in con.execute(batch.sql).fetchall()}
     ctx = pql.EvalContext(now=NOW)
     for pid, prof, evs in rows:
         py = tuple(pql.compile_python(c)(prof, evs, ctx) for c in checked.values())
-        for e, a, b in zip(exprs, py, got[pid], strict=False):
+        for e, a, b, c in zip(exprs, py, got[pid], pruned[pid], strict=False):
             assert a == b, f"{e!r} on {prof!r} / {evs!r}: python={a} sql={b}"
+            assert b == c, f"{e!r} on {prof!r} / {evs!r}: full relation={b} pruned={c}"
 
 
 @settings(

@@ -78,6 +78,9 @@ PARITY_EXPRESSIONS = [
     "xEvent.topN(commerce.purchases.value, 2).sum(commerce.purchases.value) > 5",
     "xEvent.bottomN(commerce.purchases.value, 1).count() = 1",
     "xEvent.map(commerce.purchases.value).count() > 1",
+    'chain(xEvent, timestamp, [A: WHAT(eventType = "addToCart"), B: WHAT(eventType = "purchase")])',
+    'chain(xEvent, timestamp, [A: WHAT(eventType = "view"), B: WHAT(eventType = "addToCart") '
+    'WHEN(< 20 days before now), C: WHAT(eventType = "purchase") COUNT(2)])',
 ]
 
 

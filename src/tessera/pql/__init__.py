@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json as _json
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -27,14 +28,16 @@ from tessera.pql.limits import LIMITS
 from tessera.pql.parser import ast_depth, parse, to_text
 from tessera.pql.pql_json import from_json as _from_json
 from tessera.pql.pql_json import to_json as _to_json
-from tessera.pql.relation import load_relation
+from tessera.pql.relation import load_relation, prune_schema
 from tessera.pql.to_python import EvalContext, compile_node
 
 __all__ = [
+    "BatchSql",
     "CheckedExpr",
     "Eligibility",
     "EvalContext",
     "check",
+    "compile_batch",
     "compile_python",
     "compile_sql",
     "compile_sql_value",
@@ -153,6 +156,50 @@ def compile_sql(
 
     ps, es, parts = _sql_parts(segments, profile_schema, event_schema)
     return for_dialect(build_select(parts, table, ps, es, now), dialect).sql(dialect)
+
+
+@dataclass(frozen=True)
+class BatchSql:
+    """One query for many segments, and the relation it needs.
+
+    Attributes:
+        sql: ``SELECT profile_id, <pred> AS "<segment id>", ... FROM table``.
+        profile_schema / event_schema: the union schemas cut down to the fields the query reads;
+            load the relation with these (:func:`load_relation`), not the full unions: every field
+            of the relation is parsed when it is loaded and copied through each list filter.
+    """
+
+    sql: str
+    profile_schema: dict[str, Any]
+    event_schema: dict[str, Any]
+
+
+def compile_batch(
+    segments: Mapping[str, CheckedExpr],
+    table: str,
+    now: datetime,
+    dialect: str = "duckdb",
+    *,
+    profile_schema: dict[str, Any] | None = None,
+    event_schema: dict[str, Any] | None = None,
+) -> BatchSql:
+    """:func:`compile_sql`, plus the schemas of the smallest relation the query runs on unchanged.
+
+    Raises:
+        NotImplementedError: as :func:`compile_sql`.
+    """
+    from tessera.pql.to_sql import build_select, for_dialect, reads_of
+
+    ps, es, parts = _sql_parts(segments, profile_schema, event_schema)
+    select = build_select(parts, table, ps, es, now)
+    profile_reads, events_reads = reads_of(select)
+    # the events column is a list of events: its reads start with the list's items
+    events = prune_schema({"type": "array", "items": es}, events_reads) or {}
+    return BatchSql(
+        for_dialect(select, dialect).sql(dialect),
+        prune_schema(ps, profile_reads) or ps,
+        events.get("items") or es,
+    )
 
 
 def compile_sql_value(

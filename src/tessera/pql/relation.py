@@ -16,6 +16,7 @@ text). Fields absent from the data are NULL; absent arrays are NULL (not empty).
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -23,6 +24,24 @@ import pyarrow as pa
 import sqlglot.expressions as E
 
 _SIMPLE = {"integer": "BIGINT", "number": "DOUBLE", "boolean": "BOOLEAN"}
+_SCALAR_KINDS = frozenset({"integer", "number", "boolean", "string"})
+
+
+ITEM = "[]"
+"""The step from a list to its items in a :class:`Reads` tree."""
+
+
+@dataclass
+class Reads:
+    """The parts of a relation value (``profile`` or ``events``) a query reads.
+
+    ``whole``: the value itself is used (compared, returned, sorted...), so all of it is needed.
+    Otherwise only ``fields`` (field names, :data:`ITEM` for a list's items) are read, plus the
+    value's presence: whether it is null and, for a list, how many items it has.
+    """
+
+    whole: bool = False
+    fields: dict[str, Reads] = field(default_factory=dict)
 
 
 def _json_structure(s: dict[str, Any] | None) -> Any:
@@ -47,6 +66,41 @@ def _json_structure(s: dict[str, Any] | None) -> Any:
         if isinstance(extra, dict):
             return f"MAP(VARCHAR, {duckdb_type(extra)})"
     return "VARCHAR"
+
+
+def _kind(s: dict[str, Any]) -> str | None:
+    typ = s.get("type")
+    if isinstance(typ, list):
+        rest = [t for t in typ if t != "null"]
+        typ = rest[0] if len(rest) == 1 else None
+    if typ is None and "properties" in s:
+        return "object"
+    return typ if isinstance(typ, str) else None
+
+
+def prune_schema(schema: dict[str, Any] | None, reads: Reads) -> dict[str, Any] | None:
+    """``schema`` with only the parts ``reads`` names (see :func:`tessera.pql.to_sql.reads_of`).
+
+    An object whose fields are none of them read keeps one scalar field, so that it stays a
+    STRUCT: null where the data has no object, and, as a list item, counted.
+
+    >>> s = {"type": "object", "properties": {"a": {"type": "string"}, "b": {"type": "integer"}}}
+    >>> duckdb_type(prune_schema(s, Reads(fields={"b": Reads()})))
+    'STRUCT("b" BIGINT)'
+    """
+    if not schema or reads.whole:
+        return schema
+    kind = _kind(schema)
+    if kind == "array":
+        return {**schema, "items": prune_schema(schema.get("items"), reads.fields.get(ITEM, Reads()))}
+    props = schema.get("properties")
+    if kind != "object" or not isinstance(props, dict) or not props:
+        return schema
+    kept = {k: prune_schema(props[k], r) for k, r in reads.fields.items() if k in props}
+    if not kept:
+        name = next((k for k, v in props.items() if _kind(v or {}) in _SCALAR_KINDS), next(iter(props)))
+        kept = {name: prune_schema(props[name], Reads())}
+    return {**schema, "properties": kept}
 
 
 def _structure_to_sql(x: Any) -> str:

@@ -22,6 +22,7 @@ from tessera.pql import timeops
 from tessera.pql import types as Ty
 from tessera.pql.functions import FUNCTIONS, suggest
 from tessera.pql.parser import snippet
+from tessera.pql.relation import ITEM, Reads
 from tessera.pql.timeops import Span
 from tessera.pql.types import T
 
@@ -699,3 +700,91 @@ def for_dialect(select: E.Select, dialect: str) -> E.Select:
     rewritten = select.transform(spark_flatten).transform(spark)
     assert isinstance(rewritten, E.Select)  # only inner nodes are replaced
     return rewritten
+
+
+_Desc = tuple[str, tuple[str, ...], bool]
+"""A relation path an expression evaluates to: (column, steps, mapped). ``mapped``: a list whose
+items are the values at the path (a transform or flatten of the list above it)."""
+
+
+class _ReadsWalk:
+    """Follows relation paths through the compiled tree: field access, list filters, transforms
+    and flattens keep a path; sizes and null tests read only its presence; anything else reads the
+    value whole (conservative: an unknown use keeps everything under it)."""
+
+    def __init__(self) -> None:
+        self.roots = {"profile": Reads(), "events": Reads()}
+
+    def mark(self, d: _Desc, whole: bool) -> None:
+        node = self.roots[d[0]]
+        for step in d[1]:
+            node = node.fields.setdefault(step, Reads())
+        node.whole = node.whole or whole
+
+    @staticmethod
+    def item(d: _Desc) -> _Desc:
+        return (d[0], d[1], False) if d[2] else (d[0], (*d[1], ITEM), False)
+
+    def lambda_(self, lam: E.Expression, env: dict[str, _Desc | None], src: _Desc | None) -> _Desc | None:
+        """The path of a lambda's body when its first parameter ranges over the items of ``src``."""
+        if not isinstance(lam, E.Lambda):
+            return self.visit(lam, env)
+        inner = dict(env)
+        for i, param in enumerate(lam.expressions):
+            inner[param.name] = self.item(src) if i == 0 and src is not None else None
+        return self.visit(lam.this, inner)
+
+    def use(self, d: _Desc | None, whole: bool = True) -> None:
+        if d is not None:
+            self.mark(d, whole)
+
+    def visit(self, e: E.Expression, env: dict[str, _Desc | None]) -> _Desc | None:
+        if isinstance(e, (E.Column, E.Identifier)):
+            name = e.name
+            if name in env:
+                return env[name]
+            if isinstance(e, E.Column) and not e.table and name in self.roots:
+                return (name, (), False)
+            return None
+        if isinstance(e, E.Paren):
+            return self.visit(e.this, env)
+        if isinstance(e, E.Dot):
+            d = self.visit(e.this, env)
+            if d is None or d[2]:
+                self.use(d)
+                return None
+            return (d[0], (*d[1], e.expression.name), False)
+        if isinstance(e, E.ArrayFilter):
+            d = self.visit(e.this, env)
+            self.use(self.lambda_(e.expression, env, d))
+            return d  # the same items, fewer of them
+        if isinstance(e, E.Transform):
+            d = self.visit(e.this, env)
+            self.use(d, whole=False)  # the result has the source's nullness and length
+            body = self.lambda_(e.expression, env, d)
+            if body is not None and not body[2]:
+                return (body[0], body[1], True)
+            self.use(body)
+            return None
+        if isinstance(e, E.Flatten):
+            d = self.visit(e.this, env)
+            if d is None:
+                return None
+            self.use(d, whole=False)
+            return (d[0], (*d[1], ITEM) if d[2] else (*d[1], ITEM, ITEM), True)
+        if isinstance(e, E.ArraySize) or (isinstance(e, E.Is) and isinstance(e.expression, E.Null)):
+            self.use(self.visit(e.this, env), whole=False)
+            return None
+        if isinstance(e, E.Lambda):
+            self.use(self.lambda_(e, env, None))
+            return None
+        for child in e.iter_expressions():
+            self.use(self.visit(child, env))
+        return None
+
+
+def reads_of(select: E.Expression) -> tuple[Reads, Reads]:
+    """What a compiled query reads of the ``profile`` and ``events`` columns (see :class:`Reads`)."""
+    walk = _ReadsWalk()
+    walk.use(walk.visit(select, {}))
+    return walk.roots["profile"], walk.roots["events"]

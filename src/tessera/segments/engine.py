@@ -13,9 +13,12 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from tessera.errors import PqlError, SemanticError
+
+if TYPE_CHECKING:
+    from tessera.pql import BatchSql
 
 Predicate = Callable[[dict[str, Any], list[dict[str, Any]], datetime, Mapping[str, bool]], Any]
 """``fn(profile attributes, events in timestamp order, now, {segment id: member?}) -> value``."""
@@ -234,10 +237,10 @@ class PqlEngine:
         from tessera import pql
 
         profile_schema, event_schema = self._schemas()
-        sql: str | None = None
+        batch: BatchSql | None = None
         if profile_schema is not None and not any(c.dependencies for c in segments.values()):
             try:
-                sql = pql.compile_sql(
+                batch = pql.compile_batch(
                     {sid: c.checked for sid, c in segments.items()},
                     table,
                     now,
@@ -246,8 +249,8 @@ class PqlEngine:
                     event_schema=event_schema,
                 )
             except NotImplementedError:
-                sql = None
-        if sql is None or profile_schema is None:
+                batch = None
+        if batch is None:
             for pid, attributes, events in rows:
                 member = {sid: pid in pids for sid, pids in memberships.items()}
                 yield (
@@ -255,13 +258,12 @@ class PqlEngine:
                     {sid: bool(c.predicate(attributes, events, now, member)) for sid, c in segments.items()},
                 )
             return
-        pql.load_relation(
-            con, table, profile_schema, event_schema or {"type": "object", "properties": {}}, rows
-        )
-        cur = con.execute(sql)
+        # only the fields the segments read are loaded (see pql.BatchSql)
+        pql.load_relation(con, table, batch.profile_schema, batch.event_schema, rows)
+        cur = con.execute(batch.sql)
         names = [d[0] for d in cur.description]
-        while batch := cur.fetchmany(50_000):
-            for row in batch:
+        while chunk := cur.fetchmany(50_000):
+            for row in chunk:
                 rec = dict(zip(names, row, strict=True))
                 yield str(rec["profile_id"]), {sid: bool(rec.get(sid)) for sid in segments}
 
