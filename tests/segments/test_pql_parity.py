@@ -6,6 +6,7 @@ from __future__ import annotations
 import random
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from segfakes import FakeSandbox, definition, event
@@ -27,8 +28,19 @@ SEGMENTS = {  # streaming-eligible forms (spec §6.1): profile only, chains with
 
 
 @pytest.mark.parametrize("seed", [3])
-def test_pql_streaming_equals_batch(tmp_path: Path, seed: int) -> None:
+def test_pql_streaming_equals_batch(tmp_path: Path, seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
     from segfakes import standard_schemas
+
+    from tessera import pql
+
+    loaded: list[tuple[dict[str, Any], dict[str, Any]]] = []
+    real_load = pql.load_relation
+
+    def load(con: Any, table: str, ps: dict[str, Any], es: dict[str, Any], rows: Any) -> int:
+        loaded.append((ps, es))
+        return real_load(con, table, ps, es, rows)
+
+    monkeypatch.setattr(pql, "load_relation", load)
 
     rnd = random.Random(seed)
     schemas = standard_schemas(tmp_path / "home")
@@ -63,3 +75,6 @@ def test_pql_streaming_equals_batch(tmp_path: Path, seed: int) -> None:
         return {(p, s) for p, s, rec in ms.scan_all(sb.store) if rec["status"] in ms.IN}
 
     assert members(streaming) == members(batch)
+    # the batch side ran through SQL (not the closures), over only the fields the segments read
+    assert [sorted(es["properties"]) for _, es in loaded] == [["eventType", "timestamp"]]
+    assert sorted(loaded[0][0]["properties"]) == ["homeAddress"]

@@ -89,6 +89,9 @@ class Engine(Protocol):
 
         ``memberships`` maps already-evaluated segment ids to their member profile ids, for
         ``inSegment``. Yields ``(profile id, {segment id: member?})``.
+
+        An engine may also offer ``batch_members`` with the same arguments, returning
+        ``{segment id: member profile ids}``; the service prefers it for batch jobs.
         """
         ...
 
@@ -225,6 +228,39 @@ class PqlEngine:
             event_types=event_types(checked.node),
         )
 
+    def _batch_sql(self, table: str, segments: Mapping[str, Compiled], now: datetime) -> BatchSql | None:
+        """The one query for ``segments``, or None when they are evaluated by their closures."""
+        from tessera import pql
+
+        profile_schema, event_schema = self._schemas()
+        if profile_schema is None or any(c.dependencies for c in segments.values()):
+            return None
+        try:
+            return pql.compile_batch(
+                {sid: c.checked for sid, c in segments.items()},
+                table,
+                now,
+                "duckdb",
+                profile_schema=profile_schema,
+                event_schema=event_schema,
+            )
+        except NotImplementedError:
+            return None
+
+    @staticmethod
+    def _closure_flags(
+        rows: Sequence[tuple[str, dict[str, Any], list[dict[str, Any]]]],
+        segments: Mapping[str, Compiled],
+        now: datetime,
+        memberships: Mapping[str, set[str]],
+    ) -> Iterable[tuple[str, dict[str, bool]]]:
+        for pid, attributes, events in rows:
+            member = {sid: pid in pids for sid, pids in memberships.items()}
+            yield (
+                pid,
+                {sid: bool(c.predicate(attributes, events, now, member)) for sid, c in segments.items()},
+            )
+
     def batch_query(
         self,
         con: Any,
@@ -236,27 +272,9 @@ class PqlEngine:
     ) -> Iterable[tuple[str, dict[str, bool]]]:
         from tessera import pql
 
-        profile_schema, event_schema = self._schemas()
-        batch: BatchSql | None = None
-        if profile_schema is not None and not any(c.dependencies for c in segments.values()):
-            try:
-                batch = pql.compile_batch(
-                    {sid: c.checked for sid, c in segments.items()},
-                    table,
-                    now,
-                    "duckdb",
-                    profile_schema=profile_schema,
-                    event_schema=event_schema,
-                )
-            except NotImplementedError:
-                batch = None
+        batch = self._batch_sql(table, segments, now)
         if batch is None:
-            for pid, attributes, events in rows:
-                member = {sid: pid in pids for sid, pids in memberships.items()}
-                yield (
-                    pid,
-                    {sid: bool(c.predicate(attributes, events, now, member)) for sid, c in segments.items()},
-                )
+            yield from self._closure_flags(rows, segments, now, memberships)
             return
         # only the fields the segments read are loaded (see pql.BatchSql)
         pql.load_relation(con, table, batch.profile_schema, batch.event_schema, rows)
@@ -266,6 +284,38 @@ class PqlEngine:
             for row in chunk:
                 rec = dict(zip(names, row, strict=True))
                 yield str(rec["profile_id"]), {sid: bool(rec.get(sid)) for sid in segments}
+
+    def batch_members(
+        self,
+        con: Any,
+        table: str,
+        rows: Sequence[tuple[str, dict[str, Any], list[dict[str, Any]]]],
+        segments: Mapping[str, Compiled],
+        now: datetime,
+        memberships: Mapping[str, set[str]],
+    ) -> dict[str, set[str]]:
+        """:meth:`batch_query` answered per segment: the ids of its members.
+
+        The flags stay in Arrow columns and only members become Python strings: a flag per profile
+        and segment through Python costs more than the query itself."""
+        import pyarrow.compute as pc
+
+        from tessera import pql
+
+        out: dict[str, set[str]] = {sid: set() for sid in segments}
+        batch = self._batch_sql(table, segments, now)
+        if batch is None:
+            for pid, flags in self._closure_flags(rows, segments, now, memberships):
+                for sid, flag in flags.items():
+                    if flag:
+                        out[sid].add(pid)
+            return out
+        pql.load_relation(con, table, batch.profile_schema, batch.event_schema, rows)
+        result = con.sql(batch.sql).to_arrow_table()
+        ids = result.column(0)  # then one column per segment, in order (a segment id may be any name)
+        for i, sid in enumerate(segments, start=1):
+            out[sid] = set(pc.filter(ids, result.column(i), null_selection_behavior="drop").to_pylist())
+        return out
 
 
 def split_top_level(text: str) -> tuple[str, list[str]]:

@@ -599,10 +599,13 @@ class SegmentService:
                 for policy, compiled in groups.items():
                     if policy not in by_policy:
                         by_policy[policy] = self.rows(now, policy=policy)
-                    result = self.engine.batch_query(
-                        con, "profiles_rel", by_policy[policy], compiled, now, members
-                    )
-                    for pid, flags in result:
+                    args = (con, "profiles_rel", by_policy[policy], compiled, now, members)
+                    per_segment = getattr(self.engine, "batch_members", None)
+                    if per_segment is not None:  # optional: skips a flag per profile and segment
+                        for sid, pids in per_segment(*args).items():
+                            members[sid] |= pids
+                        continue
+                    for pid, flags in self.engine.batch_query(*args):
                         for sid, flag in flags.items():
                             if flag:
                                 members[sid].add(pid)
