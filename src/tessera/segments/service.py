@@ -603,7 +603,10 @@ class SegmentService:
                     per_segment = getattr(self.engine, "batch_members", None)
                     if per_segment is not None:  # optional: skips a flag per profile and segment
                         for sid, pids in per_segment(*args).items():
-                            members[sid] |= pids
+                            if members[sid]:
+                                members[sid] |= pids
+                            else:  # the usual case: no copy of a set of up to every profile id
+                                members[sid] = pids
                         continue
                     for pid, flags in self.engine.batch_query(*args):
                         for sid, flag in flags.items():
