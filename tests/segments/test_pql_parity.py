@@ -78,3 +78,39 @@ def test_pql_streaming_equals_batch(tmp_path: Path, seed: int, monkeypatch: pyte
     # the batch side ran through SQL (not the closures), over only the fields the segments read
     assert [sorted(es["properties"]) for _, es in loaded] == [["eventType", "timestamp"]]
     assert sorted(loaded[0][0]["properties"]) == ["homeAddress"]
+
+
+def test_members_per_segment_equal_the_flags_per_profile(tmp_path: Path) -> None:
+    """The service's batch path (members listed per segment from the query's columns) gives what
+    the per-profile flags give, whatever the segment ids are called."""
+    import duckdb
+    from segfakes import standard_schemas
+
+    from tessera.segments import PqlEngine
+    from tessera.xdm.standard import EXPERIENCE_EVENT, PROFILE
+
+    schemas = standard_schemas(tmp_path / "home")
+    engine = PqlEngine(lambda: (schemas.union(PROFILE), schemas.union(EXPERIENCE_EVENT)))
+    names = ["us", "profile_id", 'odd "name"', "cart_then_buy"]
+    texts = [SEGMENTS["us"], SEGMENTS["bought_3h"], SEGMENTS["us_bought"], SEGMENTS["cart_then_buy"]]
+    compiled = {n: engine.compile("pql/text", t) for n, t in zip(names, texts, strict=True)}
+    rnd = random.Random(5)
+    rows = []
+    for i in range(60):
+        evs = [
+            event(
+                f"p{i}-{j}",
+                T0 - timedelta(minutes=rnd.randint(0, 600)),
+                rnd.choice(["purchase", "addToCart"]),
+                1,
+            )
+            for j in range(rnd.randint(0, 4))
+        ]
+        evs.sort(key=lambda e: e["timestamp"])
+        rows.append((f"p{i:02d}", {"homeAddress": {"countryCode": rnd.choice(["US", "FR"])}}, evs))
+    flags = list(engine.batch_query(duckdb.connect(), "rel", rows, compiled, T0, {}))
+    expected = {sid: {pid for pid, f in flags if f[sid]} for sid in names}
+    got = engine.batch_members(duckdb.connect(), "rel", rows, compiled, T0, {})
+    assert got == expected
+    assert all(expected.values()) and not all(len(v) == len(rows) for v in expected.values())
+    assert engine.batch_members(duckdb.connect(), "rel", [], compiled, T0, {}) == {n: set() for n in names}

@@ -279,11 +279,10 @@ class PqlEngine:
         # only the fields the segments read are loaded (see pql.BatchSql)
         pql.load_relation(con, table, batch.profile_schema, batch.event_schema, rows)
         cur = con.execute(batch.sql)
-        names = [d[0] for d in cur.description]
+        names = list(segments)  # by position: a segment id may be any name, "profile_id" included
         while chunk := cur.fetchmany(50_000):
             for row in chunk:
-                rec = dict(zip(names, row, strict=True))
-                yield str(rec["profile_id"]), {sid: bool(rec.get(sid)) for sid in segments}
+                yield str(row[0]), {sid: bool(flag) for sid, flag in zip(names, row[1:], strict=True)}
 
     def batch_members(
         self,
@@ -296,9 +295,9 @@ class PqlEngine:
     ) -> dict[str, set[str]]:
         """:meth:`batch_query` answered per segment: the ids of its members.
 
-        The flags stay in Arrow columns and only members become Python strings: a flag per profile
+        The flags stay in Arrow columns and only members are picked in Python: a flag per profile
         and segment through Python costs more than the query itself."""
-        import pyarrow.compute as pc
+        import numpy as np
 
         from tessera import pql
 
@@ -312,9 +311,11 @@ class PqlEngine:
             return out
         pql.load_relation(con, table, batch.profile_schema, batch.event_schema, rows)
         result = con.sql(batch.sql).to_arrow_table()
-        ids = result.column(0)  # then one column per segment, in order (a segment id may be any name)
-        for i, sid in enumerate(segments, start=1):
-            out[sid] = set(pc.filter(ids, result.column(i), null_selection_behavior="drop").to_pylist())
+        # one string per profile, shared by every segment's set (not one per membership)
+        ids = result.column(0).to_pylist()
+        for i, sid in enumerate(segments, start=1):  # columns in order: a segment id may be any name
+            flags = np.equal(result.column(i).to_numpy(zero_copy_only=False), True)  # null: not in
+            out[sid] = {ids[j] for j in np.flatnonzero(flags).tolist()}
         return out
 
 
