@@ -87,8 +87,10 @@ def live_server(demo_platform: Platform) -> Iterator[LiveServer]:
     server.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    # Per module, not per session: Playwright's sync API runs an event loop in this thread while
+    # it is open, and anyio/asyncio tests collected after tests/ui would find it running.
     if not os.path.exists(CHROMIUM):
         pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium)")
     sync_api = pytest.importorskip(
