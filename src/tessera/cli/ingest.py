@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import nullcontext
 from functools import partial
 from pathlib import Path
@@ -102,18 +102,30 @@ def _ingest_files_local(
     return results
 
 
-def _stream_local(sb: Sandbox, dataset: str | None, as_json: bool) -> tuple[int, int]:
-    """One message at a time through the sandbox's streaming flow; returns (ingested, rejected)."""
-    ds_id = sb.datasets.find(dataset)["id"] if dataset else None
-    ok = failed = 0
+_NOT_JSON = object()
+"""Stands for a line of standard input that is not JSON (already reported)."""
+
+
+def _stdin_messages() -> Iterator[tuple[int, Any]]:
+    """(line number, decoded message) for each non-blank line of standard input; a line that is
+    not JSON is reported here and yielded as :data:`_NOT_JSON` so that callers count it."""
     for line_no, line in enumerate(sys.stdin, 1):
         if not line.strip():
             continue
         try:
-            message = orjson.loads(line)
+            yield line_no, orjson.loads(line)
         except orjson.JSONDecodeError as exc:
-            failed += 1
             console.print(f"line {line_no}: not JSON ({exc})")
+            yield line_no, _NOT_JSON
+
+
+def _stream_local(sb: Sandbox, dataset: str | None, as_json: bool) -> tuple[int, int]:
+    """One message at a time through the sandbox's streaming flow; returns (ingested, rejected)."""
+    ds_id = sb.datasets.find(dataset)["id"] if dataset else None
+    ok = failed = 0
+    for line_no, message in _stdin_messages():
+        if message is _NOT_JSON:
+            failed += 1
             continue
         result = sb.ingest.stream([message], dataset_id=ds_id)[0]
         if "xactionId" in result:
@@ -181,14 +193,9 @@ def _stream_remote(client: TesseraClient, dataset: str | None, as_json: bool) ->
         chunk.clear()
 
     pending: list[tuple[int, dict[str, Any]]] = []
-    for line_no, line in enumerate(sys.stdin, 1):
-        if not line.strip():
-            continue
-        try:
-            message = orjson.loads(line)
-        except orjson.JSONDecodeError as exc:
+    for line_no, message in _stdin_messages():
+        if message is _NOT_JSON:
             failed += 1
-            console.print(f"line {line_no}: not JSON ({exc})")
             continue
         if ds is not None and not (isinstance(message, dict) and "header" in message):
             ref = {
