@@ -349,9 +349,11 @@ class SqliteStore:
         self._closed = True
         with self._commit_lock:
             self._writer.close()
+        # Only idle connections close here: one leased by a live thread may be inside a query,
+        # and closing it from this thread crashes the process (seen: a UI warm-up thread reading
+        # while the platform closed). Leased ones close when their thread hands them back.
         with self._idle_lock:
-            idle, self._idle = self._idle + list(self._leased), []
-            self._leased.clear()
+            idle, self._idle = self._idle, []
         for con in idle:
             with contextlib.suppress(sqlite3.ProgrammingError):
                 con.close()
