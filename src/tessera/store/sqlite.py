@@ -347,13 +347,23 @@ class SqliteStore:
         if self._closed:
             return
         self._closed = True
-        with self._commit_lock:
-            self._writer.close()
-        # Only idle connections close here: one leased by a live thread may be inside a query,
-        # and closing it from this thread crashes the process (seen: a UI warm-up thread reading
-        # while the platform closed). Leased ones close when their thread hands them back.
+        # The calling thread is not inside a query: its own connection closes now, with the idle
+        # ones. One leased by another live thread may be mid-query, and closing it from here
+        # crashes the process (seen: a UI warm-up thread reading while the platform closed); it
+        # closes when its thread hands it back.
+        own: sqlite3.Connection | None = getattr(self._local, "con", None)
         with self._idle_lock:
             idle, self._idle = self._idle, []
+            if own is not None:
+                self._leased.discard(own)
+                idle.append(own)
+                self._local.con = None
         for con in idle:
             with contextlib.suppress(sqlite3.ProgrammingError):
                 con.close()
+        with self._commit_lock:
+            # Fold the log into the database and empty it even if a reader is still open
+            # elsewhere: deleted rows (a privacy delete) must not survive in the -wal file.
+            with contextlib.suppress(sqlite3.Error):
+                self._writer.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            self._writer.close()
