@@ -40,6 +40,7 @@ profiles = _opt_dict(
         vip=maybe(st.booleans()),
         tags=maybe(tags),
         lucky=maybe(st.lists(ints, max_size=4)),
+        birthDate=maybe(st.sampled_from(["2000-01-01", "1990-05-15", "2024-05-15"])),
     ),
     homeAddress=_opt_dict(countryCode=maybe(st.sampled_from(["US", "CA", "us"])), city=maybe(words)),
     workAddress=_opt_dict(countryCode=maybe(st.sampled_from(["US", "CA"]))),
@@ -190,7 +191,26 @@ def profile_atom() -> st.SearchStrategy[str]:
                 "(person.score + 1) * 2 > 4",
                 'person.tags.head() = "a"',
                 "person.lucky.head() > 2",
+                # a lambda in value position is applied to the profile
+                '(P) => P.homeAddress.countryCode = "US"',
+                # filters and from-clauses over a single object range over it alone
+                'person.name[firstName = "John"].count() = 1',
+                'homeAddress[countryCode = "US"]',
+                'exists X from homeAddress where X.countryCode.equals("us", false)',
+                # dates and time words as values
+                "person.birthDate = date(2000, 1, 1)",
+                "person.birthDate < date(1995, 1, 1)",
+                "person.birthDate >= this year",
+                # an object literal is a defined value
+                '{"age": person.age, "n": 1}',
             ]
+        ),
+        # case flags read from the data
+        st.builds(
+            lambda f, fn, v: f"{f}.{fn}({v}, person.vip)",
+            str_field,
+            S(["startsWith", "contains", "doesNotEndWith", "equals", "notEqualTo"]),
+            str_lit,
         ),
     )
 
@@ -259,6 +279,60 @@ def event_atom() -> st.SearchStrategy[str]:
             lambda w: f"sum X.commerce.purchases.value over X from xEvent where X.timestamp occurs {w}",
             ev_time,
         ).map(lambda s: f"({s}) > 2"),
+        # several variables: every combination meeting the conditions
+        st.builds(
+            lambda fn, x, n: (
+                f"({fn} X.commerce.purchases.value + Y.priceTotal over X from xEvent where {x}, "
+                f'Y from X.productListItems where Y.SKU = "PS") > {n}'
+            ),
+            S(["sum", "min", "max", "average"]),
+            cx,
+            S(["0", "2", "5"]),
+        ),
+        # a count read from the data (negative ones included)
+        st.builds(
+            lambda fn: f"xEvent.{fn}(commerce.purchases.value, person.age).count() > 1",
+            S(["topN", "bottomN"]),
+        ),
+        # grouped maps
+        st.builds(
+            lambda agg, k, n: f"xEvent.groupBy(eventType).map((K, G) => mapEntry(K, G.{agg})).get({k}) > {n}",
+            S(["count()", "sum(commerce.purchases.value)", "max(commerce.purchases.value)"]),
+            S(['"purchase"', '"view"']),
+            S(["0", "1", "4"]),
+        ),
+        st.builds(
+            lambda g, n: f"{g}.keys().count() = {n}",
+            S(
+                [
+                    "xEvent.groupBy(eventType)",
+                    "xEvent.productListItems.groupBy(quantity)",
+                    "xEvent.productListItems.groupBy(SKU)",
+                ]
+            ),
+            S(["0", "1", "2"]),
+        ),
+        # occurs relative to another event, and with an amount read from the data
+        st.builds(
+            lambda c, n, u, d: (
+                f"exists X from xEvent, Y from xEvent where Y.timestamp occurs {c} {n} {u} {d} X.timestamp"
+            ),
+            S(["=", "<", ">=", "<="]),
+            S(["0", "1", "2"]),
+            S(["hours", "days", "weeks", "months", "years", "decades"]),
+            S(["after", "before"]),
+        ),
+        st.builds(
+            lambda c, u: f"exists X from xEvent where X.timestamp occurs {c} person.age {u} before now",
+            S(["=", "<", ">"]),
+            S(["hours", "days", "weeks"]),
+        ),
+        # time words and dates as values
+        st.builds(
+            lambda op, t: f"xEvent[timestamp {op} {t}].count() > 0",
+            S(["<", ">=", "="]),
+            S(["today", "now", "this month", "last week", "date(2024, 5, 10)"]),
+        ),
     )
 
 

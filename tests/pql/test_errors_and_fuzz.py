@@ -49,6 +49,45 @@ def test_unknown_function_suggests() -> None:
     assert "Did you mean 'startsWith'?" in info.value.message
 
 
+@pytest.mark.parametrize(
+    ("expr", "message", "at"),
+    [
+        (
+            'person.name.firstName.startsWith("J", person.age)',
+            "must be true or false, not an integer",
+            "startsWith",
+        ),
+        ('person.name.firstName.regexGroup(homeAddress.city, 1) = "x"', "written out", "regexGroup"),
+        ("xEvent.topN(commerce.purchases.value, person.score).count() > 1", "whole number of items", "topN"),
+        ("person.birthDate = date(person.age, 1, 1)", "date() takes whole numbers", "date"),
+        (
+            "xEvent[timestamp occurs < ^.person.score days before now]",
+            "must be an integer, not a number",
+            "score",
+        ),
+        ("xEvent.groupBy(productListItems).keys().count() > 1", "one value", "groupBy"),
+        (
+            "xEvent.groupBy(eventType).map((K, G) => G.count()).keys().count() > 1",
+            "mapEntry(K, value)",
+            "map",
+        ),
+        (
+            "xEvent.groupBy(eventType).map((K, G) => mapEntry(G.count(), K)).keys().count() > 1",
+            "group key",
+            "map",
+        ),
+        ('mapEntry("a", 1)', "grouped map", "mapEntry"),
+    ],
+)
+def test_arguments_of_the_wrong_shape_are_refused_where_they_are(expr: str, message: str, at: str) -> None:
+    """Arguments the language needs in a given shape are refused at check time, for every evaluator,
+    with the place marked."""
+    with pytest.raises(PqlError) as info:
+        pql.check(expr, SCHEMAS["profile"], SCHEMAS["event"])
+    assert message in info.value.message
+    assert info.value.column == expr.index(at) + 1 and info.value.snippet.endswith("^")
+
+
 def test_type_errors() -> None:
     with pytest.raises(PqlError, match="Arithmetic needs numbers"):
         pql.check("person.name.firstName * 2 > 1", SCHEMAS["profile"], SCHEMAS["event"])

@@ -9,7 +9,7 @@ from pathlib import Path
 from tessera.pql.functions import FUNCTIONS
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "pql.md"
-ROW = re.compile(r"^\| `(\w+)` \| ([^|]+) \| (yes|no) \|", re.M)
+ROW = re.compile(r"^\| `(\w+)` \| ([^|]+) \|", re.M)
 
 
 def test_examples_in_the_pql_reference_run() -> None:
@@ -21,8 +21,8 @@ def test_examples_in_the_pql_reference_run() -> None:
     assert test.examples, "the reference lost its examples"
 
 
-def test_function_table_lists_every_builtin_with_its_arity_and_sql_availability() -> None:
-    rows = {name: (arity.strip(), sql) for name, arity, sql in ROW.findall(DOC.read_text())}
+def test_function_table_lists_every_builtin_with_its_arity() -> None:
+    rows = {name: arity.strip() for name, arity in ROW.findall(DOC.read_text())}
     assert set(rows) == set(FUNCTIONS), "docs/pql.md and the function table list different functions"
     for name, fn in FUNCTIONS.items():
         if fn.max_args is None:
@@ -31,4 +31,4 @@ def test_function_table_lists_every_builtin_with_its_arity_and_sql_availability(
             arity = str(fn.min_args)
         else:
             arity = f"{fn.min_args}–{fn.max_args}"
-        assert rows[name] == (arity, "yes" if fn.sql else "no"), name
+        assert rows[name] == arity, name

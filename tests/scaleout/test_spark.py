@@ -81,6 +81,21 @@ PARITY_EXPRESSIONS = [
     'chain(xEvent, timestamp, [A: WHAT(eventType = "addToCart"), B: WHAT(eventType = "purchase")])',
     'chain(xEvent, timestamp, [A: WHAT(eventType = "view"), B: WHAT(eventType = "addToCart") '
     'WHEN(< 20 days before now), C: WHAT(eventType = "purchase") COUNT(2)])',
+    # forms the SQL compiler builds itself: object filters, data-read flags and counts, several
+    # variables, grouped maps, occurs relative to another field, dates and time words as values
+    'person.name[firstName = "John"].count() = 1',
+    'exists X from homeAddress where X.countryCode = "US"',
+    'person.name.firstName.startsWith("jo", person.vip)',
+    'person.name.firstName.equals("JOHN", person.vip)',
+    "xEvent.topN(commerce.purchases.value, person.age % 4 - 1).count() > 1",
+    '(sum X.commerce.purchases.value + Y.priceTotal over X from xEvent, Y from X.productListItems where Y.SKU = "PS") > 3',
+    'xEvent.groupBy(eventType).map((K, G) => mapEntry(K, G.count())).get("purchase") > 1',
+    "xEvent.productListItems.groupBy(SKU).keys().count() = 2",
+    "exists X from xEvent, Y from xEvent where Y.timestamp occurs = 1 weeks after X.timestamp",
+    "exists X from xEvent, Y from xEvent where Y.timestamp occurs = 0 decades after X.timestamp",
+    "exists X from xEvent where X.timestamp occurs < person.age days before now",
+    "person.birthDate < date(1995, 1, 1)",
+    "xEvent[timestamp >= this month].count() > 0",
 ]
 
 
@@ -96,6 +111,7 @@ def _parity_rows(n: int) -> list[tuple[str, dict[str, Any], list[dict[str, Any]]
             person["age"] = int(rng.integers(0, 60))
         person["score"] = pick([0, 1.5, 2.25, 7])
         person["vip"] = bool(rng.random() < 0.3)
+        person["birthDate"] = pick(["2000-01-01", "1990-05-15", None])
         person["tags"] = [pick(["a", "b", "c"]) for _ in range(int(rng.integers(0, 3)))]
         person["lucky"] = [int(x) for x in rng.integers(-3, 6, int(rng.integers(0, 4)))]
         events = []

@@ -150,7 +150,8 @@ def compile_sql(
     Segments are coerced to booleans; non-boolean checked expressions (``boolean=False``) yield values.
 
     Raises:
-        NotImplementedError: for constructs the SQL back end does not support yet (named in the message).
+        PqlError: an expression does not check against these schemas (they changed since it was
+            checked); the message names the field and the place.
     """
     from tessera.pql.to_sql import build_select, for_dialect
 
@@ -186,7 +187,7 @@ def compile_batch(
     """:func:`compile_sql`, plus the schemas of the smallest relation the query runs on unchanged.
 
     Raises:
-        NotImplementedError: as :func:`compile_sql`.
+        PqlError: as :func:`compile_sql`.
     """
     from tessera.pql.to_sql import build_select, for_dialect, reads_of
 

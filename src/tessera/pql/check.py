@@ -103,10 +103,7 @@ def check_node(
             datetime(2000, 1, 1, tzinfo=UTC),
             text,
         )
-        try:
-            _, result = comp.sql(node)
-        except NotImplementedError:
-            result = None  # a construct the typed walk does not cover yet: checked dynamically
+        _, result = comp.sql(node)
         if boolean and result is not None and result.numeric and not isinstance(node, A.Field):
             raise _err(text, node, "A segment definition must be a condition (true/false), not a number.")
     return CheckedExpr(node, text, boolean, profile_schema, event_schema, result)

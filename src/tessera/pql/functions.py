@@ -22,6 +22,7 @@ from typing import Any, cast
 import regex as regex_engine
 import sqlglot.expressions as E
 
+from tessera.errors import PqlError
 from tessera.pql import types as Ty
 from tessera.pql.limits import LIMITS, unsafe_regex
 from tessera.pql.types import T
@@ -338,27 +339,34 @@ def _lower(e: E.Expression) -> E.Expression:
     return E.Lower(this=e)
 
 
-def _flag_false(args: list[E.Expression]) -> bool:
-    if len(args) < 3:
-        return False
-    f = args[2]
-    if isinstance(f, E.Boolean):
-        return not f.this
-    raise NotImplementedError("case flags must be literal true/false in SQL")
+def _flag_error(t: T) -> PqlError:
+    return PqlError(f"The case flag (the last argument) must be true or false, not {t.a}.")
 
 
 def _sql_str(kind: str, negate: bool) -> SqlRule:
     def rule(args: list[E.Expression], types: list[T]) -> E.Expression:
-        s, t = args[0], args[1]
-        if _flag_false(args):
-            s, t = _lower(s), _lower(t)
-        if kind == "starts":
-            e: E.Expression = E.StartsWith(this=s, expression=t)
-        elif kind == "ends":
-            e = E.EndsWith(this=s, expression=t)
-        else:
-            e = E.GT(this=E.StrPosition(this=s, substr=t), expression=E.Literal.number(0))
-        return E.Not(this=E.paren(e)) if negate else e
+        def test(blind: bool) -> E.Expression:
+            s, t = args[0].copy(), args[1].copy()
+            if blind:
+                s, t = _lower(s), _lower(t)
+            if kind == "starts":
+                e: E.Expression = E.StartsWith(this=s, expression=t)
+            elif kind == "ends":
+                e = E.EndsWith(this=s, expression=t)
+            else:
+                e = E.GT(this=E.StrPosition(this=s, substr=t), expression=E.Literal.number(0))
+            return E.Not(this=E.paren(e)) if negate else e
+
+        if len(args) < 3:
+            return test(False)
+        flag = args[2]
+        if isinstance(flag, E.Boolean):
+            return test(not flag.this)
+        if types[2].kind != "bool":
+            raise _flag_error(types[2])
+        # a flag read from the data: false ignores case; true and null (no flag) respect it
+        blind = E.EQ(this=flag, expression=E.Boolean(this=False))
+        return E.If(this=blind, true=test(True), false=test(False))
 
     return rule
 
@@ -366,18 +374,28 @@ def _sql_str(kind: str, negate: bool) -> SqlRule:
 def _sql_equals(negate: bool) -> SqlRule:
     def rule(args: list[E.Expression], types: list[T]) -> E.Expression:
         s, rest = args[0], args[1:]
-        low = False
-        if rest and isinstance(rest[-1], E.Boolean):
-            low = not rest[-1].this
-            rest = rest[:-1]
+        flag: E.Expression | None = None
+        if rest and (isinstance(rest[-1], E.Boolean) or types[-1].kind == "bool"):
+            flag, rest = rest[-1], rest[:-1]
         if not rest:
             return E.Null()
-        if low:
-            s, rest = _lower(s), [_lower(r) for r in rest]
-        e: E.Expression = (
-            E.In(this=s, expressions=rest) if len(rest) > 1 else E.EQ(this=s, expression=rest[0])
-        )
-        return E.Not(this=E.paren(e)) if negate else e
+
+        def test(blind: bool) -> E.Expression:
+            lhs, rhs = s.copy(), [r.copy() for r in rest]
+            if blind:
+                lhs, rhs = _lower(lhs), [_lower(r) for r in rhs]
+            e: E.Expression = (
+                E.In(this=lhs, expressions=rhs) if len(rhs) > 1 else E.EQ(this=lhs, expression=rhs[0])
+            )
+            return E.Not(this=E.paren(e)) if negate else e
+
+        if flag is None:
+            return test(False)
+        if isinstance(flag, E.Boolean):
+            return test(not flag.this)
+        # a flag read from the data; a null one is no flag, so it is compared as a value: null
+        by_flag = E.If(this=flag, true=test(False), false=test(True))
+        return E.If(this=E.Is(this=flag.copy(), expression=E.Null()), true=E.Null(), false=by_flag)
 
     return rule
 
@@ -487,7 +505,10 @@ def _sql_regex_group(args: list[E.Expression], types: list[T]) -> E.Expression:
     s, pattern = args[0], args[1]
     group = args[2] if len(args) > 2 else E.Literal.number(0)
     if not (isinstance(pattern, E.Literal) and pattern.is_string and isinstance(group, E.Literal)):
-        raise NotImplementedError("regexGroup() needs a literal pattern and group number in SQL")
+        # a pattern from the data could not be checked for safety before it runs
+        raise PqlError(
+            'regexGroup() takes its pattern and group number written out, as in regexGroup("(\\d+)", 1).'
+        )
     compiled = regex(pattern.this)
     n = int(group.this) if not group.is_string and str(group.this).lstrip("-").isdigit() else -1
     if compiled is None or n < 0 or n > compiled.groups:
@@ -502,8 +523,10 @@ def _sql_regex_group(args: list[E.Expression], types: list[T]) -> E.Expression:
 def _sql_sorted_n(desc: bool) -> SqlRule:
     def rule(args: list[E.Expression], types: list[T]) -> E.Expression:
         arr, key, n = args
-        if not isinstance(key, E.Lambda) or not isinstance(n, E.Literal) or n.is_string:
-            raise NotImplementedError("topN()/bottomN() need a field and a literal count in SQL")
+        assert isinstance(key, E.Lambda)  # an item argument
+        literal_count = isinstance(n, E.Literal) and not n.is_string
+        if not literal_count and types[2].kind not in ("int", "null"):
+            raise PqlError(f"topN() and bottomN() take a whole number of items, not {types[2].a}.")
         if not types[1].numeric:
             # the rule sorts by a numeric expression only; other keys leave nothing to pick
             return E.If(
@@ -538,15 +561,65 @@ def _sql_sorted_n(desc: bool) -> SqlRule:
             this=E.ArraySort(this=keyed),
             expression=_lambda(E.Dot(this=E.column("_s"), expression=_var("v")), "_s"),
         )
-        return E.ArraySlice(this=ordered, start=E.Literal.number(1), end=n)
+        if literal_count and int(n.this) >= 0:
+            return E.ArraySlice(this=ordered, start=E.Literal.number(1), end=n)
+        # A negative count keeps all but that many from the end (as a Python slice does), never
+        # fewer than none; a null count is null.
+        size = E.ArraySize(this=ordered.copy())
+        from_end = E.Add(this=size, expression=n.copy())
+        end = E.If(
+            this=E.GTE(this=n.copy(), expression=E.Literal.number(0)),
+            true=n.copy(),
+            false=E.If(
+                this=E.GT(this=from_end, expression=E.Literal.number(0)),
+                true=from_end.copy(),
+                false=E.Literal.number(0),
+            ),
+        )
+        sliced = E.ArraySlice(this=ordered, start=E.Literal.number(1), end=end)
+        return E.If(this=E.Is(this=n.copy(), expression=E.Null()), true=E.Null(), false=sliced)
 
     return rule
 
 
 def _sql_map(args: list[E.Expression], types: list[T]) -> E.Expression:
+    # over a grouped map the compiler builds the new map itself; over anything but a list: null
     if types[0].kind != "array":
-        raise NotImplementedError("map() over a grouped map is not available in SQL yet")
+        return E.Null()
     return E.Transform(this=args[0], expression=args[1])
+
+
+def _sql_group_by(args: list[E.Expression], types: list[T]) -> E.Expression:
+    arr, key = args
+    assert isinstance(key, E.Lambda)  # an item argument
+    if types[1].kind in ("array", "object", "map"):
+        raise PqlError(
+            f"groupBy() needs a key that is one value (a string, number or date), not {types[1].a}."
+        )
+    if types[0].kind != "array":
+        return E.Null()
+    (param,) = key.expressions
+    group_key = _var("_gk")
+    keys = E.ArrayFilter(
+        this=E.ArrayDistinct(this=E.Transform(this=arr, expression=key)),
+        expression=_lambda(E.Not(this=E.Is(this=group_key, expression=E.Null())), "_gk"),
+    )
+    members = E.ArrayFilter(
+        this=arr.copy(),
+        expression=E.Lambda(
+            this=E.EQ(this=E.paren(key.this.copy()), expression=group_key.copy()), expressions=[param.copy()]
+        ),
+    )
+    entry = E.Struct(
+        expressions=[
+            E.PropertyEQ(this=_var("k"), expression=group_key.copy()),
+            E.PropertyEQ(this=_var("v"), expression=members),
+        ]
+    )
+    groups = E.Anonymous(
+        this="map_from_entries", expressions=[E.Transform(this=keys, expression=_lambda(entry, "_gk"))]
+    )
+    return E.If(this=E.Is(this=arr.copy(), expression=E.Null()), true=E.Null(), false=groups)
 
 
 def _sql_get(args: list[E.Expression], types: list[T]) -> E.Expression:
@@ -641,7 +714,9 @@ FUNCTIONS: dict[str, Function] = {
             item_args=frozenset({1}),
         ),
         Function("map", 2, 2, _const(Ty.ANY), _map, _sql_map, item_args=frozenset({1})),
-        Function("groupBy", 2, 2, lambda ts: T("map", ts[0]), _group_by, None, item_args=frozenset({1})),
+        Function(
+            "groupBy", 2, 2, lambda ts: T("map", ts[0]), _group_by, _sql_group_by, item_args=frozenset({1})
+        ),
         Function("exists", 2, 2, _B, _exists_item, _sql_exists_item, item_args=frozenset({1})),
         Function("get", 2, 2, lambda ts: ts[0].item or Ty.ANY, _get, _sql_get),
         Function("keys", 1, 1, _const(Ty.array_of(Ty.STR)), _keys, _sql_keys),

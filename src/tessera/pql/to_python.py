@@ -839,8 +839,10 @@ class _Compiler:
         return filt_group
 
     def c_Lambda(self, n: A.Lambda) -> Fn:
-        per = self.item_fn(n)
-        return per
+        # A lambda in value position is applied to the profile: `(Profile) => Profile.x = 1` (the
+        # later parameters have nothing to bind). Item arguments take lambdas through item_fn.
+        body, first, rest = self.compile(n.body), n.params[0], n.params[1:]
+        return lambda s: body(s.bind(**{first: s.profile}, **dict.fromkeys(rest)))
 
     def c_Let(self, n: A.Let) -> Fn:
         val, body, name = self.compile(n.value), self.compile(n.body), n.name

@@ -11,7 +11,7 @@ non-empty, other values → ``IS NOT NULL`` (spec §4).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any, cast
 
 import sqlglot.expressions as E
@@ -116,6 +116,8 @@ _INTERVAL = {
     "century": ("YEAR", 100),
     "millennium": ("YEAR", 1000),
 }
+_COMPARISONS = ("=", "!=", "<", "<=", ">", ">=")
+_TIMEISH = frozenset({"time", "date", "str", "any"})
 _ATOMIC = (E.Column, E.Literal, E.Dot, E.Func, E.Paren, E.Identifier, E.Boolean, E.Null, E.Bracket, E.Cast)
 Typed = tuple[E.Expression, T]
 
@@ -239,13 +241,13 @@ class SqlCompiler:
             v = self.fresh()
             nonnull = E.Lambda(this=E.Not(this=E.Is(this=v, expression=E.Null())), expressions=[v])
             return E.ArrayFilter(this=out, expression=nonnull), Ty.array_of(ft)
-        raise self.err(node, f"Cannot read field {name!r} of a {bt} value.")
+        raise self.err(node, f"Cannot read field {name!r} of {bt.a} value.")
 
     # -- nodes -----------------------------------------------------------------------------------
     def sql(self, n: A.Node) -> Typed:
         meth = getattr(self, "s_" + type(n).__name__, None)
         if meth is None:
-            raise NotImplementedError(f"{type(n).__name__} is not available in SQL yet")
+            raise TypeError(f"internal: no SQL rule for {type(n).__name__} nodes")
         out: Typed = meth(n)
         return out
 
@@ -270,6 +272,43 @@ class SqlCompiler:
         for _, it in items:
             t = Ty.unify(t, it)
         return E.Array(expressions=[e for e, _ in items]), Ty.array_of(t)
+
+    def s_ObjLit(self, n: A.ObjLit) -> Typed:
+        fields: list[E.Expression] = []
+        props: dict[str, Any] = {}
+        for name, value in n.items:
+            e, t = self.sql(value)
+            fields.append(E.PropertyEQ(this=E.to_identifier(name, quoted=True), expression=e))
+            props[name] = Ty.to_schema(t)
+        if not fields:  # SQL has no empty struct; a field nobody can name stands in
+            fields.append(E.PropertyEQ(this=E.to_identifier("", quoted=True), expression=E.Null()))
+        return E.Struct(expressions=fields), T("object", schema={"type": "object", "properties": props})
+
+    def s_Lambda(self, n: A.Lambda) -> Typed:
+        # A lambda in value position is applied to the profile: `(Profile) => Profile.x = 1`.
+        saved = {p: self.vars.get(p) for p in n.params}
+        for i, param in enumerate(n.params):
+            self.vars[param] = self.stack[0] if i == 0 else (E.Null(), Ty.NULL)
+        try:
+            return self.sql(n.body)
+        finally:
+            for param, old in saved.items():
+                if old is None:
+                    self.vars.pop(param, None)
+                else:
+                    self.vars[param] = old
+
+    def _instant(self, n: A.Node) -> Typed:
+        # outside `occurs` a time word or period is the instant it starts at, as in the evaluator
+        span = self.const_span(n)
+        assert span is not None
+        return ts_literal(span.start), Ty.TIME
+
+    def s_TimeLit(self, n: A.TimeLit) -> Typed:
+        return self._instant(n)
+
+    def s_Period(self, n: A.Period) -> Typed:
+        return self._instant(n)
 
     def s_Ctx(self, n: A.Ctx) -> Typed:
         if n.up >= len(self.stack):
@@ -304,8 +343,12 @@ class SqlCompiler:
             cls = E.And if op == "and" else E.Or
             return cls(this=_p(self.cond(n.left)), expression=_p(self.cond(n.right))), Ty.BOOL
         (le, lt), (re_, rt) = self.sql(n.left), self.sql(n.right)
+        kinds = {lt.kind, rt.kind}
+        if op in _COMPARISONS and kinds & {"time", "date"} and len(kinds) > 1 and kinds <= _TIMEISH:
+            # the evaluator compares a time with a date or a string as two instants
+            (le, lt), (re_, rt) = (self._instant_of(le, lt), Ty.TIME), (self._instant_of(re_, rt), Ty.TIME)
         le, re_ = _p(le), _p(re_)
-        if op in ("=", "!=", "<", "<=", ">", ">="):
+        if op in _COMPARISONS:
             if (
                 op not in ("=", "!=")
                 and not (lt.numeric and rt.numeric)
@@ -313,7 +356,7 @@ class SqlCompiler:
                 and "any" not in (lt.kind, rt.kind)
                 and "null" not in (lt.kind, rt.kind)
             ):
-                raise self.err(n, f"Cannot compare a {lt} with a {rt}.")
+                raise self.err(n, f"Cannot compare {lt.a} with {rt.a}.")
             cls2 = {"=": E.EQ, "!=": E.NEQ, "<": E.LT, "<=": E.LTE, ">": E.GT, ">=": E.GTE}[op]
             if (
                 op in ("=", "!=")
@@ -331,7 +374,7 @@ class SqlCompiler:
             if not (lt.numeric or lt.kind in ("any", "null")) or not (
                 rt.numeric or rt.kind in ("any", "null")
             ):
-                raise self.err(n, f"Arithmetic needs numbers, not a {lt} and a {rt}.")
+                raise self.err(n, f"Arithmetic needs numbers, not {lt.a} and {rt.a}.")
             if op == "/":
                 return E.Div(this=le, expression=E.Nullif(this=re_, expression=_num(0))), Ty.NUM
             if op == "%":
@@ -343,7 +386,7 @@ class SqlCompiler:
                 e: E.Expression = E.In(this=le, expressions=[self.sql(i)[0] for i in n.right.items])
             else:
                 if rt.kind != "array":
-                    raise self.err(n, f"'{op}' needs a list on its right, not a {rt}.")
+                    raise self.err(n, f"'{op}' needs a list on its right, not {rt.a}.")
                 guard = E.Is(this=le, expression=E.Null())
                 e = E.If(this=guard, true=E.Null(), false=E.ArrayContains(this=re_, expression=le))
             return (E.Not(this=_p(e)) if op == "notIn" else e), Ty.BOOL
@@ -382,8 +425,22 @@ class SqlCompiler:
                 a1, a2, t1 = coerce(a1, t1), coerce(a2, t2), Ty.BOOL
                 t2 = Ty.BOOL
             return E.If(this=test, true=a1, false=a2), Ty.unify(t1, t2)
-        if fn.sql is None:
-            raise NotImplementedError(f"{n.name}() is not available in SQL yet")
+        if n.name == "date":
+            if not all(isinstance(a, A.Lit) for a in n.args):
+                raise self.err(n, "date() takes whole numbers written out, as in date(2024, 5, 1).")
+            day = self.const_value(n)
+            if not isinstance(day, date):
+                return E.Null(), Ty.DATE
+            return E.Cast(this=E.Literal.string(day.isoformat()), to=E.DataType.build("DATE")), Ty.DATE
+        if n.name == "mapEntry":
+            raise self.err(
+                n, "mapEntry(K, value) builds the entries of map((K, G) => ...) over a grouped map."
+            )
+        if n.name == "map" and len(n.args) == 2:
+            recv = self.sql(n.args[0])
+            if recv[1].kind == "map":
+                return self._map_groups(n, recv)
+        assert fn.sql is not None, n.name
         args: list[E.Expression] = []
         types: list[T] = []
         recv_t: T | None = None
@@ -393,10 +450,13 @@ class SqlCompiler:
                     recv_t.item if recv_t is not None and recv_t.kind == "array" and recv_t.item else Ty.ANY
                 )
                 if isinstance(a, A.Lambda):
-                    if len(a.params) != 1:
-                        raise NotImplementedError("multi-parameter lambdas are not available in SQL yet")
+                    # over list items, parameters after the first have nothing to bind (null), as
+                    # in the evaluator
+                    extra = {p: (E.Null(), Ty.NULL) for p in a.params[1:]}
                     body = a.body
-                    lam, bt = self.with_var(a.params[0], item_t, lambda b=body: self.sql(b))
+                    lam, bt = self.with_var(
+                        a.params[0], item_t, lambda b=body, x=extra: self._with_vars(x, lambda: self.sql(b))
+                    )
                 else:
                     if fn.name in ("count", "filter", "exists"):
                         lam, bt = self.with_item(item_t, lambda a=a: (self.cond(a), Ty.BOOL))
@@ -413,14 +473,85 @@ class SqlCompiler:
                 types.append(t)
                 if i == 0:
                     recv_t = t
-        return fn.sql(args, types), fn.ret(types)
+        try:
+            return fn.sql(args, types), fn.ret(types)
+        except PqlError as exc:
+            if exc.snippet:
+                raise
+            raise self.err(n, exc.message) from None
+
+    @staticmethod
+    def _listed(e: E.Expression, t: T) -> Typed | None:
+        """What a filter or a from-clause ranges over: a list as it is, a single object or map as a
+        list of itself (null stays null), as the evaluator does; ``None`` for anything else."""
+        if t.kind == "array":
+            return e, t
+        if t.kind in ("object", "map"):
+            one = E.If(
+                this=E.Is(this=e, expression=E.Null()), true=E.Null(), false=E.Array(expressions=[e.copy()])
+            )
+            return one, Ty.array_of(t)
+        return None
+
+    def _with_vars(self, bound: Mapping[str, Typed], build: Any) -> Typed:
+        saved = {name: self.vars.get(name) for name in bound}
+        self.vars.update(bound)
+        try:
+            out: Typed = build()
+            return out
+        finally:
+            for name, old in saved.items():
+                if old is None:
+                    self.vars.pop(name, None)
+                else:
+                    self.vars[name] = old
+
+    def _map_groups(self, n: A.Call, recv: Typed) -> Typed:
+        """``groups.map((K, G) => mapEntry(K, value))``: a new map with the same keys."""
+        lam = n.args[1]
+        if not (
+            isinstance(lam, A.Lambda)
+            and len(lam.params) == 2
+            and isinstance(lam.body, A.Call)
+            and lam.body.name == "mapEntry"
+            and len(lam.body.args) == 2
+            and isinstance(lam.body.args[0], (A.Var, A.Field))
+            and getattr(lam.body.args[0], "name", None) == lam.params[0]
+        ):
+            raise self.err(
+                n, "map() over a grouped map takes (K, G) => mapEntry(K, value): one entry per group key K."
+            )
+        me, mt = recv
+        entry = self.fresh()
+        key_name, group_name = lam.params
+        bound = {
+            key_name: (E.Dot(this=entry.copy(), expression=E.to_identifier("key")), Ty.ANY),
+            group_name: (E.Dot(this=entry.copy(), expression=E.to_identifier("value")), mt.item or Ty.ANY),
+        }
+        value_node = lam.body.args[1]
+        ve, vt = self._with_vars(bound, lambda: self.sql(value_node))
+        pair = E.Struct(
+            expressions=[
+                E.PropertyEQ(this=E.to_identifier("k"), expression=bound[key_name][0].copy()),
+                E.PropertyEQ(this=E.to_identifier("v"), expression=ve),
+            ]
+        )
+        entries = E.Transform(
+            this=E.Anonymous(this="map_entries", expressions=[me]),
+            expression=E.Lambda(this=pair, expressions=[entry]),
+        )
+        out = E.Anonymous(this="map_from_entries", expressions=[entries])
+        return E.If(this=E.Is(this=me.copy(), expression=E.Null()), true=E.Null(), false=out), T("map", vt)
 
     def s_Filter(self, n: A.Filter) -> Typed:
         ae, at = self.sql(n.arr)
-        if at.kind != "array":
-            raise NotImplementedError("filters over a single object are not available in SQL yet")
-        lam, _ = self.with_item(at.item or Ty.ANY, lambda: (self.cond(n.cond), Ty.BOOL))
-        return E.ArrayFilter(this=ae, expression=lam), at
+        listed = self._listed(ae, at)
+        lam, _ = self.with_item(
+            listed[1].item or Ty.ANY if listed else Ty.ANY, lambda: (self.cond(n.cond), Ty.BOOL)
+        )
+        if listed is None:  # a filter over a single value has nothing to keep: null
+            return E.Null(), Ty.array_of(at)
+        return E.ArrayFilter(this=listed[0], expression=lam), listed[1]
 
     def s_Let(self, n: A.Let) -> Typed:
         value = self.sql(n.value)
@@ -436,9 +567,10 @@ class SqlCompiler:
 
     def _decl_source(self, d: A.Decl) -> Typed:
         se, st = self.sql(d.source)
-        if st.kind != "array":
-            raise self.err(d, f"{d.var} must range over a list, not a {st}.")
-        return se, st
+        listed = self._listed(se, st)
+        if listed is None:
+            raise self.err(d, f"{d.var} must range over a list, not {st.a}.")
+        return listed
 
     def _exists(self, decls: tuple[A.Decl, ...], forall: bool = False) -> E.Expression:
         d, rest = decls[0], decls[1:]
@@ -480,9 +612,28 @@ class SqlCompiler:
         lam, _ = self.with_var(d.var, st.item or Ty.ANY, lambda: (self.cond(cond), Ty.BOOL))
         return E.ArrayFilter(this=se, expression=lam), st
 
+    def _agg_values(self, decls: tuple[A.Decl, ...], expr: A.Node) -> Typed:
+        """The list of ``expr`` over every combination of the declared variables that meets the
+        where-conditions (a variable sees those declared to its left), in declaration order."""
+        d, rest = decls[0], decls[1:]
+        se, st = self._decl_source(d)
+        item_t = st.item or Ty.ANY
+        if d.cond is not None:
+            cond = d.cond
+            lam, _ = self.with_var(d.var, item_t, lambda: (self.cond(cond), Ty.BOOL))
+            se = E.ArrayFilter(this=se, expression=lam)
+        if rest:
+            inner, inner_t = self.with_var(d.var, item_t, lambda: self._agg_values(rest, expr))
+            return E.Flatten(this=E.Transform(this=se, expression=inner)), inner_t
+        each, vt = self.with_var(d.var, item_t, lambda: self.sql(expr))
+        return E.Transform(this=se, expression=each), Ty.array_of(vt)
+
     def s_Agg(self, n: A.Agg) -> Typed:
-        if len(n.decls) != 1:
-            raise NotImplementedError("multi-variable aggregations are not available in SQL yet")
+        fn = FUNCTIONS[n.fn]
+        assert fn.sql is not None
+        if len(n.decls) > 1:
+            values, vt = self._agg_values(n.decls, n.expr)
+            return fn.sql([values], [vt]), fn.ret([vt])
         d = n.decls[0]
         se, st = self._decl_source(d)
         arr = se
@@ -491,24 +642,31 @@ class SqlCompiler:
             lam, _ = self.with_var(d.var, st.item or Ty.ANY, lambda: (self.cond(cond), Ty.BOOL))
             arr = E.ArrayFilter(this=se, expression=lam)
         lam2, vt = self.with_var(d.var, st.item or Ty.ANY, lambda: self.sql(n.expr))
-        fn = FUNCTIONS[n.fn]
-        assert fn.sql is not None
         return fn.sql([arr, lam2], [st, vt]), fn.ret([st, vt])
 
     # -- time ------------------------------------------------------------------------------------
-    def const_span(self, n: A.Node) -> Span[datetime] | None:
-        from tessera.pql.to_python import EvalContext, as_span, compile_node
+    def const_value(self, n: A.Node) -> Any:
+        """The value of an expression that reads no data, from the evaluator at ``now``."""
+        from tessera.pql.to_python import EvalContext, compile_node
 
-        val = compile_node(n, boolean=False)({}, [], EvalContext(now=self.now))
-        return as_span(val)
+        return compile_node(n, boolean=False)({}, [], EvalContext(now=self.now))
+
+    def const_span(self, n: A.Node) -> Span[datetime] | None:
+        from tessera.pql.to_python import as_span
+
+        return as_span(self.const_value(n))
 
     def time_expr(self, n: A.Node) -> E.Expression:
         e, t = self.sql(n)
+        if t.kind not in _TIMEISH:
+            raise self.err(n, f"Expected a date or timestamp here, not {t.a}.")
+        return self._instant_of(e, t)
+
+    @staticmethod
+    def _instant_of(e: E.Expression, t: T) -> E.Expression:
         if t.kind == "time":
             return e
-        if t.kind in ("date", "str", "any"):
-            return E.TryCast(this=e, to=E.DataType.build("TIMESTAMP"))
-        raise self.err(n, f"Expected a date or timestamp here, not a {t}.")
+        return E.TryCast(this=e, to=E.DataType.build("TIMESTAMP"))
 
     def span_of(self, n: A.Node) -> Span[Any] | None:
         if _is_constant(n):
@@ -525,17 +683,28 @@ class SqlCompiler:
         tgt2 = self.span_of(n.target2) if n.target2 is not None else None
         if tgt is None or (n.target2 is not None and tgt2 is None):
             return E.Null(), Ty.BOOL
-        amount: int | None = None
+        amount: int | _Amount | None = None
         if n.amount is not None:
-            if not (isinstance(n.amount, A.Lit) and isinstance(n.amount.value, int)):
-                raise NotImplementedError("occurs amounts must be whole-number literals in SQL")
-            amount = n.amount.value
-        consts = _is_constant(n.target)
+            if isinstance(n.amount, A.Lit) and isinstance(n.amount.value, int):
+                amount = n.amount.value
+            else:
+                ae, at = self.sql(n.amount)
+                if at.kind not in ("int", "null"):
+                    raise self.err(
+                        n.amount, f"occurs counts whole units: the amount must be an integer, not {at.a}."
+                    )
+                amount = _Amount(ae)
+        # bounds fold into literals when neither the target nor the amount reads the data
+        consts = _is_constant(n.target) and not isinstance(amount, _Amount)
 
-        def shift(x: Any, k: int, unit: str) -> Any:
+        def shift(x: Any, k: int | _Amount, unit: str) -> Any:
             if consts:
+                assert isinstance(k, int)
                 return ts_literal(timeops.shift(self._unlit(x), k, unit))
             name, mult = _INTERVAL[unit]
+            one = E.Interval(this=E.Literal.string(str(mult)), unit=E.Var(this=name))
+            if isinstance(k, _Amount):
+                return E.Add(this=_p(x), expression=E.Mul(this=one, expression=_p(k.sql())))
             return E.Add(
                 this=_p(x), expression=E.Interval(this=E.Literal.string(str(k * mult)), unit=E.Var(this=name))
             )
@@ -543,11 +712,20 @@ class SqlCompiler:
         def trunc(x: Any, unit: str) -> Any:
             if consts:
                 return ts_literal(timeops.trunc(self._unlit(x), unit))
-            raise NotImplementedError("'= N units' relative to another field is not available in SQL yet")
+            return _trunc(x, unit)
 
         try:
             bounds = timeops.occurs_bounds(
-                n.kind, tgt, tgt2, n.cmp, amount, n.unit, n.direction, shift, trunc
+                # an _Amount stands in for the int: the bounds only negate it and pass it to shift
+                n.kind,
+                tgt,
+                tgt2,
+                n.cmp,
+                cast(int | None, amount),
+                n.unit,
+                n.direction,
+                shift,
+                trunc,
             )
         except (OverflowError, ValueError):
             return E.Null(), Ty.BOOL
@@ -620,8 +798,36 @@ class SqlCompiler:
         return E.Not(this=E.Is(this=_p(prev), expression=E.Null())), Ty.BOOL
 
 
+class _Amount:
+    """An ``occurs`` amount read from the data: ``occurs_bounds`` negates it for ``before``."""
+
+    def __init__(self, e: E.Expression, negated: bool = False) -> None:
+        self.e, self.negated = e, negated
+
+    def __neg__(self) -> _Amount:
+        return _Amount(self.e, not self.negated)
+
+    def sql(self) -> E.Expression:
+        return E.Neg(this=_p(self.e.copy())) if self.negated else self.e.copy()
+
+
+_TRUNC_UNITS = {"millisecond", "second", "minute", "hour", "day", "week", "month", "year"}
+
+
+def _trunc(x: E.Expression, unit: str) -> E.Expression:
+    """Start of the calendar unit holding ``x`` (weeks start on Monday in DuckDB and Spark alike)."""
+    if unit in _TRUNC_UNITS:
+        return E.TimestampTrunc(this=x, unit=E.Var(this=unit.upper()))
+    # decade, century, millennium: the year's start, back to the multiple of the span (as timeops)
+    span = {"decade": 10, "century": 100, "millennium": 1000}[unit]
+    year_start = E.TimestampTrunc(this=x, unit=E.Var(this="YEAR"))
+    years_back = E.Mod(this=E.Year(this=x.copy()), expression=_num(span))
+    one_year = E.Interval(this=E.Literal.string("1"), unit=E.Var(this="YEAR"))
+    return E.Sub(this=year_start, expression=E.Mul(this=one_year, expression=_p(years_back)))
+
+
 # Functions sqlglot has no node for; only the function table builds these, by fixed name.
-ANONYMOUS_FUNCTIONS = frozenset({"map_values"})
+ANONYMOUS_FUNCTIONS = frozenset({"map_values", "map_entries", "map_from_entries"})
 
 
 def _check_whitelist(e: E.Expression) -> None:
@@ -629,7 +835,7 @@ def _check_whitelist(e: E.Expression) -> None:
         if type(node) not in WHITELIST or (
             isinstance(node, E.Anonymous) and node.name.lower() not in ANONYMOUS_FUNCTIONS
         ):
-            raise NotImplementedError(f"internal: the SQL compiler produced a {type(node).__name__} node")
+            raise TypeError(f"internal: the SQL compiler produced a {type(node).__name__} node")
 
 
 def build_select(

@@ -22,6 +22,12 @@ class T:
     def numeric(self) -> bool:
         return self.kind in ("int", "num")
 
+    @property
+    def a(self) -> str:
+        """The type's name with its article, for messages: "an integer", "a string"."""
+        name = str(self)
+        return ("an " if name[0] in "aeiou" else "a ") + name
+
     def __str__(self) -> str:
         if self.kind == "array":
             return f"array of {self.item}"
@@ -87,3 +93,22 @@ def unify(a: T, b: T) -> T:
     if a.numeric and b.numeric:
         return NUM
     return ANY
+
+
+def to_schema(t: T) -> dict[str, Any]:
+    """A JSON Schema node of type ``t`` (for values the language builds, such as object literals)."""
+    if t.kind == "object":
+        return t.schema or {"type": "object", "properties": {}}
+    if t.kind == "array":
+        return {"type": "array", "items": to_schema(t.item or ANY)}
+    if t.kind == "map":
+        return {"type": "object", "additionalProperties": to_schema(t.item or ANY)}
+    simple = {
+        "bool": {"type": "boolean"},
+        "int": {"type": "integer"},
+        "num": {"type": "number"},
+        "str": {"type": "string"},
+        "time": {"type": "string", "format": "date-time"},
+        "date": {"type": "string", "format": "date"},
+    }
+    return dict(simple.get(t.kind, {}))

@@ -22,7 +22,6 @@ stars centred on their minimum (no parent is also a child, and every child has o
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -186,13 +185,11 @@ def segment_batch(
 
     Raises:
         MissingExtra: pyspark is missing.
-        NotImplementedError: ``tessera.pql`` is not installed, or a construct has no SQL rendering.
+        PqlError: a segment does not check against the schemas given.
     """
+    from tessera import pql
+
     _pyspark()
-    try:  # imported by name: the PQL package is merged separately from this one
-        pql: Any = importlib.import_module("tessera.pql")
-    except ImportError as exc:  # pragma: no cover - only before the PQL compiler is merged
-        raise NotImplementedError("waiting for tessera.pql Spark SQL") from exc
     frame = spark.read.parquet(relation) if isinstance(relation, str) else relation
     frame.createOrReplaceTempView(view)
     sql = pql.compile_sql(

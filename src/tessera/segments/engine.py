@@ -152,9 +152,10 @@ class PqlEngine:
     """:class:`Engine` over ``tessera.pql``: check against the union schemas, compile once into a
     Python closure (streaming, edge) and, for batch jobs, into one DuckDB query for many segments.
 
-    Batch falls back to the closures for a level of segments the SQL back end cannot compile yet
-    (it raises ``NotImplementedError``), for ``inSegment`` (memberships are not in the relation), and
-    when no union schema is known; the results are the same, only slower.
+    Batch falls back to the closures for ``inSegment`` (memberships are not in the relation), when
+    no union schema is known, and when a segment no longer checks against the union schema (a field
+    it reads was removed since it was saved: the closures read it as null, as the segment's other
+    evaluations do); the results are the same, only slower.
     """
 
     def __init__(self, schemas: SchemaSource | None = None) -> None:
@@ -244,7 +245,7 @@ class PqlEngine:
                 profile_schema=profile_schema,
                 event_schema=event_schema,
             )
-        except NotImplementedError:
+        except PqlError:
             return None
 
     @staticmethod
