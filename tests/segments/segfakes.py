@@ -202,6 +202,32 @@ class FakeProfiles:
                 rows.append((k.split(KEY_SEP)[2], orjson.loads(raw)))
         return [r for _, r in sorted(rows, key=lambda x: x[0])]
 
+    PROFILE_ATTRIBUTES_PATH = "$.attributes"
+    EVENT_RECORD_PATH = "$"  # the fake stores the record itself
+
+    def profile_documents(self, chunk: int = 50_000) -> Iterator[tuple[list[str], list[bytes]]]:
+        rows = list(self.sb.store.scan("profiles"))
+        for start in range(0, len(rows), chunk):
+            part = rows[start : start + chunk]
+            yield [k for k, _ in part], [raw for _, raw in part]
+
+    def event_documents(
+        self, store: PointStore | None = None, chunk: int = 50_000
+    ) -> Iterator[tuple[list[str], list[int], list[str], list[bytes]]]:
+        # key: namespace, id, ISO time, event id; ordered like events_for_members (time, then id)
+        rows = list((store or self.sb.store).scan("events"))
+        for start in range(0, len(rows), chunk):
+            part = [(k.split(KEY_SEP), raw) for k, raw in rows[start : start + chunk]]
+            yield (
+                [key(p[0], p[1]) for p, _ in part],
+                [
+                    int(datetime.fromisoformat(p[2].replace("Z", "+00:00")).timestamp() * 1000)
+                    for p, _ in part
+                ],
+                [p[3] for p, _ in part],
+                [raw for _, raw in part],
+            )
+
     def scan_profiles(self) -> Iterator[tuple[str, dict[str, Any]]]:
         for k, raw in self.sb.store.scan("profiles"):
             yield k, orjson.loads(raw)

@@ -31,16 +31,17 @@ SEGMENTS = {  # streaming-eligible forms (spec §6.1): profile only, chains with
 def test_pql_streaming_equals_batch(tmp_path: Path, seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
     from segfakes import standard_schemas
 
-    from tessera import pql
+    from tessera.segments import stored_profiles
 
     loaded: list[tuple[dict[str, Any], dict[str, Any]]] = []
-    real_load = pql.load_relation
+    real_load = stored_profiles.load_relation_from_documents
 
-    def load(con: Any, table: str, ps: dict[str, Any], es: dict[str, Any], rows: Any) -> int:
+    def load(con: Any, table: str, ps: dict[str, Any], es: dict[str, Any], **docs: Any) -> int:
         loaded.append((ps, es))
-        return real_load(con, table, ps, es, rows)
+        return real_load(con, table, ps, es, **docs)
 
-    monkeypatch.setattr(pql, "load_relation", load)
+    # batch jobs build the relation from the stored documents
+    monkeypatch.setattr(stored_profiles, "load_relation_from_documents", load)
 
     rnd = random.Random(seed)
     schemas = standard_schemas(tmp_path / "home")

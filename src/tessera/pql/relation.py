@@ -176,3 +176,93 @@ def load_relation(
             flush()
     flush()
     return total
+
+
+def _at_path(column: str, structure: Any, path: str) -> str:
+    """SQL reading ``structure`` at JSON ``path`` (``$`` or ``$.a.b``) of a JSON text column, in one
+    parse: the structure is wrapped in the path's objects and the fields are picked back out."""
+    steps = [s for s in path.removeprefix("$").split(".") if s]
+    wrapped = structure
+    for step in reversed(steps):
+        wrapped = {step: wrapped}
+    sql = f"from_json({column}, {E.Literal.string(orjson.dumps(wrapped).decode()).sql('duckdb')})"
+    for step in steps:
+        sql = f"({sql}).{E.to_identifier(step, quoted=True).sql('duckdb')}"
+    return sql
+
+
+def load_relation_from_documents(
+    con: Any,
+    table: str,
+    profile_schema: dict[str, Any],
+    event_schema: dict[str, Any],
+    *,
+    profiles: Iterable[pa.Table],
+    owners: Iterable[pa.Table],
+    events: Iterable[pa.Table],
+    profile_path: str = "$",
+    event_path: str = "$",
+) -> int:
+    """:func:`load_relation` from stored JSON documents, without building Python dicts.
+
+    The documents are parsed by DuckDB (only the fields of the schemas) and the events are
+    grouped under their profiles by a join, so a batch job's Python work is reading bytes.
+
+    Args:
+        profiles: chunks ``(profile_id, doc)``: ``doc`` is JSON text holding the profile at
+            ``profile_path``.
+        owners: chunks ``(owner, profile_id)``: which profile each event owner belongs to.
+        events: chunks ``(owner, ts, tiebreak, doc)``: ``doc`` holds the event at ``event_path``;
+            a profile's events are listed by ``ts`` then ``tiebreak``. Events whose owner belongs
+            to no profile are left out.
+
+    Returns:
+        The number of profiles loaded.
+    """
+    ident = E.to_identifier(table, quoted=True).sql("duckdb")
+    p_struct = _json_structure(profile_schema)
+    e_struct = _json_structure(event_schema)
+    p_value = _at_path("doc", p_struct, profile_path)
+    e_value = _at_path("doc", e_struct, event_path)
+    staged = "_tessera_chunk"
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE _tessera_p (profile_id VARCHAR, profile {_structure_to_sql(p_struct)})"
+    )
+    con.execute("CREATE OR REPLACE TEMP TABLE _tessera_o (owner VARCHAR, profile_id VARCHAR)")
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE _tessera_e "
+        f"(owner VARCHAR, ts BIGINT, tiebreak VARCHAR, event {_structure_to_sql(e_struct)})"
+    )
+    loads = [
+        (
+            profiles,
+            f"INSERT INTO _tessera_p SELECT profile_id, {p_value} FROM {staged}",
+        ),
+        (owners, f"INSERT INTO _tessera_o SELECT owner, profile_id FROM {staged}"),
+        (
+            events,
+            f"INSERT INTO _tessera_e SELECT owner, ts, tiebreak, {e_value} FROM {staged}",
+        ),
+    ]
+    try:
+        for chunks, insert in loads:
+            for chunk in chunks:
+                con.register(staged, chunk)
+                try:
+                    con.execute(insert)
+                finally:
+                    con.unregister(staged)
+        con.execute(
+            f"CREATE OR REPLACE TABLE {ident} AS "
+            "SELECT p.profile_id, p.profile, "
+            f"coalesce(g.events, []::{_structure_to_sql([e_struct])}) AS events "
+            "FROM _tessera_p p LEFT JOIN ("
+            "  SELECT o.profile_id, list(e.event ORDER BY e.ts, e.tiebreak) AS events"
+            "  FROM _tessera_e e JOIN _tessera_o o ON e.owner = o.owner GROUP BY o.profile_id"
+            ") g ON g.profile_id = p.profile_id"
+        )
+        total: int = con.execute(f"SELECT count(*) FROM {ident}").fetchone()[0]
+    finally:
+        for temp in ("_tessera_p", "_tessera_o", "_tessera_e"):
+            con.execute(f"DROP TABLE IF EXISTS {temp}")
+    return total

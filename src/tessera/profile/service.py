@@ -542,6 +542,47 @@ class ProfileService:
                 body["identity"] = identity.to_json()
                 yield (int(parts[2]), parts[3], parts[4]), body
 
+    PROFILE_ATTRIBUTES_PATH = "$.attributes"
+    """Where a stored profile document (:meth:`profile_documents`) holds the merged attributes."""
+    EVENT_RECORD_PATH = "$.record"
+    """Where a stored event document (:meth:`event_documents`) holds the event record."""
+
+    def profile_documents(self, chunk: int = 50_000) -> Iterator[tuple[list[str], list[bytes]]]:
+        """Every materialised profile as raw JSON, in chunks of ``(profile ids, documents)``."""
+        ids: list[str] = []
+        docs: list[bytes] = []
+        for k, raw in self._store.scan(PROFILES):
+            ids.append(k)
+            docs.append(raw)
+            if len(docs) >= chunk:
+                yield ids, docs
+                ids, docs = [], []
+        if docs:
+            yield ids, docs
+
+    def event_documents(
+        self, store: PointStore | None = None, chunk: int = 50_000
+    ) -> Iterator[tuple[list[str], list[int], list[str], list[bytes]]]:
+        """Every stored event as raw JSON, in chunks of ``(owner, time ms, tiebreak, document)``
+        columns: the owner is ``id_key`` of the identity it is stored under, the record is at
+        :attr:`EVENT_RECORD_PATH` of the document, and ``(time, tiebreak)`` is the order of
+        :meth:`events_for_members`. For batch jobs that parse events outside Python."""
+        owners: list[str] = []
+        times: list[int] = []
+        tiebreaks: list[str] = []
+        docs: list[bytes] = []
+        for k, raw in (store or self._store).scan(EVENTS):
+            owner, ms, dataset, event_id = k.rsplit(KEY_SEP, 3)  # key: owner, time, dataset, id
+            owners.append(owner)
+            times.append(int(ms))
+            tiebreaks.append(dataset + KEY_SEP + event_id)
+            docs.append(raw)
+            if len(docs) >= chunk:
+                yield owners, times, tiebreaks, docs
+                owners, times, tiebreaks, docs = [], [], [], []
+        if docs:
+            yield owners, times, tiebreaks, docs
+
     def events_for_members(
         self, members: Sequence[Identity], store: PointStore | None = None
     ) -> list[dict[str, Any]]:

@@ -10,7 +10,7 @@ query for batch jobs. :class:`PqlEngine` adapts ``tessera.pql``; tests may pass 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
@@ -80,7 +80,7 @@ class Engine(Protocol):
         self,
         con: Any,
         table: str,
-        rows: Sequence[tuple[str, dict[str, Any], list[dict[str, Any]]]],
+        rows: Iterable[tuple[str, dict[str, Any], list[dict[str, Any]]]],
         segments: Mapping[str, Compiled],
         now: datetime,
         memberships: Mapping[str, set[str]],
@@ -250,7 +250,7 @@ class PqlEngine:
 
     @staticmethod
     def _closure_flags(
-        rows: Sequence[tuple[str, dict[str, Any], list[dict[str, Any]]]],
+        rows: Iterable[tuple[str, dict[str, Any], list[dict[str, Any]]]],
         segments: Mapping[str, Compiled],
         now: datetime,
         memberships: Mapping[str, set[str]],
@@ -266,19 +266,18 @@ class PqlEngine:
         self,
         con: Any,
         table: str,
-        rows: Sequence[tuple[str, dict[str, Any], list[dict[str, Any]]]],
+        rows: Iterable[tuple[str, dict[str, Any], list[dict[str, Any]]]],
         segments: Mapping[str, Compiled],
         now: datetime,
         memberships: Mapping[str, set[str]],
     ) -> Iterable[tuple[str, dict[str, bool]]]:
-        from tessera import pql
 
         batch = self._batch_sql(table, segments, now)
         if batch is None:
             yield from self._closure_flags(rows, segments, now, memberships)
             return
         # only the fields the segments read are loaded (see pql.BatchSql)
-        pql.load_relation(con, table, batch.profile_schema, batch.event_schema, rows)
+        _load_relation(con, table, batch, rows)
         cur = con.execute(batch.sql)
         names = list(segments)  # by position: a segment id may be any name, "profile_id" included
         while chunk := cur.fetchmany(50_000):
@@ -289,7 +288,7 @@ class PqlEngine:
         self,
         con: Any,
         table: str,
-        rows: Sequence[tuple[str, dict[str, Any], list[dict[str, Any]]]],
+        rows: Iterable[tuple[str, dict[str, Any], list[dict[str, Any]]]],
         segments: Mapping[str, Compiled],
         now: datetime,
         memberships: Mapping[str, set[str]],
@@ -300,8 +299,6 @@ class PqlEngine:
         and segment through Python costs more than the query itself."""
         import numpy as np
 
-        from tessera import pql
-
         out: dict[str, set[str]] = {sid: set() for sid in segments}
         batch = self._batch_sql(table, segments, now)
         if batch is None:
@@ -310,7 +307,7 @@ class PqlEngine:
                     if flag:
                         out[sid].add(pid)
             return out
-        pql.load_relation(con, table, batch.profile_schema, batch.event_schema, rows)
+        _load_relation(con, table, batch, rows)
         result = con.sql(batch.sql).to_arrow_table()
         # one string per profile, shared by every segment's set (not one per membership)
         ids = result.column(0).to_pylist()
@@ -318,6 +315,21 @@ class PqlEngine:
             flags = np.equal(result.column(i).to_numpy(zero_copy_only=False), True)  # null: not in
             out[sid] = {ids[j] for j in np.flatnonzero(flags).tolist()}
         return out
+
+
+def _load_relation(
+    con: Any, table: str, batch: BatchSql, rows: Iterable[tuple[str, dict[str, Any], list[dict[str, Any]]]]
+) -> None:
+    """Fill the relation for ``batch``: rows that can load themselves straight from stored
+    documents (``load_relation``, see :class:`tessera.segments.stored_profiles.StoredProfiles`)
+    do; others are converted row by row."""
+    from tessera import pql
+
+    loader = getattr(rows, "load_relation", None)
+    if loader is not None:
+        loader(con, table, batch.profile_schema, batch.event_schema)
+    else:
+        pql.load_relation(con, table, batch.profile_schema, batch.event_schema, rows)
 
 
 def split_top_level(text: str) -> tuple[str, list[str]]:

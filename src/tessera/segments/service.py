@@ -16,7 +16,7 @@ import threading
 import time
 import uuid
 import zlib
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -30,6 +30,7 @@ from tessera.segments import memberships as ms
 from tessera.segments.computed import FIELD, ComputedAttributes, event_time
 from tessera.segments.definitions import Definitions, dependency_order
 from tessera.segments.engine import Compiled, Engine, PqlEngine, explain_by_parts, next_boundaries
+from tessera.segments.stored_profiles import StoredProfiles
 from tessera.store import PointStore, WriteBatch, get_json, key, scan_json
 
 if TYPE_CHECKING:
@@ -537,9 +538,18 @@ class SegmentService:
     def rows(self, now: datetime, store: PointStore | None = None, policy: str | None = None) -> list[Row]:
         """Every profile as (profile id, attributes with computed attributes, events); with
         ``policy`` (see :meth:`policy_key`) merged on read under that merge policy."""
+        return list(self._iter_rows(now, store, policy))
+
+    def batch_input(self, now: datetime) -> StoredProfiles | list[Row]:
+        """Every profile, as a batch job reads them: straight from the stored documents, or as
+        Python rows when computed attributes (evaluated in Python) are active."""
+        if self.computed.active():
+            return self.rows(now)
+        return StoredProfiles(self._sandbox, lambda: self._iter_rows(now, self.store, None))
+
+    def _iter_rows(self, now: datetime, store: PointStore | None, policy: str | None) -> Iterator[Row]:
         store = store or self.store
         active_cas = self.computed.active()
-        out: list[Row] = []
         for pid, doc in self._sandbox.profiles.scan_profiles():
             if policy is not None:
                 loaded = self._profile(store, pid, policy)
@@ -553,8 +563,7 @@ class SegmentService:
                 attributes.pop("segmentMembership", None)
             if active_cas:
                 attributes[FIELD] = ComputedAttributes.compute(active_cas, attributes, events, now)
-            out.append((pid, attributes, events))
-        return out
+            yield pid, attributes, events
 
     def _sample_rows(self, now: datetime, positions: Sequence[int], policy: str | None) -> list[Row]:
         """Rows of the profiles at these positions of the profile id order (a uniform sample)."""
@@ -575,7 +584,7 @@ class SegmentService:
     def evaluate_batch(
         self,
         docs: Sequence[dict[str, Any]],
-        rows: Sequence[Row],
+        rows: Iterable[Row],
         now: datetime,
         outside: Mapping[str, set[str]] | None = None,
     ) -> dict[str, set[str]]:
@@ -586,7 +595,7 @@ class SegmentService:
         members: dict[str, set[str]] = {k: set(v) for k, v in (outside or {}).items()}
         import duckdb
 
-        by_policy: dict[str | None, Sequence[Row]] = {None: rows}
+        by_policy: dict[str | None, Iterable[Row]] = {None: rows}
         con = duckdb.connect()
         try:
             for level in dependency_order(list(docs)):
@@ -700,11 +709,12 @@ class SegmentService:
         try:
             docs = [self.definitions.get(s["segmentId"]) for s in job["segments"]]
             ids = {d["id"] for d in docs}
-            rows = self.rows(now)
+            rows = self.batch_input(now)
             seg_start = time.time()
             result = self.evaluate_batch(docs, rows, now, self._outside_members(ids))
             seg_end = time.time()
-            metrics, stale = self._write_batch_results(docs, rows, result, now)
+            namespaces = rows.namespaces() if isinstance(rows, StoredProfiles) else self._namespaces(rows)
+            metrics, stale = self._write_batch_results(docs, namespaces, result, now)
             if stale:
                 self.expire_memberships(now, stale)
         except Exception as exc:
@@ -720,31 +730,36 @@ class SegmentService:
             "totalTime": _span(start, end),
             "profileSegmentationTime": _span(seg_start, seg_end),
             **metrics,
-            "totalProfiles": len(rows),
+            "totalProfiles": len(namespaces),
         }
         job["updateTime"] = int(end * 1000)
         job["updateEpoch"] = int(end)
         self.store.write(WriteBatch().put_json(JOBS, job_id, job))
         return job
 
-    def _write_batch_results(
-        self,
-        docs: Sequence[dict[str, Any]],
-        rows: Sequence[Row],
-        result: Mapping[str, set[str]],
-        now: datetime,
-    ) -> tuple[dict[str, Any], list[tuple[str, str, dict[str, Any]]]]:
-        """Write the job's transitions; returns its metrics and the expired memberships of other
-        segments seen on the way (for the expiry sweep)."""
+    def _namespaces(self, rows: Iterable[Row]) -> dict[str, str]:
+        """Each row's profile id → its primary identity namespace."""
         namespaces: dict[str, str] = {}
         for pid, _, _ in rows:
             doc = get_json(self.store, PROFILES, pid) or {}
             primary = doc.get("primary") or {}
             namespaces[pid] = str(primary.get("namespace", "unknown"))
+        return namespaces
+
+    def _write_batch_results(
+        self,
+        docs: Sequence[dict[str, Any]],
+        namespaces: Mapping[str, str],
+        result: Mapping[str, set[str]],
+        now: datetime,
+    ) -> tuple[dict[str, Any], list[tuple[str, str, dict[str, Any]]]]:
+        """Write the job's transitions for the profiles in ``namespaces`` (profile id → primary
+        namespace); returns its metrics and the expired memberships of other segments seen on
+        the way (for the expiry sweep)."""
         counter: dict[str, int] = {}
         by_status: dict[str, dict[str, int]] = {}
         by_ns: dict[str, dict[str, int]] = {}
-        all_pids = [pid for pid, _, _ in rows]
+        all_pids = list(namespaces)
         with self._sandbox.write_lock:
             previous: dict[str, dict[str, dict[str, Any]]] = {}
             job_ids = {d["id"] for d in docs}

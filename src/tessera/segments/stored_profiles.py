@@ -1,0 +1,113 @@
+"""Every profile of a sandbox as the input of a batch job, read from the store as JSON bytes.
+
+A batch job over a million profiles cannot afford a Python dict per profile and per event: the
+SQL path (:meth:`StoredProfiles.load_relation`) hands the stored documents to DuckDB, which parses
+only the fields the job's segments read and groups events under their profiles with a join.
+Segments evaluated by their closures still iterate Python rows, built one profile at a time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+
+from tessera.pql.relation import load_relation, load_relation_from_documents
+from tessera.store import key
+
+if TYPE_CHECKING:
+    from tessera.platform import Sandbox
+
+Row = tuple[str, dict[str, Any], list[dict[str, Any]]]
+
+
+def _docs(raws: list[bytes]) -> pa.Array:
+    return pa.array(raws, type=pa.binary()).cast(pa.string())
+
+
+class StoredProfiles:
+    """The rows of a batch job: ``(profile id, attributes, events)`` for every stored profile.
+
+    Args:
+        sandbox: the sandbox whose profile service reads the documents and whose identity graph
+            says which identities make each profile.
+        rows: builds the Python rows, for iteration.
+    """
+
+    def __init__(self, sandbox: Sandbox, rows: Callable[[], Iterator[Row]]) -> None:
+        self._sandbox = sandbox
+        self._rows = rows
+
+    def __iter__(self) -> Iterator[Row]:
+        return self._rows()
+
+    def namespaces(self) -> dict[str, str]:
+        """Each profile's primary identity namespace (``"unknown"`` when it has none)."""
+        import duckdb
+
+        out: dict[str, str] = {}
+        con = duckdb.connect()
+        try:
+            for ids, raws in self._sandbox.profiles.profile_documents():
+                con.register("_tessera_chunk", pa.table({"profile_id": ids, "doc": _docs(raws)}))
+                out.update(
+                    con.execute(
+                        "SELECT profile_id, "
+                        "coalesce(json_extract_string(doc, '$.primary.namespace'), 'unknown') "
+                        "FROM _tessera_chunk"
+                    ).fetchall()
+                )
+                con.unregister("_tessera_chunk")
+        finally:
+            con.close()
+        return out
+
+    def load_relation(
+        self, con: Any, table: str, profile_schema: dict[str, Any], event_schema: dict[str, Any]
+    ) -> int:
+        """Build the PQL relation (see :mod:`tessera.pql.relation`) in ``table`` on ``con``."""
+        if "segmentMembership" in profile_schema.get("properties", {}):
+            # stored profiles carry memberships that batch rows leave out: build the rows
+            return load_relation(con, table, profile_schema, event_schema, iter(self))
+        profiles, identity = self._sandbox.profiles, self._sandbox.identity
+        owners: list[str] = []
+        owned_by: list[str] = []
+
+        def profile_chunks() -> Iterator[pa.Table]:
+            for ids, raws in profiles.profile_documents():
+                for pid in ids:
+                    for member in identity.members(pid):
+                        owners.append(key(member.namespace, member.id))
+                        owned_by.append(pid)
+                yield pa.table({"profile_id": ids, "doc": _docs(raws)})
+
+        def owner_chunks() -> Iterator[pa.Table]:  # filled while the profiles were read
+            step = 50_000
+            for start in range(0, len(owners), step):
+                yield pa.table(
+                    {"owner": owners[start : start + step], "profile_id": owned_by[start : start + step]}
+                )
+
+        def event_chunks() -> Iterator[pa.Table]:
+            for who, times, tiebreaks, raws in profiles.event_documents():
+                yield pa.table(
+                    {
+                        "owner": who,
+                        "ts": pa.array(times, type=pa.int64()),
+                        "tiebreak": tiebreaks,
+                        "doc": _docs(raws),
+                    }
+                )
+
+        return load_relation_from_documents(
+            con,
+            table,
+            profile_schema,
+            event_schema,
+            profiles=profile_chunks(),
+            owners=owner_chunks(),
+            events=event_chunks(),
+            profile_path=profiles.PROFILE_ATTRIBUTES_PATH,
+            event_path=profiles.EVENT_RECORD_PATH,
+        )
