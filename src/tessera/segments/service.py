@@ -759,7 +759,6 @@ class SegmentService:
         counter: dict[str, int] = {}
         by_status: dict[str, dict[str, int]] = {}
         by_ns: dict[str, dict[str, int]] = {}
-        all_pids = list(namespaces)
         with self._sandbox.write_lock:
             previous: dict[str, dict[str, dict[str, Any]]] = {}
             job_ids = {d["id"] for d in docs}
@@ -775,7 +774,9 @@ class SegmentService:
                 members = result.get(sid, set())
                 prev = previous.get(sid, {})
                 statuses: dict[str, int] = {}
-                for pid in sorted(set(all_pids) | set(prev)):
+                # a profile neither in the segment nor recorded before has no transition: only
+                # members and recorded profiles are visited (not every profile per segment)
+                for pid in sorted(members | prev.keys()):
                     old = prev.get(pid)
                     if old is not None and ms.expired(old, now) and pid not in members:
                         new = ms.transition(old, False, now)  # past validUntil and not confirmed: exits
