@@ -5,6 +5,7 @@ Stage-private types stay in their stage; only what crosses a package boundary li
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -56,6 +57,7 @@ def parse_time(value: str | datetime | int | float) -> datetime:
     return dt.astimezone(UTC)
 
 
+@functools.lru_cache(maxsize=1024)  # a job stamps thousands of records with the same time
 def format_time(dt: datetime) -> str:
     """Aware datetime → ISO-8601 UTC with ``Z`` and milliseconds.
 

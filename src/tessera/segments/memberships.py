@@ -103,17 +103,29 @@ def transition(
     return None
 
 
+def _earlier(stamp: Any, when: datetime, *, or_equal: bool) -> bool:
+    """``stamp`` (a stored time) is before ``when`` (or at it, with ``or_equal``).
+
+    Times this module writes are ``format_time`` strings, whose text order is their time order:
+    comparing text spares a parse per membership in jobs over millions of them."""
+    if isinstance(stamp, str) and len(stamp) == 24 and stamp[-1] == "Z":
+        ref = format_time(when)
+        return stamp <= ref if or_equal else stamp < ref
+    at = parse_time(stamp)
+    return at <= when if or_equal else at < when
+
+
 def _stale(previous: Mapping[str, Any] | None, now: datetime, ttl_days: int) -> bool:
     until = (previous or {}).get("validUntil")
     if not until:
         return True
-    return bool(parse_time(until) - now < timedelta(days=ttl_days) / 2)
+    return _earlier(until, now + timedelta(days=ttl_days) / 2, or_equal=False)
 
 
 def expired(record: Mapping[str, Any], now: datetime) -> bool:
     """An in-segment membership whose ``validUntil`` has passed without a confirming evaluation."""
     until = record.get("validUntil")
-    return record.get("status") in IN and until is not None and parse_time(until) <= now
+    return record.get("status") in IN and until is not None and _earlier(until, now, or_equal=True)
 
 
 def as_seen(record: dict[str, Any], now: datetime) -> dict[str, Any]:
