@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from tessera.store import MemoryStore, PointStore, SqliteStore, WriteBatch
+from tessera.store.base import scan_chunks
 
 
 @pytest.fixture(params=["memory", "sqlite"])
@@ -47,6 +48,19 @@ def test_scan_pages_through_many_keys(store: PointStore) -> None:
     store.write(batch)
     keys = [k for k, _ in store.scan("many", "k")]
     assert len(keys) == 2500 and keys == sorted(keys)
+
+
+def test_whole_table_reads_in_chunks_equal_a_scan(store: PointStore) -> None:
+    batch = WriteBatch()
+    for i in range(2500):
+        batch.put("many", f"k{(i * 7919) % 2500:05d}", str(i).encode())
+    store.write(batch)
+    chunks = list(scan_chunks(store, "many", size=1000))
+    assert [len(keys) for keys, _ in chunks] == [1000, 1000, 500]
+    assert [kv for keys, values in chunks for kv in zip(keys, values, strict=True)] == list(
+        store.scan("many")
+    )
+    assert list(scan_chunks(store, "never_created")) == []
 
 
 def test_last_write_in_a_batch_wins(store: PointStore) -> None:

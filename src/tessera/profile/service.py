@@ -31,7 +31,7 @@ from tessera.profile.fragments import EVENT_CLASS, PROFILE_CLASS, Fragment, appl
 from tessera.profile.merge import merge
 from tessera.profile.policies import MergePolicy
 from tessera.store import PointStore, WriteBatch, key
-from tessera.store.base import KEY_SEP
+from tessera.store.base import KEY_SEP, scan_chunks
 
 if TYPE_CHECKING:
     from tessera.platform import Sandbox
@@ -549,16 +549,7 @@ class ProfileService:
 
     def profile_documents(self, chunk: int = 50_000) -> Iterator[tuple[list[str], list[bytes]]]:
         """Every materialised profile as raw JSON, in chunks of ``(profile ids, documents)``."""
-        ids: list[str] = []
-        docs: list[bytes] = []
-        for k, raw in self._store.scan(PROFILES):
-            ids.append(k)
-            docs.append(raw)
-            if len(docs) >= chunk:
-                yield ids, docs
-                ids, docs = [], []
-        if docs:
-            yield ids, docs
+        yield from scan_chunks(self._store, PROFILES, chunk)
 
     def event_documents(
         self, store: PointStore | None = None, chunk: int = 50_000
@@ -567,20 +558,15 @@ class ProfileService:
         columns: the owner is ``id_key`` of the identity it is stored under, the record is at
         :attr:`EVENT_RECORD_PATH` of the document, and ``(time, tiebreak)`` is the order of
         :meth:`events_for_members`. For batch jobs that parse events outside Python."""
-        owners: list[str] = []
-        times: list[int] = []
-        tiebreaks: list[str] = []
-        docs: list[bytes] = []
-        for k, raw in (store or self._store).scan(EVENTS):
-            owner, ms, dataset, event_id = k.rsplit(KEY_SEP, 3)  # key: owner, time, dataset, id
-            owners.append(owner)
-            times.append(int(ms))
-            tiebreaks.append(dataset + KEY_SEP + event_id)
-            docs.append(raw)
-            if len(docs) >= chunk:
-                yield owners, times, tiebreaks, docs
-                owners, times, tiebreaks, docs = [], [], [], []
-        if docs:
+        for keys, docs in scan_chunks(store or self._store, EVENTS, chunk):
+            owners: list[str] = []
+            times: list[int] = []
+            tiebreaks: list[str] = []
+            for k in keys:
+                owner, ms, dataset, event_id = k.rsplit(KEY_SEP, 3)  # key: owner, time, dataset, id
+                owners.append(owner)
+                times.append(int(ms))
+                tiebreaks.append(dataset + KEY_SEP + event_id)
             yield owners, times, tiebreaks, docs
 
     def events_for_members(

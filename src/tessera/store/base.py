@@ -127,6 +127,25 @@ def get_json(store: PointStore, table: str, key: str) -> Any:
     return None if raw is None else orjson.loads(raw)
 
 
+def scan_chunks(store: PointStore, table: str, size: int = 50_000) -> Iterator[tuple[list[str], list[bytes]]]:
+    """Every key and value of ``table`` in key order, in chunks of up to ``size`` (for whole-table
+    reads: a store may answer them with one query rather than a page per thousand keys)."""
+    bulk = getattr(store, "scan_chunks", None)
+    if bulk is not None:
+        yield from bulk(table, size)
+        return
+    keys: list[str] = []
+    values: list[bytes] = []
+    for k, v in store.scan(table):
+        keys.append(k)
+        values.append(v)
+        if len(keys) >= size:
+            yield keys, values
+            keys, values = [], []
+    if keys:
+        yield keys, values
+
+
 def scan_json(store: PointStore, table: str, prefix: str = "", **kw: Any) -> Iterator[tuple[str, Any]]:
     for key, raw in store.scan(table, prefix, **kw):
         yield key, orjson.loads(raw)

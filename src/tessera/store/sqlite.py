@@ -211,6 +211,18 @@ class SqliteStore:
                 result[k] = bytes(v)
         return result
 
+    def scan_chunks(self, table: str, size: int = 50_000) -> Iterator[tuple[list[str], list[bytes]]]:
+        """The whole table in key order, one query (one snapshot) read in chunks of ``size``."""
+        if not self._known(table):
+            return
+        cur = self._reader().execute(f'SELECT k, v FROM "t_{table}" ORDER BY k')
+        try:
+            while rows := cur.fetchmany(size):
+                keys, values = zip(*rows, strict=True)
+                yield list(keys), list(values)
+        finally:
+            cur.close()
+
     def scan(
         self, table: str, prefix: str = "", *, start_after: str | None = None, limit: int | None = None
     ) -> Iterator[tuple[str, bytes]]:
