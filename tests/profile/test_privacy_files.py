@@ -100,4 +100,5 @@ def test_privacy_delete_leaves_nothing_of_the_person_in_any_file(tmp_path: Path)
         for path in exported:  # the other person is still exported
             rows = read_export_file(path)
             assert len(rows) == 1 and AMY["crm"] in orjson.dumps(rows[0]).decode(), path
-    assert _files_mentioning(home, needles) == []
+        assert _files_mentioning(home, needles) == []  # while the platform runs
+    assert _files_mentioning(home, needles) == []  # and after it closed

@@ -113,6 +113,11 @@ class PrivacyService:
             job["completedAt"] = epoch_ms()
             self._sandbox.store.write(WriteBatch().put_json(JOBS, job["jobId"], job))
             jobs.append(job)
+        if any("deleted" in job for job in jobs):
+            # deleted rows must not live on in a store's write-ahead log either
+            purge = getattr(self._sandbox.store, "purge_log", None)
+            if purge is not None:
+                purge()
         return jobs
 
     def get(self, job_id: str) -> dict[str, Any]:

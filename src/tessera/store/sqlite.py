@@ -211,6 +211,14 @@ class SqliteStore:
                 result[k] = bytes(v)
         return result
 
+    def purge_log(self) -> None:
+        """Fold the write-ahead log into the database and empty it, so that deleted rows (a
+        privacy delete) survive in no file. Waits for readers in the middle of a read."""
+        with self._commit_lock:
+            busy, _, _ = self._writer.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        if busy:
+            raise StorageError(f"could not empty the write-ahead log of {self.path}: readers kept it busy")
+
     def scan_chunks(self, table: str, size: int = 50_000) -> Iterator[tuple[list[str], list[bytes]]]:
         """The whole table in key order, one query (one snapshot) read in chunks of ``size``."""
         if not self._known(table):
