@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from itertools import chain, repeat
-from typing import TypeAlias
+from typing import NamedTuple, TypeAlias
 
 import numpy as np
 import pyarrow as pa
@@ -295,23 +295,7 @@ def _resolve(
         is_rejected[np.fromiter(rejected, dtype=np.int64, count=len(rejected))] = True
         graph._refused["rows rejected by linking rules"] += len(rejected)
 
-    # Primary identity: highest priority, then namespace code, then value (rank_loc/lex_loc order
-    # the first two; only rows where two values tie on those compare strings).
-    big = int(order_loc.max()) + 1
-    row_min = np.full(n_rows, big, dtype=np.int64)
-    row_min[nonempty] = np.minimum.reduceat(np.where(keep, order_loc[ns_loc], big), starts)
-    cand = np.flatnonzero(keep & (order_loc[ns_loc] == row_min[row_of]))
-    n_cand = np.bincount(row_of[cand], minlength=n_rows)
-    single = n_cand[row_of[cand]] == 1
-    primary[row_of[cand[single]]] = cand[single]
-    tied = cand[~single]
-    if len(tied):
-        tied_rows = row_of[tied].tolist()
-        best: dict[int, tuple[str, int]] = {}
-        for r, v, p in zip(tied_rows, strings_at(tied), tied.tolist(), strict=True):
-            if r not in best or v < best[r][0]:
-                best[r] = (v, p)
-        primary[np.fromiter(best, dtype=np.int64, count=len(best))] = [p for _, p in best.values()]
+    _choose_primaries(primary, keep, order_loc[ns_loc], row_of, starts, nonempty, strings_at)
     if declared is not None and (record or not rules.priority):
         d = np.asarray(declared, dtype=np.int64)
         has = np.flatnonzero(d >= 0)
@@ -337,78 +321,16 @@ def _resolve(
     node = _intern(graph, ident[nm], ident_key, n_loc, nsi_loc, v_dict)
     n_after = len(graph._n_ns)
 
-    # Every pair of every link row, then the distinct links with their first/last rows and time.
-    pa_parts: list[np.ndarray] = []
-    pb_parts: list[np.ndarray] = []
-    pr_parts: list[np.ndarray] = []
-    for k in np.flatnonzero(np.bincount(k_link)).tolist():
-        sel = np.flatnonzero(k_link == k)
-        mat = node[row_start[sel][:, None] + np.arange(k)]
-        iu, ju = np.triu_indices(k, 1)
-        pa_parts.append(mat[:, iu].ravel())
-        pb_parts.append(mat[:, ju].ravel())
-        pr_parts.append(np.repeat(link_rows[sel], len(iu)))
-    a, b = np.concatenate(pa_parts), np.concatenate(pb_parts)
-    keys = (np.minimum(a, b) << 32) | np.maximum(a, b)
-    o = np.argsort(keys)
-    keys_s, rows_s = keys[o], np.concatenate(pr_parts)[o]
-    cut = np.flatnonzero(np.r_[True, keys_s[1:] != keys_s[:-1]])
-    ukey = keys_s[cut]
-    u_first = np.minimum.reduceat(rows_s, cut)
-    u_last = np.maximum.reduceat(rows_s, cut)
-    u_maxt = np.maximum.reduceat(times[rows_s], cut)
+    ukey, u_first, u_last, u_maxt = _distinct_links(node, link_rows, row_start, k_link, times)
     ulo, uhi = ukey >> 32, ukey & 0xFFFFFFFF
 
-    # Existing components the batch touches join the connected components as stars.
-    n_comp = graph._n_comp
-    batch_nodes = _distinct(node, n_after)
-    touched: dict[int, _Comp] = {}
-    orphans: list[int] = []  # nodes interned before the batch but in no graph
-    for n in batch_nodes[batch_nodes < n_before].tolist():
-        c = n_comp[n]
-        if c is None:
-            orphans.append(n)
-        elif id(c) not in touched:
-            touched[id(c)] = c
-    comps = list(touched.values())
-    if comps:
-        sizes = np.fromiter((len(c.members) for c in comps), dtype=np.int64, count=len(comps))
-        star_b = np.fromiter(
-            chain.from_iterable(c.members for c in comps), dtype=np.int64, count=int(sizes.sum())
-        )
-        heads = star_b[np.r_[0, np.cumsum(sizes)[:-1]]]
-        star_a = np.repeat(heads, sizes)
-        involved = np.union1d(batch_nodes, star_b)
-    else:
-        star_a = star_b = heads = np.zeros(0, dtype=np.int64)
-        involved = batch_nodes
-    local = _localizer(involved, n_after)
+    groups = _connect(graph, node, n_before, n_after, ulo, uhi)
+    labels, n_lab, involved, local = groups.labels, groups.n_lab, groups.involved, groups.local
+    comps, heads, orphans, src = groups.comps, groups.heads, groups.orphans, groups.src
     n_inv = len(involved)
-    src, dst = local(ulo), local(uhi)
-    if comps:
-        s_all = np.concatenate([src, local(star_a)])
-        d_all = np.concatenate([dst, local(star_b)])
-        so = np.argsort(s_all, kind="stable")
-        s_all, d_all = s_all[so], d_all[so]
-    else:
-        s_all, d_all = src, dst  # already ordered by source: keys sort by their low node
-    indptr = np.searchsorted(s_all, np.arange(n_inv + 1))
-    adj = csr_matrix((np.ones(len(s_all), dtype=np.int8), d_all, indptr), shape=(n_inv, n_inv))
-    _, labels = connected_components(adj, directed=True, connection="weak")
-    n_lab = int(labels.max()) + 1
 
-    # Which groups need the rules: over the limit, or two identities of one unique namespace.
-    need = np.zeros(n_lab, dtype=bool)
     inv_ns = _gather(graph._n_ns, involved) if rules.unique else None
-    if rules.limit is not None:
-        need |= np.bincount(labels, minlength=n_lab) > rules.limit
-    if inv_ns is not None:
-        ns_unique = np.asarray(graph._ns_unique, dtype=bool)
-        uq = ns_unique[inv_ns]
-        if uq.any():
-            pair = labels[uq] * len(ns_unique) + inv_ns[uq]
-            vals, cnt = _counts(pair, n_lab * len(ns_unique))
-            need[vals[cnt > 1] // len(ns_unique)] = True
+    need = _groups_needing_rules(graph, labels, n_lab, inv_ns)
 
     # Each link row's group, and each group's first row (it names a group that is new).
     link_label = labels[local(node[row_start])]
@@ -455,22 +377,183 @@ def _resolve(
     )
 
     replay_sel = need[link_label]
-    replay = link_rows[replay_sel]
-    if len(replay):
-        # only the replayed rows' entries become Python ints (the whole batch's would cost as much again)
-        k_rep = k_link[replay_sel]
-        rep_start = np.zeros(len(replay), dtype=np.int64)
-        np.cumsum(k_rep[:-1], out=rep_start[1:])
-        take = np.repeat(row_start[replay_sel] - rep_start, k_rep) + np.arange(int(k_rep.sum()))
-        rep_nodes = node[take].tolist()
-        for i, s, k, t in zip(
-            replay.tolist(), rep_start.tolist(), k_rep.tolist(), times[replay].tolist(), strict=True
-        ):
-            changes = graph._link_nodes(rep_nodes[s : s + k], base + i + 1, t, dataset, batch)
-            if changes is not None:
-                _absorb(log, changes)
+    replayed = _replay_rows(
+        graph,
+        log,
+        node,
+        link_rows[replay_sel],
+        row_start[replay_sel],
+        k_link[replay_sel],
+        times,
+        base,
+        dataset,
+        batch,
+    )
     graph._snapshot(log)
-    return ColumnResult(primary, rejected, log, len(replay))
+    return ColumnResult(primary, rejected, log, replayed)
+
+
+class _Connected(NamedTuple):
+    labels: np.ndarray  # group label of each involved node (by local index)
+    n_lab: int
+    involved: np.ndarray  # the nodes of the batch and of the components it touches, sorted
+    local: Callable[[np.ndarray], np.ndarray]  # node → local index into ``involved``
+    comps: list[_Comp]  # existing components the batch touches
+    heads: np.ndarray  # one member of each of ``comps``
+    orphans: list[int]  # nodes interned before the batch but in no graph
+    src: np.ndarray  # local index of each link's low node
+
+
+def _connect(
+    graph: IdentityGraph, node: np.ndarray, n_before: int, n_after: int, ulo: np.ndarray, uhi: np.ndarray
+) -> _Connected:
+    """Connected components of the batch's links (``ulo``–``uhi``) together with the existing
+    components they touch, each joined as a star from one of its members."""
+    n_comp = graph._n_comp
+    batch_nodes = _distinct(node, n_after)
+    touched: dict[int, _Comp] = {}
+    orphans: list[int] = []  # nodes interned before the batch but in no graph
+    for n in batch_nodes[batch_nodes < n_before].tolist():
+        c = n_comp[n]
+        if c is None:
+            orphans.append(n)
+        elif id(c) not in touched:
+            touched[id(c)] = c
+    comps = list(touched.values())
+    if comps:
+        sizes = np.fromiter((len(c.members) for c in comps), dtype=np.int64, count=len(comps))
+        star_b = np.fromiter(
+            chain.from_iterable(c.members for c in comps), dtype=np.int64, count=int(sizes.sum())
+        )
+        heads = star_b[np.r_[0, np.cumsum(sizes)[:-1]]]
+        star_a = np.repeat(heads, sizes)
+        involved = np.union1d(batch_nodes, star_b)
+    else:
+        star_a = star_b = heads = np.zeros(0, dtype=np.int64)
+        involved = batch_nodes
+    local = _localizer(involved, n_after)
+    n_inv = len(involved)
+    src, dst = local(ulo), local(uhi)
+    if comps:
+        s_all = np.concatenate([src, local(star_a)])
+        d_all = np.concatenate([dst, local(star_b)])
+        so = np.argsort(s_all, kind="stable")
+        s_all, d_all = s_all[so], d_all[so]
+    else:
+        s_all, d_all = src, dst  # already ordered by source: keys sort by their low node
+    indptr = np.searchsorted(s_all, np.arange(n_inv + 1))
+    adj = csr_matrix((np.ones(len(s_all), dtype=np.int8), d_all, indptr), shape=(n_inv, n_inv))
+    _, labels = connected_components(adj, directed=True, connection="weak")
+    n_lab = int(labels.max()) + 1
+    return _Connected(labels, n_lab, involved, local, comps, heads, orphans, src)
+
+
+def _choose_primaries(
+    primary: np.ndarray,
+    keep: np.ndarray,
+    order: np.ndarray,
+    row_of: np.ndarray,
+    starts: np.ndarray,
+    nonempty: np.ndarray,
+    strings_at: Callable[[np.ndarray], list[str]],
+) -> None:
+    """Each row's primary identity into ``primary`` (an entry position): the kept entry of the
+    lowest ``order`` (namespace priority, then namespace code), then the smallest value — only
+    rows where two values tie on the order compare strings."""
+    n_rows = len(primary)
+    big = int(order.max()) + 1
+    row_min = np.full(n_rows, big, dtype=np.int64)
+    row_min[nonempty] = np.minimum.reduceat(np.where(keep, order, big), starts)
+    cand = np.flatnonzero(keep & (order == row_min[row_of]))
+    n_cand = np.bincount(row_of[cand], minlength=n_rows)
+    single = n_cand[row_of[cand]] == 1
+    primary[row_of[cand[single]]] = cand[single]
+    tied = cand[~single]
+    if len(tied):
+        tied_rows = row_of[tied].tolist()
+        best: dict[int, tuple[str, int]] = {}
+        for r, v, p in zip(tied_rows, strings_at(tied), tied.tolist(), strict=True):
+            if r not in best or v < best[r][0]:
+                best[r] = (v, p)
+        primary[np.fromiter(best, dtype=np.int64, count=len(best))] = [p for _, p in best.values()]
+
+
+def _distinct_links(
+    node: np.ndarray, link_rows: np.ndarray, row_start: np.ndarray, k_link: np.ndarray, times: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Every pair of nodes of every link row, reduced to the distinct links: ``(key, first row,
+    last row, latest time)`` per link, the key being ``low node << 32 | high node``, sorted."""
+    pa_parts: list[np.ndarray] = []
+    pb_parts: list[np.ndarray] = []
+    pr_parts: list[np.ndarray] = []
+    for k in np.flatnonzero(np.bincount(k_link)).tolist():  # rows of k nodes together
+        sel = np.flatnonzero(k_link == k)
+        mat = node[row_start[sel][:, None] + np.arange(k)]
+        iu, ju = np.triu_indices(k, 1)
+        pa_parts.append(mat[:, iu].ravel())
+        pb_parts.append(mat[:, ju].ravel())
+        pr_parts.append(np.repeat(link_rows[sel], len(iu)))
+    a, b = np.concatenate(pa_parts), np.concatenate(pb_parts)
+    keys = (np.minimum(a, b) << 32) | np.maximum(a, b)
+    o = np.argsort(keys)
+    keys_s, rows_s = keys[o], np.concatenate(pr_parts)[o]
+    cut = np.flatnonzero(np.r_[True, keys_s[1:] != keys_s[:-1]])
+    return (
+        keys_s[cut],
+        np.minimum.reduceat(rows_s, cut),
+        np.maximum.reduceat(rows_s, cut),
+        np.maximum.reduceat(times[rows_s], cut),
+    )
+
+
+def _groups_needing_rules(
+    graph: IdentityGraph, labels: np.ndarray, n_lab: int, inv_ns: np.ndarray | None
+) -> np.ndarray:
+    """Per connected group, whether the linking rules must rebuild it: over the size limit, or
+    holding two identities of one unique namespace (``inv_ns``: each involved node's namespace,
+    given when some namespace is unique)."""
+    rules = graph.rules
+    need = np.zeros(n_lab, dtype=bool)
+    if rules.limit is not None:
+        need |= np.bincount(labels, minlength=n_lab) > rules.limit
+    if inv_ns is not None:
+        ns_unique = np.asarray(graph._ns_unique, dtype=bool)
+        uq = ns_unique[inv_ns]
+        if uq.any():
+            pair = labels[uq] * len(ns_unique) + inv_ns[uq]
+            vals, cnt = _counts(pair, n_lab * len(ns_unique))
+            need[vals[cnt > 1] // len(ns_unique)] = True
+    return need
+
+
+def _replay_rows(
+    graph: IdentityGraph,
+    log: GraphChanges,
+    node: np.ndarray,
+    rows: np.ndarray,
+    row_start: np.ndarray,
+    k_rows: np.ndarray,
+    times: np.ndarray,
+    base: int,
+    dataset: str | None,
+    batch: str | None,
+) -> int:
+    """Link ``rows`` one by one through the incremental graph (where the rules apply); returns
+    how many there were."""
+    if not len(rows):
+        return 0
+    # only the replayed rows' entries become Python ints (the whole batch's would cost as much again)
+    rep_start = np.zeros(len(rows), dtype=np.int64)
+    np.cumsum(k_rows[:-1], out=rep_start[1:])
+    take = np.repeat(row_start - rep_start, k_rows) + np.arange(int(k_rows.sum()))
+    rep_nodes = node[take].tolist()
+    for i, s, k, t in zip(
+        rows.tolist(), rep_start.tolist(), k_rows.tolist(), times[rows].tolist(), strict=True
+    ):
+        changes = graph._link_nodes(rep_nodes[s : s + k], base + i + 1, t, dataset, batch)
+        if changes is not None:
+            _absorb(log, changes)
+    return len(rows)
 
 
 @dataclass(slots=True)
