@@ -6,6 +6,7 @@ import random
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import orjson
 import pytest
 from segfakes import FakeSandbox, FakeSeg, definition, event, standard_segments
 
@@ -201,3 +202,30 @@ def test_definitions_bulk_get_and_patch(sb: FakeSandbox) -> None:
     assert list(out["results"]) == ["us"]
     patched = sb.segments.definitions.patch("us", [{"op": "add", "path": "/name", "value": "United States"}])
     assert patched["name"] == "United States" and patched["version"] == 2
+
+
+def test_batch_jobs_leave_each_profile_showing_exactly_its_memberships(sb: FakeSandbox) -> None:
+    """After jobs that enter, keep and exit profiles, every stored profile document carries the
+    memberships the membership records hold (the job writes them without reading them back)."""
+    from tessera.segments import memberships as ms
+
+    for sid in ("us", "bought_3h", "spend_100_1d"):
+        sb.segments.create(definition(sid, sid, continuous=False), seg_id=sid)
+    for i in range(12):
+        country = "US" if i % 3 else "FR"
+        evs = [event(f"{i}-b", T0 - timedelta(hours=1), "purchase", 60 + i)] if i % 2 else []
+        sb.put(f"p{i:02d}", attributes={"homeAddress": {"countryCode": country}}, events=evs, now=T0)
+    sb.segments.run_job(None, now=T0)
+    sb.segments.run_job(None, now=T0 + timedelta(hours=4))  # the 3-hour window closed
+    sb.put("p01", attributes={"homeAddress": {"countryCode": "FR"}}, now=T0)  # leaves "us"
+    # a job for one segment: the profiles keep their memberships of the others
+    sb.segments.run_job([{"segmentId": "us"}], now=T0 + timedelta(hours=5))
+    seen = 0
+    for pid, raw in sb.store.scan("profiles"):
+        doc = orjson.loads(raw)
+        held = ms.read(sb.store, pid)
+        assert doc.get("segmentMembership", {}) == held, pid
+        seen += bool(held)
+    assert seen >= 8
+    statuses = {rec["status"] for _, _, rec in ms.scan_all(sb.store)}
+    assert {"existing", "exited"} <= statuses

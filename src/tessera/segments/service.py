@@ -319,28 +319,48 @@ class SegmentService:
         self._update_materialised(store, patch)
         return changes
 
-    def _update_materialised(self, store: PointStore, changed: set[str]) -> None:
+    def _update_materialised(
+        self,
+        store: PointStore,
+        changed: set[str],
+        memberships: Mapping[str, dict[str, dict[str, Any]]] | None = None,
+    ) -> None:
         """Put the new ``segmentMembership`` and ``computedAttributes`` on materialised profiles.
 
         The profile service materialised them earlier in the same chunk; only these parts
-        change, so they are patched in place rather than re-merged.
+        change, so they are patched in place rather than re-merged. ``memberships``: each changed
+        profile's memberships when the caller knows them (a batch job), instead of reading them.
         """
         wb = WriteBatch()
-        for pid in sorted(changed):
-            doc = get_json(store, PROFILES, pid)
-            if doc is None:
-                continue
-            ups = ms.read(store, pid)
-            doc["segmentMembership"] = ups
-            attributes = doc.setdefault("attributes", {})
-            if ups:
-                attributes["segmentMembership"] = {"ups": ups}
-            values = self.computed.values_of(pid, store)
-            if values:
-                attributes[FIELD] = values
-            wb.put_json(PROFILES, pid, doc)
+        pids = sorted(changed)
+        for start in range(0, len(pids), 1000):  # one read per thousand profiles
+            docs = store.get_many(PROFILES, pids[start : start + 1000])
+            for pid in pids[start : start + 1000]:
+                raw = docs.get(pid)
+                if raw is not None:
+                    known = memberships.get(pid) if memberships is not None else None
+                    self._patch_profile(store, wb, pid, orjson.loads(raw), known)
         if len(wb):
             store.write(wb)
+
+    def _patch_profile(
+        self,
+        store: PointStore,
+        wb: WriteBatch,
+        pid: str,
+        doc: dict[str, Any],
+        ups: dict[str, dict[str, Any]] | None,
+    ) -> None:
+        if ups is None:
+            ups = ms.read(store, pid)
+        doc["segmentMembership"] = ups
+        attributes = doc.setdefault("attributes", {})
+        if ups:
+            attributes["segmentMembership"] = {"ups": ups}
+        values = self.computed.values_of(pid, store)
+        if values:
+            attributes[FIELD] = values
+        wb.put_json(PROFILES, pid, doc)
 
     def _emit(self, store: PointStore, wb: WriteBatch, changes: list[ms.Change]) -> None:
         if changes:
@@ -769,6 +789,7 @@ class SegmentService:
                     stale.append((pid, sid, rec))
             wb = WriteBatch()
             changes: list[ms.Change] = []
+            written: dict[str, dict[str, dict[str, Any]]] = {}  # profile → segment → new record
             for doc in docs:
                 sid = doc["id"]
                 members = result.get(sid, set())
@@ -788,6 +809,7 @@ class SegmentService:
                         )
                     if new is not None:
                         change = ms.apply(wb, pid, sid, old, new, now)
+                        written.setdefault(pid, {})[sid] = dict(new)
                         if change.status != change.previous:
                             changes.append(change)
                     status = (new or old or {}).get("status")
@@ -802,8 +824,15 @@ class SegmentService:
                 by_ns[sid] = ns_count
             self._emit(self.store, wb, changes)
             self.store.write(wb)
-            # batch memberships are written onto the profile too (lookups show them, spec §a3)
-            self._update_materialised(self.store, {c.profile_id for c in changes})
+            # batch memberships are written onto the profile too (lookups show them, spec §a3);
+            # what the profiles hold now is known here, so it is not read back
+            changed = {c.profile_id for c in changes}
+            after: dict[str, dict[str, dict[str, Any]]] = {}
+            for pid in changed:
+                ups = {sid: recs[pid] for sid, recs in previous.items() if pid in recs}
+                ups.update(written.get(pid, {}))
+                after[pid] = dict(sorted(ups.items()))
+            self._update_materialised(self.store, changed, after)
         metrics = {
             "segmentedProfileCounter": counter,
             "segmentedProfileByStatusCounter": by_status,
