@@ -18,6 +18,7 @@ ORDER = [
     "segmentation",
     "api",
     "ui",
+    "estimate",
     "soak",
     "scale",
 ]

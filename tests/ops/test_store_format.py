@@ -66,7 +66,8 @@ def test_format_1_store_is_migrated_on_open_and_keeps_its_pending_deliveries(tmp
     with open_platform(home) as platform:
         store = platform.sandbox().store
         meta = get_json(store, META, FORMAT_KEY)
-        assert meta["version"] == CURRENT_FORMAT and meta["migrated"][-1]["from"] == 1
+        assert meta["version"] == CURRENT_FORMAT and meta["migrated"][0]["from"] == 1
+        assert meta["migrated"][-1]["to"] == CURRENT_FORMAT
         assert store.get(OUTBOX_SEQ, dest_id) == b"3"
         # new changes continue the numbering instead of overwriting pending ones
         enqueue(platform, dest_id, changes(2, start=10))

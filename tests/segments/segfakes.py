@@ -17,6 +17,7 @@ import orjson
 
 from tessera.errors import PqlError
 from tessera.model import Identity, format_time, parse_time
+from tessera.profile import sample
 from tessera.segments.engine import Compiled, Verdict, in_segment_ids, time_dependence
 from tessera.store import MemoryStore, PointStore, WriteBatch, key
 from tessera.store.base import KEY_SEP
@@ -193,14 +194,14 @@ class FakeProfiles:
         self.sb = sandbox
 
     def events_for_members(
-        self, members: Sequence[Identity], store: PointStore | None = None
+        self, members: Sequence[Identity], store: PointStore | None = None, *, limit: int | None = None
     ) -> list[dict[str, Any]]:
         store = store or self.sb.store
         rows = []
         for ident in members:
             for k, raw in store.scan("events", key(ident.namespace, ident.id, "")):
                 rows.append((k.split(KEY_SEP)[2], orjson.loads(raw)))
-        return [r for _, r in sorted(rows, key=lambda x: x[0])]
+        return [r for _, r in sorted(rows, key=lambda x: x[0])][:limit]
 
     PROFILE_ATTRIBUTES_PATH = "$.attributes"
     EVENT_RECORD_PATH = "$"  # the fake stores the record itself
@@ -307,6 +308,7 @@ class FakeSandbox:
             if attributes:
                 doc["attributes"].update(attributes)
             wb = WriteBatch().put_json("profiles", pid, doc)
+            sample.put(wb, pid)
             for n, e in enumerate(events):
                 anchor = idents[0]
                 wb.put_json(
@@ -330,7 +332,9 @@ class FakeSandbox:
             for pid in touched:
                 if pid not in graph:
                     self.identity.graph.pop(pid, None)
-                    staged.write(WriteBatch().delete("profiles", pid))
+                    wb = WriteBatch().delete("profiles", pid)
+                    sample.delete(wb, pid)
+                    staged.write(wb)
             for pid, members in graph.items():
                 self.identity.graph[pid] = members
                 doc = {
@@ -339,7 +343,9 @@ class FakeSandbox:
                     "primary": members[0].to_json(),
                     "identities": [i.to_json() for i in members],
                 }
-                staged.write(WriteBatch().put_json("profiles", pid, doc))
+                wb = WriteBatch().put_json("profiles", pid, doc)
+                sample.put(wb, pid)
+                staged.write(wb)
             changes = self.segments.on_change(staged, touched, now)
             staged.commit()
         return changes

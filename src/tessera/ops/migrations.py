@@ -17,6 +17,11 @@ Formats:
    ids keep increasing after the outbox drains. Format-2 code reading a format-1 store without
    the migration would restart numbering at 1: it would overwrite pending changes (lost
    deliveries) and reuse delivery ids that receivers deduplicate on.
+3. Every stored profile has a row in ``profile_sample`` (:mod:`tessera.profile.sample`), the
+   random order segment estimates sample from. Format-2 code writing a format-3 store would add
+   profiles without it, and estimates would never see them. The step writes the rows in chunks
+   before the format record (one write would hold every profile id of a large store); they are
+   idempotent puts, so an interrupted upgrade simply redoes the step.
 """
 
 from __future__ import annotations
@@ -33,7 +38,7 @@ from tessera.store.base import KEY_SEP
 
 META = "store_meta"
 FORMAT_KEY = "format"
-CURRENT_FORMAT = 2
+CURRENT_FORMAT = 3
 log = logging.getLogger("tessera.store")
 
 
@@ -61,7 +66,17 @@ def _v1_to_v2(store: PointStore, wb: WriteBatch) -> None:
         wb.put("outbox_seq", dest, str(seq).encode())
 
 
-MIGRATIONS: dict[int, Callable[[PointStore, WriteBatch], None]] = {1: _v1_to_v2}
+def _v2_to_v3(store: PointStore, wb: WriteBatch) -> None:
+    """Put every stored profile into the sample order (see the module docstring)."""
+    from tessera.profile import sample
+    from tessera.profile.service import PROFILES
+
+    done = sample.backfill(store, (k for k, _ in store.scan(PROFILES)))
+    if done:
+        log.info("added %d profiles to the estimate sample order", done)
+
+
+MIGRATIONS: dict[int, Callable[[PointStore, WriteBatch], None]] = {1: _v1_to_v2, 2: _v2_to_v3}
 """``from version → step`` that turns a store of that version into the next one."""
 
 

@@ -10,6 +10,8 @@ Storage layout (tables of the point store; ``|`` is the key separator):
 * ``batch_events`` ``<batch>|<events key>`` → index for "delete one event batch"
 * ``profiles``   ``<profile id>`` → the merged profile under the sandbox's default policy,
   refreshed in the same commit as every write that changes it (materialised view)
+* ``profile_sample`` ``<hash of the profile id>|<profile id>`` → empty: the profiles in a random
+  order, written with them (estimates read a sample from it, see :mod:`tessera.profile.sample`)
 
 Events are stored under their primary identity and found through the identity graph at read
 time, so when an identity moves to another person (identity optimisation), its events move
@@ -27,6 +29,7 @@ import orjson
 
 from tessera.errors import InvalidInput, NotFound, SemanticError, TesseraError
 from tessera.model import Identity, format_time, parse_time
+from tessera.profile import sample
 from tessera.profile.fragments import EVENT_CLASS, PROFILE_CLASS, Fragment, apply_record
 from tessera.profile.merge import merge
 from tessera.profile.policies import MergePolicy
@@ -297,6 +300,7 @@ class ProfileService:
         gone = [pid for pid in pids if not members[pid]]
         for pid in store.get_many(PROFILES, gone):
             wb.delete(PROFILES, pid)
+            sample.delete(wb, pid)
         for pid in pids:
             pid_members = members[pid]
             if not pid_members:
@@ -304,9 +308,11 @@ class ProfileService:
             fragments = list(self._fragments(store, pid_members, policy, stored=stored))
             if not fragments and not self._has_events(store, pid_members):
                 wb.delete(PROFILES, pid)
+                sample.delete(wb, pid)
                 continue
             view = self._merge(store, pid, pid_members, fragments, policy, no_memberships=no_memberships)
             wb.put_json(PROFILES, pid, view.to_json())
+            sample.put(wb, pid)
         store.write(wb)
 
     # -- reads ----------------------------------------------------------------------------------
@@ -532,14 +538,19 @@ class ProfileService:
         return [body for _, body in page], next_cursor
 
     def _all_events(
-        self, store: PointStore, members: Sequence[Identity]
+        self, store: PointStore, members: Sequence[Identity], limit: int | None = None
     ) -> Iterator[tuple[tuple[int, str, str], dict[str, Any]]]:
+        left = limit
         for identity in members:
-            for k, raw in store.scan(EVENTS, key(id_key(identity), "")):
+            if left is not None and left <= 0:
+                return
+            for k, raw in store.scan(EVENTS, key(id_key(identity), ""), limit=left):
                 parts = k.split(KEY_SEP)
                 body = orjson.loads(raw)
                 body["eventKey"] = k
                 body["identity"] = identity.to_json()
+                if left is not None:
+                    left -= 1
                 yield (int(parts[2]), parts[3], parts[4]), body
 
     PROFILE_ATTRIBUTES_PATH = "$.attributes"
@@ -570,10 +581,14 @@ class ProfileService:
             yield owners, times, tiebreaks, docs
 
     def events_for_members(
-        self, members: Sequence[Identity], store: PointStore | None = None
+        self, members: Sequence[Identity], store: PointStore | None = None, *, limit: int | None = None
     ) -> list[dict[str, Any]]:
-        """Event records of these identities, timestamp order (for segment evaluation)."""
-        rows = sorted(self._all_events(store or self._store, members), key=lambda r: r[0])
+        """Event records of these identities, timestamp order (for segment evaluation).
+
+        With ``limit``, at most that many are read (the earliest of the first identities first):
+        a caller getting ``limit`` events back cannot tell whether there were more, so it asks
+        for one more than it will use."""
+        rows = sorted(self._all_events(store or self._store, members, limit), key=lambda r: r[0])
         return [body["record"] for _, body in rows]
 
     # -- deletes --------------------------------------------------------------------------------

@@ -24,8 +24,9 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from tessera.errors import InvalidInput, NotFound, TesseraError
-from tessera.model import format_time, parse_time, utcnow
+from tessera.model import Identity, format_time, parse_time, utcnow
 from tessera.ops import metrics as ops_metrics
+from tessera.profile import sample
 from tessera.segments import memberships as ms
 from tessera.segments.computed import FIELD, ComputedAttributes, event_time
 from tessera.segments.definitions import Definitions, dependency_order
@@ -46,12 +47,20 @@ JOBS = "segment_jobs"
 PREVIEWS = "segment_previews"
 EXACT_LIMIT = 1_000_000
 """Below this many profiles estimates are exact; above, a sample of this size is read (§b7)."""
+EVENT_CAP = 1_000
+"""An estimate reads at most this many events of one profile; a profile with more is evaluated
+over those and counted as undecided in the interval (``profilesTruncated``)."""
+EVENTS_PER_PROFILE = 20
+"""An estimate reads events for at most this many per sampled profile on average (twice the
+~10 of the issue's 1.4M-profile store): past that budget it stops reading further profiles."""
 
 EXPIRY_INTERVAL = timedelta(hours=1)
 """How often the scheduler exits memberships past their ``validUntil`` (``ttlInDays``)."""
 
 ChangeListener = Callable[[PointStore, WriteBatch, list[ms.Change]], None]
 Row = tuple[str, dict[str, Any], list[dict[str, Any]]]
+EventReader = Callable[[Sequence[Identity], PointStore], list[dict[str, Any]]]
+"""Events of a profile's identities, timestamp order."""
 _EPS = timedelta(milliseconds=1)
 
 
@@ -210,15 +219,25 @@ class SegmentService:
         return merge_policy_id
 
     def _profile(
-        self, store: PointStore, pid: str, policy: str | None = None
+        self,
+        store: PointStore,
+        pid: str,
+        policy: str | None = None,
+        *,
+        doc: Mapping[str, Any] | None = None,
+        events_of: EventReader | None = None,
     ) -> tuple[dict[str, Any], list[dict[str, Any]]] | None:
-        """A profile's attributes and events as segments see them: the materialised profile, or
-        with ``policy`` (see :meth:`policy_key`) merged on read under that merge policy."""
+        """A profile's attributes and events as segments see them: the materialised profile
+        (``doc`` when the caller has read it already), or with ``policy`` (see
+        :meth:`policy_key`) merged on read under that merge policy. ``events_of`` reads the
+        events of the profile's identities (default: all of them)."""
+        read_events = events_of or self._all_events
         if policy is not None:
-            return self._profile_with_policy(store, pid, policy)
-        doc = get_json(store, PROFILES, pid)
+            return self._profile_with_policy(store, pid, policy, read_events)
+        if doc is None:
+            doc = get_json(store, PROFILES, pid)
         members = self._sandbox.identity.members(pid, store)
-        events = self._sandbox.profiles.events_for_members(members, store) if members else []
+        events = read_events(members, store) if members else []
         if doc is None and not events:
             return None
         attributes = dict((doc or {}).get("attributes") or {})
@@ -226,8 +245,11 @@ class SegmentService:
         attributes.pop(FIELD, None)
         return attributes, events
 
+    def _all_events(self, members: Sequence[Identity], store: PointStore) -> list[dict[str, Any]]:
+        return self._sandbox.profiles.events_for_members(members, store)
+
     def _profile_with_policy(
-        self, store: PointStore, pid: str, policy_id: str
+        self, store: PointStore, pid: str, policy_id: str, events_of: EventReader
     ) -> tuple[dict[str, Any], list[dict[str, Any]]] | None:
         members = self._sandbox.identity.members(pid, store)
         if not members:
@@ -240,7 +262,7 @@ class SegmentService:
         attributes = dict(view.attributes)
         attributes.pop("segmentMembership", None)
         attributes.pop(FIELD, None)
-        return attributes, self._sandbox.profiles.events_for_members(members, store)
+        return attributes, events_of(members, store)
 
     def memberships_of(
         self, profile_id: str, store: PointStore | None = None, *, now: datetime | None = None
@@ -585,20 +607,77 @@ class SegmentService:
                 attributes[FIELD] = ComputedAttributes.compute(active_cas, attributes, events, now)
             yield pid, attributes, events
 
-    def _sample_rows(self, now: datetime, positions: Sequence[int], policy: str | None) -> list[Row]:
-        """Rows of the profiles at these positions of the profile id order (a uniform sample)."""
-        wanted = set(positions)
-        pids = [k for i, (k, _) in enumerate(self.store.scan(PROFILES)) if i in wanted]
+    def _sample_rows(
+        self,
+        now: datetime,
+        pids: Sequence[str],
+        policy: str | None,
+        event_types: frozenset[str] | None,
+        event_budget: int,
+    ) -> _Sample:
+        """Rows of these profiles (read in this order) for an estimate, reading events only when
+        the expression or a computed attribute needs them: at most :data:`EVENT_CAP` per profile,
+        and no further profiles once ``event_budget`` events have been read."""
+        store = self.store
         active_cas = self.computed.active()
-        out: list[Row] = []
+        need_events = bool(active_cas) or event_types is None or bool(event_types)
+        # computed attributes read every event; otherwise only the types the expression names
+        keep = None if active_cas or event_types is None else event_types
+        out = _Sample(rows=[])
+        read = 0
+
+        def events_of(members: Sequence[Identity], at: PointStore) -> list[dict[str, Any]]:
+            nonlocal read
+            if not need_events:
+                return []
+            found = self._sandbox.profiles.events_for_members(members, at, limit=EVENT_CAP + 1)
+            read += len(found)
+            if len(found) > EVENT_CAP:
+                out.truncated += 1  # evaluated over part of its events: the interval allows either answer
+                found = found[:EVENT_CAP]
+            if keep is not None:
+                found = [e for e in found if e.get("eventType") in keep]
+            return found
+
+        for start in range(0, len(pids), 500):
+            chunk = pids[start : start + 500]
+            docs = store.get_many(PROFILES, chunk) if policy is None else {}
+            for pid in chunk:
+                raw = docs.get(pid)
+                if policy is None and raw is None:
+                    continue  # deleted since the ids were drawn
+                doc = orjson.loads(raw) if raw is not None else None
+                if doc is not None and policy is None and not need_events:
+                    # neither events nor the identity graph are needed: the document is the row
+                    attributes = dict(doc.get("attributes") or {})
+                    attributes.pop("segmentMembership", None)
+                    attributes.pop(FIELD, None)
+                    loaded: tuple[dict[str, Any], list[dict[str, Any]]] | None = (attributes, [])
+                else:
+                    loaded = self._profile(store, pid, policy, doc=doc, events_of=events_of)
+                out.examined += 1
+                if doc is not None:
+                    out.namespaces[pid] = _primary_namespace(doc)
+                if loaded is not None:
+                    attributes, events = loaded
+                    if active_cas:
+                        attributes[FIELD] = ComputedAttributes.compute(active_cas, attributes, events, now)
+                    out.rows.append((pid, attributes, events))
+                if read >= event_budget and pid != pids[-1]:
+                    # the ids come in random order, so the profiles read so far are a sample too
+                    out.complete = False
+                    return out
+        return out
+
+    def _memberships_of(self, pids: Iterable[str], segment_ids: frozenset[str]) -> dict[str, set[str]]:
+        """Current members among ``pids`` of each of ``segment_ids`` (what ``inSegment`` reads)."""
+        out: dict[str, set[str]] = {sid: set() for sid in segment_ids}
+        if not segment_ids:
+            return out
         for pid in pids:
-            loaded = self._profile(self.store, pid, policy)
-            if loaded is None:
-                continue
-            attributes, events = loaded
-            if active_cas:
-                attributes[FIELD] = ComputedAttributes.compute(active_cas, attributes, events, now)
-            out.append((pid, attributes, events))
+            for sid, rec in ms.read(self.store, pid).items():
+                if sid in out and rec.get("status") in ms.IN:
+                    out[sid].add(pid)
         return out
 
     def evaluate_batch(
@@ -894,25 +973,42 @@ class SegmentService:
         sample_size: int = 100,
         seed: int | None = None,
         merge_policy_id: str | None = None,
+        max_profiles: int | None = None,
     ) -> dict[str, Any]:
         """Estimate the size of an unsaved expression and list a sample of matching profiles (§b7).
 
-        Exact below :data:`EXACT_LIMIT` profiles; above, a uniform sample of that many profiles is
-        evaluated and the size extrapolated with a 95 % normal-approximation interval.
+        At most ``max_profiles`` profiles are read: every profile when the sandbox has no more,
+        else a uniform random sample of that many, drawn from the profiles' random order
+        (:mod:`tessera.profile.sample`) with reads bounded by the sample size, and the size
+        extrapolated with a 95 % normal-approximation interval. Only the sampled profiles' events are read, only when
+        the expression (or a computed attribute) reads events, at most :data:`EVENT_CAP` per
+        profile and :data:`EVENTS_PER_PROFILE` per profile on average, so the cost follows
+        ``max_profiles``, not the size of the store.
+
+        Args:
+            expression: the PQL to estimate.
+            fmt: ``pql/text`` or ``pql/json``.
+            now: evaluation time (default: now).
+            sample_size: how many matching profiles to list.
+            seed: seeds the sample (default: a new one each call).
+            merge_policy_id: evaluate over profiles merged under this policy.
+            max_profiles: the bound; default the ``estimate_exact_limit`` setting (the reference's
+                one million). The builder's live estimate passes ``estimate_sample_size``.
         """
         compiled = self.engine.compile(fmt, expression)
         preview_id = str(uuid.uuid4())
         now = now or utcnow()
         policy = self.policy_key(merge_policy_id, strict=True)
-        settings = getattr(self._sandbox, "settings", None)
-        limit = int(getattr(settings, "estimate_exact_limit", EXACT_LIMIT))
-        total = self._sandbox.profiles.count()
-        if total > limit:
-            # Sampled: choose the profiles first (one pass over the ids), then read only those.
-            sampled = self._sample_rows(now, random.Random(seed).sample(range(total), limit), policy)
-        else:
-            sampled = self.rows(now, policy=policy)
-            total = max(total, len(sampled))
+        if max_profiles is None:
+            settings = getattr(self._sandbox, "settings", None)
+            max_profiles = int(getattr(settings, "estimate_exact_limit", EXACT_LIMIT))
+        limit = max(1, max_profiles)
+        total = sample.count(self.store)
+        pids = sample.draw(self.store, limit, random.Random(seed), total)
+        read = self._sample_rows(now, pids, policy, compiled.event_types, EVENTS_PER_PROFILE * limit)
+        if read.complete and len(pids) >= total:
+            total = read.examined  # every profile was read: an exact count
+        sampled = read.rows
         doc: dict[str, Any] = {
             "id": preview_id,
             "version": 0,
@@ -921,25 +1017,36 @@ class SegmentService:
             "mergePolicyId": merge_policy_id,
         }
         self.definitions._cache[(preview_id, 0)] = compiled
-        outside = self._outside_members(set())
+        # inSegment reads the stored memberships of the sampled profiles only
+        outside = self._memberships_of((pid for pid, _, _ in sampled), compiled.dependencies)
         try:
             matched = sorted(self.evaluate_batch([doc], sampled, now, outside)[preview_id])
         finally:
             self.definitions._cache.pop((preview_id, 0), None)
-        n, k = len(sampled), len(matched)
+        n, k, t = read.examined, len(matched), read.truncated
         estimate = estimate_size(total, n, k)
+        if t:
+            # a profile evaluated over part of its events might have answered either way
+            estimate["confidenceIntervalBounds"] = [
+                estimate_size(total, n, max(0, k - t))["confidenceIntervalBounds"][0],
+                estimate_size(total, n, min(n, k + t))["confidenceIntervalBounds"][1],
+            ]
+            estimate["exact"] = False
+        estimate["profilesTruncated"] = t
         by_ns: dict[str, int] = {}
-        sample: list[dict[str, Any]] = []
+        results: list[dict[str, Any]] = []
         for pid in matched:
-            pdoc = get_json(self.store, PROFILES, pid) or {"profileId": pid}
-            ns = str((pdoc.get("primary") or {}).get("namespace", "unknown"))
+            ns = read.namespaces.get(pid)
+            if ns is None or len(results) < sample_size:
+                pdoc = get_json(self.store, PROFILES, pid) or {"profileId": pid}
+                ns = _primary_namespace(pdoc)
+                if len(results) < sample_size:
+                    results.append(pdoc)
             by_ns[ns] = by_ns.get(ns, 0) + 1
-            if len(sample) < sample_size:
-                sample.append(pdoc)
         result = {
             "previewId": preview_id,
             "state": "RESULT_READY",
-            "results": sample,
+            "results": results,
             "estimate": {
                 **estimate,
                 "estimatedNamespaceDistribution": [
@@ -1043,6 +1150,20 @@ class SegmentService:
         self.activation.close()
 
 
+@dataclass
+class _Sample:
+    """What an estimate read: rows in sample order, profiles evaluated over part of their events,
+    and whether every drawn profile was read (False: the event budget ran out first)."""
+
+    rows: list[Row]
+    examined: int = 0
+    """Drawn profiles still stored (rows has those with a view under the merge policy)."""
+    truncated: int = 0
+    complete: bool = True
+    namespaces: dict[str, str] = field(default_factory=dict)
+    """Primary identity namespace of the profiles whose stored document was read."""
+
+
 @dataclass(frozen=True)
 class _StreamPlan:
     segments: list[tuple[dict[str, Any], Compiled]]
@@ -1111,6 +1232,10 @@ def _fingerprint(
             a[0] += 1
             a[1] = (a[1] + h) & 0xFFFFFFFF
     return {"g": generation, "a": attrs, "e": acc}
+
+
+def _primary_namespace(doc: Mapping[str, Any]) -> str:
+    return str((doc.get("primary") or {}).get("namespace", "unknown"))
 
 
 def _span(start: float, end: float) -> dict[str, int]:

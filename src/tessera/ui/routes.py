@@ -18,6 +18,7 @@ import weakref
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
+from starlette.concurrency import run_in_threadpool
 
 from tessera.api.deps import SandboxDep, json_object, ok, parse_json
 from tessera.api.errors import JsonResponse
@@ -550,7 +551,11 @@ async def estimate(request: Request, sandbox: SandboxDep) -> JsonResponse:
     text = body.get("pql")
     if not isinstance(text, str) or not text.strip():
         raise InvalidInput("pql must be a non-empty PQL expression", path="pql")
-    result = _engine_call(_segments(sandbox).preview, text, "pql/text", sample_size=10)
+    # a bounded sample whatever the sandbox's size: the builder asks on every rule change
+    bound = sandbox.settings.estimate_sample_size
+    result = await run_in_threadpool(
+        _engine_call, _segments(sandbox).preview, text, "pql/text", sample_size=10, max_profiles=bound
+    )
     return ok(result)
 
 
@@ -682,8 +687,6 @@ async def upload(dataset_id: str, request: Request, sandbox: SandboxDep) -> Json
         sandbox.ingest.upload(batch["id"], safe_name, data)
         done = sandbox.ingest.complete(batch["id"])
         return {"batch": done, "errors": list(sandbox.batches.errors(done["id"], limit=200))}
-
-    from starlette.concurrency import run_in_threadpool
 
     return ok(await run_in_threadpool(run), status=201)
 
