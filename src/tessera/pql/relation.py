@@ -15,6 +15,8 @@ text). Fields absent from the data are NULL; absent arrays are NULL (not empty).
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,6 +24,8 @@ from typing import Any
 import orjson
 import pyarrow as pa
 import sqlglot.expressions as E
+
+_log = logging.getLogger("tessera.pql")
 
 _SIMPLE = {"integer": "BIGINT", "number": "DOUBLE", "boolean": "BOOLEAN"}
 _SCALAR_KINDS = frozenset({"integer", "number", "boolean", "string"})
@@ -244,14 +248,20 @@ def load_relation_from_documents(
             f"INSERT INTO _tessera_e SELECT owner, ts, tiebreak, {e_value} FROM {staged}",
         ),
     ]
+    spent: list[float] = []  # per phase: profiles, owners, events (reading and parsing), grouping
+    rows = 0
     try:
         for chunks, insert in loads:
+            started = time.perf_counter()
             for chunk in chunks:
+                rows += chunk.num_rows
                 con.register(staged, chunk)
                 try:
                     con.execute(insert)
                 finally:
                     con.unregister(staged)
+            spent.append(time.perf_counter() - started)
+        started = time.perf_counter()
         con.execute(
             f"CREATE OR REPLACE TABLE {ident} AS "
             "SELECT p.profile_id, p.profile, "
@@ -262,6 +272,15 @@ def load_relation_from_documents(
             ") g ON g.profile_id = p.profile_id"
         )
         total: int = con.execute(f"SELECT count(*) FROM {ident}").fetchone()[0]
+        spent.append(time.perf_counter() - started)
+        _log.info(
+            "relation %s: %d profiles from %d documents; profiles %.2f s, owners %.2f s, events %.2f s, "
+            "grouping %.2f s",
+            table,
+            total,
+            rows,
+            *spent,
+        )
     finally:
         for temp in ("_tessera_p", "_tessera_o", "_tessera_e"):
             con.execute(f"DROP TABLE IF EXISTS {temp}")
