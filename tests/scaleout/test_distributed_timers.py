@@ -11,6 +11,7 @@ A batch segmentation schedule that is due runs once.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import http.server
@@ -193,3 +194,28 @@ def test_two_workers_close_windows_and_retry_webhooks_once(
         stats = [(logs / f"worker-{i}.log").read_text() for i in range(2)]
         rounds = [int(s.split("timer_rounds=")[1].split()[0]) for s in stats]
         assert all(r > 0 for r in rounds), stats  # both workers ran timer rounds
+
+
+async def _timer_threads(app: Any) -> list[bool]:
+    """Whether each sandbox an API process opened runs its timer thread, between its start and stop."""
+    async with app.router.lifespan_context(app):  # what uvicorn runs at start and stop
+        return [sb.segments._thread is not None for sb in app.state.platform.opened()]
+
+
+@pytest.mark.timeout(60)
+def test_api_processes_run_timers_only_when_no_workers_exist(
+    redis_standalone: RedisServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tessera.scaleout.distributed import api_app
+
+    # With a topic the workers run the timers; without one the API processes apply writes and
+    # must run them, or windows would never close.
+    for kafka, timers in (("127.0.0.1:9", False), ("", True)):
+        settings_file = tmp_path / f"api-{timers}.toml"
+        settings_file.write_text(
+            f'point_store = "redis"\nredis_url = "{redis_standalone.url}"\n'
+            f'redis_namespace = "ta-{tmp_path.name}"\nkafka_bootstrap = "{kafka}"\n'
+        )
+        monkeypatch.setenv("TESSERA_SETTINGS", str(settings_file))
+        monkeypatch.setenv("TESSERA_HOME", str(tmp_path / f"home-{timers}"))
+        assert asyncio.run(_timer_threads(api_app())) == ([True] if timers else [])
