@@ -382,7 +382,7 @@ def part_d(
                     p.terminate()
                 for p in procs:
                     out, _ = p.communicate(timeout=60)
-                    refreshes.append(out.decode().split("refreshes=")[-1].strip())
+                    refreshes.append(out.decode().split("refreshes=")[-1].split()[0])
             label = f"{workers} worker{'s' if workers > 1 else ''} (Redis, publish -> applied)"
             results.append((label, n / total_s, (n / total_s) / ref))
             print(
