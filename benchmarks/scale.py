@@ -9,11 +9,17 @@ Every figure is printed next to a reference measured in the same run:
 * (c) bulk identity resolution: Spark connected components (local[2]) next to scipy on the same links;
 * (d) the real platform streaming end to end: demo people published (acknowledged) to the topic and
   applied through the streaming flow (validation, identity stitching, merge, streaming segments)
-  by 1 and 2 ``tessera worker`` processes on Redis, next to the embedded in-process flow on the
-  same records (``benchmarks/results/scale_platform.md``).
+  by 1, 2 and 4 ``tessera worker`` processes on Redis, next to the embedded in-process flow on the
+  same records;
+* (e) Spark next to the embedded engines on the same rows: batch segmentation of N events (the
+  embedded batch query on DuckDB vs the same PQL AST as Spark SQL, one Parquet relation, answers
+  compared row by row) and identity resolution over N links (scipy vs Spark connected components).
 
-Usage: ``python benchmarks/scale.py [--scale 1.0] [--skip-spark] [--skip-stream] [--only-platform]``;
-scale 1 means 20k documents, 10k stream messages, 200k links and 400 demo people.
+(d) and (e) append a dated section to ``benchmarks/results/scale.md``.
+
+Usage: ``python benchmarks/scale.py [--scale 1.0] [--skip-spark] [--skip-stream] [--only-platform
+[--workers 1,2,4]] [--only-spark-rows N]``; scale 1 means 20k documents, 10k stream messages,
+200k links and 400 demo people.
 """
 
 from __future__ import annotations
@@ -33,6 +39,8 @@ import numpy as np
 import orjson
 
 ROOT = Path(__file__).resolve().parents[1]
+# This folder's profile.py would shadow the standard library's (cProfile, which pyspark imports).
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "benchmarks"]
 sys.path.insert(0, str(ROOT / "src"))
 
 from tessera.store.base import PointStore, WriteBatch, key  # noqa: E402
@@ -279,8 +287,10 @@ def _provision(sandbox: object) -> dict[str, str]:
     return out
 
 
-def part_d(people: int, tmp: Path) -> list[tuple[str, float, float]]:
-    """End-to-end platform streaming with 1 and 2 workers next to the embedded flow."""
+def part_d(
+    people: int, tmp: Path, worker_counts: tuple[int, ...] = (1, 2, 4)
+) -> list[tuple[str, float, float]]:
+    """End-to-end platform streaming with 1, 2 and 4 workers next to the embedded flow."""
     from tessera.platform import Platform
     from tessera.scaleout.broker import start_broker
     from tessera.scaleout.distributed import DistributedPlatform, encode_message
@@ -314,7 +324,7 @@ def part_d(people: int, tmp: Path) -> list[tuple[str, float, float]]:
     broker = start_broker()
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
     try:
-        for workers in (1, 2):
+        for workers in worker_counts:
             tag = f"d{workers}-{uuid.uuid4().hex[:6]}"
             settings_file = tmp / f"{tag}.toml"
             settings_file.write_text(
@@ -372,7 +382,7 @@ def part_d(people: int, tmp: Path) -> list[tuple[str, float, float]]:
                     p.terminate()
                 for p in procs:
                     out, _ = p.communicate(timeout=60)
-                    refreshes.append(out.decode().split("refreshes=")[-1].strip())
+                    refreshes.append(out.decode().split("refreshes=")[-1].split()[0])
             label = f"{workers} worker{'s' if workers > 1 else ''} (Redis, publish -> applied)"
             results.append((label, n / total_s, (n / total_s) / ref))
             print(
@@ -388,32 +398,221 @@ def part_d(people: int, tmp: Path) -> list[tuple[str, float, float]]:
     return results
 
 
-def _write_platform_result(people: int, n: int, results: list[tuple[str, float, float]]) -> None:
+def _machine_line() -> str:
     load = os.getloadavg()
-    lines = [
-        "# Scale-out (d): the real platform streaming on Redis with 1 and 2 workers",
-        "",
-        f"Date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}. Machine: 2 cores, 24 GiB, Debian 12, "
-        f"Python {platform.python_version()}; load average {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} "
-        "(shared with other jobs).",
-        "",
-        f"{people} demo people, {n:,} streaming messages (profiles, logins, mobile, offline, calls, web), "
-        "validated, stitched (linking rules: unique CRMID), merged, one streaming segment. Workers apply "
-        "through `tessera.flow.process_chunk` under the per-sandbox Redis write lock "
-        "(`docs/scaling.md`); the reference is the embedded flow in one process on the same chunks.",
-        "",
-        "| run | msg/s | ratio to embedded |",
-        "|---|---|---|",
-        *[f"| {label} | {rate:,.0f} | {ratio:.2f} |" for label, rate, ratio in results],
-        "",
-        "Writes to one sandbox are serialised across workers, so a second worker adds failover and "
-        "parallel consumption, not write throughput; each hand-off of the lock costs a re-open of the "
-        "in-memory graph from Redis.",
-        "",
-    ]
-    out = ROOT / "benchmarks" / "results" / "scale_platform.md"
-    out.write_text("\n".join(lines))
-    print(f"  wrote {out.relative_to(ROOT)}")
+    return (
+        f"Date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}. Machine: {os.cpu_count()} cores, "
+        f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GiB, "
+        f"{platform.platform()}, Python {platform.python_version()}; load average "
+        f"{load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} at the end (shared with other jobs)."
+    )
+
+
+def _append_result(lines: list[str]) -> None:
+    """Append a dated section to ``benchmarks/results/scale.md`` (earlier runs stay)."""
+    out = ROOT / "benchmarks" / "results" / "scale.md"
+    with out.open("a") as fh:
+        fh.write("\n" + "\n".join(lines) + "\n")
+    print(f"  appended to {out.relative_to(ROOT)}")
+
+
+def _write_platform_result(people: int, n: int, results: list[tuple[str, float, float]]) -> None:
+    counts = ", ".join(label.split()[0] for label, _, _ in results[1:])
+    _append_result(
+        [
+            f"## Scale-out (d): the real platform streaming on Redis with {counts} workers",
+            "",
+            _machine_line(),
+            f"Command: `python benchmarks/scale.py --only-platform --scale {people / 400:g}`.",
+            "",
+            f"{people} demo people, {n:,} streaming messages (profiles, logins, mobile, offline, calls, web), "
+            "validated, stitched (linking rules: unique CRMID), merged, one streaming segment. Workers apply "
+            "through `tessera.flow.process_chunk` under the per-sandbox Redis write lock "
+            "(`docs/scaling.md`), timers on; the reference is the embedded flow in one process on the same "
+            "chunks. Topic of 4 partitions.",
+            "",
+            "| run | msg/s | ratio to embedded |",
+            "|---|---|---|",
+            *[f"| {label} | {rate:,.0f} | {ratio:.2f} |" for label, rate, ratio in results],
+        ]
+    )
+
+
+# -- (e) Spark next to the embedded engines on the same rows ----------------------------------------------
+
+E_NOW = "2026-03-01 00:00:00"
+E_SEGMENTS = {
+    "us": 'homeAddress.countryCode = "US"',
+    "born_before_1980": "person.birthYear < 1980",
+    "bought": 'xEvent[eventType = "purchase"].count() > 0',
+    "active_7d": "xEvent[timestamp occurs < 7 days before now].count() >= 2",
+    "spent_30d": "xEvent[timestamp occurs < 30 days before now].sum(commerce.order.priceTotal) >= 500",
+    "cart_then_buy": 'chain(xEvent, timestamp, [A: WHAT(eventType = "addToCart"), B: WHAT(eventType = "purchase")])',
+}
+"""Attribute filters, event counts and sums in windows, and a sequence: the shapes of real audiences."""
+
+
+def _standard_unions() -> tuple[dict[str, Any], dict[str, Any]]:
+    from tessera.platform import Platform
+    from tessera.xdm.standard import EXPERIENCE_EVENT, PROFILE
+
+    with Platform.open(tempfile.mkdtemp(prefix="tessera-unions-")) as plat:
+        sandbox = plat.sandbox()
+        sandbox.schemas.ensure_standard_schemas()
+        return sandbox.schemas.union(PROFILE), sandbox.schemas.union(EXPERIENCE_EVENT)
+
+
+def _relation_parquet(events: int, path: Path, batch: Any) -> int:
+    """Write the segmentation relation (``tessera.pql.relation``: profile_id, profile, events) of
+    ``events`` generated events over ``events // 10`` profiles to ``path``; returns the profiles.
+
+    Generated inside DuckDB (hash-based, deterministic) and parsed with the cut-down schemas of the
+    query, exactly the columns the embedded batch path loads.
+    """
+    import duckdb
+
+    from tessera.pql.relation import _json_structure
+
+    profiles = max(1, events // 10)
+    p_struct = orjson.dumps(_json_structure(batch.profile_schema)).decode()
+    e_struct = orjson.dumps([_json_structure(batch.event_schema)]).decode()
+    con = duckdb.connect()
+    con.execute("SET threads = 2")
+    con.execute("CREATE MACRO h(x, n) AS (hash(x) % n)::BIGINT")  # deterministic pseudo-random
+    con.execute(f"""
+        CREATE TEMP TABLE ev AS
+        SELECT h(i, {profiles}) AS p,
+               TIMESTAMP '{E_NOW}' - to_seconds(h(i * 7 + 1, 60 * 86400)) AS ts,
+               ['view', 'view', 'addToCart', 'purchase', 'emailClick'][1 + h(i * 13 + 2, 5)] AS type,
+               h(i * 17 + 3, 30000) / 100.0 AS price,
+               'e' || i AS id
+        FROM range({events}) t(i)
+    """)  # fmt: skip
+    con.execute(f"""
+        COPY (
+          SELECT 'p' || p.p AS profile_id,
+                 from_json(json_object('person', json_object('birthYear', 1950 + h(p.p * 3, 55)),
+                                       'homeAddress', json_object('countryCode',
+                                           ['US', 'FR', 'DE', 'GB', 'IN', 'BR'][1 + h(p.p * 5, 6)])),
+                           '{p_struct}') AS profile,
+                 from_json(coalesce(e.j, '[]'), '{e_struct}') AS events
+          FROM range({profiles}) p(p)
+          LEFT JOIN (
+            SELECT p, to_json(list({{'_id': id, 'timestamp': strftime(ts, '%Y-%m-%dT%H:%M:%SZ'),
+                                     'eventType': type, 'commerce': {{'order': {{'priceTotal': price}}}}}}
+                                   ORDER BY ts))::VARCHAR AS j
+            FROM ev GROUP BY p
+          ) e ON e.p = p.p
+        ) TO '{path}' (FORMAT parquet)
+    """)  # fmt: skip
+    con.close()
+    return profiles
+
+
+def part_e(rows: int, tmp: Path) -> dict[str, float]:
+    """Spark batch segmentation and identity resolution next to the embedded engines on ``rows``."""
+    import duckdb
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components as scipy_cc
+
+    from tessera import pql
+    from tessera.model import parse_time
+    from tessera.scaleout import spark as tspark
+
+    now = parse_time(E_NOW.replace(" ", "T") + "Z")
+    print(f"(e) Spark local[2] next to the embedded engines: {rows:,} events / {rows:,} identity links")
+    profile_schema, event_schema = _standard_unions()
+    checked = {sid: pql.check(text, profile_schema, event_schema) for sid, text in E_SEGMENTS.items()}
+    batch = pql.compile_batch(checked, "profiles", now)
+    rel = tmp / "relation.parquet"
+    t = time.perf_counter()
+    profiles = _relation_parquet(rows, rel, batch)
+    print(f"  relation: {profiles:,} profiles, {rows:,} events, {rel.stat().st_size / 2**20:,.0f} MiB Parquet "
+          f"(generated in {time.perf_counter() - t:.0f} s)", flush=True)  # fmt: skip
+    out: dict[str, float] = {"rows": rows, "profiles": profiles}
+
+    # Embedded: DuckDB runs the compiled query over the relation (2 threads, like Spark's 2 cores).
+    con = duckdb.connect()
+    con.execute("SET threads = 2")
+    t = time.perf_counter()
+    con.execute(f"CREATE VIEW profiles AS SELECT * FROM read_parquet('{rel}')")
+    con.execute(f"COPY ({batch.sql}) TO '{tmp / 'duck.parquet'}' (FORMAT parquet)")
+    out["duckdb_s"] = time.perf_counter() - t
+    print(
+        f"  segmentation, {len(checked)} segments: DuckDB (embedded, ref) {out['duckdb_s']:.2f} s", flush=True
+    )
+
+    session = tspark.spark_session("local[2]", shuffle_partitions=8, conf={"spark.driver.memory": "4g"})
+    try:
+        t = time.perf_counter()
+        frame = tspark.segment_batch(session, checked, str(rel), now)
+        frame.write.mode("overwrite").parquet(str(tmp / "spark-seg"))
+        out["spark_seg_s"] = time.perf_counter() - t
+        diff = con.execute(
+            f"SELECT count(*) FROM ((SELECT * FROM read_parquet('{tmp / 'duck.parquet'}') EXCEPT ALL "
+            f"SELECT * FROM read_parquet('{tmp / 'spark-seg'}/*.parquet')) UNION ALL "
+            f"(SELECT * FROM read_parquet('{tmp / 'spark-seg'}/*.parquet') EXCEPT ALL "
+            f"SELECT * FROM read_parquet('{tmp / 'duck.parquet'}')))"
+        ).fetchone()
+        members = con.execute(
+            "SELECT " + ", ".join(f'count(*) FILTER (WHERE "{s}")' for s in checked)
+            + f" FROM read_parquet('{tmp / 'duck.parquet'}')"
+        ).fetchone()  # fmt: skip
+        out["seg_differences"] = float(diff[0]) if diff else -1.0
+        print(
+            f"  segmentation: Spark SQL {out['spark_seg_s']:.1f} s   ratio {out['spark_seg_s'] / out['duckdb_s']:.1f}x   "
+            f"rows differing: {out['seg_differences']:.0f}   members per segment: "
+            + ", ".join(f"{s} {m:,}" for s, m in zip(checked, members or (), strict=False)),
+            flush=True,
+        )  # fmt: skip
+
+        rng = np.random.default_rng(7)
+        src = rng.integers(0, rows, rows)
+        dst = rng.integers(0, rows, rows)
+        t = time.perf_counter()
+        ncomp, _ = scipy_cc(coo_matrix((np.ones(rows), (src, dst)), shape=(rows, rows)), directed=False)
+        out["scipy_s"] = time.perf_counter() - t
+        links = tmp / "links"
+        links.mkdir()
+        pq.write_table(pa.table({"src": src, "dst": dst}), links / "links.parquet")
+        t = time.perf_counter()
+        labels = tspark.connected_components(session.read.parquet(str(links)))
+        spark_components = labels.select("component").distinct().count()
+        out["spark_cc_s"] = time.perf_counter() - t
+    finally:
+        session.stop()
+        con.close()
+    present = np.unique(np.concatenate([src, dst])).size
+    equal = spark_components == ncomp - (rows - present)
+    print(
+        f"  identity CC: scipy (embedded bulk core, ref) {out['scipy_s']:.2f} s   Spark {out['spark_cc_s']:.1f} s   "
+        f"ratio {out['spark_cc_s'] / out['scipy_s']:,.0f}x   components equal: {equal}",
+        flush=True,
+    )  # fmt: skip
+    _append_result(
+        [
+            f"## Spark next to the embedded engines at {rows:,} rows",
+            "",
+            _machine_line(),
+            f"Command: `nice -n 10 python benchmarks/scale.py --only-spark-rows {rows}`.",
+            "",
+            f"Segmentation: {len(checked)} segments ({', '.join(E_SEGMENTS)}) over {profiles:,} profiles "
+            f"and {rows:,} events in one Parquet relation, evaluated by the query the embedded batch path "
+            "runs (DuckDB, 2 threads) and by the same PQL AST rendered to Spark SQL (`segment_batch`, "
+            "local[2]); each writes its memberships to Parquet. Identity: connected components over "
+            f"{rows:,} random links (scipy, the core of the embedded bulk path, vs Spark large-star/small-star).",
+            "",
+            "| job | embedded | Spark local[2] | ratio | same answer |",
+            "|---|---|---|---|---|",
+            f"| batch segmentation | DuckDB {out['duckdb_s']:.2f} s | {out['spark_seg_s']:.1f} s | "
+            f"{out['spark_seg_s'] / out['duckdb_s']:.1f}x | {out['seg_differences']:.0f} rows differ |",
+            f"| identity resolution (CC) | scipy {out['scipy_s']:.2f} s | {out['spark_cc_s']:.1f} s | "
+            f"{out['spark_cc_s'] / out['scipy_s']:,.0f}x | components equal: {equal} |",
+        ]
+    )
+    return out
 
 
 def main() -> None:
@@ -422,17 +621,26 @@ def main() -> None:
     parser.add_argument("--skip-spark", action="store_true")
     parser.add_argument("--skip-stream", action="store_true")
     parser.add_argument("--only-platform", action="store_true", help="run (d) only")
+    parser.add_argument("--workers", default="1,2,4", help="worker counts of (d), comma-separated")
+    parser.add_argument(
+        "--only-spark-rows", type=int, default=0, help="run (e) only: Spark vs embedded on this many rows"
+    )
     args = parser.parse_args()
     print(f"machine: {os.cpu_count()} cores, {platform.platform()}, Python {platform.python_version()}")
+    counts = tuple(int(w) for w in args.workers.split(","))
     if args.only_platform:
         with tempfile.TemporaryDirectory(prefix="tessera-bench-") as tmp:
-            part_d(int(400 * args.scale), Path(tmp))
+            part_d(int(400 * args.scale), Path(tmp), counts)
+        return
+    if args.only_spark_rows:
+        with tempfile.TemporaryDirectory(prefix="tessera-bench-") as tmp:
+            part_e(args.only_spark_rows, Path(tmp))
         return
     with tempfile.TemporaryDirectory(prefix="tessera-bench-") as tmp:
         part_a(int(20_000 * args.scale), 500, Path(tmp))
         if not args.skip_stream:
             part_b(int(10_000 * args.scale), Path(tmp))
-            part_d(int(400 * args.scale), Path(tmp))
+            part_d(int(400 * args.scale), Path(tmp), counts)
     if not args.skip_spark:
         part_c(int(200_000 * args.scale))
 

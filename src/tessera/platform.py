@@ -13,6 +13,8 @@ UI all go through it.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
@@ -80,6 +82,12 @@ class Sandbox:
             raise
         self.write_lock = threading.RLock()
         """Serialises the ingestion flow of this sandbox (one logical writer)."""
+        self.timer_guard: Callable[[], AbstractContextManager[bool]] | None = None
+        """With several processes on the sandbox: whether this one runs the current timer round
+        (a cross-process lease); ``None`` when this process is the only one."""
+        self.catch_up: Callable[[], object] = lambda: None
+        """Bring this process's in-memory state (graph, definitions) up to date with other
+        processes' writes, before work that reads it outside the write lock; a no-op alone."""
         self.datasets = Datasets(self.store, schema_exists=lambda ref: self.schemas.exists(ref))
         self.batches = Batches(self.store)
         self.schemas = SchemaService(self)
@@ -132,11 +140,15 @@ class Sandbox:
         return counts
 
     def start_background(self) -> None:
-        """Settle interrupted work (:meth:`recover`), then start this sandbox's timer thread
-        (segment windows, schedules, destinations)."""
+        """Settle interrupted work (:meth:`recover`), then :meth:`start_timers`."""
         self.recover()
+        self.start_timers()
+
+    def start_timers(self) -> None:
+        """Start this sandbox's timer thread (segment windows, schedules, destinations), one
+        round every ``timer_interval_s``."""
         if self.segments is not None and hasattr(self.segments, "start"):
-            self.segments.start(interval=1.0)
+            self.segments.start(interval=self.settings.timer_interval_s)
 
     def record_stream_rejection(self, dataset_id: str, rejection: Any) -> None:
         """Keep a refused streaming message in the dataset's streaming diagnostics."""
@@ -192,10 +204,18 @@ class Platform:
             opened = self._open.get(name)
             if opened is None:
                 self.sandboxes.get(name)
-                opened = self._open[name] = Sandbox(name, self.sandboxes.folder(name), self.settings)
+                opened = self._open[name] = self._new_sandbox(name)
                 if self._background:
-                    opened.start_background()
+                    self._start_sandbox(opened)
             return opened
+
+    def _new_sandbox(self, name: str) -> Sandbox:
+        """Open a sandbox (called with ``_lock`` held, before its timers start)."""
+        return Sandbox(name, self.sandboxes.folder(name), self.settings)
+
+    def _start_sandbox(self, sandbox: Sandbox) -> None:
+        """What :meth:`start_background` does for each sandbox."""
+        sandbox.start_background()
 
     def opened(self) -> list[Sandbox]:
         """The sandboxes opened so far (metrics and readiness look at these, never open more)."""
@@ -213,9 +233,9 @@ class Platform:
             # the first request rather than whenever someone next touches that sandbox
             for name in [s["name"] for s in self.sandboxes.list()]:
                 if name not in self._open:
-                    self._open[name] = Sandbox(name, self.sandboxes.folder(name), self.settings)
+                    self._open[name] = self._new_sandbox(name)
             for sandbox in self._open.values():
-                sandbox.start_background()
+                self._start_sandbox(sandbox)
 
     def delete_sandbox(self, name: str) -> None:
         """Delete a sandbox and all of its data, wherever its point store keeps it."""

@@ -128,7 +128,14 @@ SETTINGS: tuple[Setting, ...] = (
         float,
         10.0,
         "Lifetime of a worker's per-sandbox Redis write lock (renewed while held; a dead holder's "
-        "lock frees after this).",
+        "lock frees after this). Also the lifetime of the per-sandbox timer lease.",
+    ),
+    Setting(
+        "timer_interval_s",
+        float,
+        1.0,
+        "Seconds between a sandbox's timer rounds: closing time windows, due schedules, webhook "
+        "deliveries and their retries, membership expiry.",
     ),
     Setting(
         "log_format",
@@ -187,6 +194,7 @@ class Settings:
     stream_partitions: int = 8
     stream_group: str = "tessera-workers"
     sandbox_lock_ttl_s: float = 10.0
+    timer_interval_s: float = 1.0
     log_format: str = "auto"
     alert_graph_size: int = 40
     alert_junk_links: int = 20

@@ -93,6 +93,14 @@ def worker(
     idle_exit: Annotated[
         float | None, typer.Option(help="Exit after this many idle seconds (default: run until SIGTERM).")
     ] = None,
+    timers: Annotated[
+        bool,
+        typer.Option(
+            "--timers/--no-timers",
+            help="Also run the sandboxes' timers (windows, schedules, webhook deliveries), each "
+            "round in one process of all that run them.",
+        ),
+    ] = True,
 ) -> None:
     """Consume the ingest topic and apply it through the streaming flow (distributed backends only).
 
@@ -116,6 +124,7 @@ def worker(
             idle_exit_s=idle_exit,
             throttle_s=throttle,
             commit_delay_s=commit_delay,
+            timers=timers,
         )
     except TesseraError as exc:
         console.print(f"[red]{exc.message}[/red]")

@@ -23,6 +23,9 @@ shared (Redis) each sandbox gets a :class:`SandboxCoordinator`, which replaces
   configuration writes are rare and come from the API, so this is documented, not fenced.)
 * **Readers** (API processes) call :meth:`SandboxCoordinator.refresh_if_stale` before serving a
   request: one round trip when nothing changed, a re-open when something did.
+* **Timer lease.** Every process running the sandbox's timers tries a second Redis lock each
+  round (:meth:`SandboxCoordinator.timer_round`, installed as ``sandbox.timer_guard``); the one
+  that gets it runs the round, so a due schedule runs and a webhook batch is sent once.
 
 The lock serialises writes to one sandbox across all processes. Workers still give failover and
 parallel consumption, parsing and envelope checks, and different sandboxes write in parallel; the
@@ -35,6 +38,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -65,12 +70,10 @@ def refresh_sandbox(sandbox: Sandbox) -> None:
     sandbox.profiles = ProfileService(sandbox)
     sandbox.privacy = PrivacyService(sandbox)
     if sandbox.segments is not None:
-        running = getattr(sandbox.segments, "_thread", None) is not None
-        if hasattr(sandbox.segments, "close"):
-            sandbox.segments.close()
-        sandbox.segments = type(sandbox.segments)(sandbox)
-        if running:
-            sandbox.segments.start(interval=1.0)
+        # Reloaded in place, not replaced: the refresh may run on the segment service's own
+        # timer thread (a tick entering the write lock), which must neither join itself nor go
+        # on evaluating with a discarded service's definitions.
+        sandbox.segments.reload()
 
 
 class SandboxCoordinator:
@@ -110,12 +113,14 @@ class SandboxCoordinator:
         self._data: int | None = None
         self._config: int | None = None
         self._pending: int | None = None
-        self._renewer: threading.Thread | None = None
-        self._renew_stop = threading.Event()
+        self._renewer: _Renewer | None = None
+        self._timers_key = f"{store.namespace}:timers"
         self.refreshes = 0
         """How many times this process re-opened the sandbox because another process wrote."""
         self.lost_lock = 0
         """Times the lock had expired before release (a pause longer than ``ttl_s``; logged)."""
+        self.timer_rounds = 0
+        """Timer rounds this process ran holding the sandbox's timer lease."""
         with self._local:
             self._data, self._config = self._current()
 
@@ -171,9 +176,8 @@ class SandboxCoordinator:
 
     def _release_distributed(self) -> None:
         self._owner = None
-        self._renew_stop.set()
         if self._renewer is not None:
-            self._renewer.join()
+            self._renewer.stop()
             self._renewer = None
         if not self._held:
             return
@@ -186,19 +190,35 @@ class SandboxCoordinator:
             log.warning("sandbox %s: write lock had expired before release", self._sandbox.name)
 
     def _start_renewer(self) -> None:
-        self._renew_stop = threading.Event()
-        stop = self._renew_stop
+        # If renewal fails the lock is lost; the holder's commit epochs still keep others correct.
+        self._renewer = _Renewer(self._lock, self._ttl_s / 3, f"write lock of sandbox {self._sandbox.name}")
 
-        def renew() -> None:
-            while not stop.wait(self._ttl_s / 3):
-                try:
-                    self._lock.reacquire()
-                except Exception:  # lost it: the holder's commit epochs still keep others correct
-                    log.warning("sandbox %s: cannot renew the write lock", self._sandbox.name)
-                    return
+    # -- timers ------------------------------------------------------------------------------------
 
-        self._renewer = threading.Thread(target=renew, name=f"lock-renew-{self._sandbox.name}", daemon=True)
-        self._renewer.start()
+    @contextmanager
+    def timer_round(self) -> Iterator[bool]:
+        """The sandbox's timer lease for one round: yields ``True`` when this process got it.
+
+        Every process with timers tries each round; the one that gets the lease runs the round
+        (windows, due schedules, webhook deliveries) and the rest skip it. The lease is separate
+        from the write lock so that a slow webhook or a scheduled batch job does not hold up
+        ingestion: the parts of a round that write memberships still take the write lock inside.
+        It is renewed while held and frees after ``ttl_s`` when its holder dies mid-round.
+        """
+        lease = self._client.lock(self._timers_key, timeout=self._ttl_s, thread_local=False)
+        if not lease.acquire(blocking=False):
+            yield False
+            return
+        renewer = _Renewer(lease, self._ttl_s / 3, f"timer lease of sandbox {self._sandbox.name}")
+        try:
+            self.timer_rounds += 1
+            yield True
+        finally:
+            renewer.stop()
+            try:
+                lease.release()
+            except Exception:  # LockNotOwnedError: it expired during a pause longer than ttl_s
+                log.warning("sandbox %s: timer lease had expired before release", self._sandbox.name)
 
     # -- freshness ---------------------------------------------------------------------------------
 
@@ -258,8 +278,33 @@ class SandboxCoordinator:
             self._config = config if self._config is not None and config == self._config + 1 else None
 
 
+class _Renewer:
+    """Keeps a held Redis lock alive: resets its TTL every ``period`` seconds until stopped."""
+
+    def __init__(self, lock: Any, period: float, what: str) -> None:
+        self._stop = threading.Event()
+        self._thread = threading.Thread(
+            target=self._run, args=(lock, period, what), name=f"renew {what}", daemon=True
+        )
+        self._thread.start()
+
+    def _run(self, lock: Any, period: float, what: str) -> None:
+        while not self._stop.wait(period):
+            try:
+                lock.reacquire()
+            except Exception:  # expired or taken over (a long pause): nothing left to renew
+                log.warning("cannot renew the %s", what)
+                return
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
 def coordinate(sandbox: Sandbox, *, ttl_s: float = 10.0) -> SandboxCoordinator:
-    """Install a :class:`SandboxCoordinator` as ``sandbox.write_lock`` (a Redis point store needed).
+    """Install a :class:`SandboxCoordinator` as ``sandbox.write_lock``, its timer lease as
+    ``sandbox.timer_guard`` and its freshness check as ``sandbox.catch_up`` (a Redis point store
+    needed).
 
     Raises:
         StorageError: the sandbox's point store is not shared between processes.
@@ -274,4 +319,6 @@ def coordinate(sandbox: Sandbox, *, ttl_s: float = 10.0) -> SandboxCoordinator:
     coordinator = SandboxCoordinator(sandbox, store, ttl_s=ttl_s)
     store.write_observer = coordinator
     sandbox.write_lock = coordinator  # type: ignore[assignment]
+    sandbox.timer_guard = coordinator.timer_round
+    sandbox.catch_up = coordinator.refresh_if_stale
     return coordinator

@@ -15,7 +15,6 @@ API process and ``tessera worker`` process opens when the settings select the Re
 
 from __future__ import annotations
 
-import threading
 import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -159,7 +158,6 @@ class DistributedPlatform(Platform):
         super().__init__(settings)
         self.role: Role = role
         self.coordinators: dict[str, SandboxCoordinator] = {}
-        self._coord_lock = threading.Lock()
         self._publisher: EventPublisher | None = None
 
     def publisher(self) -> EventPublisher:
@@ -172,14 +170,26 @@ class DistributedPlatform(Platform):
             self._publisher = EventPublisher(s.kafka_bootstrap, s.stream_topic)
         return self._publisher
 
-    def sandbox(self, name: str = DEFAULT_SANDBOX) -> Sandbox:
-        with self._coord_lock:
-            sandbox = super().sandbox(name)
-            if name not in self.coordinators:
-                self.coordinators[name] = coordinate(sandbox, ttl_s=self.settings.sandbox_lock_ttl_s)
-                if self.role == "api" and self.settings.kafka_bootstrap:
-                    sandbox.ingest = PublishingIngest(sandbox, self.publisher())
-            return sandbox
+    def _new_sandbox(self, name: str) -> Sandbox:
+        # Coordinated before anything runs on it, its timers included.
+        sandbox = super()._new_sandbox(name)
+        try:
+            self.coordinators[name] = coordinate(sandbox, ttl_s=self.settings.sandbox_lock_ttl_s)
+            if self.role == "api" and self.settings.kafka_bootstrap:
+                sandbox.ingest = PublishingIngest(sandbox, self.publisher())
+        except BaseException:
+            sandbox.close()
+            raise
+        return sandbox
+
+    def _start_sandbox(self, sandbox: Sandbox) -> None:
+        """Start the sandbox's timers, which run under its cross-process timer lease.
+
+        Unlike the embedded platform, interrupted work is not settled here: a batch still
+        ``processing`` or a job still running may belong to another live process, and resuming or
+        failing it from this one would apply it twice or fail it under its runner.
+        """
+        sandbox.start_timers()
 
     def refresh_if_stale(self, name: str, *, config_only: bool = False) -> None:
         """Before serving a request: re-open the sandbox if another process wrote to it
@@ -189,8 +199,7 @@ class DistributedPlatform(Platform):
             coordinator.refresh_if_stale(config_only=config_only)
 
     def delete_sandbox(self, name: str) -> None:
-        with self._coord_lock:
-            self.coordinators.pop(name, None)
+        self.coordinators.pop(name, None)
         super().delete_sandbox(name)
 
     def close(self) -> None:
@@ -228,6 +237,10 @@ def api_app() -> FastAPI:
     """uvicorn factory of one API process (settings from ``TESSERA_SETTINGS`` / environment)."""
     platform = DistributedPlatform(Settings.from_env(), role="api")
     app = create_distributed_app(platform)
+    if not platform.settings.kafka_bootstrap:
+        # No topic, so no workers: API processes apply writes themselves and run the timers too
+        # (each round by one process, under the sandbox's timer lease).
+        app.router.on_startup.append(platform.start_background)
     app.router.on_shutdown.append(platform.close)
     return app
 
@@ -236,8 +249,9 @@ def serve_api(settings: Settings, *, workers: int, settings_file: str | Path | N
     """Run ``workers`` API processes on ``settings.host:settings.port`` (uvicorn's supervisor).
 
     Each process opens its own :class:`DistributedPlatform` from the same settings; the kernel
-    spreads connections over them. Timers (segment windows, schedules, deliveries) are not run by
-    API processes, so that N processes do not run each schedule N times.
+    spreads connections over them. Timers (segment windows, schedules, webhook deliveries) run in
+    the ``tessera worker`` processes; without ``kafka_bootstrap`` (no workers) the API processes
+    run them. Either way each round runs in one process, under the sandbox's timer lease.
 
     Raises:
         InvalidInput: the settings select the embedded SQLite point store.

@@ -177,12 +177,15 @@ def serve_worker(
     idle_exit_s: float | None = None,
     throttle_s: float = 0.0,
     commit_delay_s: float = 0.0,
+    timers: bool = True,
 ) -> PlatformWorkerStats:
     """Run worker ``worker`` of ``workers`` until SIGTERM/SIGINT; prints ``ready`` once consuming.
 
     Worker ``i`` reads partitions ``p`` with ``p % workers == i`` (a static split; see
     :mod:`tessera.scaleout.stream`). A replacement started with the same index resumes from the
-    group's committed offsets.
+    group's committed offsets. With ``timers`` the worker also takes part in running the
+    sandboxes' timers (windows, schedules, webhook deliveries): every round is run by whichever
+    process holds the sandbox's timer lease, so any number of workers run each round once.
     """
     if not settings.kafka_bootstrap:
         from tessera.errors import InvalidInput
@@ -192,6 +195,8 @@ def serve_worker(
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     platform = DistributedPlatform(settings, role="worker")
+    if timers:
+        platform.start_background()
     ensure_topic(settings.kafka_bootstrap, settings.stream_topic, settings.stream_partitions)
     consumer = EventConsumer(
         settings.kafka_bootstrap,
@@ -211,9 +216,10 @@ def serve_worker(
             commit_delay_s=commit_delay_s,
         )
         refreshes = sum(c.refreshes for c in platform.coordinators.values())
+        rounds = sum(c.timer_rounds for c in platform.coordinators.values())
         print(
             f"applied={stats.applied} duplicates={stats.duplicates} batches={stats.batches} "
-            f"refreshes={refreshes}",
+            f"refreshes={refreshes} timer_rounds={rounds}",
             flush=True,
         )
         return stats

@@ -150,9 +150,12 @@ class Schedules:
     def run_due(self, now: datetime) -> builtins.list[str]:
         """Run every active schedule whose next run time has come; returns the job/export ids."""
         started = []
-        for doc in self.list():
-            if doc["state"] != "active" or parse_time(doc["nextRunTime"]) > now:
-                continue
+        due = [d for d in self.list() if d["state"] == "active" and parse_time(d["nextRunTime"]) <= now]
+        if due:
+            # a job reads every profile outside the write lock: first catch up on what other
+            # processes wrote (only when something is due: the catch-up can be a full re-open)
+            self._service.catch_up()
+        for doc in due:
             run_id = str(uuid.uuid4())
             doc["lastRunTime"] = format_time(now)
             doc["nextRunTime"] = format_time(next_run(doc["schedule"], now))

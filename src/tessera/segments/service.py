@@ -10,6 +10,7 @@ drains (a scheduler thread calls it; tests call it with an explicit time).
 from __future__ import annotations
 
 import hashlib
+import logging
 import math
 import random
 import threading
@@ -286,10 +287,11 @@ class SegmentService:
         expired = [(pid, sid, rec) for pid, sid, rec in source if ms.expired(rec, now)]
         if not expired:
             return []
-        continuous = self._stream_plan().ids
-        recheck = sorted({pid for pid, sid, _ in expired if sid in continuous})
         changes: list[ms.Change] = []
         with self._sandbox.write_lock:
+            # the definitions as of the lock: entering it may have reloaded them
+            continuous = self._stream_plan().ids
+            recheck = sorted({pid for pid, sid, _ in expired if sid in continuous})
             staged = self._sandbox.begin()
             try:
                 if recheck:
@@ -506,16 +508,22 @@ class SegmentService:
     def tick(self, now: datetime | None = None) -> list[ms.Change]:
         """Re-evaluate every profile whose windows close by ``now``; commit atomically."""
         now = now or utcnow()
+        first = self.next_due()
+        if first is None or first > now:
+            return []  # the usual case, decided without taking the write lock
         limit = f"{_ms(now):015d}"
-        due = []
-        for k, _ in self.store.scan(DUE):
-            stamp, pid = k.split("\x1f", 1)
-            if stamp > limit:
-                break
-            due.append(pid)
-        if not due:
-            return []
         with self._sandbox.write_lock:
+            # Read under the lock: another process (or thread) may have re-evaluated and
+            # rescheduled these profiles since the peek above, and re-evaluating from an older
+            # read could commit a transition twice.
+            due = []
+            for k, _ in self.store.scan(DUE):
+                stamp, pid = k.split("\x1f", 1)
+                if stamp > limit:
+                    break
+                due.append(pid)
+            if not due:
+                return []
             staged = self._sandbox.begin()
             try:
                 changes = self.on_change(staged, due, now)
@@ -1115,6 +1123,23 @@ class SegmentService:
     def add_periodic(self, fn: Callable[[datetime], object]) -> None:
         self._periodic.append(fn)
 
+    def catch_up(self) -> None:
+        """See ``Sandbox.catch_up``: other processes' writes, before reading outside the lock."""
+        fn = getattr(self._sandbox, "catch_up", None)
+        if fn is not None:
+            fn()
+
+    def reload(self) -> None:
+        """Forget what this process remembers of the stored definitions (another process changed
+        them). The scheduler thread, listeners and activation stay: a round in progress on this
+        object goes on with the reloaded definitions."""
+        self.definitions = Definitions(
+            self._sandbox.store, self.engine, getattr(self._sandbox, "name", "prod")
+        )
+        self.computed = ComputedAttributes(self._sandbox.store, self.engine)
+        self._active_cache = {}
+        self._plan_cache = None
+
     def start(self, interval: float = 1.0) -> None:
         """Start the scheduler thread: closes windows, runs due schedules, drives destinations."""
         if self._thread is not None:
@@ -1129,7 +1154,24 @@ class SegmentService:
         self._thread.start()
 
     def run_periodic(self, now: datetime) -> None:
-        """One scheduler round (what the thread does each interval)."""
+        """One scheduler round (what the thread does each interval).
+
+        With several processes on one sandbox, the sandbox's ``timer_guard`` (a cross-process
+        lease, see :mod:`tessera.scaleout.coordination`) lets one of them run the round and the
+        others skip it, so a due schedule runs and a webhook batch is sent by one process only.
+        """
+        guard = getattr(self._sandbox, "timer_guard", None)
+        if guard is None:
+            self._run_rounds(now)
+            return
+        try:
+            with guard() as ours:
+                if ours:
+                    self._run_rounds(now)
+        except Exception:  # noqa: BLE001 - the lease's store unreachable: try again next round
+            logging.getLogger(__name__).exception("segment scheduler: cannot take the timer lease")
+
+    def _run_rounds(self, now: datetime) -> None:
         rounds: list[Callable[[datetime], object]] = [self.tick, self.schedules.run_due, *self._periodic]
         if self._last_expiry is None or now - self._last_expiry >= EXPIRY_INTERVAL:
             self._last_expiry = now
@@ -1138,8 +1180,6 @@ class SegmentService:
             try:
                 fn(now)
             except Exception:  # noqa: BLE001 - a failing round must not kill the scheduler
-                import logging
-
                 logging.getLogger(__name__).exception("segment scheduler round failed")
 
     def close(self) -> None:
