@@ -130,5 +130,12 @@ def test_cli_against_a_server(server: Server, tmp_path: Path) -> None:
     access = json.loads(remote(server, "privacy", "access", "Email", "p2@example.com", "--json"))
     assert access["status"] == "complete"
 
-    missing = remote(server, "profile", "get", "Email", "nobody@example.com", code=2)
-    assert "error" in missing
+    # nobody holding an identity is an answer, the same as on a data directory: status 1, in words
+    missing = remote(server, "profile", "get", "Email", "nobody@example.com", code=1)
+    assert "no profile holds Email:nobody@example.com" in missing
+    unexplained = remote(server, "segment", "explain", segment["id"], "Email", "nobody@example.com", code=1)
+    assert "no profile holds" in unexplained
+    # a segment that does not exist is still an error (status 2)
+    assert "error" in remote(
+        server, "segment", "explain", "no-such-segment", "Email", "p1@example.com", code=2
+    )

@@ -20,7 +20,7 @@ import orjson
 import typer
 from rich.console import Console
 
-from tessera.errors import TesseraError
+from tessera.errors import NotFound, TesseraError
 from tessera.platform import Platform, Sandbox
 from tessera.settings import Settings
 
@@ -64,6 +64,24 @@ def open_platform(home: Path | None) -> Iterator[Platform]:
 def open_sandbox(home: Path | None, sandbox: str) -> Iterator[Sandbox]:
     with open_platform(home) as platform:
         yield platform.sandbox(sandbox)
+
+
+def no_profile(namespace: str, value: str) -> typer.Exit:
+    """The outcome when nobody holds an identity: said in words, exit status 1 (an answer, not a
+    usage error), whether the command read a data directory or a server."""
+    console.print(f"no profile holds {namespace}:{value}")
+    return typer.Exit(1)
+
+
+def profile_or_exit(namespace: str, value: str, call: Callable[[], T]) -> T:
+    """``call()`` against a server, with the server's "no such profile" answer (404 on the
+    identity or the profile id) turned into :func:`no_profile`; other errors pass on."""
+    try:
+        return call()
+    except NotFound as err:
+        if err.path in ("entityId", "profileId"):
+            raise no_profile(namespace, value) from None
+        raise
 
 
 def emit(data: Any, as_json: bool) -> None:

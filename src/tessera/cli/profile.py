@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import orjson
 import typer
 
-from tessera.cli.common import SharedOptions, console, shared_options
+from tessera.cli.common import SharedOptions, no_profile, profile_or_exit, shared_options
 from tessera.model import Identity, parse_time
 from tessera.platform import Sandbox
 
@@ -45,12 +45,14 @@ def profile_get(
             as_of=parse_time(as_of) if as_of else None,
         )
         if view is None:
-            console.print(f"no profile holds {namespace}:{value}")
-            raise typer.Exit(1)
+            raise no_profile(namespace, value)
         return view.to_json()
 
     profile = opts.run(
-        remote=lambda client: client.get_profile(value, namespace, merge_policy_id=merge_policy), local=local
+        remote=lambda client: profile_or_exit(
+            namespace, value, lambda: client.get_profile(value, namespace, merge_policy_id=merge_policy)
+        ),
+        local=local,
     )
     opts.emit(profile)
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.table import Table
 
-from tessera.cli.common import SharedOptions, console, emit, shared_options
+from tessera.cli.common import SharedOptions, console, emit, no_profile, profile_or_exit, shared_options
 from tessera.model import Identity
 from tessera.platform import Sandbox
 
@@ -131,12 +131,16 @@ def explain(opts: SharedOptions, segment_id: str, namespace: str, value: str) ->
     def local(sb: Sandbox) -> Any:
         pid = sb.profiles.resolve(Identity(namespace, value))
         if pid is None:
-            console.print(f"no profile holds {namespace}:{value}")
-            raise typer.Exit(1)
+            raise no_profile(namespace, value)
         return sb.segments.explain(segment_id, pid)
 
     opts.emit(
-        opts.run(remote=lambda client: client.explain_segment(segment_id, value, namespace), local=local)
+        opts.run(
+            remote=lambda client: profile_or_exit(
+                namespace, value, lambda: client.explain_segment(segment_id, value, namespace)
+            ),
+            local=local,
+        )
     )
 
 
