@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from tessera.catalog.ids import epoch_ms, new_id
 from tessera.errors import Conflict, InvalidInput, NotFound, SemanticError
 from tessera.flow import ChunkResult, Rejection, gc_paused, process_batch, process_chunk
+from tessera.ingest.coalesce import StreamGroups
 from tessera.ingest.files import Staging, format_of
 from tessera.store import WriteBatch, get_json, scan_json
 
@@ -35,6 +36,10 @@ class IngestService:
     def __init__(self, sandbox: Sandbox) -> None:
         self._sandbox = sandbox
         self.staging = Staging(sandbox.folder / "staging")
+        # concurrent streaming calls of one dataset share a chunk and its commit
+        self._stream_groups = StreamGroups(
+            lambda dataset, rows: process_chunk(self._sandbox, dataset, rows, batch_id=None)
+        )
 
     # -- batches ---------------------------------------------------------------------------------
 
@@ -224,10 +229,10 @@ class IngestService:
                 for i, _ in rows:
                     results[i] = {"statusCode": 404, "message": err.message}
                 continue
-            chunk = process_chunk(self._sandbox, dataset, rows, batch_id=None)
-            for i in chunk.accepted:
+            accepted, rejected = self._stream_groups.submit(dataset, rows)
+            for i in accepted:
                 results[i] = {"xactionId": f"{ds_id}-{epoch_ms()}-{i}"}
-            for rej in chunk.rejected:
+            for rej in rejected:
                 results[rej.index] = {"statusCode": 400, "message": rej.message, "path": rej.path}
                 self._sandbox.record_stream_rejection(ds_id, rej)
         return results
