@@ -127,6 +127,21 @@ def test_union_has_fields_of_all_profile_enabled_schemas_and_tenant_fields(reg: 
     assert "web" in reg.union_schema(EXPERIENCE_EVENT)["properties"]
 
 
+def test_union_is_composed_once_per_state_and_follows_every_change(reg: SchemaRegistry) -> None:
+    fg = reg.create_field_group("Acme loyalty", LOYALTY_FIELDS, classes=[PROFILE])
+    crm = reg.create_schema("CRM", PROFILE, ["IdentityMap", "Demographic Details"], profile_enabled=True)
+    first = reg.union_schema(PROFILE)
+    assert reg.union_schema(PROFILE) is first  # nothing changed: the same union, not composed again
+    reg.create_schema("Loyalty", PROFILE, ["IdentityMap", fg.id], profile_enabled=True)
+    with_loyalty = reg.union_schema(PROFILE)
+    assert "_acme" in with_loyalty["properties"] and "_acme" not in first["properties"]
+    reg.update_field_group(fg.id, properties={**LOYALTY_FIELDS, "nickname": {"type": "string"}})
+    assert "nickname" in reg.union_schema(PROFILE)["properties"]["_acme"]["properties"]
+    reg.update_schema(crm.id, field_groups=["IdentityMap", "Demographic Details", "Work Contact Details"])
+    assert "workAddress" in reg.union_schema(PROFILE)["properties"]
+    assert "workAddress" not in with_loyalty["properties"]  # a union handed out earlier is not changed
+
+
 def test_union_schema_is_fully_resolved(reg: SchemaRegistry) -> None:
     groups = [g.id for g in reg.list_field_groups(PROFILE)]
     reg.create_schema("All", PROFILE, groups, profile_enabled=True)

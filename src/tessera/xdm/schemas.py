@@ -299,6 +299,7 @@ class SchemaRegistry:
     _validators: dict[tuple[str, str, bool, bool], RecordValidator] = field(
         default_factory=dict, repr=False, compare=False
     )
+    _unions: dict[tuple[Any, ...], dict[str, Any]] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not self.tenant or not self.tenant.replace("_", "").isalnum():
@@ -662,11 +663,27 @@ class SchemaRegistry:
             Conflict: two Profile-enabled schemas define one field path with different types.
         """
         cls = self.get_class(class_ref)
-        props = copy.deepcopy(cls.properties)
         members = [s for s in self._schemas.values() if s.class_id == cls.id and s.profile_enabled]
+        # Everything a union is made of carries a version that changes with it: the same versions
+        # give the same union. Composing one takes tens of milliseconds and every segment check
+        # asks for it, so it is computed once per state (and shared: callers must not change it).
+        state = (
+            cls.id,
+            cls.version,
+            tuple(
+                (s.id, s.version, tuple((g, self.get_field_group(g).version) for g in s.field_groups))
+                for s in members
+            ),
+        )
+        cached = self._unions.get(state)
+        if cached is not None:
+            return cached
+        props = copy.deepcopy(cls.properties)
         for s in members:
             props = merge_properties(props, self._compose(s))
-        return {
+        if len(self._unions) >= 16:
+            self._unions.clear()
+        union = self._unions[state] = {
             "$id": f"{cls.id}__union",
             "meta:altId": f"{cls.alt_id or alt_id(cls.id)}__union",
             "meta:resourceType": "unions",
@@ -678,6 +695,7 @@ class SchemaRegistry:
             "properties": props,
             "required": list(cls.required),
         }
+        return union
 
     def validator(self, ref: str, *, allow_unknown: bool = True, allow_null: bool = False) -> RecordValidator:
         """A compiled validator for a schema (cached until the schema or its field groups change)."""
