@@ -204,18 +204,27 @@ class SqlCompiler:
             self.stack.pop()
         return E.Lambda(this=body, expressions=[var]), bt
 
-    def with_var(self, name: str, item_t: T, build: Any) -> tuple[E.Lambda, T]:
+    def with_var(
+        self, name: str, item_t: T, build: Any, extra: Mapping[str, Typed] | None = None
+    ) -> tuple[E.Lambda, T]:
+        """A one-parameter lambda binding ``name`` (and the ``extra`` names) in its body."""
         var = self.fresh()
-        saved = self.vars.get(name)
-        self.vars[name] = (var, item_t)
-        try:
-            body, bt = build()
-        finally:
-            if saved is None:
-                self.vars.pop(name, None)
-            else:
-                self.vars[name] = saved
+        body, bt = self._with_vars({name: (var, item_t), **(extra or {})}, build)
         return E.Lambda(this=body, expressions=[var]), bt
+
+    def _with_vars(self, bound: Mapping[str, Typed], build: Any) -> Typed:
+        """``build()`` with the names in ``bound`` visible (shadowing outer ones) while it runs."""
+        saved = {name: self.vars.get(name) for name in bound}
+        self.vars.update(bound)
+        try:
+            out: Typed = build()
+            return out
+        finally:
+            for name, old in saved.items():
+                if old is None:
+                    self.vars.pop(name, None)
+                else:
+                    self.vars[name] = old
 
     def cond(self, n: A.Node) -> E.Expression:
         e, t = self.sql(n)
@@ -286,17 +295,8 @@ class SqlCompiler:
 
     def s_Lambda(self, n: A.Lambda) -> Typed:
         # A lambda in value position is applied to the profile: `(Profile) => Profile.x = 1`.
-        saved = {p: self.vars.get(p) for p in n.params}
-        for i, param in enumerate(n.params):
-            self.vars[param] = self.stack[0] if i == 0 else (E.Null(), Ty.NULL)
-        try:
-            return self.sql(n.body)
-        finally:
-            for param, old in saved.items():
-                if old is None:
-                    self.vars.pop(param, None)
-                else:
-                    self.vars[param] = old
+        bound = {p: self.stack[0] if i == 0 else (E.Null(), Ty.NULL) for i, p in enumerate(n.params)}
+        return self._with_vars(bound, lambda: self.sql(n.body))
 
     def _instant(self, n: A.Node) -> Typed:
         # outside `occurs` a time word or period is the instant it starts at, as in the evaluator
@@ -454,9 +454,7 @@ class SqlCompiler:
                     # in the evaluator
                     extra = {p: (E.Null(), Ty.NULL) for p in a.params[1:]}
                     body = a.body
-                    lam, bt = self.with_var(
-                        a.params[0], item_t, lambda b=body, x=extra: self._with_vars(x, lambda: self.sql(b))
-                    )
+                    lam, bt = self.with_var(a.params[0], item_t, lambda b=body: self.sql(b), extra)
                 else:
                     if fn.name in ("count", "filter", "exists"):
                         lam, bt = self.with_item(item_t, lambda a=a: (self.cond(a), Ty.BOOL))
@@ -492,19 +490,6 @@ class SqlCompiler:
             )
             return one, Ty.array_of(t)
         return None
-
-    def _with_vars(self, bound: Mapping[str, Typed], build: Any) -> Typed:
-        saved = {name: self.vars.get(name) for name in bound}
-        self.vars.update(bound)
-        try:
-            out: Typed = build()
-            return out
-        finally:
-            for name, old in saved.items():
-                if old is None:
-                    self.vars.pop(name, None)
-                else:
-                    self.vars[name] = old
 
     def _map_groups(self, n: A.Call, recv: Typed) -> Typed:
         """``groups.map((K, G) => mapEntry(K, value))``: a new map with the same keys."""
@@ -554,16 +539,8 @@ class SqlCompiler:
         return E.ArrayFilter(this=listed[0], expression=lam), listed[1]
 
     def s_Let(self, n: A.Let) -> Typed:
-        value = self.sql(n.value)
-        saved = self.vars.get(n.name)
-        self.vars[n.name] = (E.Paren(this=value[0]), value[1])
-        try:
-            return self.sql(n.body)
-        finally:
-            if saved is None:
-                self.vars.pop(n.name, None)
-            else:
-                self.vars[n.name] = saved
+        ve, vt = self.sql(n.value)
+        return self._with_vars({n.name: (E.Paren(this=ve), vt)}, lambda: self.sql(n.body))
 
     def _decl_source(self, d: A.Decl) -> Typed:
         se, st = self.sql(d.source)
