@@ -47,6 +47,7 @@ from tessera.errors import Conflict, InvalidInput, TesseraError
 from tessera.ops.migrations import CURRENT_FORMAT, UnsupportedStoreFormat, stored_format
 from tessera.platform import Platform, open_point_store
 from tessera.store import PointStore, SqliteStore, WriteBatch
+from tessera.store.base import scan_chunks
 
 KIND = "tessera-sandbox-backup"
 BACKUP_FORMAT = 1
@@ -68,18 +69,11 @@ def _sha256(path: Path) -> str:
 def _write_table(store: PointStore, table: str, path: Path) -> int:
     rows = 0
     with pq.ParquetWriter(path, _SCHEMA, compression="zstd") as writer:
-        keys: list[str] = []
-        values: list[bytes] = []
-        for k, v in store.scan(table):
-            keys.append(k)
-            values.append(v)
-            if len(keys) >= ROW_GROUP:
-                writer.write_table(pa.table([keys, values], schema=_SCHEMA))
-                rows += len(keys)
-                keys, values = [], []
-        if keys or rows == 0:
+        for keys, values in scan_chunks(store, table, ROW_GROUP):
             writer.write_table(pa.table([keys, values], schema=_SCHEMA))
             rows += len(keys)
+        if rows == 0:  # an empty table still gets a file with the schema
+            writer.write_table(pa.table([[], []], schema=_SCHEMA))
     return rows
 
 
