@@ -89,11 +89,7 @@ def _ingest_files_local(
             batch = sb.ingest.ingest_file(dataset, file, fmt=fmt, progress=partial(_advance, bar, task))
         results.append(batch)
         if not as_json:
-            m = batch["metrics"]
-            console.print(
-                f"{file.name}: batch {batch['id']} {batch['status']}: {m['outputRecordCount']} ingested, "
-                f"{m['failedRecordCount']} rejected"
-            )
+            _print_batch(file.name, batch)
             for err in sb.batches.errors(batch["id"], limit=5):
                 console.print(
                     f"  row {err['row']}: {err['message']}"
@@ -163,12 +159,17 @@ def _ingest_files_remote(
         done = client.get_batch(batch["id"])
         results.append(done)
         if not as_json:
-            m = done["metrics"]
-            console.print(
-                f"{file.name}: batch {done['id']} {done['status']}: {m['outputRecordCount']} ingested, "
-                f"{m['failedRecordCount']} rejected"
-            )
+            _print_batch(file.name, done)
     return results
+
+
+def _print_batch(file_name: str, batch: Mapping[str, Any]) -> None:
+    """One line per ingested file, the same for a data directory and a server."""
+    m = batch["metrics"]
+    console.print(
+        f"{file_name}: batch {batch['id']} {batch['status']}: {m['outputRecordCount']} ingested, "
+        f"{m['failedRecordCount']} rejected"
+    )
 
 
 def _stream_remote(client: TesseraClient, dataset: str | None, as_json: bool) -> tuple[int, int]:
