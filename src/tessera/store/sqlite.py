@@ -215,9 +215,15 @@ class SqliteStore:
         """Fold the write-ahead log into the database and empty it, so that deleted rows (a
         privacy delete) survive in no file. Waits for readers in the middle of a read."""
         with self._commit_lock:
-            busy, _, _ = self._writer.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            busy = self._truncate_log()
         if busy:
             raise StorageError(f"could not empty the write-ahead log of {self.path}: readers kept it busy")
+
+    def _truncate_log(self) -> bool:
+        """Checkpoint the write-ahead log and truncate it (the caller holds the commit lock);
+        true when a reader kept part of it."""
+        busy, _, _ = self._writer.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        return bool(busy)
 
     def scan_chunks(self, table: str, size: int = 50_000) -> Iterator[tuple[list[str], list[bytes]]]:
         """The whole table in key order, one query (one snapshot) read in chunks of ``size``."""
@@ -385,5 +391,5 @@ class SqliteStore:
             # Fold the log into the database and empty it even if a reader is still open
             # elsewhere: deleted rows (a privacy delete) must not survive in the -wal file.
             with contextlib.suppress(sqlite3.Error):
-                self._writer.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                self._truncate_log()
             self._writer.close()
