@@ -249,12 +249,13 @@ def load_relation_from_documents(
         ),
     ]
     spent: list[float] = []  # per phase: profiles, owners, events (reading and parsing), grouping
-    rows = 0
+    counts: list[int] = []  # rows per load: profiles, owners, events
     try:
         for chunks, insert in loads:
             started = time.perf_counter()
+            counts.append(0)
             for chunk in chunks:
-                rows += chunk.num_rows
+                counts[-1] += chunk.num_rows
                 con.register(staged, chunk)
                 try:
                     con.execute(insert)
@@ -274,11 +275,12 @@ def load_relation_from_documents(
         total: int = con.execute(f"SELECT count(*) FROM {ident}").fetchone()[0]
         spent.append(time.perf_counter() - started)
         _log.info(
-            "relation %s: %d profiles from %d documents; profiles %.2f s, owners %.2f s, events %.2f s, "
-            "grouping %.2f s",
+            "relation %s: %d profiles, %d identities, %d events; profiles %.2f s, owners %.2f s, "
+            "events %.2f s, grouping %.2f s",
             table,
             total,
-            rows,
+            counts[1],
+            counts[2],
             *spent,
         )
     finally:
