@@ -217,51 +217,75 @@ def process_chunk(
     return result
 
 
-def process_batch(
+@dataclass
+class PreparedChunk:
+    """A chunk of a batch after the per-row checks, ready for the graph and the store.
+
+    Preparing touches neither the graph nor the store, so a batch prepares its next chunk while
+    the previous one is being applied and committed (see :func:`prepare_batch`).
+    """
+
+    rows: list[tuple[int, Any]]
+    """The chunk's ``(index, record)`` pairs as given."""
+    now: datetime
+    rejected: list[Rejection] = field(default_factory=list)
+    indexes: list[int] = field(default_factory=list)
+    records: list[dict[str, Any]] = field(default_factory=list)
+    times: list[datetime] = field(default_factory=list)
+    id_rows: list[list[Identity]] = field(default_factory=list)
+    declared: list[Identity | None] = field(default_factory=list)
+
+
+def prepare_batch(
     sandbox: Sandbox,
     dataset: dict[str, Any],
     rows: Iterable[tuple[int, Any]],
     *,
-    batch_id: str | None,
     ingested_at: datetime | None = None,
-    upsert_deletes: dict[int, Sequence[str]] | None = None,
-) -> ChunkResult:
-    """The same as :func:`process_chunk`, stage by stage over the whole chunk instead of row by row.
+) -> PreparedChunk:
+    """The first half of :func:`process_batch`: every row checked (same rules, same messages).
 
-    Every row is checked first (same rules, same messages); the surviving rows go through the
-    identity graph in one vectorised pass (:func:`tessera.identity.resolve_bulk`, identical to
-    linking them one by one), their fragments and events are written with one lookup per table
-    and one staged write, and each changed profile is re-merged and re-evaluated once. Stored
-    state and rejections equal those of the row-at-a-time path (``tests/ingest/test_fast_batch_equivalence.py``).
+    Runs without the sandbox's write lock: it reads only the dataset's schema plan and the
+    identity namespaces.
     """
-    now = ingested_at or utcnow()
-    result = ChunkResult()
     cfg = _Settings.of(sandbox, dataset)
-    plan = cfg.plan
-    rejected: list[Rejection] = []
-    indexes: list[int] = []
-    records: list[dict[str, Any]] = []
-    times: list[datetime] = []
-    id_rows: list[list[Identity]] = []
-    declared: list[Identity | None] = []
-    for index, raw in rows:
+    out = PreparedChunk(rows=list(rows), now=ingested_at or utcnow())
+    for index, raw in out.rows:
         try:
             record, event_time, identities, declared_primary = _prepare(sandbox, cfg, raw)
         except (RowRejected, TesseraError) as exc:
-            rejected.append(_rejection(index, exc))
+            out.rejected.append(_rejection(index, exc))
             continue
-        indexes.append(index)
-        records.append(record)
-        times.append(event_time or now)
-        id_rows.append(identities)
-        declared.append(declared_primary)
+        out.indexes.append(index)
+        out.records.append(record)
+        out.times.append(event_time or out.now)
+        out.id_rows.append(identities)
+        out.declared.append(declared_primary)
+    return out
+
+
+def apply_batch(
+    sandbox: Sandbox,
+    dataset: dict[str, Any],
+    prepared: PreparedChunk,
+    *,
+    batch_id: str | None,
+    upsert_deletes: dict[int, Sequence[str]] | None = None,
+) -> ChunkResult:
+    """The second half of :func:`process_batch`: graph, writes, refreshes and the durable commit."""
+    now = prepared.now
+    result = ChunkResult()
+    cfg = _Settings.of(sandbox, dataset)
+    plan = cfg.plan
+    rejected = list(prepared.rejected)
+    indexes, records, times = prepared.indexes, prepared.records, prepared.times
 
     with sandbox.write_lock:
         staged = sandbox.begin()
         try:
             linked = sandbox.identity.link_rows(
-                id_rows,
-                declared_primaries=declared,
+                prepared.id_rows,
+                declared_primaries=prepared.declared,
                 is_event=plan.is_event,
                 seen_at=times,
                 dataset_id=dataset["id"],
@@ -306,6 +330,27 @@ def process_batch(
             sandbox.identity.reload()
             raise
     return result
+
+
+def process_batch(
+    sandbox: Sandbox,
+    dataset: dict[str, Any],
+    rows: Iterable[tuple[int, Any]],
+    *,
+    batch_id: str | None,
+    ingested_at: datetime | None = None,
+    upsert_deletes: dict[int, Sequence[str]] | None = None,
+) -> ChunkResult:
+    """The same as :func:`process_chunk`, stage by stage over the whole chunk instead of row by row.
+
+    Every row is checked first (same rules, same messages); the surviving rows go through the
+    identity graph in one vectorised pass (:func:`tessera.identity.resolve_bulk`, identical to
+    linking them one by one), their fragments and events are written with one lookup per table
+    and one staged write, and each changed profile is re-merged and re-evaluated once. Stored
+    state and rejections equal those of the row-at-a-time path (``tests/ingest/test_fast_batch_equivalence.py``).
+    """
+    prepared = prepare_batch(sandbox, dataset, rows, ingested_at=ingested_at)
+    return apply_batch(sandbox, dataset, prepared, batch_id=batch_id, upsert_deletes=upsert_deletes)
 
 
 @contextmanager
@@ -354,4 +399,14 @@ def _event_time(record: dict[str, Any]) -> datetime:
         raise RowRejected("SCHEMA", f"timestamp {raw!r} is not an ISO-8601 date-time", "timestamp") from exc
 
 
-__all__ = ["ChunkResult", "Identity", "Rejection", "gc_paused", "process_batch", "process_chunk"]
+__all__ = [
+    "ChunkResult",
+    "Identity",
+    "PreparedChunk",
+    "Rejection",
+    "apply_batch",
+    "gc_paused",
+    "prepare_batch",
+    "process_batch",
+    "process_chunk",
+]

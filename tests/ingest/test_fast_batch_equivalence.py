@@ -23,6 +23,7 @@ import pytest
 from tessera import Platform
 from tessera.demo import generate
 from tessera.demo.load import LINKING_RULES
+from tessera.flow import PreparedChunk, process_chunk
 from tessera.platform import Sandbox
 from tessera.profile.service import EVENT_IDS, EVENTS, FRAGMENTS, VERSIONS
 from tessera.segments.memberships import scan_all
@@ -190,11 +191,15 @@ def _ingest_batches(home: Path, datasets: list[tuple[str, str, dict[str, Any], l
         return {"state": _state(sb), "rejected": rejected}
 
 
+def _row_at_a_time(sandbox: Any, dataset: dict[str, Any], prepared: PreparedChunk, *, batch_id: str) -> Any:
+    """The batch's chunk through the streaming path: every stage row by row, from the raw rows."""
+    return process_chunk(sandbox, dataset, prepared.rows, batch_id=batch_id, ingested_at=prepared.now)
+
+
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """The same data three ways: bulk batches, row-at-a-time batches, one streaming message at a time."""
     import tessera.ingest.service as ingest_service
-    from tessera.flow import process_chunk
 
     datasets = _datasets()
     home: Path = tmp_path_factory.mktemp("equivalence")
@@ -203,7 +208,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     try:
         mp.setattr(ingest_service, "CHUNK_ROWS", 250)  # several chunks per dataset
         out["bulk"] = _ingest_batches(home / "bulk", datasets)
-        mp.setattr(ingest_service, "process_batch", process_chunk)  # the reference path, same chunks
+        mp.setattr(ingest_service, "apply_batch", _row_at_a_time)  # the reference path, same chunks
         out["rows"] = _ingest_batches(home / "rows", datasets)
     finally:
         mp.undo()
