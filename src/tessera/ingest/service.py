@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -272,42 +272,36 @@ class IngestService:
         totals: _Totals,
         progress: Progress | None,
     ) -> None:
-        """Ingest ``rows`` chunk by chunk, checking the next chunk while the last one is applied.
+        """Ingest ``rows`` chunk by chunk, reading and checking the next chunk while one is applied.
 
-        Checking a chunk (read, normalise, validate, identities) touches neither the graph nor the
-        store, so it runs on this thread while a single worker thread applies the previous chunk
-        (graph, writes, commit); SQLite and file reading release the GIL, so the two overlap on
-        a second core. Chunks are applied and counted strictly in order.
+        Reading and checking a chunk (parse, normalise, validate, identities) touches neither the
+        graph nor the store, so a single helper thread does it for chunk N+1 while this thread
+        applies chunk N (graph, writes, commit) under the write lock it may already hold; SQLite
+        and the file readers release the GIL, so the two overlap on a second core. Chunks are
+        applied and counted in order, and a reading error surfaces after the chunks before it.
         """
         iterator = iter(rows)
         consumed = 0
-        pending: tuple[Future[ChunkResult], dict[int, int]] | None = None
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="tessera-batch") as worker:
-            try:
-                while True:
-                    with gc_paused():
-                        chunk = list(islice(iterator, CHUNK_ROWS))
-                        prepared: PreparedChunk | None = None
-                        row_numbers: dict[int, int] = {}
-                        if chunk:
-                            numbered = [(consumed + n, record) for n, (_, record) in enumerate(chunk)]
-                            row_numbers = {consumed + n: row_no for n, (row_no, _) in enumerate(chunk)}
-                            consumed += len(chunk)
-                            prepared = prepare_batch(self._sandbox, dataset, numbered)
-                        if pending is not None:
-                            done, pending = pending, None
-                            self._count(batch, done[0].result(), done[1], totals, progress)
-                        if prepared is None:
-                            return
-                        future = worker.submit(
-                            apply_batch, self._sandbox, dataset, prepared, batch_id=batch["id"]
-                        )
-                        pending = (future, row_numbers)
-            finally:
-                # a chunk still being applied when reading fails (a broken file) is committed:
-                # count it, so the batch's metrics say what landed
-                if pending is not None and pending[0].exception() is None:
-                    self._count(batch, pending[0].result(), pending[1], totals, progress)
+
+        def read_and_check() -> tuple[PreparedChunk, dict[int, int]] | None:
+            nonlocal consumed
+            with gc_paused():
+                chunk = list(islice(iterator, CHUNK_ROWS))
+                if not chunk:
+                    return None
+                numbered = [(consumed + n, record) for n, (_, record) in enumerate(chunk)]
+                row_numbers = {consumed + n: row_no for n, (row_no, _) in enumerate(chunk)}
+                consumed += len(chunk)
+                return prepare_batch(self._sandbox, dataset, numbered), row_numbers
+
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="tessera-batch-read") as reader:
+            upcoming = reader.submit(read_and_check)
+            while (ready := upcoming.result()) is not None:
+                prepared, row_numbers = ready
+                upcoming = reader.submit(read_and_check)
+                with gc_paused():
+                    result = apply_batch(self._sandbox, dataset, prepared, batch_id=batch["id"])
+                self._count(batch, result, row_numbers, totals, progress)
 
     def _count(
         self,
