@@ -270,6 +270,8 @@ class IdentityGraph:
         self._ns_unique: list[bool] = []
         self._ns_rank: list[int] = []
         self._intern: list[dict[str, int]] = []
+        # code → intern table, for graph-building namespaces only: one lookup per identity of a row
+        self._graph_tables: dict[str, dict[str, int]] = {}
         # nodes (integer columns are arrays: no int object per entry, nothing for the GC to walk,
         # and the bulk path reads and writes them as NumPy buffers)
         self._n_ns: array[int] = array("q")
@@ -329,7 +331,10 @@ class IdentityGraph:
             self._ns_removal.append(removal_rank(kind))
             self._ns_unique.append(code in self._rules.unique)
             self._ns_rank.append(self._rules.rank(code))
-            self._intern.append({})
+            table: dict[str, int] = {}
+            self._intern.append(table)
+            if self._ns_graph[idx]:
+                self._graph_tables[code] = table
         return idx
 
     def _node(self, nsi: int, value: str) -> int:
@@ -440,7 +445,31 @@ class IdentityGraph:
         """
         self._seq += 1
         seq = self._seq
-        return self._add(identities, seq, seq if ts is None else _ms(ts), dataset, batch, primary, record)
+        t = seq if ts is None else _ms(ts)
+        if not identities:
+            return RowResult(None, None, None)
+        identities, prim, reason = self._assess(identities, primary, record)
+        if reason is not None:
+            self._refused["rows rejected by linking rules"] += 1
+            return RowResult(None, reason, None)
+        if len(identities) < 2:
+            return RowResult(prim, None, None)
+        tables = self._graph_tables
+        nodes: list[int] = []
+        for ident in identities:
+            table = tables.get(ident.namespace)
+            if table is None:
+                if ident.namespace in self._ns_idx:
+                    continue  # a namespace that builds no graph
+                self._ns(ident.namespace)
+                table = tables.get(ident.namespace)
+                if table is None:
+                    continue
+            node = table.get(ident.id)
+            nodes.append(self._node(self._ns_idx[ident.namespace], ident.id) if node is None else node)
+        if len(nodes) < 2:
+            return RowResult(prim, None, None)
+        return RowResult(prim, None, self._link_nodes(nodes, seq, t, dataset, batch))
 
     def _assess(
         self, identities: Sequence[Identity], primary: Identity | None, record: bool
@@ -484,43 +513,14 @@ class IdentityGraph:
                 best, best_key = ident, key
         return identities, best, None
 
-    def _add(
-        self,
-        identities: Sequence[Identity],
-        seq: int,
-        ts: int,
-        dataset: str | None,
-        batch: str | None,
-        primary: Identity | None,
-        record: bool,
-    ) -> RowResult:
-        if not identities:
-            return RowResult(None, None, None)
-        identities, prim, reason = self._assess(identities, primary, record)
-        if reason is not None:
-            self._refused["rows rejected by linking rules"] += 1
-            return RowResult(None, reason, None)
-        if len(identities) < 2:
-            return RowResult(prim, None, None)
-        ns_idx, ns_graph, intern = self._ns_idx, self._ns_graph, self._intern
-        nodes: list[int] = []
-        for ident in identities:
-            nsi = ns_idx.get(ident.namespace)
-            if nsi is None:
-                nsi = self._ns(ident.namespace)
-            if ns_graph[nsi]:
-                node = intern[nsi].get(ident.id)
-                nodes.append(self._node(nsi, ident.id) if node is None else node)
-        if len(nodes) < 2:
-            return RowResult(prim, None, None)
-        return RowResult(prim, None, self._link_nodes(nodes, seq, ts, dataset, batch))
-
     def _link_nodes(
         self, nodes: list[int], seq: int, ts: int, dataset: str | None, batch: str | None
     ) -> GraphChanges | None:
         lk, llast, lseq, lds, lbatch = self._lk, self._llast, self._lseq, self._lds, self._lbatch
-        journal = self._j_links
+        journal, n_comp = self._j_links, self._n_comp
         new_links: list[int] = []
+        comps: list[_Comp]
+        fresh: list[int]
         n = len(nodes)
         if n == 2:
             # most rows carry two identities: one link, no loops
@@ -539,12 +539,19 @@ class IdentityGraph:
                 if journal is not None:
                     journal.add(key)
                 return None
-            lid = self._new_link(a, b, key, ts, seq, dataset, batch)
-            ca = self._n_comp[a]
-            if ca is not None and ca is self._n_comp[b]:
-                ca.links.append(lid)
+            new_links.append(self._new_link(a, b, key, ts, seq, dataset, batch))
+            # what the loop below would collect, in row order
+            x, y = nodes
+            cx, cy = n_comp[x], n_comp[y]
+            if cx is None:
+                comps, fresh = ([], nodes) if cy is None else ([cy], [x])
+            elif cy is None:
+                comps, fresh = [cx], [y]
+            elif cx is cy:
+                cx.links.extend(new_links)
                 return None
-            new_links.append(lid)
+            else:
+                comps, fresh = [cx, cy], []
         else:
             for i in range(n - 1):
                 a = nodes[i]
@@ -565,47 +572,67 @@ class IdentityGraph:
                         lbatch[lid] = batch
                         if journal is not None:
                             journal.add(key)
-        n_comp = self._n_comp
-        comps: list[_Comp] = []
-        fresh: list[int] = []
-        for node in nodes:
-            c = n_comp[node]
-            if c is None:
-                fresh.append(node)
-            elif c not in comps:
-                comps.append(c)
-        if not fresh and len(comps) == 1:
-            comps[0].links.extend(new_links)
-            return None
+            comps = []
+            fresh = []
+            for node in nodes:
+                c = n_comp[node]
+                if c is None:
+                    fresh.append(node)
+                elif c not in comps:
+                    comps.append(c)
+            if not fresh and len(comps) == 1:
+                comps[0].links.extend(new_links)
+                return None
         log = GraphChanges(self)
-        violates = bool(self._rules.unique) and self._violates(comps, fresh)
-        limit = self._rules.limit
-        if not violates and (limit is None or sum(len(c.members) for c in comps) + len(fresh) <= limit):
-            self._merge(comps, fresh, new_links, seq, ts, log)
+        rules = self._rules
+        violates = bool(rules.unique) and self._violates(comps, fresh)
+        limit = rules.limit
+        if not violates and (
+            limit is None
+            or (len(comps[0].members) if len(comps) == 1 else sum(len(c.members) for c in comps)) + len(fresh)
+            <= limit
+        ):
+            # the container is the one changed component and it exists: _snapshot's work, directly
+            container = self._merge(comps, fresh, new_links, seq, ts, log)
+            log._members[container.pid] = (container.members, len(container.members))
+            if self._j_links is not None:
+                self._journal(log)
+            return log
+        originals = self._originals(comps)
+        for f in fresh:
+            self._n_first[f] = ts
+        all_nodes = [m for c in comps for m in c.members] + fresh
+        all_links = [lid for c in comps for lid in c.links] + new_links
+        if violates:
+            all_links = self._optimise(all_nodes, all_links, seq, log)
+            for part in self._repartition(all_nodes, all_links, comps):
+                self._enforce_limit(part)
         else:
-            originals = self._originals(comps)
-            for f in fresh:
-                self._n_first[f] = ts
-            all_nodes = [m for c in comps for m in c.members] + fresh
-            all_links = [lid for c in comps for lid in c.links] + new_links
-            if violates:
-                all_links = self._optimise(all_nodes, all_links, seq, log)
-                for part in self._repartition(all_nodes, all_links, comps):
-                    self._enforce_limit(part)
-            else:
-                # only the limit is at stake: merge in place (ids settled by _finalise), then trim
-                self._enforce_limit(self._merge(comps, fresh, new_links, seq, ts, GraphChanges(self), False))
-            self._finalise(originals, all_nodes, seq, ts, log)
+            # only the limit is at stake: merge in place (ids settled by _finalise), then trim
+            self._enforce_limit(self._merge(comps, fresh, new_links, seq, ts, GraphChanges(self), False))
+        self._finalise(originals, all_nodes, seq, ts, log)
         self._snapshot(log)
         return log
 
     def _violates(self, comps: list[_Comp], fresh: list[int]) -> bool:
+        ns_unique, n_ns = self._ns_unique, self._n_ns
+        if len(comps) == 1:
+            # the component itself is clash-free: only the row's new identities can clash, and
+            # a fresh identity is in no component, so any other of its unique namespace is one
+            uniq = comps[0].uniq
+            taken: list[int] = []
+            for node in fresh:
+                nsi = n_ns[node]
+                if ns_unique[nsi]:
+                    if nsi in uniq or nsi in taken:
+                        return True
+                    taken.append(nsi)
+            return False
         seen: dict[int, int] = {}
         for c in comps:
             for nsi, node in c.uniq.items():
                 if seen.setdefault(nsi, node) != node:
                     return True
-        ns_unique, n_ns = self._ns_unique, self._n_ns
         for node in fresh:
             nsi = n_ns[node]
             if ns_unique[nsi] and seen.setdefault(nsi, node) != node:
@@ -653,7 +680,13 @@ class IdentityGraph:
                             self._history.append(HistoryEntry(seq, ts, "merged", c.pid, survivor.pid))
         else:
             code, n_ns, n_val = self._ns_code, self._n_ns, self._n_val
-            oldest = min(fresh, key=lambda n: (code[n_ns[n]], n_val[n]))
+            if len(fresh) == 2:
+                # all fresh identities are first seen now: namespace and value decide the oldest
+                x, y = fresh
+                cx, cy = code[n_ns[x]], code[n_ns[y]]
+                oldest = x if cx < cy or (cx == cy and n_val[x] < n_val[y]) else y
+            else:
+                oldest = min(fresh, key=lambda n: (code[n_ns[n]], n_val[n]))
             pid = _new_pid(seq, code[n_ns[oldest]], n_val[oldest])
             container = _Comp(pid, seq, [], [], {})
             self._comps[pid] = container
@@ -681,17 +714,21 @@ class IdentityGraph:
             else:
                 log._members[pid] = (comp.members, len(comp.members))
         if self._j_links is not None:
-            pids, nodes = self._j_pids, self._j_nodes
-            for pid, (members, _) in log._members.items():
-                pids.add(pid)
-                nodes.update(members)
-            pids.update(log.merged)
-            pids.update(log.deleted)
-            pids.update(log.split)
-            for ident in log.removed:
-                node = self._lookup(ident)
-                if node is not None:
-                    nodes.add(node)
+            self._journal(log)
+
+    def _journal(self, log: GraphChanges) -> None:
+        """Note the profiles and identities an operation touched, for :meth:`drain_journal`."""
+        pids, nodes = self._j_pids, self._j_nodes
+        for pid, (members, _) in log._members.items():
+            pids.add(pid)
+            nodes.update(members)
+        pids.update(log.merged)
+        pids.update(log.deleted)
+        pids.update(log.split)
+        for ident in log.removed:
+            node = self._lookup(ident)
+            if node is not None:
+                nodes.add(node)
 
     def drain_journal(self) -> GraphDelta:
         """What changed since the last drain, as rows to upsert and keys to delete.
