@@ -40,7 +40,7 @@ from typing import NamedTuple
 
 from tessera.errors import Conflict, NotFound
 from tessera.identity.namespaces import IdentityType, builds_graph, namespace_types, removal_rank, type_of
-from tessera.identity.rules import LinkingRules, link_sort_key, row_rejection
+from tessera.identity.rules import LinkingRules, choose_primary, link_sort_key, row_rejection
 from tessera.model import Identity
 
 Time = int | datetime
@@ -272,6 +272,7 @@ class IdentityGraph:
         self._intern: list[dict[str, int]] = []
         # code → intern table, for graph-building namespaces only: one lookup per identity of a row
         self._graph_tables: dict[str, dict[str, int]] = {}
+        self._shapes: dict[tuple[str, ...], int] = {}  # row namespaces → primary position (_primary_at)
         # nodes (integer columns are arrays: no int object per entry, nothing for the GC to walk,
         # and the bulk path reads and writes them as NumPy buffers)
         self._n_ns: array[int] = array("q")
@@ -313,6 +314,7 @@ class IdentityGraph:
     def set_rules(self, rules: LinkingRules) -> None:
         """Apply new rules to *new* data only; use :meth:`re_resolve` to apply them to existing data."""
         self._rules = rules
+        self._shapes.clear()
         for i, code in enumerate(self._ns_code):
             self._ns_unique[i] = code in rules.unique
             self._ns_rank[i] = rules.rank(code)
@@ -454,7 +456,7 @@ class IdentityGraph:
             return RowResult(None, reason, None)
         if len(identities) < 2:
             return RowResult(prim, None, None)
-        tables = self._graph_tables
+        tables, n_ns = self._graph_tables, self._n_ns
         nodes: list[int] = []
         for ident in identities:
             table = tables.get(ident.namespace)
@@ -466,7 +468,14 @@ class IdentityGraph:
                 if table is None:
                     continue
             node = table.get(ident.id)
-            nodes.append(self._node(self._ns_idx[ident.namespace], ident.id) if node is None else node)
+            if node is None:
+                # a new identity (what _node does, without the second lookup)
+                node = table[ident.id] = len(n_ns)
+                n_ns.append(self._ns_idx[ident.namespace])
+                self._n_val.append(ident.id)
+                self._n_first.append(-1)
+                self._n_comp.append(None)
+            nodes.append(node)
         if len(nodes) < 2:
             return RowResult(prim, None, None)
         return RowResult(prim, None, self._link_nodes(nodes, seq, t, dataset, batch))
@@ -475,43 +484,45 @@ class IdentityGraph:
         self, identities: Sequence[Identity], primary: Identity | None, record: bool
     ) -> tuple[Sequence[Identity], Identity | None, str | None]:
         """De-duplicate a row, apply the rejection rules and choose its primary identity."""
-        rules = self._rules
         n = len(identities)
         if n == 1:
             return identities, identities[0], None
-        if n == 2:
-            a, b = identities[0], identities[1]
-            repeated = a.namespace == b.namespace
-            if not repeated:
-                # most rows: two namespaces, so rank then namespace code decide (same order as below)
-                if primary is not None and (record or not rules.priority) and primary in (a, b):
-                    return identities, primary, None
-                ranks = rules._ranks
-                if ranks:
-                    unlisted = len(rules.priority)
-                    ra, rb = ranks.get(a.namespace, unlisted), ranks.get(b.namespace, unlisted)
-                    if ra != rb:
-                        return identities, a if ra < rb else b, None
-                return identities, a if a.namespace < b.namespace else b, None
-        else:
-            repeated = len({i.namespace for i in identities}) < n
-        if repeated:
-            # hashing identities is comparatively slow, so only done when a namespace repeats
+        rules = self._rules
+        shape = (
+            (identities[0].namespace, identities[1].namespace)
+            if n == 2
+            else tuple([i.namespace for i in identities])
+        )
+        at = self._shapes.get(shape)
+        if at is None:
+            at = self._primary_at(identities, shape)
+        if at >= 0:
+            # no namespace repeats: nothing to de-duplicate or reject
+            if primary is not None and (record or not rules.priority) and primary in identities:
+                return identities, primary, None
+            return identities, identities[at], None
+        if len({(i.namespace, i.id) for i in identities}) < n:
             identities = list(dict.fromkeys(identities))
-            if rules.enabled:
-                reason = row_rejection(identities, rules)
-                if reason is not None:
-                    return identities, None, reason
+        if rules.enabled:
+            reason = row_rejection(identities, rules)
+            if reason is not None:
+                return identities, None, reason
         if primary is not None and (record or not rules.priority) and primary in identities:
             return identities, primary, None
-        ranks, unlisted = rules._ranks, len(rules.priority)
-        best = identities[0]
-        best_key = (ranks.get(best.namespace, unlisted), best.namespace, best.id)
-        for ident in identities[1:]:
-            key = (ranks.get(ident.namespace, unlisted), ident.namespace, ident.id)
-            if key < best_key:
-                best, best_key = ident, key
-        return identities, best, None
+        return identities, choose_primary(identities, rules), None
+
+    def _primary_at(self, identities: Sequence[Identity], shape: tuple[str, ...]) -> int:
+        """Where the primary identity sits in rows of this sequence of namespaces (-1 when one
+        repeats): without repeats the namespaces alone decide, so the choice is remembered."""
+        if len(set(shape)) < len(shape):
+            at = -1
+        else:
+            best = choose_primary(identities, self._rules)
+            at = next(i for i, ident in enumerate(identities) if ident is best)
+        if len(self._shapes) >= 4096:
+            self._shapes.clear()  # rows of ever new namespace combinations: stay bounded
+        self._shapes[shape] = at
+        return at
 
     def _link_nodes(
         self, nodes: list[int], seq: int, ts: int, dataset: str | None, batch: str | None
@@ -587,11 +598,7 @@ class IdentityGraph:
         rules = self._rules
         violates = bool(rules.unique) and self._violates(comps, fresh)
         limit = rules.limit
-        if not violates and (
-            limit is None
-            or (len(comps[0].members) if len(comps) == 1 else sum(len(c.members) for c in comps)) + len(fresh)
-            <= limit
-        ):
+        if not violates and (limit is None or len(fresh) + sum([len(c.members) for c in comps]) <= limit):
             # the container is the one changed component and it exists: _snapshot's work, directly
             container = self._merge(comps, fresh, new_links, seq, ts, log)
             log._members[container.pid] = (container.members, len(container.members))
@@ -680,13 +687,13 @@ class IdentityGraph:
                             self._history.append(HistoryEntry(seq, ts, "merged", c.pid, survivor.pid))
         else:
             code, n_ns, n_val = self._ns_code, self._n_ns, self._n_val
-            if len(fresh) == 2:
-                # all fresh identities are first seen now: namespace and value decide the oldest
-                x, y = fresh
-                cx, cy = code[n_ns[x]], code[n_ns[y]]
-                oldest = x if cx < cy or (cx == cy and n_val[x] < n_val[y]) else y
-            else:
-                oldest = min(fresh, key=lambda n: (code[n_ns[n]], n_val[n]))
+            # all fresh identities are first seen now: namespace and value decide the oldest
+            oldest = fresh[0]
+            oldest_code = code[n_ns[oldest]]
+            for f in fresh[1:]:
+                fc = code[n_ns[f]]
+                if fc < oldest_code or (fc == oldest_code and n_val[f] < n_val[oldest]):
+                    oldest, oldest_code = f, fc
             pid = _new_pid(seq, code[n_ns[oldest]], n_val[oldest])
             container = _Comp(pid, seq, [], [], {})
             self._comps[pid] = container
