@@ -363,6 +363,14 @@ class IdentityGraph:
     def _age(self, node: int) -> tuple[int, str, str]:
         return (self._n_first[node], self._ns_code[self._n_ns[node]], self._n_val[node])
 
+    def _oldest(self, nodes: list[int]) -> int:
+        """``min(nodes, key=self._age)``, comparing the strings only between identities first
+        seen at the same time."""
+        n_first = self._n_first
+        first = min([n_first[m] for m in nodes])
+        tied = [m for m in nodes if n_first[m] == first]
+        return tied[0] if len(tied) == 1 else min(tied, key=self._age)
+
     def _uniq_of(self, members: Iterable[int]) -> dict[int, int]:
         uniq: dict[int, int] = {}
         if self._rules.unique:
@@ -611,8 +619,8 @@ class IdentityGraph:
         all_nodes = [m for c in comps for m in c.members] + fresh
         all_links = [lid for c in comps for lid in c.links] + new_links
         if violates:
-            all_links = self._optimise(all_nodes, all_links, seq, log)
-            for part in self._repartition(all_nodes, all_links, comps):
+            kept, parts = self._optimise(all_nodes, all_links, seq, log)
+            for part in self._repartition(all_nodes, kept, comps, parts):
                 self._enforce_limit(part)
         else:
             # only the limit is at stake: merge in place (ids settled by _finalise), then trim
@@ -786,8 +794,14 @@ class IdentityGraph:
         return delta
 
     # ------------------------------------------------------------------ identity optimisation
-    def _optimise(self, nodes: list[int], links: list[int], newest_seq: int, log: GraphChanges) -> list[int]:
-        """Replay ``links`` in Reading-B order, dropping any that would join two unique identities."""
+    def _optimise(
+        self, nodes: list[int], links: list[int], newest_seq: int, log: GraphChanges
+    ) -> tuple[list[int], dict[int, int]]:
+        """Replay ``links`` in Reading-B order, dropping any that would join two unique identities.
+
+        Returns the kept links and the resulting parts (node → a representative node), which
+        :meth:`_repartition` takes instead of finding them again.
+        """
         la, lb, llast, lseq = self._la, self._lb, self._llast, self._lseq
         code, n_ns, n_val, rank = self._ns_code, self._n_ns, self._n_val, self._ns_rank
 
@@ -800,27 +814,25 @@ class IdentityGraph:
             return link_sort_key(newest, rank[n_ns[a]] + rank[n_ns[b]], llast[lid], lseq[lid], sa + sb)
 
         order = sorted(links, key=key)
-        parent = {n: n for n in nodes}
-        uniq: dict[int, dict[int, int]] = {}
+        # union-find over positions in ``nodes`` (lists, path halving, no calls); each root's
+        # unique-namespace index (namespace → its node) lives in ``uniq``, absent when empty
+        pos = {n: i for i, n in enumerate(nodes)}
+        parent = list(range(len(nodes)))
         ns_unique = self._ns_unique
-        for n in nodes:
-            uniq[n] = {n_ns[n]: n} if ns_unique[n_ns[n]] else {}
-
-        def find(x: int) -> int:
-            root = x
-            while parent[root] != root:
-                root = parent[root]
-            while parent[x] != root:  # path compression
-                parent[x], x = root, parent[x]
-            return root
-
+        uniq: dict[int, dict[int, int]] = {i: {n_ns[n]: n} for i, n in enumerate(nodes) if ns_unique[n_ns[n]]}
+        none: dict[int, int] = {}
         kept: list[int] = []
         for lid in order:
-            ra, rb = find(la[lid]), find(lb[lid])
+            ra = pos[la[lid]]
+            while parent[ra] != ra:
+                parent[ra] = ra = parent[parent[ra]]
+            rb = pos[lb[lid]]
+            while parent[rb] != rb:
+                parent[rb] = rb = parent[parent[rb]]
             if ra == rb:
                 kept.append(lid)
                 continue
-            ua, ub = uniq[ra], uniq[rb]
+            ua, ub = uniq.get(ra, none), uniq.get(rb, none)
             if len(ua) < len(ub):
                 ra, rb, ua, ub = rb, ra, ub, ua
             clash = None
@@ -837,37 +849,64 @@ class IdentityGraph:
                 self._drop_link(lid)
                 continue
             parent[rb] = ra
-            ua.update(ub)
+            if ub:
+                if ua:
+                    ua.update(ub)
+                else:
+                    uniq[ra] = ub
             kept.append(lid)
-        return kept
+        part: dict[int, int] = {}
+        for i, n in enumerate(nodes):
+            r = i
+            while parent[r] != r:
+                parent[r] = r = parent[parent[r]]
+            part[n] = nodes[r]
+        return kept, part
 
-    def _repartition(self, nodes: list[int], links: list[int], old: list[_Comp]) -> list[_Comp]:
-        """Replace the components ``old`` by the connected parts of ``nodes`` over ``links``.
+    def _repartition(
+        self, nodes: list[int], links: list[int], old: list[_Comp], part: dict[int, int] | None = None
+    ) -> list[_Comp]:
+        """Replace the components ``old`` by the connected parts of ``nodes`` over ``links``
+        (``part``: node → representative, when already known).
 
         Parts get provisional (empty) ids and are not registered: :meth:`_finalise` names them
         once the whole operation is done. Nodes left without a link leave the graph.
         """
         la, lb = self._la, self._lb
-        parent = {n: n for n in nodes}
-
-        def find(x: int) -> int:
-            root = x
-            while parent[root] != root:
-                root = parent[root]
-            while parent[x] != root:  # path compression
-                parent[x], x = root, parent[x]
-            return root
-
-        for lid in links:
-            ra, rb = find(la[lid]), find(lb[lid])
-            if ra != rb:
-                parent[rb] = ra
+        if part is None:
+            pos = {n: i for i, n in enumerate(nodes)}
+            parent = list(range(len(nodes)))
+            for lid in links:
+                ra = pos[la[lid]]
+                while parent[ra] != ra:
+                    parent[ra] = ra = parent[parent[ra]]
+                rb = pos[lb[lid]]
+                while parent[rb] != rb:
+                    parent[rb] = rb = parent[parent[rb]]
+                if ra != rb:
+                    parent[rb] = ra
+            part = {}
+            for i, n in enumerate(nodes):
+                r = i
+                while parent[r] != r:
+                    parent[r] = r = parent[parent[r]]
+                part[n] = nodes[r]
         groups: dict[int, list[int]] = {}
         for n in nodes:
-            groups.setdefault(find(n), []).append(n)
+            r = part[n]
+            g = groups.get(r)
+            if g is None:
+                groups[r] = [n]
+            else:
+                g.append(n)
         glinks: dict[int, list[int]] = {}
         for lid in links:
-            glinks.setdefault(find(la[lid]), []).append(lid)
+            r = part[la[lid]]
+            gl = glinks.get(r)
+            if gl is None:
+                glinks[r] = [lid]
+            else:
+                gl.append(lid)
         for c in old:
             if self._comps.get(c.pid) is c:
                 del self._comps[c.pid]
@@ -935,7 +974,7 @@ class IdentityGraph:
                 log.deleted.append(pid)
                 self._history.append(HistoryEntry(seq, ts, "deleted", pid, None))
                 continue
-            pi = part_of[min(alive, key=self._age)]
+            pi = part_of[self._oldest(alive)]
             assigned = ids[pi]
             if assigned is None:
                 ids[pi] = (pid, created)
@@ -945,11 +984,11 @@ class IdentityGraph:
         for i, p in enumerate(parts):
             assigned = ids[i]
             if assigned is None:
-                oldest = min(p.members, key=self._age)
+                oldest = self._oldest(p.members)
                 pid = _new_pid(seq, self._ns_code[self._n_ns[oldest]], self._n_val[oldest])
                 known = [m for m in p.members if m in origin]
                 if known:
-                    src = origin[min(known, key=self._age)]
+                    src = origin[self._oldest(known)]
                     log.split[pid] = src
                     self._history.append(HistoryEntry(seq, ts, "split", pid, src))
                 else:
@@ -978,7 +1017,15 @@ class IdentityGraph:
             c = stack.pop()
             if len(c.members) <= limit:
                 continue
-            victim = min(c.members, key=lambda n: (removal[n_ns[n]], n_first[n], code[n_ns[n]], n_val[n]))
+            # min over (removal rank, first seen, namespace, value); the integer parts narrow the
+            # candidates first, so the strings are compared only between exact ties
+            members = c.members
+            top = min([removal[n_ns[m]] for m in members])
+            cand = [m for m in members if removal[n_ns[m]] == top]
+            if len(cand) > 1:
+                first = min([n_first[m] for m in cand])
+                cand = [m for m in cand if n_first[m] == first]
+            victim = cand[0] if len(cand) == 1 else min(cand, key=lambda n: (code[n_ns[n]], n_val[n]))
             la, lb = self._la, self._lb
             remaining: list[int] = []
             degree = 0
@@ -1067,10 +1114,11 @@ class IdentityGraph:
             originals = self._originals([comp])
             members = list(comp.members)
             links = list(comp.links)
+            parts = None
             if violates:
                 newest = max(self._lseq[lid] for lid in links)
-                links = self._optimise(members, links, newest, log)
-            for part in self._repartition(members, links, [comp]):
+                links, parts = self._optimise(members, links, newest, log)
+            for part in self._repartition(members, links, [comp], parts):
                 self._enforce_limit(part)
             self._finalise(originals, members, seq, t, log)
         self._snapshot(log)
