@@ -36,6 +36,7 @@ from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from typing import NamedTuple
 
 from tessera.errors import Conflict, NotFound
@@ -222,6 +223,11 @@ class RowResult(NamedTuple):
     primary: Identity | None
     rejected: str | None
     changes: GraphChanges | None
+
+
+_row_result = partial(tuple.__new__, RowResult)
+"""``RowResult`` from one ``(primary, rejected, changes)`` tuple, without the Python-level
+``__new__`` of a NamedTuple (this runs once per row)."""
 
 
 class _Comp:
@@ -485,8 +491,8 @@ class IdentityGraph:
                 self._n_comp.append(None)
             nodes.append(node)
         if len(nodes) < 2:
-            return RowResult(prim, None, None)
-        return RowResult(prim, None, self._link_nodes(nodes, seq, t, dataset, batch))
+            return _row_result((prim, None, None))
+        return _row_result((prim, None, self._link_nodes(nodes, seq, t, dataset, batch)))
 
     def _assess(
         self, identities: Sequence[Identity], primary: Identity | None, record: bool
@@ -664,37 +670,36 @@ class IdentityGraph:
         log: GraphChanges,
         record: bool = True,
     ) -> _Comp:
-        n_comp = self._n_comp
-        if comps:
-            if len(comps) == 1:
-                container = survivor = comps[0]
-            else:
-                survivor = min(comps, key=lambda c: (c.created, c.pid))
-                container = max(comps, key=lambda c: len(c.members))
-                if container is not survivor:
-                    # the biggest list is reused as storage; the survivor's id moves onto it
-                    lost = container.pid
-                    del self._comps[lost]
-                    log.merged[lost] = survivor.pid
+        n_comp, n_first, n_ns, ns_unique = self._n_comp, self._n_first, self._n_ns, self._ns_unique
+        if len(comps) == 1:
+            container = comps[0]  # the common case: new identities join one component
+        elif comps:
+            survivor = min(comps, key=lambda c: (c.created, c.pid))
+            container = max(comps, key=lambda c: len(c.members))
+            if container is not survivor:
+                # the biggest list is reused as storage; the survivor's id moves onto it
+                lost = container.pid
+                del self._comps[lost]
+                log.merged[lost] = survivor.pid
+                if record:
+                    self._history.append(HistoryEntry(seq, ts, "merged", lost, survivor.pid))
+                container.pid, container.created = survivor.pid, survivor.created
+                self._comps[survivor.pid] = container
+            for c in comps:
+                if c is container:
+                    continue
+                for m in c.members:
+                    n_comp[m] = container
+                container.members.extend(c.members)
+                container.links.extend(c.links)
+                container.uniq.update(c.uniq)
+                if c is not survivor:
+                    del self._comps[c.pid]
+                    log.merged[c.pid] = survivor.pid
                     if record:
-                        self._history.append(HistoryEntry(seq, ts, "merged", lost, survivor.pid))
-                    container.pid, container.created = survivor.pid, survivor.created
-                    self._comps[survivor.pid] = container
-                for c in comps:
-                    if c is container:
-                        continue
-                    for m in c.members:
-                        n_comp[m] = container
-                    container.members.extend(c.members)
-                    container.links.extend(c.links)
-                    container.uniq.update(c.uniq)
-                    if c is not survivor:
-                        del self._comps[c.pid]
-                        log.merged[c.pid] = survivor.pid
-                        if record:
-                            self._history.append(HistoryEntry(seq, ts, "merged", c.pid, survivor.pid))
+                        self._history.append(HistoryEntry(seq, ts, "merged", c.pid, survivor.pid))
         else:
-            code, n_ns, n_val = self._ns_code, self._n_ns, self._n_val
+            code, n_val = self._ns_code, self._n_val
             # all fresh identities are first seen now: namespace and value decide the oldest
             oldest = fresh[0]
             oldest_code = code[n_ns[oldest]]
@@ -708,14 +713,13 @@ class IdentityGraph:
             log.created.append(pid)
             if record:
                 self._history.append(HistoryEntry(seq, ts, "created", pid, None))
-        n_first, members = self._n_first, container.members
-        ns_unique, n_ns2, uniq = self._ns_unique, self._n_ns, container.uniq
+        members, uniq = container.members, container.uniq
         for f in fresh:
             n_comp[f] = container
             n_first[f] = ts
             members.append(f)
-            if ns_unique[n_ns2[f]]:
-                uniq[n_ns2[f]] = f
+            if ns_unique[n_ns[f]]:
+                uniq[n_ns[f]] = f
         container.links.extend(new_links)
         log._members[container.pid] = _PENDING
         return container
