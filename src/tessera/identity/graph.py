@@ -278,7 +278,8 @@ class IdentityGraph:
         self._intern: list[dict[str, int]] = []
         # code → intern table, for graph-building namespaces only: one lookup per identity of a row
         self._graph_tables: dict[str, dict[str, int]] = {}
-        self._shapes: dict[tuple[str, ...], int] = {}  # row namespaces → primary position (_primary_at)
+        # row namespaces → (primary position or -1, positions sharing a namespace): see _shape
+        self._shapes: dict[tuple[str, ...], tuple[int, tuple[tuple[int, int], ...]]] = {}
         # nodes (integer columns are arrays: no int object per entry, nothing for the GC to walk,
         # and the bulk path reads and writes them as NumPy buffers)
         self._n_ns: array[int] = array("q")
@@ -507,11 +508,14 @@ class IdentityGraph:
             if n == 2
             else tuple([i.namespace for i in identities])
         )
-        at = self._shapes.get(shape)
-        if at is None:
-            at = self._primary_at(identities, shape)
+        known = self._shapes.get(shape)
+        at, pairs = self._shape(shape) if known is None else known
+        for i, j in pairs:
+            if identities[i].id == identities[j].id:
+                at = -1  # an exact duplicate: de-duplicate below
+                break
         if at >= 0:
-            # no namespace repeats: nothing to de-duplicate or reject
+            # the namespaces decided: no duplicate, no rejection possible, primary known
             if primary is not None and (record or not rules.priority) and primary in identities:
                 return identities, primary, None
             return identities, identities[at], None
@@ -525,18 +529,30 @@ class IdentityGraph:
             return identities, primary, None
         return identities, choose_primary(identities, rules), None
 
-    def _primary_at(self, identities: Sequence[Identity], shape: tuple[str, ...]) -> int:
-        """Where the primary identity sits in rows of this sequence of namespaces (-1 when one
-        repeats): without repeats the namespaces alone decide, so the choice is remembered."""
-        if len(set(shape)) < len(shape):
-            at = -1
-        else:
-            best = choose_primary(identities, self._rules)
-            at = next(i for i, ident in enumerate(identities) if ident is best)
+    def _shape(self, shape: tuple[str, ...]) -> tuple[int, tuple[tuple[int, int], ...]]:
+        """What the namespaces of a row decide on their own, remembered per sequence of namespaces:
+        the position of its primary identity (-1 when the values may matter) and the position
+        pairs sharing a namespace (compared for exact duplicates).
+
+        The rules are asked about a probe row of this shape with all values distinct: that is
+        the worst case for both rejection rules (de-duplication only removes values, never a
+        namespace), so a probe that passes means no row of this shape is rejected; and the
+        primary is value-independent when the probe's primary namespace occurs once.
+        """
+        rules = self._rules
+        probe = [Identity(ns, str(i)) for i, ns in enumerate(shape)]
+        pairs = tuple(
+            (i, j) for i in range(len(shape)) for j in range(i + 1, len(shape)) if shape[i] == shape[j]
+        )
+        at = -1
+        if not pairs or not rules.enabled or row_rejection(probe, rules) is None:
+            best = choose_primary(probe, rules)
+            if best is not None and shape.count(best.namespace) == 1:
+                at = shape.index(best.namespace)
         if len(self._shapes) >= 4096:
             self._shapes.clear()  # rows of ever new namespace combinations: stay bounded
-        self._shapes[shape] = at
-        return at
+        self._shapes[shape] = (at, pairs)
+        return at, pairs
 
     def _link_nodes(
         self, nodes: list[int], seq: int, ts: int, dataset: str | None, batch: str | None
@@ -811,11 +827,12 @@ class IdentityGraph:
 
         def key(lid: int) -> tuple[int, int, int, int, tuple[str, str, str, str]]:
             a, b = la[lid], lb[lid]
-            sa, sb = (code[n_ns[a]], n_val[a]), (code[n_ns[b]], n_val[b])
-            if sb < sa:
-                sa, sb = sb, sa
-            newest = lseq[lid] == newest_seq
-            return link_sort_key(newest, rank[n_ns[a]] + rank[n_ns[b]], llast[lid], lseq[lid], sa + sb)
+            ca, cb, va, vb = code[n_ns[a]], code[n_ns[b]], n_val[a], n_val[b]
+            stable = (ca, va, cb, vb) if ca < cb or (ca == cb and va < vb) else (cb, vb, ca, va)
+            last_seq = lseq[lid]
+            return link_sort_key(
+                last_seq == newest_seq, rank[n_ns[a]] + rank[n_ns[b]], llast[lid], last_seq, stable
+            )
 
         order = sorted(links, key=key)
         # union-find over positions in ``nodes`` (lists, path halving, no calls); each root's
