@@ -349,13 +349,15 @@ class IdentityGraph:
     def _node(self, nsi: int, value: str) -> int:
         table = self._intern[nsi]
         node = table.get(value)
-        if node is None:
-            node = len(self._n_ns)
-            table[value] = node
-            self._n_ns.append(nsi)
-            self._n_val.append(value)
-            self._n_first.append(-1)
-            self._n_comp.append(None)
+        return self._new_node(table, nsi, value) if node is None else node
+
+    def _new_node(self, table: dict[str, int], nsi: int, value: str) -> int:
+        """Intern an identity not yet in ``table`` (the intern table of namespace ``nsi``)."""
+        node = table[value] = len(self._n_ns)
+        self._n_ns.append(nsi)
+        self._n_val.append(value)
+        self._n_first.append(-1)
+        self._n_comp.append(None)
         return node
 
     def _lookup(self, identity: Identity) -> int | None:
@@ -471,7 +473,7 @@ class IdentityGraph:
             return RowResult(None, reason, None)
         if len(identities) < 2:
             return RowResult(prim, None, None)
-        tables, n_ns = self._graph_tables, self._n_ns
+        tables = self._graph_tables
         nodes: list[int] = []
         for ident in identities:
             table = tables.get(ident.namespace)
@@ -483,14 +485,9 @@ class IdentityGraph:
                 if table is None:
                     continue
             node = table.get(ident.id)
-            if node is None:
-                # a new identity (what _node does, without the second lookup)
-                node = table[ident.id] = len(n_ns)
-                n_ns.append(self._ns_idx[ident.namespace])
-                self._n_val.append(ident.id)
-                self._n_first.append(-1)
-                self._n_comp.append(None)
-            nodes.append(node)
+            nodes.append(
+                self._new_node(table, self._ns_idx[ident.namespace], ident.id) if node is None else node
+            )
         if len(nodes) < 2:
             return _row_result((prim, None, None))
         return _row_result((prim, None, self._link_nodes(nodes, seq, t, dataset, batch)))
