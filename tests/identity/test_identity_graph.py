@@ -214,3 +214,22 @@ def test_component_state_and_history_cursor_for_the_store() -> None:
     assert g.history_since(mark) == g.profile_history()[mark:]
     assert g.component_state("no-such-id") is None
     assert sum(g.refused_counts().values()) == 1
+
+
+def test_rows_of_one_namespace_sequence_are_judged_by_their_values_each_time() -> None:
+    # the engine remembers per sequence of namespaces what the namespaces alone decide; rows of
+    # the same sequence must still be de-duplicated, rejected and given a primary by their values
+    rules = LinkingRules.of(["CRMID"], ["CRMID", "GAID", "ECID"], None)
+    g = IdentityGraph(rules)
+    first = g.add_row(row("ECID:1, ECID:2, CRMID:a"))
+    assert (str(first.primary), first.rejected) == ("CRMID:a", None)
+    duplicate = g.add_row(row("ECID:3, ECID:3, CRMID:b"))  # exact duplicate: one link, not a self-link
+    assert str(duplicate.primary) == "CRMID:b"
+    assert g.members(I("ECID:3")) == (I("CRMID:b"), I("ECID:3"))
+    top_twice = row("GAID:x, GAID:y, ECID:4")
+    assert g.add_row(top_twice).rejected is not None  # GAID is the row's highest priority
+    assert g.add_row(row("GAID:z, GAID:z, ECID:5")).primary == I("GAID:z")  # same shape, one value
+    declared = g.add_row(row("ECID:6, ECID:7, CRMID:c"), primary=I("ECID:7"), record=True)
+    assert declared.primary == I("ECID:7")
+    g.set_rules(LinkingRules.of(["ECID"], ["ECID", "CRMID"], None))  # new rules: nothing remembered
+    assert g.add_row(row("ECID:8, ECID:9, CRMID:d")).rejected is not None

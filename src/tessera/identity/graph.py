@@ -36,11 +36,12 @@ from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from typing import NamedTuple
 
 from tessera.errors import Conflict, NotFound
 from tessera.identity.namespaces import IdentityType, builds_graph, namespace_types, removal_rank, type_of
-from tessera.identity.rules import LinkingRules, link_sort_key, row_rejection
+from tessera.identity.rules import LinkingRules, choose_primary, link_sort_key, row_rejection
 from tessera.model import Identity
 
 Time = int | datetime
@@ -224,6 +225,11 @@ class RowResult(NamedTuple):
     changes: GraphChanges | None
 
 
+_row_result = partial(tuple.__new__, RowResult)
+"""``RowResult`` from one ``(primary, rejected, changes)`` tuple, without the Python-level
+``__new__`` of a NamedTuple (this runs once per row)."""
+
+
 class _Comp:
     """One component: profile id, creating sequence number, member node ids, link ids."""
 
@@ -270,6 +276,10 @@ class IdentityGraph:
         self._ns_unique: list[bool] = []
         self._ns_rank: list[int] = []
         self._intern: list[dict[str, int]] = []
+        # code → intern table, for graph-building namespaces only: one lookup per identity of a row
+        self._graph_tables: dict[str, dict[str, int]] = {}
+        # row namespaces → (primary position or -1, positions sharing a namespace): see _shape
+        self._shapes: dict[tuple[str, ...], tuple[int, tuple[tuple[int, int], ...]]] = {}
         # nodes (integer columns are arrays: no int object per entry, nothing for the GC to walk,
         # and the bulk path reads and writes them as NumPy buffers)
         self._n_ns: array[int] = array("q")
@@ -311,6 +321,7 @@ class IdentityGraph:
     def set_rules(self, rules: LinkingRules) -> None:
         """Apply new rules to *new* data only; use :meth:`re_resolve` to apply them to existing data."""
         self._rules = rules
+        self._shapes.clear()
         for i, code in enumerate(self._ns_code):
             self._ns_unique[i] = code in rules.unique
             self._ns_rank[i] = rules.rank(code)
@@ -329,19 +340,24 @@ class IdentityGraph:
             self._ns_removal.append(removal_rank(kind))
             self._ns_unique.append(code in self._rules.unique)
             self._ns_rank.append(self._rules.rank(code))
-            self._intern.append({})
+            table: dict[str, int] = {}
+            self._intern.append(table)
+            if self._ns_graph[idx]:
+                self._graph_tables[code] = table
         return idx
 
     def _node(self, nsi: int, value: str) -> int:
         table = self._intern[nsi]
         node = table.get(value)
-        if node is None:
-            node = len(self._n_ns)
-            table[value] = node
-            self._n_ns.append(nsi)
-            self._n_val.append(value)
-            self._n_first.append(-1)
-            self._n_comp.append(None)
+        return self._new_node(table, nsi, value) if node is None else node
+
+    def _new_node(self, table: dict[str, int], nsi: int, value: str) -> int:
+        """Intern an identity not yet in ``table`` (the intern table of namespace ``nsi``)."""
+        node = table[value] = len(self._n_ns)
+        self._n_ns.append(nsi)
+        self._n_val.append(value)
+        self._n_first.append(-1)
+        self._n_comp.append(None)
         return node
 
     def _lookup(self, identity: Identity) -> int | None:
@@ -355,6 +371,14 @@ class IdentityGraph:
 
     def _age(self, node: int) -> tuple[int, str, str]:
         return (self._n_first[node], self._ns_code[self._n_ns[node]], self._n_val[node])
+
+    def _oldest(self, nodes: list[int]) -> int:
+        """``min(nodes, key=self._age)``, comparing the strings only between identities first
+        seen at the same time."""
+        n_first = self._n_first
+        first = min([n_first[m] for m in nodes])
+        tied = [m for m in nodes if n_first[m] == first]
+        return tied[0] if len(tied) == 1 else min(tied, key=self._age)
 
     def _uniq_of(self, members: Iterable[int]) -> dict[int, int]:
         uniq: dict[int, int] = {}
@@ -440,60 +464,7 @@ class IdentityGraph:
         """
         self._seq += 1
         seq = self._seq
-        return self._add(identities, seq, seq if ts is None else _ms(ts), dataset, batch, primary, record)
-
-    def _assess(
-        self, identities: Sequence[Identity], primary: Identity | None, record: bool
-    ) -> tuple[Sequence[Identity], Identity | None, str | None]:
-        """De-duplicate a row, apply the rejection rules and choose its primary identity."""
-        rules = self._rules
-        n = len(identities)
-        if n == 1:
-            return identities, identities[0], None
-        if n == 2:
-            a, b = identities[0], identities[1]
-            repeated = a.namespace == b.namespace
-            if not repeated:
-                # most rows: two namespaces, so rank then namespace code decide (same order as below)
-                if primary is not None and (record or not rules.priority) and primary in (a, b):
-                    return identities, primary, None
-                ranks = rules._ranks
-                if ranks:
-                    unlisted = len(rules.priority)
-                    ra, rb = ranks.get(a.namespace, unlisted), ranks.get(b.namespace, unlisted)
-                    if ra != rb:
-                        return identities, a if ra < rb else b, None
-                return identities, a if a.namespace < b.namespace else b, None
-        else:
-            repeated = len({i.namespace for i in identities}) < n
-        if repeated:
-            # hashing identities is comparatively slow, so only done when a namespace repeats
-            identities = list(dict.fromkeys(identities))
-            if rules.enabled:
-                reason = row_rejection(identities, rules)
-                if reason is not None:
-                    return identities, None, reason
-        if primary is not None and (record or not rules.priority) and primary in identities:
-            return identities, primary, None
-        ranks, unlisted = rules._ranks, len(rules.priority)
-        best = identities[0]
-        best_key = (ranks.get(best.namespace, unlisted), best.namespace, best.id)
-        for ident in identities[1:]:
-            key = (ranks.get(ident.namespace, unlisted), ident.namespace, ident.id)
-            if key < best_key:
-                best, best_key = ident, key
-        return identities, best, None
-
-    def _add(
-        self,
-        identities: Sequence[Identity],
-        seq: int,
-        ts: int,
-        dataset: str | None,
-        batch: str | None,
-        primary: Identity | None,
-        record: bool,
-    ) -> RowResult:
+        t = seq if ts is None else _ms(ts)
         if not identities:
             return RowResult(None, None, None)
         identities, prim, reason = self._assess(identities, primary, record)
@@ -502,25 +473,92 @@ class IdentityGraph:
             return RowResult(None, reason, None)
         if len(identities) < 2:
             return RowResult(prim, None, None)
-        ns_idx, ns_graph, intern = self._ns_idx, self._ns_graph, self._intern
+        tables = self._graph_tables
         nodes: list[int] = []
         for ident in identities:
-            nsi = ns_idx.get(ident.namespace)
-            if nsi is None:
-                nsi = self._ns(ident.namespace)
-            if ns_graph[nsi]:
-                node = intern[nsi].get(ident.id)
-                nodes.append(self._node(nsi, ident.id) if node is None else node)
+            table = tables.get(ident.namespace)
+            if table is None:
+                if ident.namespace in self._ns_idx:
+                    continue  # a namespace that builds no graph
+                self._ns(ident.namespace)
+                table = tables.get(ident.namespace)
+                if table is None:
+                    continue
+            node = table.get(ident.id)
+            nodes.append(
+                self._new_node(table, self._ns_idx[ident.namespace], ident.id) if node is None else node
+            )
         if len(nodes) < 2:
-            return RowResult(prim, None, None)
-        return RowResult(prim, None, self._link_nodes(nodes, seq, ts, dataset, batch))
+            return _row_result((prim, None, None))
+        return _row_result((prim, None, self._link_nodes(nodes, seq, t, dataset, batch)))
+
+    def _assess(
+        self, identities: Sequence[Identity], primary: Identity | None, record: bool
+    ) -> tuple[Sequence[Identity], Identity | None, str | None]:
+        """De-duplicate a row, apply the rejection rules and choose its primary identity."""
+        n = len(identities)
+        if n == 1:
+            return identities, identities[0], None
+        rules = self._rules
+        shape = (
+            (identities[0].namespace, identities[1].namespace)
+            if n == 2
+            else tuple([i.namespace for i in identities])
+        )
+        known = self._shapes.get(shape)
+        at, pairs = self._shape(shape) if known is None else known
+        for i, j in pairs:
+            if identities[i].id == identities[j].id:
+                at = -1  # an exact duplicate: de-duplicate below
+                break
+        if at >= 0:
+            # the namespaces decided: no duplicate, no rejection possible, primary known
+            if primary is not None and (record or not rules.priority) and primary in identities:
+                return identities, primary, None
+            return identities, identities[at], None
+        if len({(i.namespace, i.id) for i in identities}) < n:
+            identities = list(dict.fromkeys(identities))
+        if rules.enabled:
+            reason = row_rejection(identities, rules)
+            if reason is not None:
+                return identities, None, reason
+        if primary is not None and (record or not rules.priority) and primary in identities:
+            return identities, primary, None
+        return identities, choose_primary(identities, rules), None
+
+    def _shape(self, shape: tuple[str, ...]) -> tuple[int, tuple[tuple[int, int], ...]]:
+        """What the namespaces of a row decide on their own, remembered per sequence of namespaces:
+        the position of its primary identity (-1 when the values may matter) and the position
+        pairs sharing a namespace (compared for exact duplicates).
+
+        The rules are asked about a probe row of this shape with all values distinct: that is
+        the worst case for both rejection rules (de-duplication only removes values, never a
+        namespace), so a probe that passes means no row of this shape is rejected; and the
+        primary is value-independent when the probe's primary namespace occurs once.
+        """
+        rules = self._rules
+        probe = [Identity(ns, str(i)) for i, ns in enumerate(shape)]
+        pairs = tuple(
+            (i, j) for i in range(len(shape)) for j in range(i + 1, len(shape)) if shape[i] == shape[j]
+        )
+        at = -1
+        if not pairs or not rules.enabled or row_rejection(probe, rules) is None:
+            best = choose_primary(probe, rules)
+            if best is not None and shape.count(best.namespace) == 1:
+                at = shape.index(best.namespace)
+        if len(self._shapes) >= 4096:
+            self._shapes.clear()  # rows of ever new namespace combinations: stay bounded
+        self._shapes[shape] = (at, pairs)
+        return at, pairs
 
     def _link_nodes(
         self, nodes: list[int], seq: int, ts: int, dataset: str | None, batch: str | None
     ) -> GraphChanges | None:
         lk, llast, lseq, lds, lbatch = self._lk, self._llast, self._lseq, self._lds, self._lbatch
-        journal = self._j_links
+        journal, n_comp = self._j_links, self._n_comp
         new_links: list[int] = []
+        comps: list[_Comp]
+        fresh: list[int]
         n = len(nodes)
         if n == 2:
             # most rows carry two identities: one link, no loops
@@ -539,12 +577,19 @@ class IdentityGraph:
                 if journal is not None:
                     journal.add(key)
                 return None
-            lid = self._new_link(a, b, key, ts, seq, dataset, batch)
-            ca = self._n_comp[a]
-            if ca is not None and ca is self._n_comp[b]:
-                ca.links.append(lid)
+            new_links.append(self._new_link(a, b, key, ts, seq, dataset, batch))
+            # what the loop below would collect, in row order
+            x, y = nodes
+            cx, cy = n_comp[x], n_comp[y]
+            if cx is None:
+                comps, fresh = ([], nodes) if cy is None else ([cy], [x])
+            elif cy is None:
+                comps, fresh = [cx], [y]
+            elif cx is cy:
+                cx.links.extend(new_links)
                 return None
-            new_links.append(lid)
+            else:
+                comps, fresh = [cx, cy], []
         else:
             for i in range(n - 1):
                 a = nodes[i]
@@ -565,47 +610,63 @@ class IdentityGraph:
                         lbatch[lid] = batch
                         if journal is not None:
                             journal.add(key)
-        n_comp = self._n_comp
-        comps: list[_Comp] = []
-        fresh: list[int] = []
-        for node in nodes:
-            c = n_comp[node]
-            if c is None:
-                fresh.append(node)
-            elif c not in comps:
-                comps.append(c)
-        if not fresh and len(comps) == 1:
-            comps[0].links.extend(new_links)
-            return None
+            comps = []
+            fresh = []
+            for node in nodes:
+                c = n_comp[node]
+                if c is None:
+                    fresh.append(node)
+                elif c not in comps:
+                    comps.append(c)
+            if not fresh and len(comps) == 1:
+                comps[0].links.extend(new_links)
+                return None
         log = GraphChanges(self)
-        violates = bool(self._rules.unique) and self._violates(comps, fresh)
-        limit = self._rules.limit
-        if not violates and (limit is None or sum(len(c.members) for c in comps) + len(fresh) <= limit):
-            self._merge(comps, fresh, new_links, seq, ts, log)
+        rules = self._rules
+        violates = bool(rules.unique) and self._violates(comps, fresh)
+        limit = rules.limit
+        if not violates and (limit is None or len(fresh) + sum([len(c.members) for c in comps]) <= limit):
+            # the container is the one changed component and it exists: _snapshot's work, directly
+            container = self._merge(comps, fresh, new_links, seq, ts, log)
+            log._members[container.pid] = (container.members, len(container.members))
+            if self._j_links is not None:
+                self._journal(log)
+            return log
+        originals = self._originals(comps)
+        for f in fresh:
+            self._n_first[f] = ts
+        all_nodes = [m for c in comps for m in c.members] + fresh
+        all_links = [lid for c in comps for lid in c.links] + new_links
+        if violates:
+            kept, parts = self._optimise(all_nodes, all_links, seq, log)
+            for part in self._repartition(all_nodes, kept, comps, parts):
+                self._enforce_limit(part)
         else:
-            originals = self._originals(comps)
-            for f in fresh:
-                self._n_first[f] = ts
-            all_nodes = [m for c in comps for m in c.members] + fresh
-            all_links = [lid for c in comps for lid in c.links] + new_links
-            if violates:
-                all_links = self._optimise(all_nodes, all_links, seq, log)
-                for part in self._repartition(all_nodes, all_links, comps):
-                    self._enforce_limit(part)
-            else:
-                # only the limit is at stake: merge in place (ids settled by _finalise), then trim
-                self._enforce_limit(self._merge(comps, fresh, new_links, seq, ts, GraphChanges(self), False))
-            self._finalise(originals, all_nodes, seq, ts, log)
+            # only the limit is at stake: merge in place (ids settled by _finalise), then trim
+            self._enforce_limit(self._merge(comps, fresh, new_links, seq, ts, GraphChanges(self), False))
+        self._finalise(originals, all_nodes, seq, ts, log)
         self._snapshot(log)
         return log
 
     def _violates(self, comps: list[_Comp], fresh: list[int]) -> bool:
+        ns_unique, n_ns = self._ns_unique, self._n_ns
+        if len(comps) == 1:
+            # the component itself is clash-free: only the row's new identities can clash, and
+            # a fresh identity is in no component, so any other of its unique namespace is one
+            uniq = comps[0].uniq
+            taken: list[int] = []
+            for node in fresh:
+                nsi = n_ns[node]
+                if ns_unique[nsi]:
+                    if nsi in uniq or nsi in taken:
+                        return True
+                    taken.append(nsi)
+            return False
         seen: dict[int, int] = {}
         for c in comps:
             for nsi, node in c.uniq.items():
                 if seen.setdefault(nsi, node) != node:
                     return True
-        ns_unique, n_ns = self._ns_unique, self._n_ns
         for node in fresh:
             nsi = n_ns[node]
             if ns_unique[nsi] and seen.setdefault(nsi, node) != node:
@@ -622,52 +683,56 @@ class IdentityGraph:
         log: GraphChanges,
         record: bool = True,
     ) -> _Comp:
-        n_comp = self._n_comp
-        if comps:
-            if len(comps) == 1:
-                container = survivor = comps[0]
-            else:
-                survivor = min(comps, key=lambda c: (c.created, c.pid))
-                container = max(comps, key=lambda c: len(c.members))
-                if container is not survivor:
-                    # the biggest list is reused as storage; the survivor's id moves onto it
-                    lost = container.pid
-                    del self._comps[lost]
-                    log.merged[lost] = survivor.pid
+        n_comp, n_first, n_ns, ns_unique = self._n_comp, self._n_first, self._n_ns, self._ns_unique
+        if len(comps) == 1:
+            container = comps[0]  # the common case: new identities join one component
+        elif comps:
+            survivor = min(comps, key=lambda c: (c.created, c.pid))
+            container = max(comps, key=lambda c: len(c.members))
+            if container is not survivor:
+                # the biggest list is reused as storage; the survivor's id moves onto it
+                lost = container.pid
+                del self._comps[lost]
+                log.merged[lost] = survivor.pid
+                if record:
+                    self._history.append(HistoryEntry(seq, ts, "merged", lost, survivor.pid))
+                container.pid, container.created = survivor.pid, survivor.created
+                self._comps[survivor.pid] = container
+            for c in comps:
+                if c is container:
+                    continue
+                for m in c.members:
+                    n_comp[m] = container
+                container.members.extend(c.members)
+                container.links.extend(c.links)
+                container.uniq.update(c.uniq)
+                if c is not survivor:
+                    del self._comps[c.pid]
+                    log.merged[c.pid] = survivor.pid
                     if record:
-                        self._history.append(HistoryEntry(seq, ts, "merged", lost, survivor.pid))
-                    container.pid, container.created = survivor.pid, survivor.created
-                    self._comps[survivor.pid] = container
-                for c in comps:
-                    if c is container:
-                        continue
-                    for m in c.members:
-                        n_comp[m] = container
-                    container.members.extend(c.members)
-                    container.links.extend(c.links)
-                    container.uniq.update(c.uniq)
-                    if c is not survivor:
-                        del self._comps[c.pid]
-                        log.merged[c.pid] = survivor.pid
-                        if record:
-                            self._history.append(HistoryEntry(seq, ts, "merged", c.pid, survivor.pid))
+                        self._history.append(HistoryEntry(seq, ts, "merged", c.pid, survivor.pid))
         else:
-            code, n_ns, n_val = self._ns_code, self._n_ns, self._n_val
-            oldest = min(fresh, key=lambda n: (code[n_ns[n]], n_val[n]))
+            code, n_val = self._ns_code, self._n_val
+            # all fresh identities are first seen now: namespace and value decide the oldest
+            oldest = fresh[0]
+            oldest_code = code[n_ns[oldest]]
+            for f in fresh[1:]:
+                fc = code[n_ns[f]]
+                if fc < oldest_code or (fc == oldest_code and n_val[f] < n_val[oldest]):
+                    oldest, oldest_code = f, fc
             pid = _new_pid(seq, code[n_ns[oldest]], n_val[oldest])
             container = _Comp(pid, seq, [], [], {})
             self._comps[pid] = container
             log.created.append(pid)
             if record:
                 self._history.append(HistoryEntry(seq, ts, "created", pid, None))
-        n_first, members = self._n_first, container.members
-        ns_unique, n_ns2, uniq = self._ns_unique, self._n_ns, container.uniq
+        members, uniq = container.members, container.uniq
         for f in fresh:
             n_comp[f] = container
             n_first[f] = ts
             members.append(f)
-            if ns_unique[n_ns2[f]]:
-                uniq[n_ns2[f]] = f
+            if ns_unique[n_ns[f]]:
+                uniq[n_ns[f]] = f
         container.links.extend(new_links)
         log._members[container.pid] = _PENDING
         return container
@@ -681,17 +746,21 @@ class IdentityGraph:
             else:
                 log._members[pid] = (comp.members, len(comp.members))
         if self._j_links is not None:
-            pids, nodes = self._j_pids, self._j_nodes
-            for pid, (members, _) in log._members.items():
-                pids.add(pid)
-                nodes.update(members)
-            pids.update(log.merged)
-            pids.update(log.deleted)
-            pids.update(log.split)
-            for ident in log.removed:
-                node = self._lookup(ident)
-                if node is not None:
-                    nodes.add(node)
+            self._journal(log)
+
+    def _journal(self, log: GraphChanges) -> None:
+        """Note the profiles and identities an operation touched, for :meth:`drain_journal`."""
+        pids, nodes = self._j_pids, self._j_nodes
+        for pid, (members, _) in log._members.items():
+            pids.add(pid)
+            nodes.update(members)
+        pids.update(log.merged)
+        pids.update(log.deleted)
+        pids.update(log.split)
+        for ident in log.removed:
+            node = self._lookup(ident)
+            if node is not None:
+                nodes.add(node)
 
     def drain_journal(self) -> GraphDelta:
         """What changed since the last drain, as rows to upsert and keys to delete.
@@ -742,41 +811,46 @@ class IdentityGraph:
         return delta
 
     # ------------------------------------------------------------------ identity optimisation
-    def _optimise(self, nodes: list[int], links: list[int], newest_seq: int, log: GraphChanges) -> list[int]:
-        """Replay ``links`` in Reading-B order, dropping any that would join two unique identities."""
+    def _optimise(
+        self, nodes: list[int], links: list[int], newest_seq: int, log: GraphChanges
+    ) -> tuple[list[int], dict[int, int]]:
+        """Replay ``links`` in Reading-B order, dropping any that would join two unique identities.
+
+        Returns the kept links and the resulting parts (node → a representative node), which
+        :meth:`_repartition` takes instead of finding them again.
+        """
         la, lb, llast, lseq = self._la, self._lb, self._llast, self._lseq
         code, n_ns, n_val, rank = self._ns_code, self._n_ns, self._n_val, self._ns_rank
 
         def key(lid: int) -> tuple[int, int, int, int, tuple[str, str, str, str]]:
             a, b = la[lid], lb[lid]
-            sa, sb = (code[n_ns[a]], n_val[a]), (code[n_ns[b]], n_val[b])
-            if sb < sa:
-                sa, sb = sb, sa
-            newest = lseq[lid] == newest_seq
-            return link_sort_key(newest, rank[n_ns[a]] + rank[n_ns[b]], llast[lid], lseq[lid], sa + sb)
+            ca, cb, va, vb = code[n_ns[a]], code[n_ns[b]], n_val[a], n_val[b]
+            stable = (ca, va, cb, vb) if ca < cb or (ca == cb and va < vb) else (cb, vb, ca, va)
+            last_seq = lseq[lid]
+            return link_sort_key(
+                last_seq == newest_seq, rank[n_ns[a]] + rank[n_ns[b]], llast[lid], last_seq, stable
+            )
 
         order = sorted(links, key=key)
-        parent = {n: n for n in nodes}
-        uniq: dict[int, dict[int, int]] = {}
+        # union-find over positions in ``nodes`` (lists, path halving, no calls); each root's
+        # unique-namespace index (namespace → its node) lives in ``uniq``, absent when empty
+        pos = {n: i for i, n in enumerate(nodes)}
+        parent = list(range(len(nodes)))
         ns_unique = self._ns_unique
-        for n in nodes:
-            uniq[n] = {n_ns[n]: n} if ns_unique[n_ns[n]] else {}
-
-        def find(x: int) -> int:
-            root = x
-            while parent[root] != root:
-                root = parent[root]
-            while parent[x] != root:  # path compression
-                parent[x], x = root, parent[x]
-            return root
-
+        uniq: dict[int, dict[int, int]] = {i: {n_ns[n]: n} for i, n in enumerate(nodes) if ns_unique[n_ns[n]]}
+        none: dict[int, int] = {}
         kept: list[int] = []
         for lid in order:
-            ra, rb = find(la[lid]), find(lb[lid])
+            ra = pos[la[lid]]
+            while parent[ra] != ra:
+                parent[ra] = ra = parent[parent[ra]]
+            rb = pos[lb[lid]]
+            while parent[rb] != rb:
+                parent[rb] = rb = parent[parent[rb]]
             if ra == rb:
                 kept.append(lid)
                 continue
-            ua, ub = uniq[ra], uniq[rb]
+            ua, ub = uniq.get(ra, none), uniq.get(rb, none)
             if len(ua) < len(ub):
                 ra, rb, ua, ub = rb, ra, ub, ua
             clash = None
@@ -793,37 +867,64 @@ class IdentityGraph:
                 self._drop_link(lid)
                 continue
             parent[rb] = ra
-            ua.update(ub)
+            if ub:
+                if ua:
+                    ua.update(ub)
+                else:
+                    uniq[ra] = ub
             kept.append(lid)
-        return kept
+        part: dict[int, int] = {}
+        for i, n in enumerate(nodes):
+            r = i
+            while parent[r] != r:
+                parent[r] = r = parent[parent[r]]
+            part[n] = nodes[r]
+        return kept, part
 
-    def _repartition(self, nodes: list[int], links: list[int], old: list[_Comp]) -> list[_Comp]:
-        """Replace the components ``old`` by the connected parts of ``nodes`` over ``links``.
+    def _repartition(
+        self, nodes: list[int], links: list[int], old: list[_Comp], part: dict[int, int] | None = None
+    ) -> list[_Comp]:
+        """Replace the components ``old`` by the connected parts of ``nodes`` over ``links``
+        (``part``: node → representative, when already known).
 
         Parts get provisional (empty) ids and are not registered: :meth:`_finalise` names them
         once the whole operation is done. Nodes left without a link leave the graph.
         """
         la, lb = self._la, self._lb
-        parent = {n: n for n in nodes}
-
-        def find(x: int) -> int:
-            root = x
-            while parent[root] != root:
-                root = parent[root]
-            while parent[x] != root:  # path compression
-                parent[x], x = root, parent[x]
-            return root
-
-        for lid in links:
-            ra, rb = find(la[lid]), find(lb[lid])
-            if ra != rb:
-                parent[rb] = ra
+        if part is None:
+            pos = {n: i for i, n in enumerate(nodes)}
+            parent = list(range(len(nodes)))
+            for lid in links:
+                ra = pos[la[lid]]
+                while parent[ra] != ra:
+                    parent[ra] = ra = parent[parent[ra]]
+                rb = pos[lb[lid]]
+                while parent[rb] != rb:
+                    parent[rb] = rb = parent[parent[rb]]
+                if ra != rb:
+                    parent[rb] = ra
+            part = {}
+            for i, n in enumerate(nodes):
+                r = i
+                while parent[r] != r:
+                    parent[r] = r = parent[parent[r]]
+                part[n] = nodes[r]
         groups: dict[int, list[int]] = {}
         for n in nodes:
-            groups.setdefault(find(n), []).append(n)
+            r = part[n]
+            g = groups.get(r)
+            if g is None:
+                groups[r] = [n]
+            else:
+                g.append(n)
         glinks: dict[int, list[int]] = {}
         for lid in links:
-            glinks.setdefault(find(la[lid]), []).append(lid)
+            r = part[la[lid]]
+            gl = glinks.get(r)
+            if gl is None:
+                glinks[r] = [lid]
+            else:
+                gl.append(lid)
         for c in old:
             if self._comps.get(c.pid) is c:
                 del self._comps[c.pid]
@@ -891,7 +992,7 @@ class IdentityGraph:
                 log.deleted.append(pid)
                 self._history.append(HistoryEntry(seq, ts, "deleted", pid, None))
                 continue
-            pi = part_of[min(alive, key=self._age)]
+            pi = part_of[self._oldest(alive)]
             assigned = ids[pi]
             if assigned is None:
                 ids[pi] = (pid, created)
@@ -901,11 +1002,11 @@ class IdentityGraph:
         for i, p in enumerate(parts):
             assigned = ids[i]
             if assigned is None:
-                oldest = min(p.members, key=self._age)
+                oldest = self._oldest(p.members)
                 pid = _new_pid(seq, self._ns_code[self._n_ns[oldest]], self._n_val[oldest])
                 known = [m for m in p.members if m in origin]
                 if known:
-                    src = origin[min(known, key=self._age)]
+                    src = origin[self._oldest(known)]
                     log.split[pid] = src
                     self._history.append(HistoryEntry(seq, ts, "split", pid, src))
                 else:
@@ -934,7 +1035,15 @@ class IdentityGraph:
             c = stack.pop()
             if len(c.members) <= limit:
                 continue
-            victim = min(c.members, key=lambda n: (removal[n_ns[n]], n_first[n], code[n_ns[n]], n_val[n]))
+            # min over (removal rank, first seen, namespace, value); the integer parts narrow the
+            # candidates first, so the strings are compared only between exact ties
+            members = c.members
+            top = min([removal[n_ns[m]] for m in members])
+            cand = [m for m in members if removal[n_ns[m]] == top]
+            if len(cand) > 1:
+                first = min([n_first[m] for m in cand])
+                cand = [m for m in cand if n_first[m] == first]
+            victim = cand[0] if len(cand) == 1 else min(cand, key=lambda n: (code[n_ns[n]], n_val[n]))
             la, lb = self._la, self._lb
             remaining: list[int] = []
             degree = 0
@@ -1023,10 +1132,11 @@ class IdentityGraph:
             originals = self._originals([comp])
             members = list(comp.members)
             links = list(comp.links)
+            parts = None
             if violates:
                 newest = max(self._lseq[lid] for lid in links)
-                links = self._optimise(members, links, newest, log)
-            for part in self._repartition(members, links, [comp]):
+                links, parts = self._optimise(members, links, newest, log)
+            for part in self._repartition(members, links, [comp], parts):
                 self._enforce_limit(part)
             self._finalise(originals, members, seq, t, log)
         self._snapshot(log)

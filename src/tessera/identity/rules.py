@@ -92,10 +92,11 @@ def choose_primary(identities: Sequence[Identity], rules: LinkingRules) -> Ident
     >>> str(choose_primary([Identity("ECID", "1"), Identity("IDFA", "a")], rules))
     'IDFA:a'
     """
+    ranks, unlisted = rules._ranks, len(rules.priority)
     best: Identity | None = None
     best_key: tuple[int, str, str] | None = None
     for ident in identities:
-        key = (rules.rank(ident.namespace), ident.namespace, ident.id)
+        key = (ranks.get(ident.namespace, unlisted), ident.namespace, ident.id)
         if best_key is None or key < best_key:
             best, best_key = ident, key
     return best
@@ -116,15 +117,20 @@ def row_rejection(identities: Sequence[Identity], rules: LinkingRules) -> str | 
     by_ns: dict[str, list[str]] = {}
     for ident in identities:
         by_ns.setdefault(ident.namespace, []).append(ident.id)
-    for ns in sorted(by_ns):
-        values = by_ns[ns]
-        if ns in rules.unique and len(values) > 1:
+    # both rules need a namespace with two values
+    repeated = [ns for ns, values in by_ns.items() if len(values) > 1]
+    if not repeated:
+        return None
+    for ns in sorted(repeated):
+        if ns in rules.unique:
+            values = by_ns[ns]
             shown = ", ".join(f"{ns}:{v}" for v in sorted(values)[:5])
             return f"Rejected: the row carries {len(values)} different values of unique namespace {ns} ({shown})."
-    if rules.priority:
-        top = min(by_ns, key=lambda ns: (rules.rank(ns), ns))
+    ranks, unlisted = rules._ranks, len(rules.priority)
+    if any(ns in ranks for ns in repeated):
+        top = min(by_ns, key=lambda ns: (ranks.get(ns, unlisted), ns))
         values = by_ns[top]
-        if top in rules.priority and len(values) > 1:
+        if top in ranks and len(values) > 1:
             shown = ", ".join(f"{top}:{v}" for v in sorted(values)[:5])
             return (
                 f"Rejected: the row carries {len(values)} different {top} identities ({shown}) "
