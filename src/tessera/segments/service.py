@@ -904,31 +904,38 @@ class SegmentService:
                 if days is not None
             }
             prior = {sid: _Prior() for sid in ttl}
+            grouped: dict[str, dict[tuple[Any, Any], set[str]]] = {sid: {} for sid in ttl}
             held: dict[str, bytes] = {}  # profile → its stored memberships, as stored
             stale: list[tuple[str, str, dict[str, Any]]] = []
             for pids, raws in ms.scan_raw(self.store):
                 for pid, raw in zip(pids, raws, strict=True):
                     held[pid] = raw
                     for sid, rec in orjson.loads(raw).items():
-                        seg = prior.get(sid)
-                        if seg is None:
+                        groups = grouped.get(sid)
+                        if groups is None:
                             if "validUntil" in rec and ms.expired(rec, now):
                                 stale.append((pid, sid, rec))
                             continue
-                        status = rec.get("status")
-                        group = seg.by_status.get(status)
+                        # grouped by (status, validUntil): a job writes the same few of those
+                        # to many profiles, so each group is classified once, not each membership
+                        at = (rec.get("status"), rec.get("validUntil"))
+                        group = groups.get(at)
                         if group is None:
-                            group = seg.by_status[status] = set()
+                            group = groups[at] = set()
                         group.add(pid)
-                        if status in ms.IN:
-                            until = rec.get("validUntil")
-                            if until is None:
-                                if sid in refresh:
-                                    seg.stale.add(pid)
-                            elif expiry.passed_by(until):
-                                seg.expired.add(pid)
-                            elif sid in refresh and refresh[sid].passed_by(until):
-                                seg.stale.add(pid)
+            for sid, groups in grouped.items():
+                seg = prior[sid]
+                for (status, until), pids_at in groups.items():
+                    seg.by_status.setdefault(status, set()).update(pids_at)
+                    if status not in ms.IN:
+                        continue
+                    if until is None:
+                        if sid in refresh:
+                            seg.stale |= pids_at
+                    elif expiry.passed_by(until):
+                        seg.expired |= pids_at
+                    elif sid in refresh and refresh[sid].passed_by(until):
+                        seg.stale |= pids_at
             memberships = _Held(held)
             changes: list[ms.Change] = []
             for doc in docs:
