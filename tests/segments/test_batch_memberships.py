@@ -162,7 +162,12 @@ def test_format_3_memberships_are_moved_into_profile_documents_on_open(
                 },
                 seg_id=name,
             )
-        sb.segments.run_job(None, now=T0)
+        job = sb.segments.run_job(None, now=T0)
+        # namespaces noted while the job read the documents for the SQL evaluation
+        assert job["metrics"]["segmentedProfileByNamespaceCounter"] == {
+            "single": {"CRMID": 4},
+            "any": {"CRMID": 9},
+        }
         held = _records(sb.store)
         assert len(held) == 9 + 4
         pid = sb.identity.profile_id_of(Identity("CRMID", "c1"))
