@@ -148,16 +148,12 @@ def _earlier(stamp: Any, when: datetime, *, or_equal: bool) -> bool:
 
     Times this module writes are ``format_time`` strings, whose text order is their time order:
     comparing text spares a parse per membership in jobs over millions of them."""
-    if isinstance(stamp, str) and len(stamp) == 24 and stamp[-1] == "Z":
-        ref = format_time(when)
-        return stamp <= ref if or_equal else stamp < ref
-    at = parse_time(stamp)
-    return at <= when if or_equal else at < when
+    return Deadline(when, or_equal=or_equal).passed_by(stamp)
 
 
 class Deadline:
-    """Whether stored times are before ``when`` (or at it, with ``or_equal``): :func:`_earlier`
-    against one fixed time, its text formatted once for a job's millions of comparisons."""
+    """Whether stored times are before ``when`` (or at it, with ``or_equal``), its text formatted
+    once for a job's many comparisons (see :func:`_earlier`)."""
 
     def __init__(self, when: datetime, *, or_equal: bool) -> None:
         self._when = when
