@@ -298,7 +298,7 @@ def main() -> None:
             proc.wait(timeout=30)
         with Platform(Settings(home=str(home))) as plat:
             # proof the streaming segment evaluated the events: its qualified members
-            members = plat.sandbox().store.count("memberships")
+            members = plat.sandbox().store.count("profile_memberships")  # profiles holding one
 
     word, mb_per_min, growth = verdict(samples, args.seconds, args.max_growth)
     first, last = samples[0], samples[-1]

@@ -124,9 +124,9 @@ class Sandbox:
         """Whether any profile of the sandbox has a segment membership (else none need reading)."""
         if self.segments is None:
             return False
-        from tessera.segments.memberships import MEMBERSHIPS
+        from tessera.segments.memberships import any_stored
 
-        return next(iter(store.scan(MEMBERSHIPS, limit=1)), None) is not None
+        return any_stored(store)
 
     def recover(self) -> dict[str, int]:
         """Settle the work a stopped process left half-done: batches still ``processing`` resume

@@ -44,8 +44,8 @@ async def test_restored_sandbox_answers_every_query_identically(platform: Platfo
     manifest = backup_sandbox(platform, "shop", tmp_path / "bk")
     assert manifest["storeFormat"] == CURRENT_FORMAT and manifest["counts"]["rows"] > PEOPLE * 3
     # the tables are plain Parquet: a reader outside Tessera sees every row
-    fragments = pq.read_table(tmp_path / "bk" / manifest["tables"]["memberships"]["file"])
-    assert fragments.num_rows == manifest["tables"]["memberships"]["rows"] > 0
+    fragments = pq.read_table(tmp_path / "bk" / manifest["tables"]["profile_memberships"]["file"])
+    assert fragments.num_rows == manifest["tables"]["profile_memberships"]["rows"] > 0
 
     result = restore_sandbox(platform, tmp_path / "bk", as_name="shop-copy")
     assert result["rows"] == manifest["counts"]["rows"]

@@ -52,7 +52,7 @@ async def test_redis_sandbox_restores_into_embedded_and_fresh_redis_identically(
         store = source.sandbox("shop").store
         manifest = backup_sandbox(source, "shop", tmp_path / "bk")
         assert list(manifest["tables"]) == store.tables()
-        assert {"fragments", "events", "memberships"} <= set(manifest["tables"])
+        assert {"fragments", "events", "profile_memberships"} <= set(manifest["tables"])
         assert all(info["rows"] == store.count(table) for table, info in manifest["tables"].items())
 
     with Platform(Settings(home=str(tmp_path / "embedded"), group_commit_ms=0.0)) as embedded:

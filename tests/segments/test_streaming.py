@@ -129,10 +129,10 @@ def test_synchronous_evaluation_uses_the_incoming_event_and_stores_nothing(sb: F
         definition("Bought", "bought_3h", continuous=False, synchronous=True), seg_id="bought_3h"
     )
     sb.put("p1", now=T0)
-    before = list(sb.store.scan("memberships"))
+    before = list(sb.store.scan("profile_memberships"))
     assert sb.segments.evaluate_synchronous("p1", event("e9", T0)) == {"bought_3h": True}
     assert sb.segments.evaluate_synchronous("p1", None, now=T0) == {"bought_3h": False}
-    assert list(sb.store.scan("memberships")) == before
+    assert list(sb.store.scan("profile_memberships")) == before
 
 
 def test_inactive_definitions_are_not_evaluated(sb: FakeSandbox) -> None:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from tessera.errors import Conflict, InvalidInput, NotFound
 from tessera.model import Identity, utcnow
 from tessera.segments import memberships as ms
-from tessera.store import WriteBatch, get_json, key, scan_json
+from tessera.store import WriteBatch, get_json, scan_json
 
 if TYPE_CHECKING:
     from tessera.platform import Sandbox
@@ -169,10 +169,12 @@ class Audiences:
             wb = WriteBatch()
             changes = []
             for pid in sorted(pids):
-                old = get_json(self._sandbox.store, ms.MEMBERSHIPS, key(pid, doc["id"]))
+                ups = ms.read(self._sandbox.store, pid)
+                old = ups.get(doc["id"])
                 new = ms.transition(old, True, now, ttl_days=int(doc.get("ttlInDays") or EXTERNAL_TTL_DAYS))
                 if new is not None:
-                    change = ms.apply(wb, pid, doc["id"], old, new, now)
+                    change = ms.apply(ups, pid, doc["id"], old, new, now)
+                    ms.write(wb, pid, ups)
                     if change.status != change.previous:
                         changes.append(change)
             self._segments._emit(self._sandbox.store, wb, changes)
@@ -183,11 +185,13 @@ class Audiences:
         with self._sandbox.write_lock:
             wb = WriteBatch()
             changes = []
-            for pid, sid, rec in list(ms.scan_all(self._sandbox.store)):
-                if sid == audience_id and pid not in keep and rec.get("status") in ms.IN:
+            for pid, ups in list(ms.scan_profiles(self._sandbox.store)):
+                rec = ups.get(audience_id)
+                if rec is not None and pid not in keep and rec.get("status") in ms.IN:
                     new = ms.transition(rec, False, now)
                     assert new is not None
-                    changes.append(ms.apply(wb, pid, sid, rec, new, now))
+                    changes.append(ms.apply(ups, pid, audience_id, rec, new, now))
+                    ms.write(wb, pid, ups)
             self._segments._emit(self._sandbox.store, wb, changes)
             self._sandbox.store.write(wb)
 

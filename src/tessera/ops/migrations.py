@@ -22,6 +22,13 @@ Formats:
    profiles without it, and estimates would never see them. The step writes the rows in chunks
    before the format record (one write would hold every profile id of a large store); they are
    idempotent puts, so an interrupted upgrade simply redoes the step.
+4. Segment memberships are one document per profile (``profile_memberships``: profile id →
+   ``{segment id: record}``) instead of one row per profile and segment (``memberships``:
+   ``<profile id>|<segment id>`` → record), so a batch job writes one row per changed profile
+   (:mod:`tessera.segments.memberships`). Format-3 code would not see the memberships of a
+   format-4 store. The step moves each profile's rows into its document in chunks of whole
+   profiles (the document and the deletion of its rows in one write), before the format record;
+   an interrupted upgrade redoes the step over the rows left.
 """
 
 from __future__ import annotations
@@ -38,7 +45,7 @@ from tessera.store.base import KEY_SEP
 
 META = "store_meta"
 FORMAT_KEY = "format"
-CURRENT_FORMAT = 3
+CURRENT_FORMAT = 4
 log = logging.getLogger("tessera.store")
 
 
@@ -76,7 +83,47 @@ def _v2_to_v3(store: PointStore, wb: WriteBatch) -> None:
         log.info("added %d profiles to the estimate sample order", done)
 
 
-MIGRATIONS: dict[int, Callable[[PointStore, WriteBatch], None]] = {1: _v1_to_v2, 2: _v2_to_v3}
+def _v3_to_v4(store: PointStore, wb: WriteBatch, chunk: int = 5_000) -> None:
+    """Move the memberships into one document per profile (see the module docstring)."""
+    from tessera.segments import memberships as ms
+
+    moved = 0
+    batch = WriteBatch()
+    pid: str | None = None
+    ups: dict[str, object] = {}
+
+    def flush_profile() -> None:
+        nonlocal moved
+        if pid is None:
+            return
+        merged = dict(ups)
+        raw = store.get(ms.MEMBERSHIPS, pid)  # a profile an interrupted upgrade moved in part
+        if raw is not None:
+            merged = {**orjson.loads(raw), **merged}
+        batch.put(ms.MEMBERSHIPS, pid, orjson.dumps(dict(sorted(merged.items()))))
+        moved += 1
+
+    for k, raw in store.scan(ms.LEGACY):
+        owner, _, sid = k.rpartition(KEY_SEP)
+        if owner != pid:
+            flush_profile()
+            if len(batch) >= chunk:  # a chunk ends between profiles: each moves in one write
+                store.write(batch)
+                batch = WriteBatch()
+            pid, ups = owner, {}
+        ups[sid] = orjson.loads(raw)
+        batch.delete(ms.LEGACY, k)
+    flush_profile()
+    wb.extend(batch)  # the last chunk commits with the format record
+    if moved:
+        log.info("moved the memberships of %d profiles into one document each", moved)
+
+
+MIGRATIONS: dict[int, Callable[[PointStore, WriteBatch], None]] = {
+    1: _v1_to_v2,
+    2: _v2_to_v3,
+    3: _v3_to_v4,
+}
 """``from version → step`` that turns a store of that version into the next one."""
 
 

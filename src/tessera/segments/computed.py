@@ -189,6 +189,10 @@ class ComputedAttributes:
             if old is None or old.get("value") != value:
                 wb.put_json(VALUES, k, {"value": value, "time": format_time(now), "name": doc["name"]})
 
+    def any_values(self, store: PointStore | None = None) -> bool:
+        """Whether any profile has a stored computed value."""
+        return next(iter((store or self._store).scan(VALUES, limit=1)), None) is not None
+
     def values_of(self, profile_id: str, store: PointStore | None = None) -> dict[str, Any]:
         """``{name: value}`` stored for a profile (lookups show it under ``computedAttributes``)."""
         return {

@@ -38,27 +38,23 @@ class StoredProfiles:
     def __init__(self, sandbox: Sandbox, rows: Callable[[], Iterator[Row]]) -> None:
         self._sandbox = sandbox
         self._rows = rows
+        self._namespaces: dict[str, str] | None = None
 
     def __iter__(self) -> Iterator[Row]:
         return self._rows()
 
     def namespaces(self) -> dict[str, str]:
-        """Each profile's primary identity namespace (``"unknown"`` when it has none)."""
+        """Each profile's primary identity namespace (``"unknown"`` when it has none): noted
+        while :meth:`load_relation` read the documents, else read now."""
+        if self._namespaces is not None:
+            return self._namespaces
         import duckdb
 
         out: dict[str, str] = {}
         con = duckdb.connect()
         try:
             for ids, raws in self._sandbox.profiles.profile_documents():
-                con.register("_tessera_chunk", pa.table({"profile_id": ids, "doc": _docs(raws)}))
-                out.update(
-                    con.execute(
-                        "SELECT profile_id, "
-                        "coalesce(json_extract_string(doc, '$.primary.namespace'), 'unknown') "
-                        "FROM _tessera_chunk"
-                    ).fetchall()
-                )
-                con.unregister("_tessera_chunk")
+                _note_namespaces(con, pa.table({"profile_id": ids, "doc": _docs(raws)}), out)
         finally:
             con.close()
         return out
@@ -70,9 +66,13 @@ class StoredProfiles:
         if "segmentMembership" in profile_schema.get("properties", {}):
             # stored profiles carry memberships that batch rows leave out: build the rows
             return load_relation(con, table, profile_schema, event_schema, iter(self))
+        import duckdb
+
         profiles, identity = self._sandbox.profiles, self._sandbox.identity
         owners: list[str] = []
         owned_by: list[str] = []
+        namespaces: dict[str, str] = {}
+        side = duckdb.connect()  # the job's namespace counts, from the documents read here
 
         def profile_chunks() -> Iterator[pa.Table]:
             for ids, raws in profiles.profile_documents():
@@ -80,7 +80,9 @@ class StoredProfiles:
                     for member in identity.members(pid):
                         owners.append(key(member.namespace, member.id))
                         owned_by.append(pid)
-                yield pa.table({"profile_id": ids, "doc": _docs(raws)})
+                chunk = pa.table({"profile_id": ids, "doc": _docs(raws)})
+                _note_namespaces(side, chunk, namespaces)
+                yield chunk
 
         def owner_chunks() -> Iterator[pa.Table]:  # filled while the profiles were read
             step = 50_000
@@ -100,14 +102,36 @@ class StoredProfiles:
                     }
                 )
 
-        return load_relation_from_documents(
-            con,
-            table,
-            profile_schema,
-            event_schema,
-            profiles=profile_chunks(),
-            owners=owner_chunks(),
-            events=event_chunks(),
-            profile_path=profiles.PROFILE_ATTRIBUTES_PATH,
-            event_path=profiles.EVENT_RECORD_PATH,
+        try:
+            loaded = load_relation_from_documents(
+                con,
+                table,
+                profile_schema,
+                event_schema,
+                profiles=profile_chunks(),
+                owners=owner_chunks(),
+                events=event_chunks(),
+                profile_path=profiles.PROFILE_ATTRIBUTES_PATH,
+                event_path=profiles.EVENT_RECORD_PATH,
+            )
+        finally:
+            side.close()
+        self._namespaces = namespaces
+        return loaded
+
+
+def _note_namespaces(con: Any, chunk: pa.Table, out: dict[str, str]) -> None:
+    """Add each profile's primary namespace in ``chunk`` (``profile_id``, ``doc``) to ``out``."""
+    con.register("_tessera_chunk", chunk)
+    try:
+        ids, found = (
+            con.sql(
+                "SELECT profile_id, coalesce(json_extract_string(doc, '$.primary.namespace'), 'unknown') "
+                "FROM _tessera_chunk"
+            )
+            .to_arrow_table()
+            .columns
         )
+        out.update(zip(ids.to_pylist(), found.to_pylist(), strict=True))
+    finally:
+        con.unregister("_tessera_chunk")

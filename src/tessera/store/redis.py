@@ -170,12 +170,14 @@ TESSERA_TABLES: dict[str, int | tuple[int, int]] = {
     "dataset_fragments": (1, 3),
     "batch_events": (1, 3),
     "memberships": 1,
+    "profile_memberships": 1,
     "profile_sample": (1, 2),
 }
 """Partition rules for Tessera's own tables. Index tables keyed ``<dataset|batch>, namespace, id,
 ...`` follow the identity, so ingesting a fragment or event stays a one-bucket (one-script) write;
-``memberships`` (``profile id, segment id``) is partitioned on the profile, so reading one
-profile's memberships (done for every profile a chunk touches) reads one bucket, not all;
+``memberships`` (``profile id, segment id``, store formats up to 3) is partitioned on the
+profile, so reading one profile's memberships (done for every profile a chunk touches) reads one
+bucket, not all; ``profile_memberships`` (format 4: one document per profile id) likewise;
 ``profile_sample`` (``hash, profile id``) lives with its profile's row, written with it."""
 
 

@@ -1,0 +1,190 @@
+"""A batch job's membership writes: every record and every change is what the per-membership rule
+(``memberships.transition``) says, in order, whether the job decides them in bulk (segments
+without ttl) or one by one (ttl); memberships stored one row per (profile, segment) by store
+formats up to 3 are migrated into the per-profile documents."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from segfakes import FakeSandbox, definition, event
+
+from tessera.model import Identity
+from tessera.ops import migrations
+from tessera.ops.migrations import CURRENT_FORMAT, FORMAT_KEY, META, stored_format
+from tessera.platform import Platform
+from tessera.segments import memberships as ms
+from tessera.settings import Settings
+from tessera.store import PointStore, WriteBatch, key
+
+T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+SEGMENTS = ("us", "bought_3h", "spend_100_1d")
+
+
+def _records(store: PointStore) -> dict[tuple[str, str], dict[str, Any]]:
+    return {(pid, sid): rec for pid, sid, rec in ms.scan_all(store)}
+
+
+def _expected(
+    before: dict[tuple[str, str], dict[str, Any]],
+    members: dict[str, set[str]],
+    ttl: dict[str, int],
+    now: datetime,
+    order: list[str],
+) -> tuple[dict[tuple[str, str], dict[str, Any]], list[tuple[str, str, str, str | None]]]:
+    """The records and changes of a job that found ``members`` (segments in the job's ``order``),
+    one membership at a time."""
+    after = dict(before)
+    changes = []
+    for sid in order:
+        recorded = {pid for pid, s in before if s == sid}
+        for pid in sorted(members[sid] | recorded):
+            old = before.get((pid, sid))
+            if old is not None and ms.expired(old, now) and pid not in members[sid]:
+                new = ms.transition(old, False, now)
+            else:
+                old = ms.as_seen(old, now) if old is not None else None
+                new = ms.transition(old, pid in members[sid], now, batch=True, ttl_days=ttl[sid])
+            if new is not None:
+                after[(pid, sid)] = new
+                previous = old.get("status") if old else None
+                if new["status"] != previous:
+                    changes.append((pid, sid, new["status"], previous))
+    return after, changes
+
+
+@pytest.mark.parametrize("us_ttl", [30, 3, 1])
+def test_job_records_and_changes_follow_the_per_membership_rule(tmp_path: Path, us_ttl: int) -> None:
+    """Jobs at uneven intervals over profiles that change between them: with a 1-day ttl, "us"
+    memberships expire between some jobs (and enter again or exit); with 3 days a confirmation
+    moves validUntil forward; 30 days is the default."""
+    sb = FakeSandbox(tmp_path)
+    ttl = {sid: 30 for sid in SEGMENTS} | {"us": us_ttl}
+    for sid in SEGMENTS:
+        sb.segments.create(definition(sid, sid, continuous=False) | {"ttlInDays": ttl[sid]}, seg_id=sid)
+    seen: list[ms.Change] = []
+    sb.segments.add_listener(lambda store, wb, changes: seen.extend(changes))
+    rnd = random.Random(7)
+    all_changes: list[tuple[str, str, str, str | None]] = []
+    for step, hours in enumerate([0, 13, 26, 60, 73, 110, 123]):
+        now = T0 + timedelta(hours=hours)
+        for i in range(20):
+            if rnd.random() < 0.6:
+                evs = [event(f"{step}-{i}", now - timedelta(hours=1), "purchase", rnd.randint(30, 90))]
+                country = rnd.choice(["US", "FR"])
+                sb.put(f"p{i:02d}", attributes={"homeAddress": {"countryCode": country}}, events=evs, now=now)
+        before = _records(sb.store)
+        seen.clear()
+        job = sb.segments.run_job(None, now=now)
+        after = _records(sb.store)
+        # who the job found in each segment: for a job over every segment, the members after it
+        members = {
+            sid: {pid for (pid, s), rec in after.items() if s == sid and rec["status"] in ms.IN}
+            for sid in SEGMENTS
+        }
+        order = [s["segmentId"] for s in job["segments"]]
+        want, changes = _expected(before, members, ttl, now, order)
+        assert after == want
+        assert [(c.profile_id, c.segment_id, c.status, c.previous) for c in seen] == changes
+        all_changes.extend(changes)
+        for pid, raw in sb.store.scan("profiles"):
+            assert orjson.loads(raw).get("segmentMembership", {}) == ms.read(sb.store, pid), pid
+    kinds = {(status, previous) for _, _, status, previous in all_changes}
+    assert {
+        ("realized", None),
+        ("existing", "realized"),
+        ("exited", "existing"),
+        ("realized", "exited"),
+    } <= kinds
+
+
+def test_job_that_changes_nothing_emits_nothing_and_keeps_every_record(tmp_path: Path) -> None:
+    sb = FakeSandbox(tmp_path)
+    for sid in SEGMENTS:
+        sb.segments.create(definition(sid, sid, continuous=False), seg_id=sid)
+    for i in range(10):
+        country = "US" if i % 2 else "FR"
+        sb.put(f"p{i}", attributes={"homeAddress": {"countryCode": country}}, now=T0)
+    sb.segments.run_job(None, now=T0)
+    sb.segments.run_job(None, now=T0 + timedelta(hours=1))  # realized -> existing
+    held = _records(sb.store)
+    seen: list[ms.Change] = []
+    sb.segments.add_listener(lambda store, wb, changes: seen.extend(changes))
+    job = sb.segments.run_job(None, now=T0 + timedelta(hours=2))
+    assert seen == [] and _records(sb.store) == held
+    assert job["metrics"]["segmentedProfileByStatusCounter"]["us"] == {"existing": 5}
+
+
+def _person(i: int) -> dict[str, Any]:
+    return {
+        "identityMap": {"CRMID": [{"id": f"c{i}", "primary": True}]},
+        "person": {"maritalStatus": "single" if i % 2 else "married"},
+    }
+
+
+def _to_format_3(store: PointStore, *, half_moved: str) -> None:
+    """Store the memberships as format 3 did, one row per (profile, segment); ``half_moved`` keeps
+    one segment in its new document, as an interrupted upgrade would leave it."""
+    wb = WriteBatch().put_json(META, FORMAT_KEY, {"version": 3, "migrated": []})
+    for pid, ups in list(ms.scan_profiles(store)):
+        first = min(ups)
+        for sid, rec in ups.items():
+            if pid == half_moved and sid == first:
+                continue
+            wb.put_json(ms.LEGACY, key(pid, sid), rec)
+        if pid == half_moved:
+            wb.put_json(ms.MEMBERSHIPS, pid, {first: ups[first]})
+        else:
+            wb.delete(ms.MEMBERSHIPS, pid)
+    store.write(wb)
+
+
+def test_format_3_memberships_are_moved_into_profile_documents_on_open(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = Settings(home=str(tmp_path / "home"), group_commit_ms=0.0)
+    with Platform(settings) as opened:
+        sb = opened.sandbox()
+        schemas = sb.schemas.ensure_standard_schemas()
+        sb.datasets.create("CRM", schemas["profile"])
+        sb.ingest.ingest_records("CRM", [_person(i) for i in range(9)])
+        for name, pql in (("single", 'person.maritalStatus = "single"'), ("any", "true")):
+            sb.segments.create(
+                {
+                    "name": name,
+                    "expression": {"type": "PQL", "format": "pql/text", "value": pql},
+                    "evaluationInfo": {"batch": {"enabled": True}, "continuous": {"enabled": False}},
+                },
+                seg_id=name,
+            )
+        job = sb.segments.run_job(None, now=T0)
+        # namespaces noted while the job read the documents for the SQL evaluation
+        assert job["metrics"]["segmentedProfileByNamespaceCounter"] == {
+            "single": {"CRMID": 4},
+            "any": {"CRMID": 9},
+        }
+        held = _records(sb.store)
+        assert len(held) == 9 + 4
+        pid = sb.identity.profile_id_of(Identity("CRMID", "c1"))
+        _to_format_3(sb.store, half_moved=pid)
+        assert not ms.any_stored(sb.store) or ms.read(sb.store, pid) == {"any": held[(pid, "any")]}
+    # small chunks: the step writes several of them, each ending between two profiles
+    monkeypatch.setitem(migrations.MIGRATIONS, 3, lambda store, wb: migrations._v3_to_v4(store, wb, chunk=4))
+    with Platform(settings) as opened:
+        sb = opened.sandbox()
+        assert stored_format(sb.store) == CURRENT_FORMAT == 4
+        assert list(sb.store.scan(ms.LEGACY)) == []
+        assert _records(sb.store) == held
+        view = sb.profiles.get(pid)
+        assert view is not None and set(view.memberships) == {"single", "any"}
+        # the next job continues from the moved memberships: nobody enters again
+        job = sb.segments.run_job(None, now=T0 + timedelta(days=1))
+        assert job["metrics"]["segmentedProfileByStatusCounter"] == {
+            "single": {"existing": 4},
+            "any": {"existing": 9},
+        }
