@@ -189,6 +189,7 @@ def demo(
     console.print(
         f"  {status.get('profiles', 0)} profiles, {graph.get('graphs', 0)} identity graphs, "
         f"links refused by the linking rules: {sum(graph.get('refused', {}).values())}"
+        + (f"; loaded in {status['seconds']} s" if "seconds" in status else "")
     )
     for seg in status.get("segments", []):
         console.print(f"  segment {seg['name']!r}: {seg['members']} members")
