@@ -229,6 +229,8 @@ class PreparedChunk:
     rows: list[tuple[int, Any]]
     """The chunk's ``(index, record)`` pairs as given."""
     now: datetime
+    cfg: _Settings
+    """The dataset's plan and switches the rows were checked with; the apply uses the same."""
     rejected: list[Rejection] = field(default_factory=list)
     indexes: list[int] = field(default_factory=list)
     records: list[dict[str, Any]] = field(default_factory=list)
@@ -250,7 +252,7 @@ def prepare_batch(
     identity namespaces.
     """
     cfg = _Settings.of(sandbox, dataset)
-    out = PreparedChunk(rows=list(rows), now=ingested_at or utcnow())
+    out = PreparedChunk(rows=list(rows), now=ingested_at or utcnow(), cfg=cfg)
     for index, raw in out.rows:
         try:
             record, event_time, identities, declared_primary = _prepare(sandbox, cfg, raw)
@@ -276,7 +278,7 @@ def apply_batch(
     """The second half of :func:`process_batch`: graph, writes, refreshes and the durable commit."""
     now = prepared.now
     result = ChunkResult()
-    cfg = _Settings.of(sandbox, dataset)
+    cfg = prepared.cfg
     plan = cfg.plan
     rejected = list(prepared.rejected)
     indexes, records, times = prepared.indexes, prepared.records, prepared.times

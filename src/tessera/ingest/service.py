@@ -301,24 +301,14 @@ class IngestService:
                 upcoming = reader.submit(read_and_check)
                 with gc_paused():
                     result = apply_batch(self._sandbox, dataset, prepared, batch_id=batch["id"])
-                self._count(batch, result, row_numbers, totals, progress)
-
-    def _count(
-        self,
-        batch: dict[str, Any],
-        result: ChunkResult,
-        row_numbers: dict[int, int],
-        totals: _Totals,
-        progress: Progress | None,
-    ) -> None:
-        totals.add(result, row_numbers)
-        wb = WriteBatch()
-        for rej in result.rejected:
-            self._sandbox.batches.record_error(wb, batch["id"], rej.index, totals.diagnostic(rej))
-        if wb.ops:
-            self._sandbox.store.write(wb)
-        if progress is not None:
-            progress(totals.seen)
+                totals.add(result, row_numbers)
+                wb = WriteBatch()
+                for rej in result.rejected:
+                    self._sandbox.batches.record_error(wb, batch["id"], rej.index, totals.diagnostic(rej))
+                if wb.ops:
+                    self._sandbox.store.write(wb)
+                if progress is not None:
+                    progress(totals.seen)
 
     def _finish(
         self, batch: dict[str, Any], totals: _Totals, seconds: float, *, files: list[str]
