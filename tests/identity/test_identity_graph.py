@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import random
+from collections import Counter
+
 import pytest
 from identity_helpers import canonical
 
@@ -233,3 +236,22 @@ def test_rows_of_one_namespace_sequence_are_judged_by_their_values_each_time() -
     assert declared.primary == I("ECID:7")
     g.set_rules(LinkingRules.of(["ECID"], ["ECID", "CRMID"], None))  # new rules: nothing remembered
     assert g.add_row(row("ECID:8, ECID:9, CRMID:d")).rejected is not None
+
+
+def test_stats_equal_a_count_over_the_components_after_random_rows_and_deletes() -> None:
+    rng = random.Random(5)
+    g = IdentityGraph(LinkingRules(unique=frozenset({"CRMID"}), priority=("CRMID", "Email", "ECID"), limit=6))
+    for _ in range(3000):
+        ids = {f"{rng.choice(['CRMID', 'Email', 'ECID', 'ECID'])}:{rng.randrange(400)}" for _ in range(3)}
+        g.add_row(row(", ".join(sorted(ids))))
+        if rng.random() < 0.05:
+            victim = I(f"ECID:{rng.randrange(400)}")
+            if g.profile_id(victim) is not None:
+                g.delete_identity(victim)
+    comps = g.components()
+    s = g.stats(top=7)
+    assert s.profiles == len(comps) and s.identities == sum(map(len, comps.values()))
+    assert s.size_histogram == dict(sorted(Counter(map(len, comps.values())).items()))
+    per_ns = Counter(i.namespace for members in comps.values() for i in members)
+    assert s.identities_per_namespace == dict(sorted(per_ns.items()))
+    assert s.largest == sorted(((pid, len(m)) for pid, m in comps.items()), key=lambda p: (-p[1], p[0]))[:7]

@@ -86,40 +86,6 @@ def identity_of_xid(xid: str) -> Identity:
     return ident
 
 
-class _Graph(IdentityGraph):
-    """The engine plus the per-component snapshot the store needs."""
-
-    def component_state(self, pid: str) -> tuple[ProfileRow, list[IdentityRow], list[LinkRow]] | None:
-        comp = self._comps.get(pid)
-        if comp is None:
-            return None
-        members = [
-            IdentityRow(self._ns_code[self._n_ns[m]], self._n_val[m], pid, self._n_first[m])
-            for m in comp.members
-        ]
-        links = []
-        for lid in comp.links:
-            info = self._link_info(lid)
-            links.append(
-                LinkRow(info.a.namespace, info.a.id, info.b.namespace, info.b.id, info.first_seen,
-                        info.last_seen, info.seq, info.dataset, info.batch)
-            )  # fmt: skip
-        return ProfileRow(pid, comp.created), members, links
-
-    def profile_size(self, pid: str) -> int:
-        comp = self._comps.get(pid)
-        return 0 if comp is None else len(comp.members)
-
-    def history_since(self, index: int) -> list[HistoryEntry]:
-        return self._history[index:]
-
-    def history_length(self) -> int:
-        return len(self._history)
-
-    def refused_counts(self) -> dict[str, int]:
-        return dict(self._refused)
-
-
 @dataclass
 class LinkOutcome:
     """What linking one row did: its primary identity and every profile it touched."""
@@ -153,7 +119,7 @@ class IdentityService:
         self._history_flushed = 0
         self._namespaces: list[Namespace] | None = None
         self._types: dict[str, IdentityType] = {}
-        self.graph: _Graph = self._load()
+        self.graph: IdentityGraph = self._load()
 
     # -- settings --------------------------------------------------------------------------------
 
@@ -449,7 +415,7 @@ class IdentityService:
         """Forget in-memory changes and rebuild the graph from the store (after a failed commit)."""
         self.graph = self._load()
 
-    def _load(self) -> _Graph:
+    def _load(self) -> IdentityGraph:
         store = self._sandbox.store
         rules = self._stored_rules()
         types = {ns.code: ns.type for ns in self.namespaces()}
@@ -463,8 +429,7 @@ class IdentityService:
         history = [HistoryEntry(*row) for _, row in scan_json(store, HISTORY)]
         meta = get_json(store, META, "state") or {"seq": 0, "refused": {}}
         state = GraphState(identities, links, profiles, history, meta["seq"], meta.get("refused", {}))
-        graph = _Graph.from_rows(state, rules, types=types)
-        assert isinstance(graph, _Graph)
+        graph = IdentityGraph.from_rows(state, rules, types=types)
         self._history_flushed = len(history)
         self._dirty.clear()
         self._gone.clear()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -37,15 +38,30 @@ def mount(app: FastAPI, platform: Platform) -> None:
 
     app.mount("/ui/static", StaticFiles(directory=STATIC_DIR), name="ui-static")
     app.include_router(router)
-    threading.Thread(target=_warm, args=(platform,), name="tessera-ui-warm-up", daemon=True).start()
+    app.state.ui_warm = threading.Event()
+
+    def start_warm_up() -> None:
+        threading.Thread(
+            target=_warm, args=(platform, app.state.ui_warm), name="tessera-ui-warm-up", daemon=True
+        ).start()
+
+    # at server start-up, when `tessera serve` / `tessera demo` have opened every sandbox; an app
+    # used without its lifespan (most tests) never warms anything behind their back
+    app.router.on_startup.append(start_warm_up)
 
 
-def _warm(platform: Platform) -> None:
-    """Compute the whole-graph statistics of the sandboxes already open (``tessera demo`` has just
-    loaded one) before the first dashboard visit: they take seconds at a million people. Opening
-    sandboxes is left to requests, so an app built in a test never opens one behind its back."""
-    for sandbox in list(getattr(platform, "_open", {}).values()):
-        try:
-            warm_up(sandbox)
-        except Exception:  # noqa: BLE001 - warming is an optimisation; a closing platform is fine
-            log.debug("UI warm-up of %s skipped", sandbox.name, exc_info=True)
+def _warm(platform: Platform, done: threading.Event) -> None:
+    """Fill the UI's caches for every open sandbox (seconds at a million people), then set ``done``.
+
+    Requests are served meanwhile; one that needs a value being computed waits for it.
+    """
+    started = time.perf_counter()
+    try:
+        for sandbox in platform.opened():
+            try:
+                warm_up(sandbox)
+            except Exception:  # noqa: BLE001 - warming is an optimisation; a closing platform is fine
+                log.debug("UI warm-up of %s skipped", sandbox.name, exc_info=True)
+    finally:
+        done.set()
+    log.info("UI caches warm in %.1f s", time.perf_counter() - started)

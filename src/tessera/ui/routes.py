@@ -15,6 +15,7 @@ import logging
 import threading
 import time
 import weakref
+from itertools import islice
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
@@ -23,6 +24,7 @@ from starlette.concurrency import run_in_threadpool
 from tessera.api.deps import SandboxDep, json_object, ok, parse_json
 from tessera.api.errors import JsonResponse
 from tessera.errors import InvalidInput, NotFound, TesseraError
+from tessera.identity.graph import IdentityGraph
 from tessera.identity.simulate import simulate
 from tessera.model import Identity, format_time, parse_time
 from tessera.platform import Sandbox
@@ -47,7 +49,9 @@ class _Memo:
     Graph statistics and the profile count are keyed by the graph's sequence number (every
     ingested row, unlink or delete bumps it); the event types seen in data by a five-minute clock
     (they only feed a picker). With ``stale_ok`` a changed version returns the previous value at
-    once and recomputes in a background thread, so pages stay fast while data streams in.
+    once and recomputes in a background thread, so pages stay fast while data streams in. One
+    computation per value runs at a time: a request arriving while the warm-up computes a
+    value waits for that result instead of starting a second computation.
     """
 
     def __init__(self) -> None:
@@ -55,19 +59,33 @@ class _Memo:
         self._values: weakref.WeakKeyDictionary[Sandbox, dict[str, tuple[Any, Any]]] = (
             weakref.WeakKeyDictionary()
         )
+        self._computing: weakref.WeakKeyDictionary[Sandbox, dict[str, threading.Lock]] = (
+            weakref.WeakKeyDictionary()
+        )
         self._running: set[tuple[int, str]] = set()
 
     def get(self, name: str, sandbox: Sandbox, version: Any, compute: Any, *, stale_ok: bool = False) -> Any:
-        with self._lock:
-            hit = self._values.get(sandbox, {}).get(name)
+        hit = self._hit(name, sandbox)
         if hit is not None and hit[0] == version:
             return hit[1]
         if hit is not None and stale_ok:
             self._refresh(name, sandbox, version, compute)
             return hit[1]
-        value = compute()
-        self._put(name, sandbox, version, value)
-        return value
+        with self._computing_lock(name, sandbox):
+            hit = self._hit(name, sandbox)  # computed while this request waited
+            if hit is not None and (hit[0] == version or stale_ok):
+                return hit[1]
+            value = compute()
+            self._put(name, sandbox, version, value)
+            return value
+
+    def _hit(self, name: str, sandbox: Sandbox) -> tuple[Any, Any] | None:
+        with self._lock:
+            return self._values.get(sandbox, {}).get(name)
+
+    def _computing_lock(self, name: str, sandbox: Sandbox) -> threading.Lock:
+        with self._lock:
+            return self._computing.setdefault(sandbox, {}).setdefault(name, threading.Lock())
 
     def _put(self, name: str, sandbox: Sandbox, version: Any, value: Any) -> None:
         with self._lock:
@@ -82,7 +100,8 @@ class _Memo:
 
         def run() -> None:
             try:
-                self._put(name, sandbox, version, compute())
+                with self._computing_lock(name, sandbox):
+                    self._put(name, sandbox, version, compute())
             except Exception:  # noqa: BLE001 - a failed refresh keeps the previous value
                 log.debug("UI cache refresh of %s failed", name, exc_info=True)
             finally:
@@ -112,10 +131,24 @@ def profile_count(sandbox: Sandbox) -> int:
 
 
 def warm_up(sandbox: Sandbox) -> None:
-    """Fill the caches the dashboard and builder read (called in a thread when the UI mounts)."""
+    """Fill what the pages read before anyone asks, so first visits are as fast as later ones.
+
+    The dashboard's graph statistics and profile count, the builder's event types, the profile
+    page's autocomplete index per namespace, and one size estimate (the first read of the
+    profile sample and the first query compiled). At a million people these take seconds when
+    cold; the server runs this in a thread as it starts.
+    """
     graph_stats(sandbox)
     profile_count(sandbox)
     _MEMO.get("eventTypes", sandbox, int(time.time() // 300), lambda: _event_types(sandbox))
+    for ns in sandbox.identity.namespaces():
+        _SUGGEST.find(sandbox, ns.code, "", 1)
+    if sandbox.segments is not None:
+        saved = sandbox.segments.definitions.all()
+        expression = saved[0]["expression"]["value"] if saved else "true"
+        fmt = saved[0]["expression"].get("format", "pql/text") if saved else "pql/text"
+        bound = sandbox.settings.estimate_sample_size
+        sandbox.segments.preview(expression, fmt, sample_size=1, max_profiles=bound)
 
 
 def _segments(sandbox: Sandbox) -> Any:
@@ -280,22 +313,57 @@ async def simulate_graph(request: Request) -> JsonResponse:
 
 
 class _Suggestions:
-    """Sorted identity values per namespace, rebuilt when the namespace's node count changes."""
+    """Identity values per namespace for autocomplete: a sorted list plus the values seen since.
+
+    The graph only ever appends values, so each call fetches just the new ones and scans them
+    (a tail up to :attr:`TAIL` long) next to a binary search of the sorted part; the tail is
+    merged into the sorted part when it grows past that. A keystroke never re-sorts a million
+    values, even while data streams in.
+    """
+
+    TAIL = 20_000
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._cache: dict[tuple[int, str], tuple[int, list[str]]] = {}
+        # per graph object: a reloaded graph (new object) starts a new index
+        self._index: weakref.WeakKeyDictionary[IdentityGraph, dict[str, tuple[int, list[str], list[str]]]] = (
+            weakref.WeakKeyDictionary()
+        )
 
-    def values(self, sandbox: Sandbox, namespace: str) -> list[str]:
+    def find(self, sandbox: Sandbox, namespace: str, prefix: str, limit: int) -> list[str]:
+        """Up to ``limit`` values starting with ``prefix`` (sorted) whose identity is in a graph.
+
+        Identities that left the graph (deleted by a privacy job, dropped by the rules) are not
+        offered: autocomplete must not bring back what was removed.
+        """
         graph = sandbox.identity.graph
-        index = getattr(graph, "_ns_idx", {}).get(namespace)
-        interned: dict[str, int] = graph._intern[index] if index is not None else {}
-        cache_key = (id(graph), namespace)
+        ordered, tail = self._current(graph, namespace)
+        start = bisect.bisect_left(ordered, prefix)
+        found: list[str] = []
+        for value in ordered[start:]:
+            if not value.startswith(prefix) or len(found) >= 4 * limit:
+                break
+            found.append(value)
+        found += [value for value in tail if value.startswith(prefix)]
+        found.sort()
+        live = (v for v in found if graph.profile_id(Identity(namespace, v)) is not None)
+        return list(islice(live, limit))
+
+    def _current(self, graph: IdentityGraph, namespace: str) -> tuple[list[str], list[str]]:
         with self._lock:
-            cached = self._cache.get(cache_key)
-            if cached is None or cached[0] != len(interned):
-                cached = self._cache[cache_key] = (len(interned), sorted(interned))
-            return cached[1]
+            per_graph = self._index.setdefault(graph, {})
+            seen, ordered, tail = per_graph.get(namespace, (0, [], []))
+            new = graph.values(namespace, seen)
+            if new:
+                seen += len(new)
+                tail = tail + new
+                if len(tail) > self.TAIL or not ordered:
+                    # two sorted runs: the sort merges them in one linear pass
+                    ordered = ordered + sorted(tail)
+                    ordered.sort()
+                    tail = []
+                per_graph[namespace] = (seen, ordered, tail)
+            return ordered, tail
 
 
 _SUGGEST = _Suggestions()
@@ -310,13 +378,7 @@ def suggest(
 ) -> JsonResponse:
     """Known identity values of a namespace starting with ``prefix`` (autocomplete)."""
     sandbox.identity.namespace(namespace)
-    values = _SUGGEST.values(sandbox, namespace)
-    start = bisect.bisect_left(values, prefix)
-    found = []
-    for value in values[start : start + limit]:
-        if not value.startswith(prefix):
-            break
-        found.append(value)
+    found = _SUGGEST.find(sandbox, namespace, prefix, limit)
     return ok({"namespace": namespace, "values": found})
 
 
