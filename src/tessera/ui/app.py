@@ -10,6 +10,7 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.responses import FileResponse, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.concurrency import run_in_threadpool
 
 from tessera.platform import Platform
 from tessera.ui.routes import router, warm_up
@@ -40,28 +41,26 @@ def mount(app: FastAPI, platform: Platform) -> None:
     app.include_router(router)
     app.state.ui_warm = threading.Event()
 
-    def start_warm_up() -> None:
-        threading.Thread(
-            target=_warm, args=(platform, app.state.ui_warm), name="tessera-ui-warm-up", daemon=True
-        ).start()
+    async def warm_before_serving() -> None:
+        await run_in_threadpool(_warm, platform, app.state.ui_warm)
 
-    # at server start-up, when `tessera serve` / `tessera demo` have opened every sandbox; an app
-    # used without its lifespan (most tests) never warms anything behind their back
-    app.router.on_startup.append(start_warm_up)
+    # At start-up, once `tessera serve` / `tessera demo` have opened every sandbox, and before the
+    # server accepts connections: the first visit is then as fast as the next (at a million
+    # people the caches take seconds to fill, next to a minute or two of loading the graph). An
+    # app used without its lifespan (most tests) never warms anything behind their back.
+    app.router.on_startup.append(warm_before_serving)
 
 
 def _warm(platform: Platform, done: threading.Event) -> None:
-    """Fill the UI's caches for every open sandbox (seconds at a million people), then set ``done``.
-
-    Requests are served meanwhile; one that needs a value being computed waits for it.
-    """
+    """Fill the UI's caches for every open sandbox, then set ``done``."""
     started = time.perf_counter()
     try:
         for sandbox in platform.opened():
             try:
                 warm_up(sandbox)
             except Exception:  # noqa: BLE001 - warming is an optimisation; a closing platform is fine
-                log.debug("UI warm-up of %s skipped", sandbox.name, exc_info=True)
+                log.warning("UI warm-up of sandbox %s failed; pages compute on first visit", sandbox.name,
+                            exc_info=True)  # fmt: skip
     finally:
         done.set()
     log.info("UI caches warm in %.1f s", time.perf_counter() - started)
