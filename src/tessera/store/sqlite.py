@@ -77,7 +77,8 @@ class SqliteStore:
 
     Args:
         path: database file (created with its folder when missing).
-        group_commit_ms: how long a leader lingers for more batches when others are waiting.
+        group_commit_ms: how long a leader lingers for more batches while writes are arriving
+            from several threads at once (the last commit took more than one batch).
         synchronous_full: fsync every commit (survives power loss, slower).
     """
 
@@ -93,6 +94,7 @@ class SqliteStore:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._sync = "FULL" if synchronous_full else "NORMAL"
         self._group_commit_s = group_commit_ms / 1000.0
+        self._concurrent = False  # did the last commit carry batches of several writers?
         self._writer = self._connect(cache_mib=64)
         self._tables: set[str] = {
             row[0][2:]
@@ -310,15 +312,19 @@ class SqliteStore:
             raise _write_error(pending.error) from pending.error
 
     def _lead(self) -> None:
-        if self._group_commit_s > 0:
+        # Linger for company only while writers are actually concurrent: a lone writer (the
+        # ingestion flow commits under the sandbox's write lock, so its writes never overlap)
+        # would otherwise pay the whole window on every commit.
+        if self._group_commit_s > 0 and self._concurrent:
             with self._queue_lock:
                 waiting = len(self._queue)
-            if waiting == 1 and threading.active_count() > 1:
+            if waiting == 1:
                 time.sleep(self._group_commit_s)
         with self._queue_lock:
             group, self._queue = self._queue, []
         if not group:
             return
+        self._concurrent = len(group) > 1
         try:
             self._commit(group)
         except sqlite3.Error as exc:
