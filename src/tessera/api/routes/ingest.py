@@ -19,6 +19,7 @@ from starlette.concurrency import run_in_threadpool
 
 from tessera.api.deps import SandboxDep, empty, json_object, ok, op, parse_json
 from tessera.api.errors import JsonResponse
+from tessera.api.stream_batcher import batcher_of
 from tessera.catalog.ids import epoch_ms, new_id
 from tessera.errors import Conflict, InvalidInput, NotFound, PayloadTooLarge
 from tessera.platform import Sandbox
@@ -382,11 +383,8 @@ async def collect_one(
     received = epoch_ms()
     message = parse_json(await request.body())
 
-    def run() -> dict[str, Any]:
-        inlet = sandbox.ingest.inlet(inletId)
-        return sandbox.ingest.stream([message], dataset_id=inlet.get("datasetId"))[0]
-
-    result = await run_in_threadpool(run)
+    inlet = sandbox.ingest.inlet(inletId)
+    [result] = await batcher_of(request.app.state).stream(sandbox, [message], inlet.get("datasetId"))
     if "xactionId" not in result:
         status = int(result.get("statusCode", 400))
         error: Any = (
@@ -441,25 +439,23 @@ async def collect_batch(inletId: str, request: Request, sandbox: SandboxDep) -> 
         )
     limit = sandbox.settings.max_streaming_message_bytes
 
-    def run() -> list[dict[str, Any]]:
-        inlet = sandbox.ingest.inlet(inletId)
-        results: list[dict[str, Any]] = [{} for _ in messages]
-        keep: list[int] = []
-        for i, message in enumerate(messages):
-            if len(orjson.dumps(message)) > limit:
-                results[i] = {
-                    "statusCode": PayloadTooLarge.status,
-                    "message": f"Message is larger than {limit} bytes",
-                }
-            else:
-                keep.append(i)
-        if keep:
-            streamed = sandbox.ingest.stream([messages[i] for i in keep], dataset_id=inlet.get("datasetId"))
-            for i, result in zip(keep, streamed, strict=True):
-                results[i] = result
-        return results
-
-    results = await run_in_threadpool(run)
+    inlet = sandbox.ingest.inlet(inletId)
+    results: list[dict[str, Any]] = [{} for _ in messages]
+    keep: list[int] = []
+    for i, message in enumerate(messages):
+        if len(orjson.dumps(message)) > limit:
+            results[i] = {
+                "statusCode": PayloadTooLarge.status,
+                "message": f"Message is larger than {limit} bytes",
+            }
+        else:
+            keep.append(i)
+    if keep:
+        streamed = await batcher_of(request.app.state).stream(
+            sandbox, [messages[i] for i in keep], inlet.get("datasetId")
+        )
+        for i, result in zip(keep, streamed, strict=True):
+            results[i] = result
     return ok(
         {
             "inletId": inletId,
