@@ -11,10 +11,7 @@ with a reason and never stops the good rows of the chunk.
 
 from __future__ import annotations
 
-import gc
-import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -356,36 +353,6 @@ def process_batch(
     return apply_batch(sandbox, dataset, prepared, batch_id=batch_id, upsert_deletes=upsert_deletes)
 
 
-_gc_pause_lock = threading.Lock()
-_gc_pauses = 0
-_gc_was_enabled = False
-
-
-@contextmanager
-def gc_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector for one chunk of a batch.
-
-    Records hold no reference cycles, but reading and ingesting a chunk allocates ~10^5
-    containers, which triggers repeated full collections over the whole heap (the identity graph
-    included): measured ~15% of a chunk's time. The collector is process-wide while a batch
-    reads on one thread and applies on another, so pauses are counted: the last one to end
-    restores the collector.
-    """
-    global _gc_pauses, _gc_was_enabled
-    with _gc_pause_lock:
-        if _gc_pauses == 0:
-            _gc_was_enabled = gc.isenabled()
-            gc.disable()
-        _gc_pauses += 1
-    try:
-        yield
-    finally:
-        with _gc_pause_lock:
-            _gc_pauses -= 1
-            if _gc_pauses == 0 and _gc_was_enabled:
-                gc.enable()
-
-
 def _finish_chunk(
     sandbox: Sandbox,
     staged: StagedStore,
@@ -421,7 +388,6 @@ __all__ = [
     "PreparedChunk",
     "Rejection",
     "apply_batch",
-    "gc_paused",
     "prepare_batch",
     "process_batch",
     "process_chunk",

@@ -16,10 +16,8 @@ reason text), rows whose primary identity is decided by comparing values, and th
 
 from __future__ import annotations
 
-import gc
 from array import array
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from itertools import chain, repeat
 from typing import NamedTuple, TypeAlias
@@ -30,6 +28,7 @@ from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import connected_components
 
 from tessera.errors import InvalidInput
+from tessera.gc_pause import gc_paused
 from tessera.identity.graph import (
     _PENDING,
     GraphChanges,
@@ -113,7 +112,7 @@ def resolve_bulk(
     >>> [len(m) for m in g.components().values()]
     [3]
     """
-    with _gc_paused():
+    with gc_paused():
         n_rows = len(rows)
         offsets = np.zeros(n_rows + 1, dtype=np.int64)
         np.cumsum(np.fromiter(map(len, rows), dtype=np.int64, count=n_rows), out=offsets[1:])
@@ -185,21 +184,8 @@ def resolve_columns(
     >>> r.primary.tolist(), [len(m) for m in g.components().values()]
     ([1, 2], [3])
     """
-    with _gc_paused():
+    with gc_paused():
         return _resolve(graph, offsets, namespaces, values, ts, dataset, batch, declared, record)
-
-
-@contextmanager
-def _gc_paused() -> Iterator[None]:
-    # A batch allocates ~10^5 lists and components and makes no reference cycles; left on, the
-    # cyclic collector repeatedly walks the whole heap (graph included) while it does.
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def _resolve(

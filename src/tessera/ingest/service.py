@@ -22,10 +22,10 @@ from tessera.flow import (
     PreparedChunk,
     Rejection,
     apply_batch,
-    gc_paused,
     prepare_batch,
     process_chunk,
 )
+from tessera.gc_pause import gc_paused
 from tessera.ingest.coalesce import StreamGroups
 from tessera.ingest.files import Staging, format_of
 from tessera.store import WriteBatch, get_json, scan_json
