@@ -176,6 +176,7 @@ def op(
     body_required: bool = True,
     description: str = "OK",
     extra: dict[int, dict[str, Any]] | None = None,
+    parameters: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """Route-decorator keyword arguments documenting one operation.
 
@@ -188,6 +189,8 @@ def op(
         body_required: whether the documented request body is required.
         description: what the success response means.
         extra: more documented responses (e.g. ``{204: {"description": ...}}``).
+        parameters: parameters the route reads itself rather than declaring them (hot routes:
+            see :func:`sandbox_of`), so the OpenAPI document still lists them.
     """
     content: dict[str, Any] = (
         {"application/json": {"schema": schema_of(example), "example": example}}
@@ -213,4 +216,6 @@ def op(
                 "content": {"application/json": {"schema": schema_of(body), "example": body}},
             }
         }
+    if parameters:
+        kwargs.setdefault("openapi_extra", {})["parameters"] = parameters
     return kwargs

@@ -17,7 +17,7 @@ from fastapi import APIRouter, Header, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
-from tessera.api.deps import SandboxDep, empty, json_object, ok, op, parse_json
+from tessera.api.deps import SANDBOX_HEADER, SandboxDep, empty, json_object, ok, op, parse_json, sandbox_of
 from tessera.api.errors import JsonResponse
 from tessera.api.stream_batcher import batcher_of
 from tessera.catalog.ids import epoch_ms, new_id
@@ -352,6 +352,15 @@ def get_connection(connectionId: str, sandbox: SandboxDep) -> JsonResponse:  # n
 
 
 # -- streaming collection -----------------------------------------------------------------------
+SYNC_VALIDATION_PARAM = {
+    "name": "syncValidation",
+    "in": "query",
+    "required": False,
+    "description": "true: answer with a syncValidation block",
+    "schema": {"type": "string"},
+}
+
+
 def _sync_validation_flag(value: str | None) -> bool:
     return (value or "").lower() == "true"
 
@@ -366,21 +375,18 @@ def _sync_validation_flag(value: str | None) -> bool:
         },
         body=ENVELOPE_EXAMPLE,
         errors=(400, 404, 413),
+        parameters=[SYNC_VALIDATION_PARAM, SANDBOX_HEADER],
     ),
     tags=["Streaming collection"],
     summary="Send one streaming message",
 )
-async def collect_one(
-    inletId: str,  # noqa: N803
-    request: Request,
-    sandbox: SandboxDep,
-    syncValidation: Annotated[
-        str | None, Query(description="true: answer with a syncValidation block")
-    ] = None,  # noqa: N803
-) -> JsonResponse:
+async def collect_one(inletId: str, request: Request) -> JsonResponse:  # noqa: N803
     """Validate and store one message (the reference envelope, or a bare record when the
     connection names a dataset). 400 with the reason and field path when it is refused."""
+    # The hottest route: the sandbox and the query flag are read directly, without FastAPI's
+    # dependency solving (a sixth of the event loop's time per message under load).
     received = epoch_ms()
+    sandbox = sandbox_of(request)
     message = parse_json(await request.body())
 
     inlet = sandbox.ingest.inlet(inletId)
@@ -394,7 +400,7 @@ async def collect_one(
         )
         raise error
     body: dict[str, Any] = {"inletId": inletId, "xactionId": result["xactionId"], "receivedTimeMs": received}
-    if _sync_validation_flag(syncValidation):
+    if _sync_validation_flag(request.query_params.get("syncValidation")):
         body["syncValidation"] = {"status": "pass"}
     return ok(body)
 
@@ -418,14 +424,16 @@ async def collect_one(
         status=207,
         body={"messages": [ENVELOPE_EXAMPLE]},
         errors=(400, 404, 413),
+        parameters=[SANDBOX_HEADER],
     ),
     tags=["Streaming collection"],
     summary="Send many streaming messages (207 per-message results)",
 )
-async def collect_batch(inletId: str, request: Request, sandbox: SandboxDep) -> JsonResponse:  # noqa: N803
+async def collect_batch(inletId: str, request: Request) -> JsonResponse:  # noqa: N803
     """Validate and store each message on its own: one bad message never refuses the others.
     Each message over ``max_streaming_message_bytes`` gets a 413 entry."""
     received = epoch_ms()
+    sandbox = sandbox_of(request)
     body = json_object(parse_json(await request.body()))
     messages = body.get("messages")
     if not isinstance(messages, list):
