@@ -7,6 +7,7 @@ its own in-memory identity graph; only Redis is shared.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from tests.conftest import crm_record, ecid, web_event
@@ -49,7 +50,8 @@ def test_second_process_sees_the_first_ones_links(redis_standalone: RedisServer,
         ts = "2026-11-01T10:00:00Z"
         sb.ingest.stream([web_event("e1", ecid(1), ts, Email="k@x.com")], dataset_id=web["id"])
         sa.ingest.stream([web_event("e2", ecid(2), ts, CRMID="kevin")], dataset_id=web["id"])
-        assert b.coordinators["prod"].refreshes >= 1 and a.coordinators["prod"].refreshes >= 1
+        # b re-opened (a had created the default merge policy), a took b's link from its change note
+        assert b.coordinators["prod"].refreshes >= 1 and a.coordinators["prod"].catch_ups >= 1
         expected = [sorted(["CRMID:kevin", "Email:k@x.com", f"ECID:{ecid(1)}", f"ECID:{ecid(2)}"])]
         assert _graph(a) == expected
         b.sandbox().identity  # noqa: B018 - b catches up on read
@@ -67,6 +69,61 @@ def test_second_process_sees_the_first_ones_links(redis_standalone: RedisServer,
         assert _graph(fresh) == expected
     finally:
         fresh.close()
+
+
+def _state(platform: Platform) -> tuple[Any, ...]:
+    graph = platform.sandbox().identity.graph
+    comps = {pid: sorted(str(i) for i in members) for pid, members in graph.components().items()}
+    links = sorted((str(li.a), str(li.b), li.first_seen, li.last_seen, li.seq) for li in graph.links())
+    return comps, links, graph.seq, graph.profile_history(), graph.refused_counts()
+
+
+@pytest.mark.timeout(120)
+def test_processes_take_each_others_commits_from_change_notes(
+    redis_standalone: RedisServer, tmp_path: Path
+) -> None:
+    a = DistributedPlatform(_settings(tmp_path, redis_standalone, "a"), role="worker")
+    b = DistributedPlatform(_settings(tmp_path, redis_standalone, "b"), role="worker")
+    try:
+        sa = a.sandbox()
+        schemas = sa.schemas.ensure_standard_schemas()
+        crm = sa.datasets.create("CRM", schemas["profile"])
+        loyalty = sa.datasets.create("Loyalty", schemas["profile"])
+        web = sa.datasets.create("Web", schemas["event"])
+        sa.identity.set_rules(unique=["CRMID"], priority=["CRMID", "Email", "ECID"])
+        sa.ingest.stream([crm_record("setup", "setup@x.com")], dataset_id=crm["id"])  # default policy made
+        sb = b.sandbox()
+        ca, cb = a.coordinators["prod"], b.coordinators["prod"]
+        reopened = (ca.refreshes, cb.refreshes)
+        ts = "2026-11-01T10:00:00Z"
+        steps = [
+            (sa, crm, crm_record("kevin", "k@x.com", "Kevin")),
+            (sb, web, web_event("e1", ecid(1), ts, Email="k@x.com")),  # joins a's component
+            (sa, web, web_event("e2", ecid(2), ts)),
+            (sb, web, web_event("e3", ecid(2), ts, Email="k@x.com")),  # merges two components
+            (sa, loyalty, crm_record("kevin", "k@x.com", "Kev", loyalty={"tier": "gold"})),
+            (sb, crm, crm_record("ann", "k@x.com", "Ann")),  # a second CRMID: the rules split it off
+            (sa, web, web_event("e4", ecid(3), ts, CRMID="ann")),
+        ]
+        for sandbox, dataset, record in steps:
+            [result] = sandbox.ingest.stream([record], dataset_id=dataset["id"])
+            assert "xactionId" in result, result
+        b.refresh_if_stale("prod")
+        a.refresh_if_stale("prod")
+        assert (ca.refreshes, cb.refreshes) == reopened  # nothing re-opened after the set-up
+        assert ca.catch_ups >= 3 and cb.catch_ups >= 3
+        fresh = Platform(_settings(tmp_path, redis_standalone, "c"))
+        try:
+            assert _state(a) == _state(fresh) == _state(b)
+        finally:
+            fresh.close()
+        # b's fragment index learnt of a's loyalty fragment: its merged view has both datasets
+        kevin = b.sandbox().profiles.get(Identity("CRMID", "kevin"))
+        assert kevin is not None
+        assert set(kevin.sources) == {crm["id"], loyalty["id"]}
+    finally:
+        a.close()
+        b.close()
 
 
 def test_distributed_platform_refuses_the_embedded_store(tmp_path: Path) -> None:

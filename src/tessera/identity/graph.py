@@ -1438,6 +1438,7 @@ class IdentityGraph:
         ns_idx, intern, n_comp = self._ns_idx, self._intern, self._n_comp
         lk, la, lb = self._lk, self._la, self._lb
         lfirst, llast, lseq, lds, lbatch = self._lfirst, self._llast, self._lseq, self._lds, self._lbatch
+        free = self._lfree
         for ns_a, id_a, ns_b, id_b, first, last, seq, dataset, batch in links:
             nsa, nsb = ns_idx.get(ns_a), ns_idx.get(ns_b)
             a = None if nsa is None else intern[nsa].get(id_a)
@@ -1448,13 +1449,60 @@ class IdentityGraph:
             assert a is not None and b is not None
             if b < a:
                 a, b = b, a
-            lid = len(la)
-            la.append(a)
-            lb.append(b)
-            lfirst.append(first)
-            llast.append(last)
-            lseq.append(seq)
-            lds.append(dataset)
-            lbatch.append(batch)
+            if free:  # slots of links dropped earlier (catch_up replaces components in place)
+                lid = free.pop()
+                la[lid], lb[lid], lfirst[lid], llast[lid], lseq[lid] = a, b, first, last, seq
+                lds[lid], lbatch[lid] = dataset, batch
+            else:
+                lid = len(la)
+                la.append(a)
+                lb.append(b)
+                lfirst.append(first)
+                llast.append(last)
+                lseq.append(seq)
+                lds.append(dataset)
+                lbatch.append(batch)
             lk[a << 32 | b] = lid
             owner.links.append(lid)
+
+    def replace_components(
+        self,
+        profile_ids: Iterable[str],
+        components: Iterable[tuple[str, int, Iterable[Sequence[Any]], Iterable[Sequence[Any]]]],
+        *,
+        history: Iterable[HistoryEntry] = (),
+        seq: int | None = None,
+        refused: Mapping[str, int] | None = None,
+    ) -> None:
+        """Bring this engine up to date with components another process changed.
+
+        Every component in ``profile_ids`` is dropped (identities and links), then ``components``
+        (same shape as :meth:`from_components`: the stored state of those that still exist) are
+        loaded in their place; ``history`` is appended and the counters set. The caller passes
+        every component the other process wrote or deleted, so each identity that moved left a
+        component listed here. Nothing is journaled: the state comes from the store.
+        """
+        n_comp, n_first = self._n_comp, self._n_first
+        for pid in profile_ids:
+            comp = self._comps.pop(pid, None)
+            if comp is None:
+                continue
+            for m in comp.members:
+                if n_comp[m] is comp:
+                    n_comp[m] = None
+                    n_first[m] = -1
+            la, lb, lk, free = self._la, self._lb, self._lk, self._lfree
+            for lid in comp.links:
+                del lk[la[lid] << 32 | lb[lid]]
+                la[lid] = lb[lid] = -1
+                free.append(lid)
+        links: list[Sequence[Any]] = []
+        for pid, created, members, comp_links in components:
+            self._add_members(pid, created, members)
+            links.extend(comp_links)
+        self._add_links(links)
+        self._history.extend(history)
+        if seq is not None:
+            self._seq = seq
+        if refused is not None:
+            self._refused = Counter(refused)

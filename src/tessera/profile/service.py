@@ -111,6 +111,15 @@ class ProfileService:
             self._with_fragments = index
         return self._with_fragments
 
+    def note_fragments(self, keys: Iterable[str]) -> None:
+        """Another process stored fragments under these ``dataset_fragments`` keys: add them to the
+        in-memory index (when it is loaded; else it is read whole on first use)."""
+        if self._with_fragments is None:
+            return
+        for k in keys:
+            ds, ident = k.split(KEY_SEP, 1)
+            self._index_fragment(ident, ds)
+
     def _index_fragment(self, ident_key: str, dataset_id: str) -> None:
         index = self._fragment_index()
         datasets = index.get(ident_key)

@@ -11,11 +11,14 @@ shared (Redis) each sandbox gets a :class:`SandboxCoordinator`, which replaces
   sandbox, renewed by a thread while held and released on exit. A holder that dies frees it after
   ``ttl_s``.
 * **Write epoch.** Each batch committed under the lock also stores ``epoch + 1`` in the table
-  :data:`EPOCH_TABLE`, in the same atomic write as the data. A process remembers the epoch its
-  in-memory state reflects; on acquiring the lock it reads the stored epoch and, when it differs,
-  re-opens the sandbox's services from the store before touching anything. Because the epoch is
-  committed atomically with the data, a writer that dies after its commit still leaves the epoch
-  bumped, so nobody keeps working from a graph that lacks that commit.
+  :data:`EPOCH_TABLE`, in the same atomic write as the data, and a change note for that epoch
+  (:class:`ChangeNote`: the identity components, history rows and fragment-index entries it
+  wrote, or "full" when it wrote other cached state such as linking rules or merge policies). A
+  process remembers the epoch its in-memory state reflects; on acquiring the lock it reads the
+  stored epoch and, when it differs, applies the notes of the epochs in between (re-reading only
+  those components) — or re-opens the sandbox's services from the store when a note says "full"
+  or is gone. Because epoch and note are committed atomically with the data, a writer that dies
+  after its commit still leaves them, so nobody keeps working from a graph that lacks that commit.
 * **Configuration epoch.** Writes made without the lock (creating a dataset, a segment, a merge
   policy, a schema; recording a refused message) increment a Redis counter after they commit;
   both numbers together decide freshness. (A process that dies between such a write and the
@@ -28,9 +31,9 @@ shared (Redis) each sandbox gets a :class:`SandboxCoordinator`, which replaces
   that gets it runs the round, so a due schedule runs and a webhook batch is sent once.
 
 The lock serialises writes to one sandbox across all processes. Workers still give failover and
-parallel consumption, parsing and envelope checks, and different sandboxes write in parallel; the
-re-open after another process wrote costs a full graph load, which is the price of correctness
-without a shared graph engine (see ``docs/scaling.md``).
+parallel consumption, parsing and envelope checks, and different sandboxes write in parallel.
+Taking over the lock after another process wrote costs reading the components it changed (a
+full graph load only after a configuration change), see ``docs/scaling.md``.
 """
 
 from __future__ import annotations
@@ -43,6 +46,8 @@ from contextlib import contextmanager
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+import orjson
+
 from tessera.errors import StorageError
 from tessera.store.base import WriteBatch
 
@@ -54,6 +59,27 @@ log = logging.getLogger("tessera.scaleout")
 
 EPOCH_TABLE = "scaleout_epoch"
 """Point-store table holding the sandbox's write epoch under key ``data``."""
+
+CHANGES_TABLE = "scaleout_changes"
+"""Per write epoch (key: the epoch, zero-padded), what that commit changed of the state processes
+keep in memory: written with the data, read by processes catching up (see :class:`ChangeNote`)."""
+
+KEEP_CHANGES = 10_000
+"""Change notes kept; a process further behind than that re-opens the sandbox instead."""
+
+# Tables whose rows no process keeps in memory: every read goes to the store, so another
+# process's writes to them need nothing done. Anything written under the lock that is neither
+# here nor handled by ChangeNote makes the others re-open the whole sandbox (always correct).
+READ_THROUGH = frozenset(
+    {
+        "events", "event_ids", "batch_events", "fragments", "fragment_versions", "profile_meta",
+        "profiles", "profile_sample", "alerts", "profile_memberships", "memberships",
+        "segment_state", "segment_due", "segment_due_profile", "computed_values", "outbox",
+        "outbox_seq", "destination_state", "stream_applied", "stream_seen", "stream_errors",
+        "batches", "batch_errors", "segment_jobs", "segment_previews", "exports", "privacy_jobs",
+        "profile_system_jobs", "ops_ready", EPOCH_TABLE, CHANGES_TABLE,
+    }
+)  # fmt: skip
 
 
 def refresh_sandbox(sandbox: Sandbox) -> None:
@@ -74,6 +100,69 @@ def refresh_sandbox(sandbox: Sandbox) -> None:
         # timer thread (a tick entering the write lock), which must neither join itself nor go
         # on evaluating with a discarded service's definitions.
         sandbox.segments.reload()
+
+
+class ChangeNote:
+    """What one commit changed of the in-memory state (graph and fragment index), or ``full``.
+
+    Built from the commit's own batch, so it cannot miss a write: identity components written or
+    deleted (``id_components``), history rows appended (``id_history``), fragment index entries
+    (``dataset_fragments``); ``id_meta`` is re-read on every catch-up. Any other table outside
+    :data:`READ_THROUGH` sets ``full``.
+    """
+
+    HANDLED = frozenset({"id_components", "id_history", "id_meta", "dataset_fragments"})
+
+    def __init__(self) -> None:
+        self.components: set[str] = set()
+        self.history: set[str] = set()
+        self.fragments: set[str] = set()
+        self.full = False
+
+    @classmethod
+    def of(cls, batch: WriteBatch) -> ChangeNote:
+        note = cls()
+        for table, key_, _ in batch.ops:
+            if table == "id_components":
+                note.components.add(key_)
+            elif table == "id_history":
+                note.history.add(key_)
+            elif table == "dataset_fragments":
+                note.fragments.add(key_)
+            elif table not in READ_THROUGH and table not in cls.HANDLED:
+                note.full = True
+        return note
+
+    def add(self, other: ChangeNote) -> None:
+        self.components |= other.components
+        self.history |= other.history
+        self.fragments |= other.fragments
+        self.full = self.full or other.full
+
+    def to_json(self) -> bytes:
+        if self.full:
+            return orjson.dumps({"full": True})
+        return orjson.dumps(
+            {"c": sorted(self.components), "h": sorted(self.history), "f": sorted(self.fragments)}
+        )
+
+    @classmethod
+    def from_json(cls, raw: bytes) -> ChangeNote:
+        doc = orjson.loads(raw)
+        note = cls()
+        note.full = bool(doc.get("full"))
+        note.components, note.history, note.fragments = (
+            set(doc.get("c", ())),
+            set(doc.get("h", ())),
+            set(doc.get("f", ())),
+        )
+        return note
+
+
+def catch_up(sandbox: Sandbox, note: ChangeNote) -> None:
+    """Apply another process's commits (their merged note) to this process's in-memory state."""
+    sandbox.identity.catch_up(note.components, note.history)
+    sandbox.profiles.note_fragments(note.fragments)
 
 
 class SandboxCoordinator:
@@ -117,6 +206,8 @@ class SandboxCoordinator:
         self._timers_key = f"{store.namespace}:timers"
         self.refreshes = 0
         """How many times this process re-opened the sandbox because another process wrote."""
+        self.catch_ups = 0
+        """How many times it applied other processes' change notes instead of re-opening."""
         self.lost_lock = 0
         """Times the lock had expired before release (a pause longer than ``ttl_s``; logged)."""
         self.timer_rounds = 0
@@ -230,11 +321,33 @@ class SandboxCoordinator:
     def _refresh_locked(self, *, config_only: bool = False) -> None:
         data, config = self._current()
         stale = config != self._config or (not config_only and data != self._data)
-        if stale:
+        if not stale:
+            return
+        note = self._changes_since(data) if config == self._config else None
+        if note is not None:
+            catch_up(self._sandbox, note)
+            self.catch_ups += 1
+        else:
             refresh_sandbox(self._sandbox)
             self.refreshes += 1
-            with self._state:
-                self._data, self._config = data, config
+        with self._state:
+            self._data, self._config = data, config
+
+    def _changes_since(self, data: int) -> ChangeNote | None:
+        """The merged notes of the epochs after ours up to ``data``; ``None`` when a re-open is
+        needed (a note missing or marked full, or our epoch unknown)."""
+        if self._data is None or not 0 <= data - self._data <= KEEP_CHANGES:
+            return None
+        epochs = [f"{e:015d}" for e in range(self._data + 1, data + 1)]
+        raw = self._store.get_many(CHANGES_TABLE, epochs)
+        if len(raw) != len(epochs):
+            return None
+        merged = ChangeNote()
+        for epoch in epochs:
+            merged.add(ChangeNote.from_json(raw[epoch]))
+            if merged.full:
+                return None
+        return merged
 
     def refresh_if_stale(self, *, config_only: bool = False) -> bool:
         """Re-open the sandbox's in-memory state if any process wrote since it was loaded.
@@ -265,6 +378,9 @@ class SandboxCoordinator:
             assert self._data is not None
             self._pending = self._data + 1
             batch.put(EPOCH_TABLE, "data", str(self._pending).encode())
+            batch.put(CHANGES_TABLE, f"{self._pending:015d}", ChangeNote.of(batch).to_json())
+            if self._pending > KEEP_CHANGES:
+                batch.delete(CHANGES_TABLE, f"{self._pending - KEEP_CHANGES:015d}")
         return batch
 
     def after_write(self, batch: WriteBatch) -> None:
