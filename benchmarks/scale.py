@@ -382,13 +382,18 @@ def part_d(
                     p.terminate()
                 for p in procs:
                     out, _ = p.communicate(timeout=60)
-                    refreshes.append(out.decode().split("refreshes=")[-1].split()[0])
+                    said = out.decode()
+                    refreshes.append(
+                        said.split("refreshes=")[-1].split()[0]
+                        + "/"
+                        + said.split("catch_ups=")[-1].split()[0]
+                    )
             label = f"{workers} worker{'s' if workers > 1 else ''} (Redis, publish -> applied)"
             results.append((label, n / total_s, (n / total_s) / ref))
             print(
                 f"  workers {workers}: publish (acked) {n / publish_s:>8,.0f} msg/s   end-to-end "
                 f"{n / total_s:>8,.0f} msg/s   ({(n / total_s) / ref:.2f}x embedded; "
-                f"re-opens after the other worker wrote: {', '.join(refreshes)})",
+                f"re-opens/catch-ups after the other worker wrote: {', '.join(refreshes)})",
                 flush=True,
             )
     finally:

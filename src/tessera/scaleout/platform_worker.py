@@ -216,10 +216,11 @@ def serve_worker(
             commit_delay_s=commit_delay_s,
         )
         refreshes = sum(c.refreshes for c in platform.coordinators.values())
+        catch_ups = sum(c.catch_ups for c in platform.coordinators.values())
         rounds = sum(c.timer_rounds for c in platform.coordinators.values())
         print(
             f"applied={stats.applied} duplicates={stats.duplicates} batches={stats.batches} "
-            f"refreshes={refreshes} timer_rounds={rounds}",
+            f"refreshes={refreshes} catch_ups={catch_ups} timer_rounds={rounds}",
             flush=True,
         )
         return stats
