@@ -34,16 +34,33 @@ def _graph(platform: Platform) -> list[list[str]]:
     return sorted(sorted(str(i) for i in g) for g in comps)
 
 
+def _two_workers(tmp_path: Path, redis: RedisServer) -> tuple[DistributedPlatform, DistributedPlatform]:
+    """Two "processes" on one Redis namespace (each with its own directory and in-memory graph)."""
+    return (
+        DistributedPlatform(_settings(tmp_path, redis, "a"), role="worker"),
+        DistributedPlatform(_settings(tmp_path, redis, "b"), role="worker"),
+    )
+
+
+def _datasets(platform: Platform) -> dict[str, dict[str, Any]]:
+    """CRM, Loyalty (records) and Web (events) datasets, and the unique-CRMID linking rules."""
+    sandbox = platform.sandbox()
+    schemas = sandbox.schemas.ensure_standard_schemas()
+    made = {name: sandbox.datasets.create(name, schemas[kind]) for name, kind in DATASETS}
+    sandbox.identity.set_rules(unique=["CRMID"], priority=["CRMID", "Email", "ECID"])
+    return made
+
+
+DATASETS = (("CRM", "profile"), ("Loyalty", "profile"), ("Web", "event"))
+
+
 @pytest.mark.timeout(60)
 def test_second_process_sees_the_first_ones_links(redis_standalone: RedisServer, tmp_path: Path) -> None:
-    a = DistributedPlatform(_settings(tmp_path, redis_standalone, "a"), role="worker")
-    b = DistributedPlatform(_settings(tmp_path, redis_standalone, "b"), role="worker")
+    a, b = _two_workers(tmp_path, redis_standalone)
     try:
         sa = a.sandbox()
-        schemas = sa.schemas.ensure_standard_schemas()
-        crm = sa.datasets.create("CRM", schemas["profile"])
-        web = sa.datasets.create("Web", schemas["event"])
-        sa.identity.set_rules(unique=["CRMID"], priority=["CRMID", "Email", "ECID"])
+        made = _datasets(a)
+        crm, web = made["CRM"], made["Web"]
         sb = b.sandbox()  # opened now: b's graph is empty and stays in memory
         sa.ingest.stream([crm_record("kevin", "k@x.com", "Kevin")], dataset_id=crm["id"])
         # b links the browser to Kevin's email: only correct if b sees a's CRM link first.
@@ -82,15 +99,11 @@ def _state(platform: Platform) -> tuple[Any, ...]:
 def test_processes_take_each_others_commits_from_change_notes(
     redis_standalone: RedisServer, tmp_path: Path
 ) -> None:
-    a = DistributedPlatform(_settings(tmp_path, redis_standalone, "a"), role="worker")
-    b = DistributedPlatform(_settings(tmp_path, redis_standalone, "b"), role="worker")
+    a, b = _two_workers(tmp_path, redis_standalone)
     try:
         sa = a.sandbox()
-        schemas = sa.schemas.ensure_standard_schemas()
-        crm = sa.datasets.create("CRM", schemas["profile"])
-        loyalty = sa.datasets.create("Loyalty", schemas["profile"])
-        web = sa.datasets.create("Web", schemas["event"])
-        sa.identity.set_rules(unique=["CRMID"], priority=["CRMID", "Email", "ECID"])
+        made = _datasets(a)
+        crm, loyalty, web = made["CRM"], made["Loyalty"], made["Web"]
         sa.ingest.stream([crm_record("setup", "setup@x.com")], dataset_id=crm["id"])  # default policy made
         sb = b.sandbox()
         ca, cb = a.coordinators["prod"], b.coordinators["prod"]
