@@ -255,3 +255,16 @@ def test_stats_equal_a_count_over_the_components_after_random_rows_and_deletes()
     per_ns = Counter(i.namespace for members in comps.values() for i in members)
     assert s.identities_per_namespace == dict(sorted(per_ns.items()))
     assert s.largest == sorted(((pid, len(m)) for pid, m in comps.items()), key=lambda p: (-p[1], p[0]))[:7]
+
+
+def test_values_since_a_position_are_only_the_new_ones_of_that_namespace() -> None:
+    g = IdentityGraph()
+    g.add_row(row("Email:b, ECID:1"))
+    g.add_row(row("Email:a, ECID:2"))
+    first, at = g.values("Email")
+    assert first == ["b", "a"]
+    assert g.values("Email", at) == ([], at)
+    g.add_row(row("Email:c, ECID:3, Phone:9"))
+    new, later = g.values("Email", at)
+    assert new == ["c"] and later > at
+    assert g.values("Phone", at)[0] == ["9"] and g.values("Nope") == ([], later)

@@ -61,9 +61,9 @@ async def test_server_start_warms_every_cache_the_first_visits_read(
         calls["stats"] += 1
         return stats(top)
 
-    def counted_values(namespace: str, start: int = 0) -> list[str]:
-        calls["full reads"] += start == 0 and namespace == "Email"
-        return values(namespace, start)
+    def counted_values(namespace: str, since: int = 0) -> tuple[list[str], int]:
+        calls["full reads"] += since == 0 and namespace == "Email"
+        return values(namespace, since)
 
     def counted_preview(*args: Any, **kwargs: Any) -> dict[str, Any]:
         calls["estimates"] += 1

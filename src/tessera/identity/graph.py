@@ -37,7 +37,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
-from itertools import compress, islice
+from itertools import compress
 from operator import attrgetter, is_not
 from typing import Any, NamedTuple
 
@@ -1309,18 +1309,34 @@ class IdentityGraph:
         comp = self._comps.get(pid)
         return 0 if comp is None else len(comp.members)
 
-    def values(self, namespace: str, start: int = 0) -> list[str]:
-        """Values of ``namespace`` in the order the graph first saw them, from position ``start``.
+    def values(self, namespace: str, since: int = 0) -> tuple[list[str], int]:
+        """Values of ``namespace`` first seen at or after position ``since``, and the position to
+        pass next time.
 
-        Positions never move (values are only ever appended), so a reader that remembers how
-        many it has seen can fetch just the new ones. Includes values that have since left the
+        Positions count every identity the graph has seen, in order, and never move, so a reader
+        that keeps the returned position fetches only what is new, at a cost that follows the
+        new identities (not the namespace's size). Includes values that have since left the
         graph (deleted, or dropped by the rules): check them with :meth:`profile_id`.
         """
+        end = len(self._n_val)
         nsi = self._ns_idx.get(namespace)
-        if nsi is None:
-            return []
+        if nsi is None or since >= end:
+            return [], end
+        if since <= 0:
+            return list(self._intern[nsi])[: self._count_before(nsi, end)], end
+        n_ns, n_val = self._n_ns, self._n_val
+        return [n_val[i] for i in range(since, end) if n_ns[i] == nsi], end
+
+    def _count_before(self, nsi: int, end: int) -> int:
+        """How many of namespace ``nsi``'s identities sit before position ``end`` (the intern table
+        may have grown since ``end`` was read)."""
         table = self._intern[nsi]
-        return list(islice(table, start, None)) if start else list(table)
+        count = len(table)
+        n_ns = self._n_ns
+        for i in range(len(self._n_val) - 1, end - 1, -1):
+            if n_ns[i] == nsi:
+                count -= 1
+        return count
 
     def history_since(self, index: int) -> list[HistoryEntry]:
         """Cluster-history entries from position ``index`` on (for appending to a store)."""

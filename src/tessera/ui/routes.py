@@ -339,11 +339,9 @@ class _Suggestions:
         graph = sandbox.identity.graph
         ordered, tail = self._current(graph, namespace)
         start = bisect.bisect_left(ordered, prefix)
-        found: list[str] = []
-        for value in ordered[start:]:
-            if not value.startswith(prefix) or len(found) >= 4 * limit:
-                break
-            found.append(value)
+        # a bounded slice: the matches are contiguous from `start`; spare ones stand in for
+        # values no longer in a graph
+        found = [v for v in ordered[start : start + 4 * limit] if v.startswith(prefix)]
         found += [value for value in tail if value.startswith(prefix)]
         found.sort()
         live = (v for v in found if graph.profile_id(Identity(namespace, v)) is not None)
@@ -353,16 +351,15 @@ class _Suggestions:
         with self._lock:
             per_graph = self._index.setdefault(graph, {})
             seen, ordered, tail = per_graph.get(namespace, (0, [], []))
-            new = graph.values(namespace, seen)
-            if new:
-                seen += len(new)
+            new, seen = graph.values(namespace, seen)
+            if new or namespace not in per_graph:
                 tail = tail + new
                 if len(tail) > self.TAIL or not ordered:
                     # two sorted runs: the sort merges them in one linear pass
                     ordered = ordered + sorted(tail)
                     ordered.sort()
                     tail = []
-                per_graph[namespace] = (seen, ordered, tail)
+            per_graph[namespace] = (seen, ordered, tail)
             return ordered, tail
 
 
