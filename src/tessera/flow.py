@@ -223,8 +223,6 @@ class PreparedChunk:
     the previous one is being applied and committed (see :func:`prepare_batch`).
     """
 
-    rows: list[tuple[int, Any]]
-    """The chunk's ``(index, record)`` pairs as given."""
     now: datetime
     cfg: _Settings
     """The dataset's plan and switches the rows were checked with; the apply uses the same."""
@@ -249,8 +247,8 @@ def prepare_batch(
     identity namespaces.
     """
     cfg = _Settings.of(sandbox, dataset)
-    out = PreparedChunk(rows=list(rows), now=ingested_at or utcnow(), cfg=cfg)
-    for index, raw in out.rows:
+    out = PreparedChunk(now=ingested_at or utcnow(), cfg=cfg)
+    for index, raw in rows:
         try:
             record, event_time, identities, declared_primary = _prepare(sandbox, cfg, raw)
         except (RowRejected, TesseraError) as exc:

@@ -23,7 +23,7 @@ import pytest
 from tessera import Platform
 from tessera.demo import generate
 from tessera.demo.load import LINKING_RULES
-from tessera.flow import PreparedChunk, process_chunk
+from tessera.flow import PreparedChunk, prepare_batch, process_chunk
 from tessera.platform import Sandbox
 from tessera.profile.service import EVENT_IDS, EVENTS, FRAGMENTS, VERSIONS
 from tessera.segments.memberships import scan_all
@@ -191,9 +191,22 @@ def _ingest_batches(home: Path, datasets: list[tuple[str, str, dict[str, Any], l
         return {"state": _state(sb), "rejected": rejected}
 
 
+_RAW_ROWS: dict[int, list[tuple[int, Any]]] = {}
+"""The raw rows of each prepared chunk (by ``id`` of its PreparedChunk), for the reference path."""
+
+
+def _remembering_rows(sandbox: Any, dataset: dict[str, Any], rows: Any, **kwargs: Any) -> PreparedChunk:
+    """``prepare_batch``, keeping the chunk's raw rows for :func:`_row_at_a_time`."""
+    rows = list(rows)
+    prepared = prepare_batch(sandbox, dataset, rows, **kwargs)
+    _RAW_ROWS[id(prepared)] = rows
+    return prepared
+
+
 def _row_at_a_time(sandbox: Any, dataset: dict[str, Any], prepared: PreparedChunk, *, batch_id: str) -> Any:
     """The batch's chunk through the streaming path: every stage row by row, from the raw rows."""
-    return process_chunk(sandbox, dataset, prepared.rows, batch_id=batch_id, ingested_at=prepared.now)
+    rows = _RAW_ROWS.pop(id(prepared))
+    return process_chunk(sandbox, dataset, rows, batch_id=batch_id, ingested_at=prepared.now)
 
 
 @pytest.fixture(scope="module")
@@ -208,6 +221,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     try:
         mp.setattr(ingest_service, "CHUNK_ROWS", 250)  # several chunks per dataset
         out["bulk"] = _ingest_batches(home / "bulk", datasets)
+        mp.setattr(ingest_service, "prepare_batch", _remembering_rows)
         mp.setattr(ingest_service, "apply_batch", _row_at_a_time)  # the reference path, same chunks
         out["rows"] = _ingest_batches(home / "rows", datasets)
     finally:
