@@ -20,8 +20,9 @@ from redis.cluster import RedisCluster
 
 from tessera.errors import StorageError
 from tessera.scaleout.servers import RedisClusterServers, RedisServer, start_redis
-from tessera.store.base import PointStore, WriteBatch, key
+from tessera.store.base import PointStore, WriteBatch, key, may_have_rows
 from tessera.store.redis import KeyPartitioner, RedisCapabilities, RedisStore, RedisStoreConfig
+from tessera.store.staged import StagedStore
 
 
 def _load_contract() -> Any:
@@ -87,6 +88,24 @@ def test_partition_keys_share_a_bucket_and_prefix_scan_reads_one(store: RedisSto
     keys = [k for k, _ in store.scan("events", key("Email", ""))]
     assert keys == sorted(keys) and len(keys) == 50
     assert store.count("fragments", "Email") == 50
+
+
+def test_any_rows_and_small_limits_answer_from_few_rows(store: RedisStore) -> None:
+    table = f"t{uuid.uuid4().hex[:8]}"
+    assert not may_have_rows(store, table)
+    wb = WriteBatch()
+    for i in range(30):
+        wb.put(table, key("Email", f"u{i:02d}@x"), b"v")
+    store.write(wb)
+    assert may_have_rows(store, table)
+    staged = StagedStore(store)
+    assert may_have_rows(staged, table)
+    # a limit below the page size returns exactly the first keys, in order, across buckets
+    assert [k for k, _ in store.scan(table, limit=3)] == [key("Email", f"u{i:02d}@x") for i in range(3)]
+    store.write(WriteBatch(ops=[(table, key("Email", f"u{i:02d}@x"), None) for i in range(30)]))
+    assert not may_have_rows(store, table) and not may_have_rows(staged, table)
+    staged.write(WriteBatch().put(table, "k", b"v"))
+    assert may_have_rows(staged, table)
 
 
 def test_non_durable_server_is_refused(tmp_path: Any, redis_standalone: RedisServer) -> None:

@@ -19,7 +19,7 @@ from tessera.errors import Conflict, InvalidInput, NotFound
 from tessera.model import format_time, parse_time
 from tessera.segments.engine import Compiled, Engine
 from tessera.store import PointStore, WriteBatch, get_json, key, scan_json
-from tessera.store.base import KEY_SEP
+from tessera.store.base import KEY_SEP, may_have_rows
 
 ATTRIBUTES = "computed_attributes"
 VALUES = "computed_values"
@@ -191,7 +191,7 @@ class ComputedAttributes:
 
     def any_values(self, store: PointStore | None = None) -> bool:
         """Whether any profile has a stored computed value."""
-        return next(iter((store or self._store).scan(VALUES, limit=1)), None) is not None
+        return may_have_rows(store or self._store, VALUES)
 
     def values_of(self, profile_id: str, store: PointStore | None = None) -> dict[str, Any]:
         """``{name: value}`` stored for a profile (lookups show it under ``computedAttributes``)."""

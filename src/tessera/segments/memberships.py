@@ -24,7 +24,7 @@ import orjson
 
 from tessera.model import format_time, parse_time
 from tessera.store import PointStore, WriteBatch
-from tessera.store.base import scan_chunks
+from tessera.store.base import may_have_rows, scan_chunks
 
 MEMBERSHIPS = "profile_memberships"
 LEGACY = "memberships"
@@ -87,7 +87,7 @@ def scan_all(store: PointStore) -> Iterator[tuple[str, str, dict[str, Any]]]:
 
 def any_stored(store: PointStore) -> bool:
     """Whether any profile holds a membership."""
-    return next(iter(store.scan(MEMBERSHIPS, limit=1)), None) is not None
+    return may_have_rows(store, MEMBERSHIPS)
 
 
 def write(wb: WriteBatch, profile_id: str, ups: Mapping[str, Mapping[str, Any]]) -> None:

@@ -127,6 +127,18 @@ def get_json(store: PointStore, table: str, key: str) -> Any:
     return None if raw is None else orjson.loads(raw)
 
 
+def may_have_rows(store: PointStore, table: str) -> bool:
+    """``False`` only when ``table`` certainly holds no row ("skip reading it for every profile").
+
+    A store may answer it its own way (``may_have_rows``): on Redis, one ``EXISTS`` over the
+    table's buckets instead of a first page from each of them.
+    """
+    own = getattr(store, "may_have_rows", None)
+    if own is not None:
+        return bool(own(table))
+    return next(iter(store.scan(table, limit=1)), None) is not None
+
+
 def scan_chunks(store: PointStore, table: str, size: int = 50_000) -> Iterator[tuple[list[str], list[bytes]]]:
     """Every key and value of ``table`` in key order, in chunks of up to ``size`` (for whole-table
     reads: a store may answer them with one query rather than a page per thousand keys)."""

@@ -76,6 +76,7 @@ import uuid
 import zlib
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import islice
 from typing import Any, Literal, Protocol
 
 import orjson
@@ -481,7 +482,13 @@ class RedisStore:
         return lower, upper
 
     def _pages(
-        self, bucket: int, table: str, prefix: str, start_after: str | None, first: list[Any] | None = None
+        self,
+        bucket: int,
+        table: str,
+        prefix: str,
+        start_after: str | None,
+        first: list[Any] | None = None,
+        page: int = _PAGE,
     ) -> Iterator[tuple[str, bytes]]:
         lower, upper = self._bounds(prefix, start_after)
         zkey, hkey = self._zkey(bucket, table), self._hkey(bucket, table)
@@ -490,17 +497,17 @@ class RedisStore:
                 flat, first = first, None
             else:
                 try:
-                    flat = self._page_script(keys=[zkey, hkey], args=[lower, upper, _PAGE])
+                    flat = self._page_script(keys=[zkey, hkey], args=[lower, upper, page])
                 except redis.RedisError as exc:
                     raise StorageError(f"Redis scan failed: {exc}") from exc
             for i in range(0, len(flat), 2):
                 yield _dec(flat[i]), bytes(flat[i + 1])
-            if len(flat) < 2 * _PAGE:
+            if len(flat) < 2 * page:
                 return
             lower = b"(" + bytes(flat[-2])
 
     def _first_pages(
-        self, buckets: Sequence[int], table: str, prefix: str, start_after: str | None
+        self, buckets: Sequence[int], table: str, prefix: str, start_after: str | None, page: int = _PAGE
     ) -> list[list[Any]] | None:
         """The first page of every bucket in one round trip (standalone server only)."""
         if self.cluster or len(buckets) == 1:
@@ -510,7 +517,7 @@ class RedisStore:
             pipe = self._r.pipeline(transaction=False)
             for b in buckets:
                 self._page_script(
-                    keys=[self._zkey(b, table), self._hkey(b, table)], args=[lower, upper, _PAGE], client=pipe
+                    keys=[self._zkey(b, table), self._hkey(b, table)], args=[lower, upper, page], client=pipe
                 )
             return [list(page) for page in pipe.execute()]
         except redis.RedisError as exc:
@@ -522,22 +529,39 @@ class RedisStore:
         self._live()
         check_table(table)
         buckets = self._buckets_for(table, prefix)
-        firsts = self._first_pages(buckets, table, prefix, start_after)
+        # Pages no longer than the limit: "is there any row?" (limit 1) asks every bucket for one
+        # row, not for a thousand rows with their values.
+        size = _PAGE if limit is None else max(1, min(_PAGE, limit))
+        firsts = self._first_pages(buckets, table, prefix, start_after, size)
         if firsts is None:
-            streams = [self._pages(b, table, prefix, start_after) for b in buckets]
+            streams = [self._pages(b, table, prefix, start_after, page=size) for b in buckets]
         else:  # empty buckets drop out at once: most of them, for small tables
             streams = [
-                self._pages(b, table, prefix, start_after, page)
-                for b, page in zip(buckets, firsts, strict=True)
-                if page
+                self._pages(b, table, prefix, start_after, first, size)
+                for b, first in zip(buckets, firsts, strict=True)
+                if first
             ]
         if not streams:
             return
         merged = streams[0] if len(streams) == 1 else heapq.merge(*streams, key=lambda kv: kv[0])
-        for n, item in enumerate(merged):
-            if limit is not None and n >= limit:
-                return
-            yield item
+        # islice stops without asking the merge for one row more (which could fetch a page)
+        yield from merged if limit is None else islice(merged, limit)
+
+    def may_have_rows(self, table: str) -> bool:
+        """Whether any bucket of ``table`` holds a key: one ``EXISTS`` (a pipeline in a cluster,
+        whose buckets live on several nodes). An emptied bucket's sorted set is gone in Redis."""
+        self._live()
+        check_table(table)
+        keys = [self._zkey(b, table) for b in range(self.buckets)]
+        try:
+            if not self.cluster:
+                return int(self._r.exists(*keys)) > 0
+            pipe = self._r.pipeline(transaction=False)
+            for k in keys:
+                pipe.exists(k)
+            return any(int(n) for n in pipe.execute())
+        except redis.RedisError as exc:
+            raise StorageError(f"Redis exists failed: {exc}") from exc
 
     def count(self, table: str, prefix: str = "") -> int:
         self._live()

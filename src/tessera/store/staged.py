@@ -10,7 +10,7 @@ from __future__ import annotations
 import bisect
 from collections.abc import Iterator, Sequence
 
-from tessera.store.base import Capabilities, PointStore, WriteBatch, prefix_end
+from tessera.store.base import Capabilities, PointStore, WriteBatch, may_have_rows, prefix_end
 
 
 class StagedStore:
@@ -45,6 +45,13 @@ class StagedStore:
                 if value is not None:
                     result[k] = value
         return result
+
+    def may_have_rows(self, table: str) -> bool:
+        """See :func:`tessera.store.base.may_have_rows` (a staged put counts)."""
+        staged = self._staged.get(table)
+        if staged and any(v is not None for v in staged.values()):
+            return True
+        return may_have_rows(self.base, table)
 
     def scan(
         self, table: str, prefix: str = "", *, start_after: str | None = None, limit: int | None = None
