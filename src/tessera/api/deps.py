@@ -48,13 +48,20 @@ def sandbox_of(request: Request) -> Sandbox:
     return get_platform(request).sandbox(request.headers.get("x-sandbox-name") or DEFAULT_SANDBOX)
 
 
-SANDBOX_HEADER = {
-    "name": "x-sandbox-name",
-    "in": "header",
-    "required": False,
-    "description": "Sandbox to act on; the default `prod` when omitted.",
-    "schema": {"type": "string"},
-}
+def optional_param(name: str, where: str, description: str) -> dict[str, Any]:
+    """OpenAPI entry of an optional string parameter a route reads itself (see :func:`op`)."""
+    return {
+        "name": name,
+        "in": where,
+        "required": False,
+        "description": description,
+        "schema": {"type": "string"},
+    }
+
+
+SANDBOX_HEADER = optional_param(
+    "x-sandbox-name", "header", "Sandbox to act on; the default `prod` when omitted."
+)
 
 SandboxDep = Annotated[Sandbox, Depends(get_sandbox)]
 PlatformDep = Annotated[Platform, Depends(get_platform)]

@@ -17,7 +17,17 @@ from fastapi import APIRouter, Header, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
-from tessera.api.deps import SANDBOX_HEADER, SandboxDep, empty, json_object, ok, op, parse_json, sandbox_of
+from tessera.api.deps import (
+    SANDBOX_HEADER,
+    SandboxDep,
+    empty,
+    json_object,
+    ok,
+    op,
+    optional_param,
+    parse_json,
+    sandbox_of,
+)
 from tessera.api.errors import JsonResponse
 from tessera.api.stream_batcher import batcher_of
 from tessera.catalog.ids import epoch_ms, new_id
@@ -352,13 +362,7 @@ def get_connection(connectionId: str, sandbox: SandboxDep) -> JsonResponse:  # n
 
 
 # -- streaming collection -----------------------------------------------------------------------
-SYNC_VALIDATION_PARAM = {
-    "name": "syncValidation",
-    "in": "query",
-    "required": False,
-    "description": "true: answer with a syncValidation block",
-    "schema": {"type": "string"},
-}
+SYNC_VALIDATION_PARAM = optional_param("syncValidation", "query", "true: answer with a syncValidation block")
 
 
 def _sync_validation_flag(value: str | None) -> bool:
