@@ -108,6 +108,20 @@ def test_any_rows_and_small_limits_answer_from_few_rows(store: RedisStore) -> No
     assert may_have_rows(staged, table)
 
 
+def test_scan_prefixes_equals_a_scan_per_prefix(store: RedisStore) -> None:
+    table = f"t{uuid.uuid4().hex[:8]}"
+    wb = WriteBatch()
+    for i in range(1_200):  # more than one page under one identity
+        wb.put(table, key("Email", "big@x", f"{i:05d}"), b"e")
+    for n in range(5):
+        wb.put(table, key("Email", f"u{n}@x", "00001"), b"e")
+    store.write(wb)
+    prefixes = [key("Email", "big@x", ""), key("Email", "u3@x", ""), key("Email", "none@x", "")]
+    got = store.scan_prefixes(table, prefixes)
+    assert got == {p: list(store.scan(table, p)) for p in prefixes}
+    assert len(got[prefixes[0]]) == 1_200 and got[prefixes[2]] == []
+
+
 def test_non_durable_server_is_refused(tmp_path: Any, redis_standalone: RedisServer) -> None:
     server = start_redis(tmp_path)
     try:

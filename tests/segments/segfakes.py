@@ -193,6 +193,9 @@ class FakeProfiles:
     def __init__(self, sandbox: FakeSandbox) -> None:
         self.sb = sandbox
 
+    def prefetch_events(self, store: Any, members: Any) -> None:
+        """Nothing to read ahead: the fake keeps events in memory."""
+
     def events_for_members(
         self, members: Sequence[Identity], store: PointStore | None = None, *, limit: int | None = None
     ) -> list[dict[str, Any]]:

@@ -293,12 +293,21 @@ class ProfileService:
         present = store.get_many(PROFILES, pids)
         return {}, {pid for pid in pids if pid not in present}
 
+    def prefetch_events(self, store: PointStore, members: Iterable[Identity]) -> None:
+        """Let ``store`` read these identities' events ahead in few round trips, when it can
+        (a :class:`~tessera.store.staged.StagedStore` over Redis): a chunk's refresh and
+        streaming evaluation then read them from memory instead of one round trip each."""
+        prefetch = getattr(store, "prefetch", None)
+        if prefetch is not None:
+            prefetch(EVENTS, [key(id_key(m), "") for m in members])
+
     def refresh(self, store: PointStore, profile_ids: Iterable[str], now: datetime) -> None:
         """Re-merge the materialised profiles (default policy) of ``profile_ids``."""
         policy = self._sandbox.merge_policies.default_for(PROFILE_CLASS)
         pids = sorted(set(profile_ids))
         members_of = self._sandbox.identity.members
         members = {pid: members_of(pid, store) for pid in pids}
+        self.prefetch_events(store, (m for ms in members.values() for m in ms))
         # one point read for every fragment of every profile, instead of a scan per identity
         stored = self._fragment_rows(store, [m for ms in members.values() for m in ms])
         # memberships are read per profile only when the sandbox has any

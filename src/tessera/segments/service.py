@@ -345,7 +345,10 @@ class SegmentService:
             return []  # nothing streams: batch jobs pick up removed profiles
         wb = WriteBatch()
         changes: list[ms.Change] = []
-        for pid in sorted(set(profile_ids)):
+        pids = sorted(set(profile_ids))
+        members_of = self._sandbox.identity.members
+        self._sandbox.profiles.prefetch_events(store, (m for pid in pids for m in members_of(pid, store)))
+        for pid in pids:
             changes.extend(self._evaluate_profile(store, wb, pid, now, plan, active_cas))
         self._emit(store, wb, changes)
         store.write(wb)

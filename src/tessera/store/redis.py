@@ -547,6 +547,33 @@ class RedisStore:
         # islice stops without asking the merge for one row more (which could fetch a page)
         yield from merged if limit is None else islice(merged, limit)
 
+    def scan_prefixes(self, table: str, prefixes: Sequence[str]) -> dict[str, list[tuple[str, bytes]]]:
+        """Every row under each prefix, the first page of all of them in one round trip (the
+        prefixes of one identity each live in one bucket); a prefix with more rows than a page
+        continues on its own. Standalone server: in a cluster, a scan per prefix."""
+        self._live()
+        check_table(table)
+        wanted = list(dict.fromkeys(prefixes))
+        buckets = [self._buckets_for(table, prefix) for prefix in wanted]
+        if self.cluster or any(len(b) != 1 for b in buckets):
+            return {prefix: list(self.scan(table, prefix)) for prefix in wanted}
+        try:
+            pipe = self._r.pipeline(transaction=False)
+            for prefix, (bucket,) in zip(wanted, buckets, strict=True):
+                lower, upper = self._bounds(prefix, None)
+                self._page_script(
+                    keys=[self._zkey(bucket, table), self._hkey(bucket, table)],
+                    args=[lower, upper, _PAGE],
+                    client=pipe,
+                )
+            firsts = pipe.execute()
+        except redis.RedisError as exc:
+            raise StorageError(f"Redis scan failed: {exc}") from exc
+        return {
+            prefix: list(self._pages(bucket, table, prefix, None, list(first)))
+            for prefix, (bucket,), first in zip(wanted, buckets, firsts, strict=True)
+        }
+
     def may_have_rows(self, table: str) -> bool:
         """Whether any bucket of ``table`` holds a key: one ``EXISTS`` (a pipeline in a cluster,
         whose buckets live on several nodes). An emptied bucket's sorted set is gone in Redis."""

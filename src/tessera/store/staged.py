@@ -8,7 +8,7 @@ acknowledged before that commit returns.
 from __future__ import annotations
 
 import bisect
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 from tessera.store.base import Capabilities, PointStore, WriteBatch, may_have_rows, prefix_end
 
@@ -25,6 +25,9 @@ class StagedStore:
         # scan, so a bulk write of n keys costs one sort instead of n insertions.
         self._unsorted: set[str] = set()
         self._batch = WriteBatch()
+        # base rows under (table, prefix) read ahead by prefetch(): a snapshot of the base, which
+        # only this object's commit changes while the sandbox's write lock is held
+        self._prefetched: dict[tuple[str, str], list[tuple[str, bytes]]] = {}
 
     @property
     def pending(self) -> int:
@@ -46,6 +49,28 @@ class StagedStore:
                     result[k] = value
         return result
 
+    def prefetch(self, table: str, prefixes: Iterable[str]) -> None:
+        """Read the base's rows under these prefixes ahead, in as few round trips as the base
+        allows (``scan_prefixes``); later full scans of exactly those prefixes use them. Only
+        for a base where that saves round trips (Redis): elsewhere nothing happens."""
+        batch_scan = getattr(self.base, "scan_prefixes", None)
+        if batch_scan is None:
+            return
+        todo = [p for p in dict.fromkeys(prefixes) if (table, p) not in self._prefetched]
+        if todo:
+            for prefix, rows in batch_scan(table, todo).items():
+                self._prefetched[(table, prefix)] = rows
+
+    def _base_scan(
+        self, table: str, prefix: str, start_after: str | None, limit: int | None
+    ) -> Iterator[tuple[str, bytes]]:
+        rows = self._prefetched.get((table, prefix))
+        if rows is None:
+            return self.base.scan(table, prefix, start_after=start_after, limit=limit)
+        if start_after is not None and start_after >= prefix:
+            rows = [r for r in rows if r[0] > start_after]
+        return iter(rows if limit is None else rows[:limit])
+
     def may_have_rows(self, table: str) -> bool:
         """See :func:`tessera.store.base.may_have_rows` (a staged put counts)."""
         staged = self._staged.get(table)
@@ -58,7 +83,7 @@ class StagedStore:
     ) -> Iterator[tuple[str, bytes]]:
         staged = self._staged.get(table)
         if not staged:
-            yield from self.base.scan(table, prefix, start_after=start_after, limit=limit)
+            yield from self._base_scan(table, prefix, start_after, limit)
             return
         keys = self._sorted[table]
         if table in self._unsorted:
@@ -69,7 +94,7 @@ class StagedStore:
             lo = bisect.bisect_right(keys, start_after)
         hi = bisect.bisect_left(keys, prefix_end(prefix)) if prefix else len(keys)
         overlay = keys[lo:hi]
-        base_iter = self.base.scan(table, prefix, start_after=start_after)
+        base_iter = self._base_scan(table, prefix, start_after, None)
         emitted = 0
         pos = 0
         for k, v in base_iter:
@@ -129,12 +154,14 @@ class StagedStore:
         self._staged.clear()
         self._sorted.clear()
         self._unsorted.clear()
+        self._prefetched.clear()
 
     def rollback(self) -> None:
         self._batch = WriteBatch()
         self._staged.clear()
         self._sorted.clear()
         self._unsorted.clear()
+        self._prefetched.clear()
 
     def close(self) -> None:
         self.rollback()

@@ -1,0 +1,51 @@
+"""A staged store reads prefixes ahead from a base that batches them, and still shows its own writes."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from tessera.store import MemoryStore, WriteBatch
+from tessera.store.staged import StagedStore
+
+
+class Batching(MemoryStore):
+    """A memory store that answers several prefix scans at once, counting how it is asked."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.batched: list[list[str]] = []
+        self.scans = 0
+
+    def scan_prefixes(self, table: str, prefixes: Sequence[str]) -> dict[str, list[tuple[str, bytes]]]:
+        self.batched.append(list(prefixes))
+        return {p: list(super(Batching, self).scan(table, p)) for p in prefixes}
+
+    def scan(self, table: str, prefix: str = "", **kwargs: object):  # type: ignore[no-untyped-def,override]
+        self.scans += 1
+        return super().scan(table, prefix, **kwargs)  # type: ignore[arg-type]
+
+
+def test_prefetched_prefixes_are_read_once_and_overlaid_with_staged_writes() -> None:
+    base = Batching()
+    base.write(WriteBatch().put("ev", "a/1", b"a1").put("ev", "a/2", b"a2").put("ev", "b/1", b"b1"))
+    staged = StagedStore(base)
+    staged.prefetch("ev", ["a/", "b/", "a/"])
+    assert base.batched == [["a/", "b/"]]
+    staged.write(WriteBatch().put("ev", "a/3", b"a3").delete("ev", "a/1"))
+    assert list(staged.scan("ev", "a/")) == [("a/2", b"a2"), ("a/3", b"a3")]
+    assert list(staged.scan("ev", "b/", limit=1)) == [("b/1", b"b1")]
+    assert list(staged.scan("ev", "a/", start_after="a/2")) == [("a/3", b"a3")]
+    assert base.scans == 0  # everything above came from the prefetched rows
+    staged.prefetch("ev", ["a/", "c/"])
+    assert base.batched[-1] == ["c/"]  # only what is not held yet
+    staged.commit()  # the base changed: what was read ahead is dropped
+    base.write(WriteBatch().put("ev", "b/2", b"b2"))
+    assert [k for k, _ in staged.scan("ev", "b/")] == ["b/1", "b/2"] and base.scans == 1
+
+
+def test_a_base_that_cannot_batch_is_left_alone() -> None:
+    base = MemoryStore()
+    base.write(WriteBatch().put("ev", "a/1", b"a1"))
+    staged = StagedStore(base)
+    staged.prefetch("ev", ["a/"])
+    assert list(staged.scan("ev", "a/")) == [("a/1", b"a1")]
