@@ -49,3 +49,26 @@ def test_a_base_that_cannot_batch_is_left_alone() -> None:
     staged = StagedStore(base)
     staged.prefetch("ev", ["a/"])
     assert list(staged.scan("ev", "a/")) == [("a/1", b"a1")]
+
+
+def test_prefetched_keys_are_read_in_one_go_and_staged_writes_win() -> None:
+    base = Batching()
+    base.write(WriteBatch().put("p", "k1", b"v1").put("p", "k2", b"v2"))
+    reads: list[list[str]] = []
+    real = base.get_many
+
+    def get_many(table: str, keys: Sequence[str]) -> dict[str, bytes]:
+        reads.append(list(keys))
+        return real(table, keys)
+
+    base.get_many = get_many  # type: ignore[method-assign]
+    staged = StagedStore(base)
+    staged.prefetch_keys("p", ["k1", "k2", "k3"])
+    assert reads == [["k1", "k2", "k3"]]
+    staged.write(WriteBatch().put("p", "k2", b"new").delete("p", "k1"))
+    assert (staged.get("p", "k1"), staged.get("p", "k2"), staged.get("p", "k3")) == (None, b"new", None)
+    assert staged.get_many("p", ["k1", "k2", "k3"]) == {"k2": b"new"}
+    assert reads == [["k1", "k2", "k3"]]  # the second read did not ask the base
+    staged.commit()
+    base.write(WriteBatch().put("p", "k3", b"v3"))
+    assert staged.get("p", "k3") == b"v3"  # read again after the commit

@@ -348,6 +348,10 @@ class SegmentService:
         pids = sorted(set(profile_ids))
         members_of = self._sandbox.identity.members
         self._sandbox.profiles.prefetch_events(store, (m for pid in pids for m in members_of(pid, store)))
+        prefetch_keys = getattr(store, "prefetch_keys", None)
+        if prefetch_keys is not None:  # what _evaluate_profile reads per profile, in one go each
+            for table in (ms.MEMBERSHIPS, STATE, DUE_BY_PROFILE, PROFILES):
+                prefetch_keys(table, pids)
         for pid in pids:
             changes.extend(self._evaluate_profile(store, wb, pid, now, plan, active_cas))
         self._emit(store, wb, changes)
