@@ -420,10 +420,14 @@ class IdentityGraph:
         return lid
 
     def _drop_link(self, lid: int) -> None:
+        if self._j_links is not None:
+            self._j_links.add(self._la[lid] << 32 | self._lb[lid])
+        self._free_link(lid)
+
+    def _free_link(self, lid: int) -> None:
+        """Forget link ``lid`` and keep its slot for the next new link (not journaled)."""
         a, b = self._la[lid], self._lb[lid]
         del self._lk[a << 32 | b]
-        if self._j_links is not None:
-            self._j_links.add(a << 32 | b)
         self._la[lid] = self._lb[lid] = -1
         self._lfree.append(lid)
 
@@ -1413,15 +1417,22 @@ class IdentityGraph:
         g._seq = seq
         g._history = list(history)
         g._refused = Counter(refused)
-        links: list[Sequence[Any]] = []
-        for pid, created, members, comp_links in components:
-            g._add_members(pid, created, members)
-            links.extend(comp_links)
-        g._add_links(links)
+        g._load_components(components)
         if journal:
             g._j_links = set()  # the restored state is already persisted
             g._j_history = len(g._history)
         return g
+
+    def _load_components(
+        self, components: Iterable[tuple[str, int, Iterable[Sequence[Any]], Iterable[Sequence[Any]]]]
+    ) -> None:
+        """Load stored components (see :meth:`from_components`): all identities first, so that
+        every link finds both of its endpoints."""
+        links: list[Sequence[Any]] = []
+        for pid, created, members, comp_links in components:
+            self._add_members(pid, created, members)
+            links.extend(comp_links)
+        self._add_links(links)
 
     def _add_members(self, pid: str, created: int, members: Iterable[Sequence[Any]]) -> None:
         """Load one component's identities (each in no other component), without its links."""
@@ -1507,16 +1518,9 @@ class IdentityGraph:
                 if n_comp[m] is comp:
                     n_comp[m] = None
                     n_first[m] = -1
-            la, lb, lk, free = self._la, self._lb, self._lk, self._lfree
             for lid in comp.links:
-                del lk[la[lid] << 32 | lb[lid]]
-                la[lid] = lb[lid] = -1
-                free.append(lid)
-        links: list[Sequence[Any]] = []
-        for pid, created, members, comp_links in components:
-            self._add_members(pid, created, members)
-            links.extend(comp_links)
-        self._add_links(links)
+                self._free_link(lid)
+        self._load_components(components)
         self._history.extend(history)
         if seq is not None:
             self._seq = seq
