@@ -512,14 +512,22 @@ class RedisStore:
         """The first page of every bucket in one round trip (standalone server only)."""
         if self.cluster or len(buckets) == 1:
             return None
-        lower, upper = self._bounds(prefix, start_after)
+        return self._pipelined_pages(table, [(b, prefix) for b in buckets], start_after, page)
+
+    def _pipelined_pages(
+        self, table: str, requests: Sequence[tuple[int, str]], start_after: str | None, page: int
+    ) -> list[list[Any]]:
+        """The first page of each ``(bucket, prefix)``, all in one round trip (standalone only)."""
         try:
             pipe = self._r.pipeline(transaction=False)
-            for b in buckets:
+            for bucket, prefix in requests:
+                lower, upper = self._bounds(prefix, start_after)
                 self._page_script(
-                    keys=[self._zkey(b, table), self._hkey(b, table)], args=[lower, upper, page], client=pipe
+                    keys=[self._zkey(bucket, table), self._hkey(bucket, table)],
+                    args=[lower, upper, page],
+                    client=pipe,
                 )
-            return [list(page) for page in pipe.execute()]
+            return [list(flat) for flat in pipe.execute()]
         except redis.RedisError as exc:
             raise StorageError(f"Redis scan failed: {exc}") from exc
 
@@ -557,21 +565,11 @@ class RedisStore:
         buckets = [self._buckets_for(table, prefix) for prefix in wanted]
         if self.cluster or any(len(b) != 1 for b in buckets):
             return {prefix: list(self.scan(table, prefix)) for prefix in wanted}
-        try:
-            pipe = self._r.pipeline(transaction=False)
-            for prefix, (bucket,) in zip(wanted, buckets, strict=True):
-                lower, upper = self._bounds(prefix, None)
-                self._page_script(
-                    keys=[self._zkey(bucket, table), self._hkey(bucket, table)],
-                    args=[lower, upper, _PAGE],
-                    client=pipe,
-                )
-            firsts = pipe.execute()
-        except redis.RedisError as exc:
-            raise StorageError(f"Redis scan failed: {exc}") from exc
+        requests = [(bucket, prefix) for prefix, (bucket,) in zip(wanted, buckets, strict=True)]
+        firsts = self._pipelined_pages(table, requests, None, _PAGE)
         return {
-            prefix: list(self._pages(bucket, table, prefix, None, list(first)))
-            for prefix, (bucket,), first in zip(wanted, buckets, firsts, strict=True)
+            prefix: list(self._pages(bucket, table, prefix, None, first))
+            for (bucket, prefix), first in zip(requests, firsts, strict=True)
         }
 
     def may_have_rows(self, table: str) -> bool:

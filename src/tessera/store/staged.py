@@ -67,7 +67,7 @@ class StagedStore:
         allows (``scan_prefixes``); later full scans of exactly those prefixes use them. Only
         for a base where that saves round trips (Redis): elsewhere nothing happens."""
         batch_scan = getattr(self.base, "scan_prefixes", None)
-        if batch_scan is None:
+        if batch_scan is None:  # the mark of a base where each read is a round trip
             return
         todo = [p for p in dict.fromkeys(prefixes) if (table, p) not in self._prefetched]
         if todo:
@@ -174,14 +174,13 @@ class StagedStore:
         """Apply every staged write atomically to the base store (durable on return)."""
         if self._batch.ops:
             self.base.write(self._batch)
-        self._batch = WriteBatch()
-        self._staged.clear()
-        self._sorted.clear()
-        self._unsorted.clear()
-        self._prefetched.clear()
-        self._points.clear()
+        self._forget()
 
     def rollback(self) -> None:
+        self._forget()
+
+    def _forget(self) -> None:
+        """Drop the staged writes and what was read ahead (the base may change from now on)."""
         self._batch = WriteBatch()
         self._staged.clear()
         self._sorted.clear()
