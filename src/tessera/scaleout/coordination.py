@@ -49,6 +49,9 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from tessera.errors import StorageError
+from tessera.identity.service import COMPONENTS, HISTORY
+from tessera.identity.service import META as ID_META
+from tessera.profile.service import DATASET_FRAGMENTS
 from tessera.store.base import WriteBatch
 
 if TYPE_CHECKING:
@@ -111,7 +114,7 @@ class ChangeNote:
     :data:`READ_THROUGH` sets ``full``.
     """
 
-    HANDLED = frozenset({"id_components", "id_history", "id_meta", "dataset_fragments"})
+    HANDLED = frozenset({COMPONENTS, HISTORY, ID_META, DATASET_FRAGMENTS})
 
     def __init__(self) -> None:
         self.components: set[str] = set()
@@ -123,11 +126,11 @@ class ChangeNote:
     def of(cls, batch: WriteBatch) -> ChangeNote:
         note = cls()
         for table, key_, _ in batch.ops:
-            if table == "id_components":
+            if table == COMPONENTS:
                 note.components.add(key_)
-            elif table == "id_history":
+            elif table == HISTORY:
                 note.history.add(key_)
-            elif table == "dataset_fragments":
+            elif table == DATASET_FRAGMENTS:
                 note.fragments.add(key_)
             elif table not in READ_THROUGH and table not in cls.HANDLED:
                 note.full = True
