@@ -5,12 +5,15 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import orjson
+import pyarrow as pa
 import pytest
 from tests.conftest import ecid
 
 from tessera.errors import SemanticError
 from tessera.model import Identity, utcnow
 from tessera.platform import Sandbox
+from tessera.store import key
 
 E1 = ecid(1)
 
@@ -184,3 +187,24 @@ def test_privacy_delete_leaves_nothing_of_the_person(retail: dict[str, Any]) -> 
     assert sb.profiles.get(Identity("CRMID", "c1")) is None
     bob = sb.profiles.get(Identity("CRMID", "bob-1"))
     assert bob is not None and bob.attributes["person"]["name"]["firstName"] == "Bob"
+
+
+def test_event_documents_take_the_stored_keys_apart_for_batch_jobs(retail: dict[str, Any]) -> None:
+    sb = _setup(retail)
+    table = pa.concat_tables(sb.profiles.event_documents(chunk=1))
+    web = retail["web"]["id"]
+    rows = sorted(
+        zip(
+            table["owner"].to_pylist(),
+            table["ts"].to_pylist(),
+            table["tiebreak"].to_pylist(),
+            [orjson.loads(d)["record"]["_id"] for d in table["doc"].to_pylist()],
+            strict=True,
+        ),
+        key=lambda r: r[3],
+    )
+    # each event is stored under its primary identity; (ts, tiebreak) orders like events_for_members
+    assert rows == [
+        (key("ECID", E1), 1704067200000, key(web, "E1"), "E1"),
+        (key("CRMID", "c1"), 1704153600000, key(web, "E2"), "E2"),
+    ]

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import pyarrow as pa
 
 from tessera.errors import PqlError
 from tessera.model import Identity, format_time, parse_time
@@ -209,27 +210,30 @@ class FakeProfiles:
     PROFILE_ATTRIBUTES_PATH = "$.attributes"
     EVENT_RECORD_PATH = "$"  # the fake stores the record itself
 
-    def profile_documents(self, chunk: int = 50_000) -> Iterator[tuple[list[str], list[bytes]]]:
+    def profile_documents(self, chunk: int = 100_000) -> Iterator[pa.Table]:
         rows = list(self.sb.store.scan("profiles"))
         for start in range(0, len(rows), chunk):
             part = rows[start : start + chunk]
-            yield [k for k, _ in part], [raw for _, raw in part]
+            yield pa.table({"profile_id": [k for k, _ in part], "doc": [raw.decode() for _, raw in part]})
 
-    def event_documents(
-        self, store: PointStore | None = None, chunk: int = 50_000
-    ) -> Iterator[tuple[list[str], list[int], list[str], list[bytes]]]:
+    def event_documents(self, store: PointStore | None = None, chunk: int = 100_000) -> Iterator[pa.Table]:
         # key: namespace, id, ISO time, event id; ordered like events_for_members (time, then id)
         rows = list((store or self.sb.store).scan("events"))
         for start in range(0, len(rows), chunk):
             part = [(k.split(KEY_SEP), raw) for k, raw in rows[start : start + chunk]]
-            yield (
-                [key(p[0], p[1]) for p, _ in part],
-                [
-                    int(datetime.fromisoformat(p[2].replace("Z", "+00:00")).timestamp() * 1000)
-                    for p, _ in part
-                ],
-                [p[3] for p, _ in part],
-                [raw for _, raw in part],
+            yield pa.table(
+                {
+                    "owner": [key(p[0], p[1]) for p, _ in part],
+                    "ts": pa.array(
+                        [
+                            int(datetime.fromisoformat(p[2].replace("Z", "+00:00")).timestamp() * 1000)
+                            for p, _ in part
+                        ],
+                        pa.int64(),
+                    ),
+                    "tiebreak": [p[3] for p, _ in part],
+                    "doc": [raw.decode() for _, raw in part],
+                }
             )
 
     def scan_profiles(self) -> Iterator[tuple[str, dict[str, Any]]]:

@@ -34,9 +34,11 @@ from tessera.profile.fragments import EVENT_CLASS, PROFILE_CLASS, Fragment, appl
 from tessera.profile.merge import merge
 from tessera.profile.policies import MergePolicy
 from tessera.store import PointStore, WriteBatch, key
-from tessera.store.base import KEY_SEP, scan_chunks
+from tessera.store.base import KEY_SEP, scan_arrow
 
 if TYPE_CHECKING:
+    import pyarrow as pa
+
     from tessera.platform import Sandbox
 
 FRAGMENTS = "fragments"
@@ -576,27 +578,35 @@ class ProfileService:
     EVENT_RECORD_PATH = "$.record"
     """Where a stored event document (:meth:`event_documents`) holds the event record."""
 
-    def profile_documents(self, chunk: int = 50_000) -> Iterator[tuple[list[str], list[bytes]]]:
-        """Every materialised profile as raw JSON, in chunks of ``(profile ids, documents)``."""
-        yield from scan_chunks(self._store, PROFILES, chunk)
+    def profile_documents(self, chunk: int = 100_000) -> Iterator[pa.Table]:
+        """Every materialised profile as raw JSON, in Arrow chunks of ``profile_id`` (string) and
+        ``doc`` (JSON text holding the attributes at :attr:`PROFILE_ATTRIBUTES_PATH`)."""
+        import pyarrow as pa
 
-    def event_documents(
-        self, store: PointStore | None = None, chunk: int = 50_000
-    ) -> Iterator[tuple[list[str], list[int], list[str], list[bytes]]]:
-        """Every stored event as raw JSON, in chunks of ``(owner, time ms, tiebreak, document)``
-        columns: the owner is ``id_key`` of the identity it is stored under, the record is at
-        :attr:`EVENT_RECORD_PATH` of the document, and ``(time, tiebreak)`` is the order of
-        :meth:`events_for_members`. For batch jobs that parse events outside Python."""
-        for keys, docs in scan_chunks(store or self._store, EVENTS, chunk):
-            owners: list[str] = []
-            times: list[int] = []
-            tiebreaks: list[str] = []
-            for k in keys:
-                owner, ms, dataset, event_id = k.rsplit(KEY_SEP, 3)  # key: owner, time, dataset, id
-                owners.append(owner)
-                times.append(int(ms))
-                tiebreaks.append(dataset + KEY_SEP + event_id)
-            yield owners, times, tiebreaks, docs
+        for part in scan_arrow(self._store, PROFILES, chunk):
+            yield pa.table({"profile_id": part["key"], "doc": part["value"].cast(pa.string())})
+
+    def event_documents(self, store: PointStore | None = None, chunk: int = 100_000) -> Iterator[pa.Table]:
+        """Every stored event as raw JSON, in Arrow chunks of ``owner`` (string: ``id_key`` of the
+        identity it is stored under), ``ts`` (int64 ms), ``tiebreak`` (string) and ``doc`` (JSON
+        text, the record at :attr:`EVENT_RECORD_PATH`); ``(ts, tiebreak)`` is the order of
+        :meth:`events_for_members`. For batch jobs that parse events outside Python: the key is
+        taken apart by Arrow, not per row in Python."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        for part in scan_arrow(store or self._store, EVENTS, chunk):
+            # key: owner (two parts), time, dataset, event id; split from the right like rsplit
+            pieces = pc.split_pattern(part["key"], KEY_SEP, max_splits=3, reverse=True)
+            owner, ms, dataset, event_id = (pc.list_element(pieces, i) for i in range(4))
+            yield pa.table(
+                {
+                    "owner": owner,
+                    "ts": pc.cast(ms, pa.int64()),
+                    "tiebreak": pc.binary_join_element_wise(dataset, event_id, KEY_SEP),
+                    "doc": part["value"].cast(pa.string()),
+                }
+            )
 
     def events_for_members(
         self, members: Sequence[Identity], store: PointStore | None = None, *, limit: int | None = None

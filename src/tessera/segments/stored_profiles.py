@@ -23,10 +23,6 @@ if TYPE_CHECKING:
 Row = tuple[str, dict[str, Any], list[dict[str, Any]]]
 
 
-def _docs(raws: list[bytes]) -> pa.Array:
-    return pa.array(raws, type=pa.binary()).cast(pa.string())
-
-
 class StoredProfiles:
     """The rows of a batch job: ``(profile id, attributes, events)`` for every stored profile.
 
@@ -54,8 +50,8 @@ class StoredProfiles:
         out: dict[str, str] = {}
         con = duckdb.connect()
         try:
-            for ids, raws in self._sandbox.profiles.profile_documents():
-                _note_namespaces(con, pa.table({"profile_id": ids, "doc": _docs(raws)}), out)
+            for chunk in self._sandbox.profiles.profile_documents():
+                _note_namespaces(con, chunk, out)
         finally:
             con.close()
         return out
@@ -76,12 +72,11 @@ class StoredProfiles:
         side = duckdb.connect()  # the job's namespace counts, from the documents read here
 
         def profile_chunks() -> Iterator[pa.Table]:
-            for ids, raws in profiles.profile_documents():
-                for pid in ids:
+            for chunk in profiles.profile_documents():
+                for pid in chunk["profile_id"].to_pylist():
                     for member in identity.members(pid):
                         owners.append(key(member.namespace, member.id))
                         owned_by.append(pid)
-                chunk = pa.table({"profile_id": ids, "doc": _docs(raws)})
                 _note_namespaces(side, chunk, namespaces)
                 yield chunk
 
@@ -90,17 +85,6 @@ class StoredProfiles:
             for start in range(0, len(owners), step):
                 yield pa.table(
                     {"owner": owners[start : start + step], "profile_id": owned_by[start : start + step]}
-                )
-
-        def event_chunks() -> Iterator[pa.Table]:
-            for who, times, tiebreaks, raws in profiles.event_documents():
-                yield pa.table(
-                    {
-                        "owner": who,
-                        "ts": pa.array(times, type=pa.int64()),
-                        "tiebreak": tiebreaks,
-                        "doc": _docs(raws),
-                    }
                 )
 
         try:
@@ -114,7 +98,7 @@ class StoredProfiles:
                     event_schema,
                     profiles=profile_chunks(),
                     owners=owner_chunks(),
-                    events=event_chunks(),
+                    events=profiles.event_documents(),
                     profile_path=profiles.PROFILE_ATTRIBUTES_PATH,
                     event_path=profiles.EVENT_RECORD_PATH,
                 )

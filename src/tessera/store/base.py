@@ -22,11 +22,14 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import orjson
 
 from tessera.errors import TesseraError
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 TABLE_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
@@ -156,6 +159,20 @@ def scan_chunks(store: PointStore, table: str, size: int = 50_000) -> Iterator[t
             keys, values = [], []
     if keys:
         yield keys, values
+
+
+def scan_arrow(store: PointStore, table: str, size: int = 100_000) -> Iterator[pa.Table]:
+    """Every key and value of ``table`` as Arrow tables of up to ``size`` rows, columns ``key``
+    (string) and ``value`` (binary), for batch jobs that hand stored documents to DuckDB: a
+    store that can (SQLite, through ADBC) builds the columns without a Python object per row."""
+    import pyarrow as pa
+
+    native = getattr(store, "scan_arrow", None)
+    if native is not None:
+        yield from native(table, size)
+        return
+    for keys, values in scan_chunks(store, table, size):
+        yield pa.table({"key": pa.array(keys, pa.string()), "value": pa.array(values, pa.binary())})
 
 
 def scan_json(store: PointStore, table: str, prefix: str = "", **kw: Any) -> Iterator[tuple[str, Any]]:

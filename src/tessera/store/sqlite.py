@@ -26,10 +26,14 @@ import weakref
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 from tessera.errors import StorageError, StorageFull
 from tessera.store.base import Capabilities, WriteBatch, check_table, prefix_end
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 FULL_CODES = frozenset({"SQLITE_FULL", "SQLITE_IOERR_WRITE", "SQLITE_IOERR_TRUNCATE", "SQLITE_IOERR_FSYNC"})
 """SQLite's answers when the file system refuses to grow a file (ENOSPC is SQLITE_FULL; a
@@ -238,6 +242,33 @@ class SqliteStore:
                 yield list(keys), list(values)
         finally:
             cur.close()
+
+    def scan_arrow(self, table: str, size: int = 100_000) -> Iterator[pa.Table]:
+        """:meth:`scan_chunks` as Arrow tables (``key`` string, ``value`` binary) built by the
+        ADBC SQLite driver in C: a batch job reading 10^7 documents spends ~1.3 us per row here
+        instead of ~4 us building Python rows first. One query, one snapshot of the file."""
+        import adbc_driver_sqlite.dbapi as adbc
+        import pyarrow as pa
+
+        if not self._known(table):
+            return
+        # a connection of its own per scan: ADBC's driver bundles its own SQLite library, which
+        # reads the same file and write-ahead log as the writer (WAL readers never block it)
+        con = adbc.connect(f"file:{quote(str(self.path.resolve()))}?mode=ro")
+        try:
+            cur = con.cursor()
+            try:
+                cur.adbc_statement.set_options(**{"adbc.sqlite.query.batch_rows": str(size)})
+                cur.execute(f'SELECT k AS "key", v AS "value" FROM "t_{table}" ORDER BY k')
+                for batch in cur.fetch_record_batch():
+                    if batch.num_rows:
+                        yield pa.Table.from_batches([batch]).cast(
+                            pa.schema([("key", pa.string()), ("value", pa.binary())])
+                        )
+            finally:
+                cur.close()
+        finally:
+            con.close()
 
     def scan(
         self, table: str, prefix: str = "", *, start_after: str | None = None, limit: int | None = None
