@@ -122,3 +122,17 @@ def test_re_resolve_enforces_new_rules_and_keeps_ids_of_unchanged_components(
             assert sum(1 for i in members if i.namespace == ns) <= 1
         if members in before:
             assert before[members] == pid
+
+
+@settings(max_examples=60, deadline=None)
+@given(rows=rows_st, rules=rules_st, steps=steps_st)
+def test_member_columns_list_every_graph_member_once_under_its_profile(
+    rows: list[list[Identity]], rules: LinkingRules, steps: list[int]
+) -> None:
+    # batch jobs join stored events to profiles through these columns instead of members()
+    g = IdentityGraph(rules)
+    for r, t in zip(rows, times(steps, len(rows)), strict=True):
+        g.add_row(r, ts=t)
+    pids, namespaces, values = g.member_columns()
+    listed = sorted(zip(pids, (Identity(n, v) for n, v in zip(namespaces, values, strict=True)), strict=True))
+    assert listed == sorted((pid, m) for pid, members in g.components().items() for m in members)

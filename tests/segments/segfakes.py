@@ -183,6 +183,10 @@ class FakeIdentity:
     def members(self, pid: str, store: PointStore | None = None) -> list[Identity]:
         return list(self.graph.get(pid, []))
 
+    def member_columns(self, profile_ids: Iterable[str] = ()) -> tuple[list[str], list[str], list[str]]:
+        rows = [(pid, m.namespace, m.id) for pid, members in self.graph.items() for m in members]
+        return [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows]
+
     def profile_id_of(self, identity: Identity, store: PointStore | None = None) -> str:
         for pid, members in self.graph.items():
             if identity in members:

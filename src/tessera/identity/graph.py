@@ -1185,6 +1185,22 @@ class IdentityGraph:
         """Every graph: profile id → sorted member identities."""
         return {pid: tuple(sorted(self._identity(m) for m in c.members)) for pid, c in self._comps.items()}
 
+    def member_columns(self) -> tuple[list[str], list[str], list[str]]:
+        """Every identity in a graph as three columns, profile id, namespace and value, in no
+        order: for batch jobs that join stored rows to their profiles in bulk (no Identity
+        object, no sorting per graph). Each graph's members are copied at once, so a thread
+        linking meanwhile cannot break the walk."""
+        pids: list[str] = []
+        namespaces: list[str] = []
+        values: list[str] = []
+        codes, node_ns, node_value = self._ns_code, self._n_ns, self._n_val
+        for pid, comp in list(self._comps.items()):
+            members = tuple(comp.members)
+            pids.extend([pid] * len(members))
+            namespaces.extend([codes[node_ns[m]] for m in members])
+            values.extend([node_value[m] for m in members])
+        return pids, namespaces, values
+
     def links(self) -> Iterator[LinkInfo]:
         """Every link currently in the graph."""
         for lid in self._lk.values():

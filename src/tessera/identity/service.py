@@ -465,6 +465,19 @@ class IdentityService:
         pid = self.graph.profile_id(identity)
         return pid if pid is not None else singleton_id(identity)
 
+    def member_columns(self, profile_ids: Iterable[str] = ()) -> tuple[list[str], list[str], list[str]]:
+        """:meth:`members` of every profile that has a graph, and of each of ``profile_ids`` that
+        is one identity in no graph (a :func:`singleton_id`), as three columns (profile id,
+        namespace, value) in no order: for batch jobs that join stored rows to profiles."""
+        pids, namespaces, values = self.graph.member_columns()
+        for pid in profile_ids:
+            if pid.startswith(SINGLETON_PREFIX):
+                for member in self.members(pid):
+                    pids.append(pid)
+                    namespaces.append(member.namespace)
+                    values.append(member.id)
+        return pids, namespaces, values
+
     def members(self, profile_id: str, store: PointStore | None = None) -> list[Identity]:
         """Identities of a profile; empty when the profile id is unknown or has moved."""
         single = from_singleton_id(profile_id)

@@ -12,10 +12,11 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from tessera.gc_pause import gc_paused
 from tessera.pql.relation import load_relation, load_relation_from_documents
-from tessera.store import key
+from tessera.store.base import KEY_SEP
 
 if TYPE_CHECKING:
     from tessera.platform import Sandbox
@@ -66,26 +67,25 @@ class StoredProfiles:
         import duckdb
 
         profiles, identity = self._sandbox.profiles, self._sandbox.identity
-        owners: list[str] = []
-        owned_by: list[str] = []
+        profile_ids: list[pa.ChunkedArray] = []
         namespaces: dict[str, str] = {}
         side = duckdb.connect()  # the job's namespace counts, from the documents read here
 
         def profile_chunks() -> Iterator[pa.Table]:
             for chunk in profiles.profile_documents():
-                for pid in chunk["profile_id"].to_pylist():
-                    for member in identity.members(pid):
-                        owners.append(key(member.namespace, member.id))
-                        owned_by.append(pid)
+                profile_ids.append(chunk["profile_id"])
                 _note_namespaces(side, chunk, namespaces)
                 yield chunk
 
-        def owner_chunks() -> Iterator[pa.Table]:  # filled while the profiles were read
-            step = 50_000
-            for start in range(0, len(owners), step):
-                yield pa.table(
-                    {"owner": owners[start : start + step], "profile_id": owned_by[start : start + step]}
+        def owner_chunks() -> Iterator[pa.Table]:  # after the profiles: every identity's profile
+            pids, ns, values = identity.member_columns(pid for ids in profile_ids for pid in ids.to_pylist())
+            step = 500_000
+            for start in range(0, len(pids), step):
+                part = slice(start, start + step)
+                owner = pc.binary_join_element_wise(
+                    pa.array(ns[part], pa.string()), pa.array(values[part], pa.string()), KEY_SEP
                 )
+                yield pa.table({"owner": owner, "profile_id": pa.array(pids[part], pa.string())})
 
         try:
             # millions of short-lived rows and no cycles: left on, the collector walks the whole
