@@ -586,12 +586,13 @@ class ProfileService:
         for part in scan_arrow(self._store, PROFILES, chunk):
             yield pa.table({"profile_id": part["key"], "doc": part["value"].cast(pa.string())})
 
-    def event_documents(self, store: PointStore | None = None, chunk: int = 100_000) -> Iterator[pa.Table]:
+    def event_documents(self, store: PointStore | None = None, chunk: int = 250_000) -> Iterator[pa.Table]:
         """Every stored event as raw JSON, in Arrow chunks of ``owner`` (string: ``id_key`` of the
         identity it is stored under), ``ts`` (int64 ms), ``tiebreak`` (string) and ``doc`` (JSON
         text, the record at :attr:`EVENT_RECORD_PATH`); ``(ts, tiebreak)`` is the order of
         :meth:`events_for_members`. For batch jobs that parse events outside Python: the key is
-        taken apart by Arrow, not per row in Python."""
+        taken apart by Arrow, not per row in Python. Chunks are large: DuckDB spreads the parse of
+        a chunk over its threads only when it is big (100k-row chunks: 4.3 s, 250k: 3.4 s at 2.25M)."""
         import pyarrow as pa
         import pyarrow.compute as pc
 
