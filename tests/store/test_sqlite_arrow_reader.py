@@ -9,6 +9,7 @@ lowering the size threshold, and check that the writer stays healthy around it.
 from __future__ import annotations
 
 import sqlite3
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -80,3 +81,19 @@ def test_a_file_the_child_cannot_read_is_a_storage_error(tmp_path: Path) -> None
     broken.write_bytes(b"this is not SQLite" * 1000)
     with pytest.raises(StorageError, match="not-a-database"):
         list(read_table(broken, "docs", 100))
+
+
+def test_chunks_go_to_the_temporary_folder_when_shared_memory_is_small(
+    store: SqliteStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # containers often mount a 64 MB /dev/shm: a 250k-event chunk would not fit
+    monkeypatch.setattr(arrow_reader, "SHARED_MEMORY_MIN_FREE", 1 << 62)
+    spill = tmp_path / "spill"
+    spill.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(spill))
+    _fill(store, "docs", 3000)
+    chunks = scan_arrow(store, "docs", 1000)
+    assert next(chunks).num_rows == 1000
+    assert [p.name.startswith("tessera-scan-") for p in spill.iterdir()] == [True]
+    assert sum(t.num_rows for t in chunks) == 2000
+    assert list(spill.iterdir()) == []

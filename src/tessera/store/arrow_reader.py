@@ -41,7 +41,10 @@ def _schema() -> pa.Schema:
 
 
 SHARED_MEMORY = Path("/dev/shm")
-"""Where the child leaves its chunks (a file system in memory, when the machine has one)."""
+"""Where the child leaves its chunks: a file system in memory, when the machine has one with
+:data:`SHARED_MEMORY_MIN_FREE` bytes free (containers often get 64 MB), else the temporary folder."""
+
+SHARED_MEMORY_MIN_FREE = 1 << 30
 
 IN_FLIGHT = 2
 """Chunks the child may have written and the parent not yet taken: bounds the memory of a read."""
@@ -65,8 +68,7 @@ def read_table(path: Path, table: str, rows_per_chunk: int) -> Iterator[pa.Table
     # the child imports this package from where the parent did (a checkout on sys.path too)
     root = str(Path(__file__).resolve().parents[2])
     env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH", "")) if p)
-    shared = SHARED_MEMORY if SHARED_MEMORY.is_dir() else None
-    folder = Path(tempfile.mkdtemp(prefix="tessera-scan-", dir=shared))
+    folder = Path(tempfile.mkdtemp(prefix="tessera-scan-", dir=_chunk_place()))
     with tempfile.TemporaryFile() as errors:
         child = subprocess.Popen(
             [sys.executable, "-m", __name__, str(path.resolve()), table, str(rows_per_chunk), str(folder)],
@@ -105,6 +107,15 @@ def read_table(path: Path, table: str, rows_per_chunk: int) -> Iterator[pa.Table
                 f"reading table {table!r} of {path} failed (exit {code}): "
                 f"{detail[-1] if detail else 'no message'}"
             )
+
+
+def _chunk_place() -> Path | None:
+    try:
+        if shutil.disk_usage(SHARED_MEMORY).free >= SHARED_MEMORY_MIN_FREE:
+            return SHARED_MEMORY
+    except OSError:  # no such folder here
+        pass
+    return None  # the temporary folder
 
 
 def _write_chunks(path: str, table: str, rows_per_chunk: int, folder: Path) -> None:
