@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -195,6 +196,18 @@ def _at_path(column: str, structure: Any, path: str) -> str:
     return sql
 
 
+def _read_ahead(chunks: Iterable[pa.Table]) -> Iterator[pa.Table]:
+    """``chunks`` in order, each next one produced on a helper thread while the caller loads
+    this one: reading a chunk (Arrow and SQLite work in C, without the GIL) overlaps DuckDB
+    parsing the previous one."""
+    source = iter(chunks)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="tessera-relation-read") as reader:
+        upcoming = reader.submit(next, source, None)
+        while (chunk := upcoming.result()) is not None:
+            upcoming = reader.submit(next, source, None)
+            yield chunk
+
+
 def load_relation_from_documents(
     con: Any,
     table: str,
@@ -254,7 +267,7 @@ def load_relation_from_documents(
         for chunks, insert in loads:
             started = time.perf_counter()
             counts.append(0)
-            for chunk in chunks:
+            for chunk in _read_ahead(chunks):
                 counts[-1] += chunk.num_rows
                 con.register(staged, chunk)
                 try:
