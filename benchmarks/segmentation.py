@@ -433,6 +433,10 @@ def _stored_profiles(rows: list[tuple[str, dict[str, Any], list[dict[str, Any]]]
         def members(self, pid: str, store: Any = None) -> list[Identity]:
             return [Identity("CRMID", pid)]
 
+        def member_columns(self, profile_ids: Iterable[str] = ()) -> tuple[list[str], list[str], list[str]]:
+            pids = list(profile_ids)  # every profile is one CRMID with the profile's id as value
+            return pids, ["CRMID"] * len(pids), pids
+
     class _Sandbox:
         def __init__(self) -> None:
             self.store = SqliteStore(Path(tempfile.mkdtemp()) / "point.sqlite")
