@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sqlite3
 import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -97,3 +98,29 @@ def test_chunks_go_to_the_temporary_folder_when_shared_memory_is_small(
     assert [p.name.startswith("tessera-scan-") for p in spill.iterdir()] == [True]
     assert sum(t.num_rows for t in chunks) == 2000
     assert list(spill.iterdir()) == []
+
+
+def test_a_child_read_is_one_snapshot_while_the_writer_commits(store: SqliteStore) -> None:
+    # writes land in whole batches of 100 keys: a snapshot holds a multiple of 100 of them
+    _fill(store, "docs", 2000)
+    stop = threading.Event()
+    written = [0]
+
+    def writer() -> None:
+        while not stop.is_set():
+            batch = WriteBatch()
+            for i in range(100):
+                batch.put("docs", f"w{written[0]:06d}-{i:03d}", b"{}")
+            store.write(batch)
+            written[0] += 1
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    try:
+        counts = [len(_rows(store, "docs", 700)) for _ in range(5)]
+    finally:
+        stop.set()
+        thread.join()
+    assert written[0] > 0 and all(n % 100 == 0 and n >= 2000 for n in counts)
+    assert counts == sorted(counts)  # each read sees at least what the one before it saw
+    assert len(_rows(store, "docs")) == 2000 + 100 * written[0]
