@@ -8,12 +8,16 @@ lowering the size threshold, and check that the writer stays healthy around it.
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import subprocess
+import sys
 import tempfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 
 from tessera.errors import StorageError
@@ -124,3 +128,26 @@ def test_a_child_read_is_one_snapshot_while_the_writer_commits(store: SqliteStor
     assert written[0] > 0 and all(n % 100 == 0 and n >= 2000 for n in counts)
     assert counts == sorted(counts)  # each read sees at least what the one before it saw
     assert len(_rows(store, "docs")) == 2000 + 100 * written[0]
+
+
+@pytest.mark.parametrize(("chosen", "expected"), [(None, "jemalloc"), ("system", "system")])
+def test_arrow_reads_use_jemalloc_unless_the_user_chose_an_allocator(
+    chosen: str | None, expected: str
+) -> None:
+    # pyarrow's default (mimalloc) made the first job of a process a third slower here
+    try:
+        pa.jemalloc_memory_pool()
+    except NotImplementedError:
+        pytest.skip("this build of Arrow has no jemalloc")
+    env = {k: v for k, v in os.environ.items() if k != "ARROW_DEFAULT_MEMORY_POOL"}
+    if chosen:
+        env["ARROW_DEFAULT_MEMORY_POOL"] = chosen
+    script = (
+        "import pyarrow as pa\n"
+        "from tessera.store import MemoryStore\n"
+        "from tessera.store.base import scan_arrow\n"
+        "list(scan_arrow(MemoryStore(), 't'))\n"
+        "print(pa.default_memory_pool().backend_name)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == expected
