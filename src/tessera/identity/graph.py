@@ -1188,17 +1188,14 @@ class IdentityGraph:
     def member_columns(self) -> tuple[list[str], list[str], list[str]]:
         """Every identity in a graph as three columns, profile id, namespace and value, in no
         order: for batch jobs that join stored rows to their profiles in bulk (no Identity
-        object, no sorting per graph). Each graph's members are copied at once, so a thread
-        linking meanwhile cannot break the walk."""
-        pids: list[str] = []
-        namespaces: list[str] = []
-        values: list[str] = []
-        codes, node_ns, node_value = self._ns_code, self._n_ns, self._n_val
-        for pid, comp in list(self._comps.items()):
-            members = tuple(comp.members)
-            pids.extend([pid] * len(members))
-            namespaces.extend([codes[node_ns[m]] for m in members])
-            values.extend([node_value[m] for m in members])
+        object, no sorting per graph). A walk over the node columns, not per graph; nodes that a
+        thread adds meanwhile are left out (copies of the columns up to one length)."""
+        count = len(self._n_comp)
+        comps, node_ns, node_value = self._n_comp[:count], self._n_ns[:count], self._n_val[:count]
+        codes = self._ns_code
+        pids = [c.pid for c in comps if c is not None]
+        namespaces = [codes[n] for n, c in zip(node_ns, comps, strict=True) if c is not None]
+        values = [v for v, c in zip(node_value, comps, strict=True) if c is not None]
         return pids, namespaces, values
 
     def links(self) -> Iterator[LinkInfo]:
