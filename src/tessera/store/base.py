@@ -22,7 +22,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -174,7 +174,14 @@ def scan_arrow(store: PointStore, table: str, size: int = 100_000) -> Iterator[p
     if native is not None:
         yield from native(table, size)
         return
-    for keys, values in scan_chunks(store, table, size):
+    yield from arrow_chunks(scan_chunks(store, table, size))
+
+
+def arrow_chunks(chunks: Iterable[tuple[list[str], list[bytes]]]) -> Iterator[pa.Table]:
+    """:func:`scan_chunks`' ``(keys, values)`` pairs as the tables of :func:`scan_arrow`."""
+    import pyarrow as pa
+
+    for keys, values in chunks:
         yield pa.table({"key": pa.array(keys, pa.string()), "value": pa.array(values, pa.binary())})
 
 
