@@ -120,14 +120,6 @@ class Sandbox:
         result: dict[str, Any] = self.segments.memberships_of(profile_id, store)
         return result
 
-    def has_memberships(self, store: PointStore) -> bool:
-        """Whether any profile of the sandbox has a segment membership (else none need reading)."""
-        if self.segments is None:
-            return False
-        from tessera.segments.memberships import any_stored
-
-        return any_stored(store)
-
     def recover(self) -> dict[str, int]:
         """Settle the work a stopped process left half-done: batches still ``processing`` resume
         from their staged files (or fail with the reason), segment and export jobs that were

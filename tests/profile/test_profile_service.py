@@ -208,3 +208,42 @@ def test_event_documents_take_the_stored_keys_apart_for_batch_jobs(retail: dict[
         (key("ECID", E1), 1704067200000, key(web, "E1"), "E1"),
         (key("CRMID", "c1"), 1704153600000, key(web, "E2"), "E2"),
     ]
+
+
+def test_lookups_show_memberships_that_jobs_store_once(retail: dict[str, Any]) -> None:
+    """A batch job stores memberships once (not in the profile documents); every read of the
+    profile — materialised lookup, privacy access, after a later re-merge — joins them in."""
+    from tessera.profile.service import PROFILES
+    from tessera.segments.service import SegmentService
+
+    sb = _setup(retail)
+    sb.segments = SegmentService(sb)
+    seg = sb.segments.create(
+        {
+            "name": "married",
+            "expression": {"type": "PQL", "format": "pql/text", "value": 'person.maritalStatus = "married"'},
+            "evaluationInfo": {"batch": {"enabled": True}},
+        }
+    )
+    sb.segments.run_job([{"segmentId": seg["id"]}])
+    pid = sb.profiles.resolve(Identity("CRMID", "c1"))
+    assert pid is not None
+    raw = sb.store.get(PROFILES, pid)
+    assert raw is not None and "segmentMembership" not in orjson.loads(raw)["attributes"]
+
+    def shown() -> str:
+        view = sb.profiles.get(Identity("Email", "j@x.com"))
+        assert view is not None
+        assert view.memberships == view.attributes["segmentMembership"]["ups"]
+        return str(view.memberships[seg["id"]]["status"])
+
+    assert shown() == "realized"
+    access = sb.privacy.access([Identity("CRMID", "c1")])
+    assert access["profiles"][0]["segmentMembership"][seg["id"]]["status"] == "realized"
+    # new data re-merges the profile document: the membership is still shown
+    sb.ingest.ingest_records(
+        "CRM", [{"identityMap": {"CRMID": [{"id": "c1", "primary": True}]}, "homeAddress": {"city": "LA"}}]
+    )
+    assert shown() == "realized"
+    sb.segments.run_job([{"segmentId": seg["id"]}])
+    assert shown() == "existing"

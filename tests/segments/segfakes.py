@@ -245,15 +245,16 @@ class FakeProfiles:
             yield k, orjson.loads(raw)
 
     def refresh(self, store: PointStore, profile_ids: Iterable[str], now: datetime) -> None:
-        wb = WriteBatch()
-        for pid in profile_ids:
-            raw = store.get("profiles", pid)
-            if raw is None:
-                continue
-            doc = orjson.loads(raw)
-            doc["segmentMembership"] = self.sb.segments.memberships_of(pid, store)
-            wb.put_json("profiles", pid, doc)
-        store.write(wb)
+        """Nothing to re-merge: the fake's profile documents are written by the tests."""
+
+    def stored_document(self, pid: str, store: PointStore | None = None) -> dict[str, Any] | None:
+        store = store or self.sb.store
+        raw = store.get("profiles", pid)
+        if raw is None:
+            return None
+        doc: dict[str, Any] = orjson.loads(raw)
+        doc["segmentMembership"] = self.sb.segments.memberships_of(pid, store)
+        return doc
 
     def count(self) -> int:
         return self.sb.store.count("profiles")

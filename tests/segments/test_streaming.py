@@ -27,9 +27,9 @@ def test_event_makes_profile_qualify_in_the_same_call(sb: FakeSandbox) -> None:
     ups = sb.segments.memberships_of("p1")
     assert ups["bought_3h"]["status"] == "realized"
     assert ups["bought_3h"]["lastQualificationTime"] == "2026-03-01T12:00:00.000Z"
-    # the materialised profile carries the membership after the same commit
-    assert sb.store.get("profiles", "p1") is not None
-    assert b"realized" in (sb.store.get("profiles", "p1") or b"")
+    # the profile as read shows the membership after the same commit
+    shown = sb.profiles.stored_document("p1")
+    assert shown is not None and shown["segmentMembership"]["bought_3h"]["status"] == "realized"
 
 
 def test_window_closing_makes_profile_exit_at_tick_time(sb: FakeSandbox) -> None:

@@ -21,7 +21,7 @@ import orjson
 from tessera.catalog.ids import epoch_ms, new_id
 from tessera.errors import InvalidInput, NotFound
 from tessera.model import Identity, utcnow
-from tessera.profile.service import EVENTS, FRAGMENTS, PROFILES, id_key
+from tessera.profile.service import EVENTS, FRAGMENTS, id_key
 from tessera.store import WriteBatch, get_json, key, scan_json
 
 if TYPE_CHECKING:
@@ -161,7 +161,7 @@ class PrivacyService:
             )
             pids.add(self._sandbox.identity.profile_id_of(ident))
         for pid in sorted(pids):
-            doc = get_json(store, PROFILES, pid)
+            doc = self._sandbox.profiles.stored_document(pid, store)
             if doc is not None:
                 result["profiles"].append(doc)
         return result

@@ -312,8 +312,6 @@ class ProfileService:
         self.prefetch_events(store, (m for ms in members.values() for m in ms))
         # one point read for every fragment of every profile, instead of a scan per identity
         stored = self._fragment_rows(store, [m for ms in members.values() for m in ms])
-        # memberships are read per profile only when the sandbox has any
-        no_memberships = not self._sandbox.has_memberships(store)
         wb = WriteBatch()
         # A profile id whose identities all moved on (a merged graph, a singleton that joined
         # one) has nothing to merge: only a stored view needs deleting.
@@ -330,7 +328,10 @@ class ProfileService:
                 wb.delete(PROFILES, pid)
                 sample.delete(wb, pid)
                 continue
-            view = self._merge(store, pid, pid_members, fragments, policy, no_memberships=no_memberships)
+            # Segment memberships are not stored in the document: they are kept once, by the
+            # segment service, and joined in when the profile is read. A batch job changing
+            # millions of memberships then rewrites no profile document.
+            view = self._merge(store, pid, pid_members, fragments, policy, no_memberships=True)
             wb.put_json(PROFILES, pid, view.to_json())
             sample.put(wb, pid)
         store.write(wb)
@@ -432,6 +433,21 @@ class ProfileService:
             merge_policy_id=policy.id,
         )
 
+    def stored_document(self, pid: str, store: PointStore | None = None) -> dict[str, Any] | None:
+        """The materialised profile document of ``pid`` (default merge policy) with its current
+        segment memberships joined in, or ``None`` when none is stored."""
+        store = store or self._store
+        raw = store.get(PROFILES, pid)
+        if raw is None:
+            return None
+        doc: dict[str, Any] = orjson.loads(raw)
+        memberships = self._sandbox.memberships_of(pid, store)
+        doc["segmentMembership"] = memberships
+        if memberships:
+            # otherwise the attributes keep what records brought (imported audiences)
+            doc.setdefault("attributes", {})["segmentMembership"] = {"ups": memberships}
+        return doc
+
     def resolve(self, identity: Identity | str) -> str | None:
         """The profile id holding ``identity`` (``None`` when nothing is stored for it)."""
         store = self._store
@@ -497,10 +513,10 @@ class ProfileService:
         elif not materialised and not members:
             members = self._sandbox.identity.members(pid, store)
         if materialised:
-            raw = store.get(PROFILES, pid)
-            if raw is None:
+            doc = self.stored_document(pid, store)
+            if doc is None:
                 return None
-            view = _view_from_json(orjson.loads(raw))
+            view = _view_from_json(doc)
         else:
             fragments = list(self._fragments(store, members, policy, as_of))
             if not fragments and not self._has_events(store, members):

@@ -324,7 +324,6 @@ class SegmentService:
                 self._emit(staged, wb, exits)
                 staged.write(wb)
                 changes.extend(exits)
-                self._update_materialised(staged, {c.profile_id for c in changes})
                 staged.commit()
             except BaseException:
                 staged.rollback()
@@ -356,60 +355,32 @@ class SegmentService:
             changes.extend(self._evaluate_profile(store, wb, pid, now, plan, active_cas))
         self._emit(store, wb, changes)
         store.write(wb)
-        patch = {c.profile_id for c in changes}
         if active_cas:  # the profile service re-merges without computed attributes: put them back
-            patch |= set(profile_ids)
-        self._update_materialised(store, patch)
+            self._put_computed_values(store, set(profile_ids))
         return changes
 
-    def _update_materialised(
-        self,
-        store: PointStore,
-        changed: set[str],
-        memberships: Mapping[str, dict[str, dict[str, Any]]] | None = None,
-        wb: WriteBatch | None = None,
-    ) -> None:
-        """Put the new ``segmentMembership`` and ``computedAttributes`` on materialised profiles.
+    def _put_computed_values(self, store: PointStore, changed: set[str]) -> None:
+        """Put the current ``computedAttributes`` on the materialised profiles of ``changed``.
 
-        The profile service materialised them earlier in the same chunk; only these parts
-        change, so they are patched in place rather than re-merged. ``memberships``: each changed
-        profile's memberships when the caller knows them (a batch job), instead of reading them.
-        ``wb``: add the patched profiles to this batch instead of writing them.
-        """
-        out = wb if wb is not None else WriteBatch()
-        # no computed value stored at all (usual for batch jobs): no read per profile for them
-        values = self.computed.any_values(store)
+        The profile service re-merged them earlier in the same chunk, without computed values;
+        only that part changes, so it is patched in place rather than merged again. (Segment
+        memberships are not in the documents: readers join them in, see
+        ``ProfileService.stored_document``.)"""
+        if not self.computed.any_values(store):
+            return
+        out = WriteBatch()
         pids = sorted(changed)
         for start in range(0, len(pids), 1000):  # one read per thousand profiles
             docs = store.get_many(PROFILES, pids[start : start + 1000])
             for pid in pids[start : start + 1000]:
                 raw = docs.get(pid)
-                if raw is not None:
-                    known = memberships.get(pid) if memberships is not None else None
-                    self._patch_profile(store, out, pid, orjson.loads(raw), known, values=values)
-        if wb is None and len(out):
+                held = self.computed.values_of(pid, store) if raw is not None else None
+                if held:
+                    doc = orjson.loads(raw)  # type: ignore[arg-type]
+                    doc.setdefault("attributes", {})[FIELD] = held
+                    out.put_json(PROFILES, pid, doc)
+        if len(out):
             store.write(out)
-
-    def _patch_profile(
-        self,
-        store: PointStore,
-        wb: WriteBatch,
-        pid: str,
-        doc: dict[str, Any],
-        ups: dict[str, dict[str, Any]] | None,
-        *,
-        values: bool = True,
-    ) -> None:
-        if ups is None:
-            ups = ms.read(store, pid)
-        doc["segmentMembership"] = ups
-        attributes = doc.setdefault("attributes", {})
-        if ups:
-            attributes["segmentMembership"] = {"ups": ups}
-        held = self.computed.values_of(pid, store) if values else None
-        if held:
-            attributes[FIELD] = held
-        wb.put_json(PROFILES, pid, doc)
 
     def _emit(self, store: PointStore, wb: WriteBatch, changes: list[ms.Change]) -> None:
         if changes:
@@ -972,14 +943,9 @@ class SegmentService:
                 by_status[sid] = statuses
                 by_ns[sid] = _count_by_namespace(members, in_namespace)
             wb = WriteBatch()
-            after: dict[str, dict[str, dict[str, Any]]] = {}
             for pid, ups in memberships.edited.items():
-                after[pid] = ordered = dict(sorted(ups.items()))
-                ms.write(wb, pid, ordered)
+                ms.write(wb, pid, ups)
             self._emit(self.store, wb, changes)
-            # batch memberships are written onto the profile too (lookups show them, spec §a3),
-            # in the same commit; what the profiles hold now is known here, so it is not read back
-            self._update_materialised(self.store, set(after), after, wb)
             self.store.write(wb)
         metrics = {
             "segmentedProfileCounter": counter,
@@ -1199,7 +1165,7 @@ class SegmentService:
         for pid in matched:
             ns = read.namespaces.get(pid)
             if ns is None or len(results) < sample_size:
-                pdoc = get_json(self.store, PROFILES, pid) or {"profileId": pid}
+                pdoc = self._sandbox.profiles.stored_document(pid) or {"profileId": pid}
                 ns = _primary_namespace(pdoc)
                 if len(results) < sample_size:
                     results.append(pdoc)
