@@ -38,7 +38,7 @@ def _expected(
     order: list[str],
 ) -> tuple[dict[tuple[str, str], dict[str, Any]], list[tuple[str, str, str, str | None]]]:
     """The records and changes of a job that found ``members`` (segments in the job's ``order``),
-    one membership at a time."""
+    one membership at a time; changes are delivered by profile, then segment in that order."""
     after = dict(before)
     changes = []
     for sid in order:
@@ -55,14 +55,21 @@ def _expected(
                 previous = old.get("status") if old else None
                 if new["status"] != previous:
                     changes.append((pid, sid, new["status"], previous))
+    changes.sort(key=lambda c: (c[0], order.index(c[1])))
     return after, changes
 
 
-@pytest.mark.parametrize("us_ttl", [30, 3, 1])
-def test_job_records_and_changes_follow_the_per_membership_rule(tmp_path: Path, us_ttl: int) -> None:
+@pytest.mark.parametrize(("us_ttl", "slice_size"), [(30, 20_000), (3, 20_000), (1, 20_000), (1, 3)])
+def test_job_records_and_changes_follow_the_per_membership_rule(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, us_ttl: int, slice_size: int
+) -> None:
     """Jobs at uneven intervals over profiles that change between them: with a 1-day ttl, "us"
     memberships expire between some jobs (and enter again or exit); with 3 days a confirmation
-    moves validUntil forward; 30 days is the default."""
+    moves validUntil forward; 30 days is the default. With slices of 3 profiles a job applies
+    and writes its changes in several slices (as large jobs do): same records, same order."""
+    from tessera.segments import service
+
+    monkeypatch.setattr(service, "_PROFILES_PER_SLICE", slice_size)
     sb = FakeSandbox(tmp_path)
     ttl = {sid: 30 for sid in SEGMENTS} | {"us": us_ttl}
     for sid in SEGMENTS:

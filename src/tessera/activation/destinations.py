@@ -27,7 +27,7 @@ from tessera.errors import InvalidInput, NotFound
 from tessera.ingest.files import safe_file_name
 from tessera.model import format_time, parse_time, utcnow
 from tessera.segments import memberships as ms
-from tessera.store import PointStore, WriteBatch, get_json, key, scan_json
+from tessera.store import PointStore, WriteBatch, dump_json, get_json, key, scan_json
 
 if TYPE_CHECKING:
     from tessera.platform import Sandbox
@@ -181,7 +181,7 @@ class Destinations:
                 seq += 1
                 body = change.to_json()
                 body["identities"] = _identities(store, change.profile_id)
-                wb.put(OUTBOX, key(dest["id"], f"{seq:015d}"), orjson.dumps(body))
+                wb.put(OUTBOX, key(dest["id"], f"{seq:015d}"), dump_json(body))
             # written at once so a second listener call before ``wb`` lands continues the sequence
             store.write(WriteBatch().put(OUTBOX_SEQ, dest["id"], str(seq).encode()))
 

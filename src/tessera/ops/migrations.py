@@ -40,7 +40,7 @@ import orjson
 
 from tessera.catalog.ids import epoch_ms
 from tessera.errors import StorageError
-from tessera.store import PointStore, WriteBatch, get_json
+from tessera.store import PointStore, WriteBatch, dump_json, get_json
 from tessera.store.base import KEY_SEP
 
 META = "store_meta"
@@ -100,7 +100,7 @@ def _v3_to_v4(store: PointStore, wb: WriteBatch, chunk: int = 5_000) -> None:
         raw = store.get(ms.MEMBERSHIPS, pid)  # a profile an interrupted upgrade moved in part
         if raw is not None:
             merged = {**orjson.loads(raw), **merged}
-        batch.put(ms.MEMBERSHIPS, pid, orjson.dumps(dict(sorted(merged.items()))))
+        batch.put(ms.MEMBERSHIPS, pid, dump_json(dict(sorted(merged.items()))))
         moved += 1
 
     for k, raw in store.scan(ms.LEGACY):

@@ -33,7 +33,7 @@ from tessera.profile import sample
 from tessera.profile.fragments import EVENT_CLASS, PROFILE_CLASS, Fragment, apply_record
 from tessera.profile.merge import merge
 from tessera.profile.policies import MergePolicy
-from tessera.store import PointStore, WriteBatch, key
+from tessera.store import PointStore, WriteBatch, dump_json, key
 from tessera.store.base import KEY_SEP, scan_arrow
 
 if TYPE_CHECKING:
@@ -243,7 +243,7 @@ class ProfileService:
                 failed[row] = err
                 continue
             seq += 1
-            body = orjson.dumps({"record": doc, "ingestedAt": ms, "seq": seq, "dataset": ds_id})
+            body = dump_json({"record": doc, "ingestedAt": ms, "seq": seq, "dataset": ds_id})
             ik = id_key(primary)
             wb.put(FRAGMENTS, frag_key, body)
             wb.put(VERSIONS, key(frag_key, stamp, f"{seq:012d}"), body)

@@ -23,7 +23,7 @@ from typing import Any, NamedTuple
 import orjson
 
 from tessera.model import format_time, parse_time
-from tessera.store import PointStore, WriteBatch
+from tessera.store import PointStore, WriteBatch, dump_json
 from tessera.store.base import may_have_rows, scan_chunks
 
 MEMBERSHIPS = "profile_memberships"
@@ -93,7 +93,7 @@ def any_stored(store: PointStore) -> bool:
 def write(wb: WriteBatch, profile_id: str, ups: Mapping[str, Mapping[str, Any]]) -> None:
     """Store ``ups`` as the whole of the profile's memberships (segments in id order)."""
     if ups:
-        wb.put(MEMBERSHIPS, profile_id, orjson.dumps(dict(sorted(ups.items()))))
+        wb.put(MEMBERSHIPS, profile_id, dump_json(dict(sorted(ups.items()))))
     else:
         wb.delete(MEMBERSHIPS, profile_id)
 

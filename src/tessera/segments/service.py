@@ -67,6 +67,8 @@ EventReader = Callable[[Sequence[Identity], PointStore], list[dict[str, Any]]]
 """Events of a profile's identities, timestamp order."""
 _EPS = timedelta(milliseconds=1)
 _PLAIN = frozenset({"realized", "existing", "exited"})
+_PROFILES_PER_SLICE = 20_000
+"""Profiles whose memberships a batch job changes and encodes at a time."""
 """Statuses whose batch transitions :meth:`SegmentService._bulk_transitions` decides."""
 
 
@@ -930,22 +932,36 @@ class SegmentService:
                     group = in_namespace[ns] = set()
                 group.add(pid)
             changes: list[ms.Change] = []
+            plans: list[_Transitions] = []
             for doc in docs:
                 sid = doc["id"]
                 members = result.get(sid, set())
                 if prior[sid].by_status.keys() <= _PLAIN:
-                    statuses = self._bulk_transitions(
-                        sid, ttl[sid], members, prior[sid], memberships, changes, now
-                    )
+                    plan = _Transitions.plan(sid, ttl[sid], members, prior[sid], now)
+                    plans.append(plan)
+                    statuses = plan.counts
                 else:  # a status this code does not write: decided one membership at a time
                     statuses = self._each_transition(doc, members, prior[sid], memberships, changes, now)
                 counter[sid] = len(members)
                 by_status[sid] = statuses
                 by_ns[sid] = _count_by_namespace(members, in_namespace)
             wb = WriteBatch()
-            for pid, ups in memberships.edited.items():
-                ms.write(wb, pid, ups)
             self._emit(self.store, wb, changes)
+            # Applied a slice of profiles at a time, every segment's transitions for those
+            # profiles, then their documents encoded and the decoded ones dropped: a job
+            # changing millions of memberships keeps a slice's worth of records in memory, not
+            # all of them (fresh memory is most of the cost on a VM). Changes are delivered by
+            # profile, then segment in the job's order.
+            rank = {doc["id"]: i for i, doc in enumerate(docs)}
+            touched = sorted(set(memberships.edited).union(*(plan.touched for plan in plans)))
+            for start in range(0, len(touched), _PROFILES_PER_SLICE):
+                part = touched[start : start + _PROFILES_PER_SLICE]
+                changes = []
+                for plan in plans:
+                    plan.apply(part, memberships, changes)
+                changes.sort(key=lambda c: (c.profile_id, rank[c.segment_id]))
+                memberships.write(wb, part)
+                self._emit(self.store, wb, changes)
             self.store.write(wb)
         metrics = {
             "segmentedProfileCounter": counter,
@@ -953,66 +969,6 @@ class SegmentService:
             "segmentedProfileByNamespaceCounter": by_ns,
         }
         return metrics, stale
-
-    @staticmethod
-    def _bulk_transitions(
-        sid: str,
-        ttl_days: int | None,
-        members: set[str],
-        prior: _Prior,
-        memberships: _Held,
-        changes: list[ms.Change],
-        now: datetime,
-    ) -> dict[str, int]:
-        """A segment's batch transitions as set differences: what :func:`ms.transition` decides
-        per membership (with a batch confirmation, ``ttlInDays`` and expiry), visiting only the
-        profiles whose record changes. Returns the status counts."""
-        realized = prior.by_status.get("realized", set())
-        existing = prior.by_status.get("existing", set())
-        live_realized, live_existing = realized - prior.expired, existing - prior.expired
-        entering = members.difference(live_realized, live_existing)  # expired ones enter again
-        confirmed = members & live_realized  # realized -> existing, keeping the time it entered
-        kept = members & live_existing
-        leaving = (realized - members) | (existing - members)
-        refreshed = kept & prior.stale  # still in, validUntil moves forward
-        stamp = format_time(now)
-        until = format_time(now + timedelta(days=ttl_days)) if ttl_days is not None else None
-        # one pass in profile order (the order changes are delivered in); this loop runs once
-        # per changed membership, millions of times in a large job: lookups are bound locally
-        edit, add, change_of = memberships.edit, changes.append, ms.Change
-        expired, stale = prior.expired, prior.stale
-        for pid in sorted(entering | confirmed | leaving | refreshed):
-            ups = edit(pid)
-            old = ups.get(sid)
-            new: dict[str, Any]
-            if pid in entering:
-                # an expired membership reads as exited (at its validUntil) before entering again
-                previous = "exited" if pid in expired else old.get("status") if old else None
-                new = {"status": "realized", "lastQualificationTime": stamp}
-                if until is not None:
-                    new["validUntil"] = until
-                status = "realized"
-            elif pid in leaving:
-                assert old is not None
-                previous, status = old.get("status"), "exited"
-                new = {"status": "exited", "lastQualificationTime": stamp}
-            elif pid in confirmed:
-                assert old is not None
-                previous, status = "realized", "existing"
-                new = {
-                    **old,
-                    "status": "existing",
-                    "lastQualificationTime": old.get("lastQualificationTime") or stamp,
-                }
-                if until is not None and pid in stale:
-                    new["validUntil"] = until
-            else:  # still in: only validUntil moves forward, no status change to deliver
-                ups[sid] = {**(old or {}), "validUntil": until}
-                continue
-            ups[sid] = new
-            add(change_of(pid, sid, status, now, previous))
-        counts = {"realized": len(entering), "existing": len(confirmed) + len(kept), "exited": len(leaving)}
-        return {status: n for status, n in counts.items() if n}
 
     @staticmethod
     def _each_transition(
@@ -1355,7 +1311,7 @@ class _Prior:
 class _Held:
     """A batch job's view of the stored memberships: decoded per profile when first needed."""
 
-    def __init__(self, raw: Mapping[str, bytes]) -> None:
+    def __init__(self, raw: dict[str, bytes]) -> None:
         self._raw = raw
         self._decoded: dict[str, ms.Memberships] = {}
         self.edited: dict[str, ms.Memberships] = {}
@@ -1369,11 +1325,109 @@ class _Held:
         return ups
 
     def edit(self, pid: str) -> ms.Memberships:
-        """The profile's memberships, to change in place (they are written at the end)."""
+        """The profile's memberships, to change in place (see :meth:`write`)."""
         ups = self.edited.get(pid)
         if ups is None:
             ups = self.edited[pid] = self.get(pid)
         return ups
+
+    def write(self, wb: WriteBatch, pids: Sequence[str]) -> None:
+        """Add the edited memberships of ``pids`` to ``wb`` and forget them (decoded and stored)."""
+        edited, decoded, raw = self.edited, self._decoded, self._raw
+        for pid in pids:
+            ups = edited.pop(pid, None)
+            if ups is not None:
+                ms.write(wb, pid, ups)
+            decoded.pop(pid, None)
+            raw.pop(pid, None)
+
+
+@dataclass
+class _Transitions:
+    """One segment's batch transitions, decided as set differences: what :func:`ms.transition`
+    decides per membership (with a batch confirmation, ``ttlInDays`` and expiry), applied only to
+    the profiles whose record changes."""
+
+    sid: str
+    ttl_days: int | None
+    now: datetime
+    prior: _Prior
+    entering: set[str]
+    confirmed: set[str]
+    leaving: set[str]
+    touched: set[str]
+    """Profiles whose record changes."""
+    counts: dict[str, int]
+
+    @classmethod
+    def plan(
+        cls, sid: str, ttl_days: int | None, members: set[str], prior: _Prior, now: datetime
+    ) -> _Transitions:
+        realized = prior.by_status.get("realized", set())
+        existing = prior.by_status.get("existing", set())
+        live_realized, live_existing = realized - prior.expired, existing - prior.expired
+        entering = members.difference(live_realized, live_existing)  # expired ones enter again
+        confirmed = members & live_realized  # realized -> existing, keeping the time it entered
+        kept = members & live_existing
+        leaving = (realized - members) | (existing - members)
+        refreshed = kept & prior.stale  # still in, validUntil moves forward
+        counts = {"realized": len(entering), "existing": len(confirmed) + len(kept), "exited": len(leaving)}
+        return cls(
+            sid,
+            ttl_days,
+            now,
+            prior,
+            entering,
+            confirmed,
+            leaving,
+            entering | confirmed | leaving | refreshed,
+            {status: n for status, n in counts.items() if n},
+        )
+
+    def apply(self, part: Sequence[str], memberships: _Held, changes: list[ms.Change]) -> None:
+        """Change the records of the profiles of ``part`` in ``memberships``, adding a change per
+        status change. Runs once per changed membership, millions of times in a large job:
+        lookups are bound locally."""
+        touched = self.touched
+        pids = [pid for pid in part if pid in touched]
+        if not pids:
+            return
+        sid, now = self.sid, self.now
+        stamp = format_time(now)
+        until = format_time(now + timedelta(days=self.ttl_days)) if self.ttl_days is not None else None
+        edit, add, change_of = memberships.edit, changes.append, ms.Change
+        entering, confirmed, leaving = self.entering, self.confirmed, self.leaving
+        expired, stale = self.prior.expired, self.prior.stale
+        for pid in pids:
+            ups = edit(pid)
+            old = ups.get(sid)
+            new: dict[str, Any]
+            if pid in entering:
+                # an expired membership reads as exited (at its validUntil) before entering again
+                previous = "exited" if pid in expired else old.get("status") if old else None
+                new = {"status": "realized", "lastQualificationTime": stamp}
+                if until is not None:
+                    new["validUntil"] = until
+                status = "realized"
+            elif pid in leaving:
+                assert old is not None
+                previous, status = old.get("status"), "exited"
+                new = {"status": "exited", "lastQualificationTime": stamp}
+            elif pid in confirmed:
+                assert old is not None
+                previous, status = "realized", "existing"
+                new = {
+                    **old,
+                    "status": "existing",
+                    "lastQualificationTime": old.get("lastQualificationTime") or stamp,
+                }
+                if until is not None and pid in stale:
+                    new["validUntil"] = until
+            else:  # still in: only validUntil moves forward, no status change to deliver
+                ups[sid] = {**(old or {}), "validUntil": until}
+                continue
+            ups[sid] = new
+            add(change_of(pid, sid, status, now, previous))
 
 
 @dataclass

@@ -48,6 +48,17 @@ class Capabilities:
     """``scan`` returns keys in order."""
 
 
+def dump_json(doc: Any) -> bytes:
+    """``doc`` as JSON bytes, in a buffer of its own length.
+
+    orjson (3.12 and later) returns its whole working buffer — 4 KB for a 300-byte document,
+    16 KB for a 1.5 KB one — and a write batch holds tens of thousands of values until it
+    commits. Kept untrimmed they cost ten times their size in fresh memory, and on a VM the page
+    faults dominate: a 200k-profile segment job spent most of its write phase there. The copy
+    costs ~0.2 µs."""
+    return bytes(memoryview(orjson.dumps(doc)))
+
+
 @dataclass
 class WriteBatch:
     """Puts and deletes to apply atomically. Values are bytes; use :meth:`put_json` for documents."""
@@ -59,7 +70,7 @@ class WriteBatch:
         return self
 
     def put_json(self, table: str, key: str, doc: Any) -> WriteBatch:
-        self.ops.append((table, key, orjson.dumps(doc)))
+        self.ops.append((table, key, dump_json(doc)))
         return self
 
     def delete(self, table: str, key: str) -> WriteBatch:
