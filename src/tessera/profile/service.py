@@ -9,7 +9,9 @@ Storage layout (tables of the point store; ``|`` is the key separator):
 * ``event_ids``  ``<dataset>|<_id>`` → its ``events`` key (a repeated ``_id`` is the same event)
 * ``batch_events`` ``<batch>|<events key>`` → index for "delete one event batch"
 * ``profiles``   ``<profile id>`` → the merged profile under the sandbox's default policy,
-  refreshed in the same commit as every write that changes it (materialised view)
+  refreshed in the same commit as every write that changes it (materialised view). Segment
+  memberships are not in it: the segment service keeps them once, per profile, and reads join
+  them in (:meth:`ProfileService.stored_document`)
 * ``profile_sample`` ``<hash of the profile id>|<profile id>`` → empty: the profiles in a random
   order, written with them (estimates read a sample from it, see :mod:`tessera.profile.sample`)
 
