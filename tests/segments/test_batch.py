@@ -231,3 +231,26 @@ def test_batch_jobs_leave_each_profile_showing_exactly_its_memberships(sb: FakeS
     assert seen >= 8
     statuses = {rec["status"] for _, _, rec in ms.scan_all(sb.store)}
     assert {"existing", "exited"} <= statuses
+
+
+def test_a_job_builds_changes_only_for_segments_a_listener_wants(sb: FakeSandbox) -> None:
+    """Listeners that name the segments they act on get those segments' batch changes (a job
+    builds no change object for the others); their memberships are written all the same."""
+    from tessera.segments import memberships as ms
+
+    for sid in ("us", "bought_3h"):
+        sb.segments.create(definition(sid, sid, continuous=False), seg_id=sid)
+    for i in range(6):
+        evs = [event(f"{i}-b", T0 - timedelta(hours=1), "purchase", 60)] if i % 2 else []
+        sb.put(f"p{i}", attributes={"homeAddress": {"countryCode": "US"}}, events=evs, now=T0)
+    seen: list[ms.Change] = []
+    sb.segments.add_listener(lambda store, wb, changes: seen.extend(changes), wants=lambda: {"bought_3h"})
+    sb.segments.run_job(None, now=T0)
+    assert {c.segment_id for c in seen} == {"bought_3h"}
+    assert sorted(c.profile_id for c in seen) == ["p1", "p3", "p5"]
+    assert {sid for _, sid, _ in ms.scan_all(sb.store)} == {"us", "bought_3h"}
+    # a listener wanting every segment (the default) gets all of them again
+    everything: list[ms.Change] = []
+    sb.segments.add_listener(lambda store, wb, changes: everything.extend(changes))
+    sb.segments.run_job(None, now=T0 + timedelta(hours=4))  # "bought_3h" members exit, "us" -> existing
+    assert {c.segment_id for c in everything} == {"us", "bought_3h"}

@@ -28,7 +28,7 @@ class Activation:
         self.audiences = Audiences(sandbox, segments)
         self.exports = Exports(sandbox, root)
         self.destinations = Destinations(sandbox, root / "destinations")
-        segments.add_listener(self.destinations.enqueue)
+        segments.add_listener(self.destinations.enqueue, wants=self.destinations.activated_segments)
         segments.add_periodic(lambda now: self.destinations.deliver(now))
 
     def forget(self, profile_ids: set[str], identity_values: list[str]) -> dict[str, int]:

@@ -161,6 +161,10 @@ class Destinations:
             wb.delete(OUTBOX, k)
         self.store.write(wb)
 
+    def activated_segments(self) -> set[str]:
+        """Segments whose membership changes some webhook destination delivers."""
+        return {sid for d in self.list() if d["type"] == "webhook" for sid in d["segments"]}
+
     def uses_segment(self, seg_id: str) -> bool:
         return any(seg_id in d["segments"] for d in self.list())
 

@@ -20,7 +20,7 @@ import time
 import uuid
 import zlib
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -89,7 +89,7 @@ class SegmentService:
         self.engine: Engine = engine or PqlEngine(self._union_schemas)
         self.definitions = Definitions(sandbox.store, self.engine, getattr(sandbox, "name", "prod"))
         self.computed = ComputedAttributes(sandbox.store, self.engine)
-        self._listeners: list[ChangeListener] = []
+        self._listeners: list[tuple[ChangeListener, Callable[[], Collection[str]] | None]] = []
         self._active_cache: dict[str, tuple[list[dict[str, Any]], list[tuple[dict[str, Any], Compiled]]]] = {}
         self._plan_cache: tuple[list[tuple[dict[str, Any], Compiled]], _StreamPlan] | None = None
         self._thread: threading.Thread | None = None
@@ -159,9 +159,26 @@ class SegmentService:
     def delete(self, seg_id: str) -> None:
         self.definitions.delete(seg_id, in_use=self.activation.uses_segment(seg_id))
 
-    def add_listener(self, listener: ChangeListener) -> None:
-        """Call ``listener(store, batch, changes)`` with every membership change, before its write."""
-        self._listeners.append(listener)
+    def add_listener(
+        self, listener: ChangeListener, wants: Callable[[], Collection[str]] | None = None
+    ) -> None:
+        """Call ``listener(store, batch, changes)`` with membership changes, before their write.
+
+        ``wants``: the segment ids whose changes the listener acts on, asked at each batch job
+        (default: every segment). A job builds change objects only for segments some listener
+        wants: a first job over a million profiles makes ~15 million of them, and usually no
+        destination activates most segments. The listener may still receive others.
+        """
+        self._listeners.append((listener, wants))
+
+    def _wanted(self) -> Collection[str] | None:
+        """The segments whose batch changes some listener wants (``None``: every segment)."""
+        wanted: set[str] = set()
+        for _, wants in self._listeners:
+            if wants is None:
+                return None
+            wanted.update(wants())
+        return wanted
 
     def _active(self, mode: str) -> list[tuple[dict[str, Any], Compiled]]:
         docs_now = self.definitions.all()
@@ -386,7 +403,7 @@ class SegmentService:
 
     def _emit(self, store: PointStore, wb: WriteBatch, changes: list[ms.Change]) -> None:
         if changes:
-            for listener in self._listeners:
+            for listener, _ in self._listeners:
                 listener(store, wb, changes)
 
     def _evaluate_profile(
@@ -954,11 +971,12 @@ class SegmentService:
             # profile, then segment in the job's order.
             rank = {doc["id"]: i for i, doc in enumerate(docs)}
             touched = sorted(set(memberships.edited).union(*(plan.touched for plan in plans)))
+            wanted = self._wanted()
             for start in range(0, len(touched), _PROFILES_PER_SLICE):
                 part = touched[start : start + _PROFILES_PER_SLICE]
                 changes = []
                 for plan in plans:
-                    plan.apply(part, memberships, changes)
+                    plan.apply(part, memberships, changes, record=wanted is None or plan.sid in wanted)
                 changes.sort(key=lambda c: (c.profile_id, rank[c.segment_id]))
                 memberships.write(wb, part)
                 self._emit(self.store, wb, changes)
@@ -1384,10 +1402,12 @@ class _Transitions:
             {status: n for status, n in counts.items() if n},
         )
 
-    def apply(self, part: Sequence[str], memberships: _Held, changes: list[ms.Change]) -> None:
+    def apply(
+        self, part: Sequence[str], memberships: _Held, changes: list[ms.Change], *, record: bool
+    ) -> None:
         """Change the records of the profiles of ``part`` in ``memberships``, adding a change per
-        status change. Runs once per changed membership, millions of times in a large job:
-        lookups are bound locally."""
+        status change when ``record``. Runs once per changed membership, millions of times in a
+        large job: lookups are bound locally."""
         touched = self.touched
         pids = [pid for pid in part if pid in touched]
         if not pids:
@@ -1427,7 +1447,8 @@ class _Transitions:
                 ups[sid] = {**(old or {}), "validUntil": until}
                 continue
             ups[sid] = new
-            add(change_of(pid, sid, status, now, previous))
+            if record:
+                add(change_of(pid, sid, status, now, previous))
 
 
 @dataclass
