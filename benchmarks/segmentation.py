@@ -44,6 +44,14 @@ NOW = datetime(2026, 3, 1, tzinfo=UTC)
 BASE_YEAR = 2026
 COUNTRIES = ["US", "FR", "DE", "GB", "IN", "BR"]
 TYPES = ["view", "addToCart", "purchase", "emailClick"]
+_SCRATCH: list[tempfile.TemporaryDirectory[str]] = []
+
+
+def scratch_dir() -> Path:
+    """A temporary folder, removed when the benchmark exits (its stores take GBs at 1M profiles)."""
+    folder = tempfile.TemporaryDirectory(prefix="tessera-seg-bench-")
+    _SCRATCH.append(folder)
+    return Path(folder.name)
 
 
 @dataclass(frozen=True)
@@ -259,7 +267,7 @@ def standard_unions() -> tuple[dict[str, Any], dict[str, Any]]:
     from tessera.platform import Platform
     from tessera.xdm.standard import EXPERIENCE_EVENT, PROFILE
 
-    with Platform.open(tempfile.mkdtemp()) as plat:
+    with Platform.open(scratch_dir()) as plat:
         sandbox = plat.sandbox()
         sandbox.schemas.ensure_standard_schemas()
         return sandbox.schemas.union(PROFILE), sandbox.schemas.union(EXPERIENCE_EVENT)
@@ -297,7 +305,7 @@ def bench_batch(
         def __init__(self) -> None:
             self.store = store
             self.name = "bench"
-            self.folder = Path(tempfile.mkdtemp())
+            self.folder = scratch_dir()
 
     svc = SegmentService.__new__(SegmentService)
     svc._sandbox = _Surface()  # type: ignore[assignment]
@@ -368,7 +376,7 @@ def bench_job(
     from tessera.profile.service import EVENTS, PROFILES, id_key
     from tessera.store import WriteBatch, key
 
-    with Platform.open(tempfile.mkdtemp()) as platform:
+    with Platform.open(scratch_dir()) as platform:
         sandbox = platform.sandbox()
         sandbox.schemas.ensure_standard_schemas()
         ids = {}
@@ -439,7 +447,7 @@ def _stored_profiles(rows: list[tuple[str, dict[str, Any], list[dict[str, Any]]]
 
     class _Sandbox:
         def __init__(self) -> None:
-            self.store = SqliteStore(Path(tempfile.mkdtemp()) / "point.sqlite")
+            self.store = SqliteStore(scratch_dir() / "point.sqlite")
             self.identity = _Identity()
             self.profiles = ProfileService(self)  # type: ignore[arg-type]
 
@@ -479,7 +487,7 @@ def bench_streaming(n_events: int, n_segments: int, profiles: int, engine_name: 
     temps = temps[:n_segments]
     out: dict[str, Any] = {}
     for label, with_segments in (("without segments", False), ("with segments", True)):
-        with Platform.open(tempfile.mkdtemp()) as plat:
+        with Platform.open(scratch_dir()) as plat:
             sb = plat.sandbox()
             schemas = sb.schemas.ensure_standard_schemas()
             web = sb.datasets.create("Web", schemas["event"])
