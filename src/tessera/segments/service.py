@@ -67,9 +67,9 @@ EventReader = Callable[[Sequence[Identity], PointStore], list[dict[str, Any]]]
 """Events of a profile's identities, timestamp order."""
 _EPS = timedelta(milliseconds=1)
 _PLAIN = frozenset({"realized", "existing", "exited"})
+"""Statuses whose batch transitions :class:`_Transitions` decides as set differences."""
 _PROFILES_PER_SLICE = 20_000
 """Profiles whose memberships a batch job changes and encodes at a time."""
-"""Statuses whose batch transitions :meth:`SegmentService._bulk_transitions` decides."""
 
 
 def _ms(dt: datetime) -> int:
@@ -393,9 +393,11 @@ class SegmentService:
             docs = store.get_many(PROFILES, pids[start : start + 1000])
             for pid in pids[start : start + 1000]:
                 raw = docs.get(pid)
-                held = self.computed.values_of(pid, store) if raw is not None else None
+                if raw is None:
+                    continue
+                held = self.computed.values_of(pid, store)
                 if held:
-                    doc = orjson.loads(raw)  # type: ignore[arg-type]
+                    doc = orjson.loads(raw)
                     doc.setdefault("attributes", {})[FIELD] = held
                     out.put_json(PROFILES, pid, doc)
         if len(out):
