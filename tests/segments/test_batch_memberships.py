@@ -136,8 +136,9 @@ def _person(i: int) -> dict[str, Any]:
 
 def _to_format_3(store: PointStore, *, half_moved: str) -> None:
     """Store the memberships as format 3 did, one row per (profile, segment); ``half_moved`` keeps
-    one segment in its new document, as an interrupted upgrade would leave it."""
-    wb = WriteBatch().put_json(META, FORMAT_KEY, {"version": 3, "migrated": []})
+    one segment in its new document, as an interrupted upgrade would leave it. (Format 3 had
+    no segment rounds: its realized records had not been confirmed yet.)"""
+    wb = WriteBatch().put_json(META, FORMAT_KEY, {"version": 3, "migrated": []}).delete(ms.ROUNDS, ms.ROUNDS_KEY)
     for pid, ups in list(ms.scan_profiles(store)):
         first = min(ups)
         for sid, rec in ups.items():
@@ -195,3 +196,94 @@ def test_format_3_memberships_are_moved_into_profile_documents_on_open(
             "single": {"existing": 4},
             "any": {"existing": 9},
         }
+
+
+def _stored(store: PointStore) -> dict[str, bytes]:
+    return dict(store.scan(ms.MEMBERSHIPS))
+
+
+def test_a_confirming_job_rewrites_no_document_yet_reads_existing(tmp_path: Path) -> None:
+    """The second job confirms every realized member: they read ``existing`` with the time they
+    entered and destinations hear of it, but no membership document is written for it — at a
+    million profiles that rewrite was most of the job. A profile whose document is written for
+    another segment's change keeps its confirmed records ``existing``."""
+    sb = FakeSandbox(tmp_path)
+    for sid in SEGMENTS:
+        sb.segments.create(definition(sid, sid, continuous=False), seg_id=sid)
+    for i in range(6):
+        sb.put(f"p{i}", attributes={"homeAddress": {"countryCode": "US"}}, now=T0)
+    evs = [event("e1", T0 - timedelta(hours=1), "purchase", 50)]
+    sb.put("p0", attributes={"homeAddress": {"countryCode": "US"}}, events=evs, now=T0)
+    sb.segments.run_job(None, now=T0)
+    assert {rec["status"] for rec in _records(sb.store).values()} == {"realized"}
+    stored = _stored(sb.store)
+    sb.put("p5", attributes={"homeAddress": {"countryCode": "FR"}}, now=T0)  # leaves "us"
+    seen: list[ms.Change] = []
+    sb.segments.add_listener(lambda store, wb, changes: seen.extend(changes))
+
+    job = sb.segments.run_job(None, now=T0 + timedelta(hours=1))
+
+    after = _stored(sb.store)
+    assert {pid for pid in stored if after[pid] != stored[pid]} == {"p5"}
+    records = _records(sb.store)
+    assert records[("p0", "us")]["status"] == "existing"
+    assert records[("p0", "us")]["lastQualificationTime"] == "2026-03-01T12:00:00.000Z"  # when it entered
+    assert records[("p0", "bought_3h")]["status"] == "existing"
+    assert records[("p5", "us")]["status"] == "exited"
+    assert {rec["status"] for (pid, _), rec in records.items() if pid != "p5"} == {"existing"}
+    assert sorted((c.profile_id, c.segment_id, c.status, c.previous) for c in seen) == sorted(
+        [(f"p{i}", "us", "existing", "realized") for i in range(5)]
+        + [("p0", "bought_3h", "existing", "realized"), ("p5", "us", "exited", "realized")]
+    )
+    assert job["metrics"]["segmentedProfileByStatusCounter"]["us"] == {"existing": 5, "exited": 1}
+    assert sb.segments.memberships_of("p1")["us"]["status"] == "existing"
+
+
+def test_a_realized_record_written_after_a_job_waits_for_the_next_one(tmp_path: Path) -> None:
+    """Streaming enters a profile after a job whose evaluation time is later than the entry (a
+    job run for a future ``now``, or clocks apart): it reads ``realized`` until a job confirms
+    it — what confirms a record is the job's round, not a comparison of times."""
+    sb = FakeSandbox(tmp_path)
+    sb.segments.create(definition("us", "us", continuous=True), seg_id="us")
+    sb.put("p0", attributes={"homeAddress": {"countryCode": "US"}}, now=T0)
+    sb.segments.run_job(None, now=T0 + timedelta(days=2))
+    assert sb.segments.memberships_of("p0")["us"]["status"] == "existing"
+
+    sb.put("p1", attributes={"homeAddress": {"countryCode": "US"}}, now=T0 + timedelta(hours=1))
+
+    assert sb.segments.memberships_of("p1")["us"]["status"] == "realized"
+    assert sb.segments.memberships_of("p0")["us"]["status"] == "existing"
+    sb.segments.run_job(None, now=T0 + timedelta(days=3))
+    assert {pid: rec["status"] for (pid, _), rec in _records(sb.store).items()} == {
+        "p0": "existing",
+        "p1": "existing",
+    }
+    assert _records(sb.store)[("p1", "us")]["lastQualificationTime"] == "2026-03-01T13:00:00.000Z"
+
+
+def test_records_stored_before_rounds_are_confirmed_by_the_next_job(tmp_path: Path) -> None:
+    """Stores written before segments had rounds hold realized records with no round: they read
+    ``realized`` until the next job, which confirms them without rewriting them."""
+    sb = FakeSandbox(tmp_path)
+    sb.segments.create(definition("us", "us", continuous=False), seg_id="us")
+    for i in range(3):
+        sb.put(f"p{i}", attributes={"homeAddress": {"countryCode": "US"}}, now=T0)
+    old = {
+        "us": {
+            "status": "realized",
+            "lastQualificationTime": "2026-02-01T00:00:00.000Z",
+            "validUntil": "2026-03-25T00:00:00.000Z",  # the default 30-day ttl: not due for a rewrite
+        }
+    }
+    wb = WriteBatch()
+    for i in range(3):
+        wb.put_json(ms.MEMBERSHIPS, f"p{i}", old)
+    sb.store.write(wb)
+    assert sb.segments.memberships_of("p0") == old
+    stored = _stored(sb.store)
+
+    sb.segments.run_job(None, now=T0)
+
+    assert _stored(sb.store) == stored
+    confirmed = sb.segments.memberships_of("p0")["us"]
+    assert (confirmed["status"], confirmed["lastQualificationTime"]) == ("existing", "2026-02-01T00:00:00.000Z")

@@ -168,13 +168,14 @@ class Audiences:
         with self._sandbox.write_lock:
             wb = WriteBatch()
             changes = []
+            rounds = ms.rounds(self._sandbox.store)
             for pid in sorted(pids):
-                ups = ms.read(self._sandbox.store, pid)
+                ups = ms.read(self._sandbox.store, pid, rounds)
                 old = ups.get(doc["id"])
                 new = ms.transition(old, True, now, ttl_days=int(doc.get("ttlInDays") or EXTERNAL_TTL_DAYS))
                 if new is not None:
                     change = ms.apply(ups, pid, doc["id"], old, new, now)
-                    ms.write(wb, pid, ups)
+                    ms.write(wb, pid, ups, current=rounds)
                     if change.status != change.previous:
                         changes.append(change)
             self._segments._emit(self._sandbox.store, wb, changes)
@@ -185,13 +186,14 @@ class Audiences:
         with self._sandbox.write_lock:
             wb = WriteBatch()
             changes = []
+            rounds = ms.rounds(self._sandbox.store)
             for pid, ups in list(ms.scan_profiles(self._sandbox.store)):
                 rec = ups.get(audience_id)
                 if rec is not None and pid not in keep and rec.get("status") in ms.IN:
                     new = ms.transition(rec, False, now)
                     assert new is not None
                     changes.append(ms.apply(ups, pid, audience_id, rec, new, now))
-                    ms.write(wb, pid, ups)
+                    ms.write(wb, pid, ups, current=rounds)
             self._segments._emit(self._sandbox.store, wb, changes)
             self._sandbox.store.write(wb)
 

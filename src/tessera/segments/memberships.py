@@ -12,6 +12,16 @@ per membership even when only its status word changed, and a full scan of them a
 previous state. Per profile, a job writes one row per profile that changed and reads one per
 profile, and streaming reads a profile's memberships with one point read. Formats up to 3 kept
 one row per (profile, segment) in :data:`LEGACY` (migrated by :mod:`tessera.ops.migrations`).
+
+Confirmations are not written. A batch evaluation turns every ``realized`` member that still
+qualifies into ``existing``; at the second job over a million profiles that rewrote every
+record. Instead each segment has a *round* (:data:`ROUNDS`: how many batch jobs evaluated it),
+and a stored ``realized`` record carries the round it was written in (field :data:`ROUND`,
+absent for round 0). Every job bumps its segments' rounds and rewrites each realized record it
+does not confirm (it exits), so a realized record from an earlier round has been confirmed and
+reads as ``existing``, with the time it entered. Readers here see records *settled*: statuses
+derived, round fields removed. Writers stamp each realized record with its segment's current
+round (:func:`write`): a record that still reads ``realized`` was entered in the current round.
 """
 
 from __future__ import annotations
@@ -27,12 +37,19 @@ from tessera.store import PointStore, WriteBatch, dump_json
 from tessera.store.base import may_have_rows, scan_chunks
 
 MEMBERSHIPS = "profile_memberships"
+ROUNDS = "segment_rounds"
+"""One document (key :data:`ROUNDS_KEY`): segment id → its round (absent: 0)."""
+ROUNDS_KEY = "rounds"
+ROUND = "round"
+"""Stored on ``realized`` records only: the round of their segment they were written in."""
 LEGACY = "memberships"
 """Formats 1-3: ``<profile id>|<segment id>`` → record (read only by the format-4 migration)."""
 IN = frozenset({"realized", "existing"})
 
 Memberships = dict[str, dict[str, Any]]
 """One profile's memberships: segment id → record."""
+Rounds = Mapping[str, int]
+"""Segment id → how many batch jobs evaluated it."""
 
 
 class Change(NamedTuple):
@@ -55,26 +72,74 @@ class Change(NamedTuple):
         }
 
 
-def read(store: PointStore, profile_id: str) -> Memberships:
-    """``{segment id: {status, lastQualificationTime}}`` of one profile."""
-    raw = store.get(MEMBERSHIPS, profile_id)
+def rounds(store: PointStore) -> dict[str, int]:
+    """Each segment's round: how many batch jobs evaluated it (segments never evaluated: absent)."""
+    raw = store.get(ROUNDS, ROUNDS_KEY)
     return {} if raw is None else dict(orjson.loads(raw))
+
+
+def next_rounds(wb: WriteBatch, current: Rounds, segment_ids: Iterable[str]) -> dict[str, int]:
+    """Bump the rounds of ``segment_ids`` (a batch job evaluated them) in ``wb``; returns them all."""
+    bumped = dict(current)
+    for sid in segment_ids:
+        bumped[sid] = bumped.get(sid, 0) + 1
+    wb.put(ROUNDS, ROUNDS_KEY, dump_json(bumped))
+    return bumped
+
+
+def settle(ups: Memberships, rounds: Rounds) -> Memberships:
+    """Stored records as readers see them, in place: a ``realized`` record from an earlier round
+    of its segment was confirmed by a later job and reads ``existing``; round fields go.
+
+    >>> settle({"s": {"status": "realized", "lastQualificationTime": "t", "round": 1}}, {"s": 2})
+    {'s': {'status': 'existing', 'lastQualificationTime': 't'}}
+    >>> settle({"s": {"status": "realized", "round": 2}}, {"s": 2})
+    {'s': {'status': 'realized'}}
+    """
+    for sid, rec in ups.items():
+        if rec.get("status") == "realized" and rec.pop(ROUND, 0) != rounds.get(sid, 0):
+            rec["status"] = "existing"
+    return ups
+
+
+def status_in(rec: Mapping[str, Any], round_now: int) -> Any:
+    """The status a stored (unsettled) record reads as while its segment is at ``round_now``."""
+    status = rec.get("status")
+    if status == "realized" and rec.get(ROUND, 0) != round_now:
+        return "existing"
+    return status
+
+
+def read(store: PointStore, profile_id: str, current: Rounds | None = None) -> Memberships:
+    """``{segment id: {status, lastQualificationTime}}`` of one profile (``current``: the
+    segments' rounds, read from ``store`` when not given)."""
+    raw = store.get(MEMBERSHIPS, profile_id)
+    if raw is None:
+        return {}
+    return settle(dict(orjson.loads(raw)), rounds(store) if current is None else current)
 
 
 def read_many(store: PointStore, profile_ids: Iterable[str]) -> dict[str, Memberships]:
     """The memberships of those ``profile_ids`` that have any."""
-    return {pid: orjson.loads(raw) for pid, raw in store.get_many(MEMBERSHIPS, list(profile_ids)).items()}
+    found = store.get_many(MEMBERSHIPS, list(profile_ids))
+    if not found:
+        return {}
+    now = rounds(store)
+    return {pid: settle(orjson.loads(raw), now) for pid, raw in found.items()}
 
 
 def scan_profiles(store: PointStore) -> Iterator[tuple[str, Memberships]]:
     """Every profile holding a membership, with its memberships, in profile id order (read in
     bulk: a job reads them all)."""
+    now = rounds(store)
     for keys, values in scan_chunks(store, MEMBERSHIPS):
-        yield from zip(keys, map(orjson.loads, values), strict=True)
+        for pid, raw in zip(keys, values, strict=True):
+            yield pid, settle(orjson.loads(raw), now)
 
 
 def scan_raw(store: PointStore) -> Iterator[tuple[list[str], list[bytes]]]:
-    """Every profile's memberships as stored (JSON), in chunks, in profile id order."""
+    """Every profile's memberships as stored (JSON, unsettled: see :func:`settle`), in chunks,
+    in profile id order."""
     return scan_chunks(store, MEMBERSHIPS)
 
 
@@ -90,12 +155,21 @@ def any_stored(store: PointStore) -> bool:
     return may_have_rows(store, MEMBERSHIPS)
 
 
-def write(wb: WriteBatch, profile_id: str, ups: Mapping[str, Mapping[str, Any]]) -> None:
-    """Store ``ups`` as the whole of the profile's memberships (segments in id order)."""
-    if ups:
-        wb.put(MEMBERSHIPS, profile_id, dump_json(dict(sorted(ups.items()))))
-    else:
+def write(wb: WriteBatch, profile_id: str, ups: Mapping[str, Mapping[str, Any]], *, current: Rounds) -> None:
+    """Store ``ups`` (settled records) as the whole of the profile's memberships (segments in id
+    order), each ``realized`` record stamped with its segment's ``current`` round."""
+    if not ups:
         wb.delete(MEMBERSHIPS, profile_id)
+        return
+    stored: dict[str, Mapping[str, Any]] = {}
+    for sid in sorted(ups):
+        rec = ups[sid]
+        if rec.get("status") == "realized":
+            at = current.get(sid, 0)
+            if at or ROUND in rec:
+                rec = {**rec, ROUND: at} if at else {k: v for k, v in rec.items() if k != ROUND}
+        stored[sid] = rec
+    wb.put(MEMBERSHIPS, profile_id, dump_json(stored))
 
 
 def transition(
@@ -207,6 +281,9 @@ __all__ = [
     "IN",
     "LEGACY",
     "MEMBERSHIPS",
+    "ROUND",
+    "ROUNDS",
+    "ROUNDS_KEY",
     "Change",
     "Deadline",
     "Memberships",
@@ -216,6 +293,10 @@ __all__ = [
     "expired",
     "read",
     "read_many",
+    "rounds",
+    "next_rounds",
+    "settle",
+    "status_in",
     "scan_all",
     "scan_profiles",
     "scan_raw",

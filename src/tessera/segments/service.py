@@ -330,6 +330,7 @@ class SegmentService:
                 for pid, sid, _ in expired:
                     by_profile.setdefault(pid, []).append(sid)
                 # read again: the re-evaluation above may have confirmed or exited some
+                rounds = ms.rounds(staged)
                 for pid, ups in ms.read_many(staged, sorted(by_profile)).items():
                     before = len(exits)
                     for sid in by_profile[pid]:
@@ -339,7 +340,7 @@ class SegmentService:
                             if new is not None:
                                 exits.append(ms.apply(ups, pid, sid, rec, new, now))
                     if len(exits) > before:
-                        ms.write(wb, pid, ups)
+                        ms.write(wb, pid, ups, current=rounds)
                 self._emit(staged, wb, exits)
                 staged.write(wb)
                 changes.extend(exits)
@@ -370,8 +371,9 @@ class SegmentService:
         if prefetch_keys is not None:  # what _evaluate_profile reads per profile, in one go each
             for table in (ms.MEMBERSHIPS, STATE, DUE_BY_PROFILE, PROFILES):
                 prefetch_keys(table, pids)
+        rounds = ms.rounds(store)
         for pid in pids:
-            changes.extend(self._evaluate_profile(store, wb, pid, now, plan, active_cas))
+            changes.extend(self._evaluate_profile(store, wb, pid, now, plan, active_cas, rounds))
         self._emit(store, wb, changes)
         store.write(wb)
         if active_cas:  # the profile service re-merges without computed attributes: put them back
@@ -416,8 +418,9 @@ class SegmentService:
         now: datetime,
         plan: _StreamPlan,
         active_cas: list[Any],
+        rounds: ms.Rounds,
     ) -> list[ms.Change]:
-        current = ms.read(store, pid)
+        current = ms.read(store, pid, rounds)
         ups = dict(current)  # what is written back when anything changed
         loaded = self._profile(store, pid)
         changes: list[ms.Change] = []
@@ -428,7 +431,7 @@ class SegmentService:
                     if new is not None:
                         changes.append(ms.apply(ups, pid, sid, rec, new, now))
             if changes:
-                ms.write(wb, pid, ups)
+                ms.write(wb, pid, ups, current=rounds)
             self._schedule(store, wb, pid, None)
             if store.get(STATE, pid) is not None:
                 wb.delete(STATE, pid)
@@ -488,7 +491,7 @@ class SegmentService:
                 if change.status != change.previous:
                     changes.append(change)
         if written:
-            ms.write(wb, pid, ups)
+            ms.write(wb, pid, ups, current=rounds)
         self._schedule(store, wb, pid, self._next_change(events, windows, plan.calendar, now))
         return changes
 
@@ -910,8 +913,13 @@ class SegmentService:
                 for sid, days in ttl.items()
                 if days is not None
             }
+            wb = WriteBatch()
+            # the job confirms its segments' realized members by moving the segments to their
+            # next round (see ms.settle): only records that change are written
+            rounds_before = ms.rounds(self.store)
+            rounds_after = ms.next_rounds(wb, rounds_before, ttl)
             prior = {sid: _Prior() for sid in ttl}
-            grouped: dict[str, dict[tuple[Any, Any], set[str]]] = {sid: {} for sid in ttl}
+            grouped: dict[str, dict[tuple[Any, Any, Any], set[str]]] = {sid: {} for sid in ttl}
             held: dict[str, bytes] = {}  # profile → its stored memberships, as stored
             stale: list[tuple[str, str, dict[str, Any]]] = []
             for pids, raws in ms.scan_raw(self.store):
@@ -923,16 +931,20 @@ class SegmentService:
                             if "validUntil" in rec and ms.expired(rec, now):
                                 stale.append((pid, sid, rec))
                             continue
-                        # grouped by (status, validUntil): a job writes the same few of those
-                        # to many profiles, so each group is classified once, not each membership
-                        at = (rec.get("status"), rec.get("validUntil"))
+                        # grouped by (status, validUntil, round): a job writes the same few of
+                        # those to many profiles, so each group is classified once, not each
+                        # membership
+                        at = (rec.get("status"), rec.get("validUntil"), rec.get(ms.ROUND, 0))
                         group = groups.get(at)
                         if group is None:
                             group = groups[at] = set()
                         group.add(pid)
             for sid, groups in grouped.items():
                 seg = prior[sid]
-                for (status, until), pids_at in groups.items():
+                round_now = rounds_before.get(sid, 0)
+                for (status, until, at_round), pids_at in groups.items():
+                    if status == "realized" and at_round != round_now:
+                        status = "existing"  # confirmed by an earlier job
                     seg.by_status.setdefault(status, set()).update(pids_at)
                     if status not in ms.IN:
                         continue
@@ -943,7 +955,7 @@ class SegmentService:
                         seg.expired |= pids_at
                     elif sid in refresh and refresh[sid].passed_by(until):
                         seg.stale |= pids_at
-            memberships = _Held(held)
+            memberships = _Held(held, rounds_before, rounds_after)
             in_namespace: dict[str, set[str]] = {}  # namespace → its profiles (a few namespaces)
             for pid, ns in namespaces.items():
                 group = in_namespace.get(ns)
@@ -964,7 +976,6 @@ class SegmentService:
                 counter[sid] = len(members)
                 by_status[sid] = statuses
                 by_ns[sid] = _count_by_namespace(members, in_namespace)
-            wb = WriteBatch()
             self._emit(self.store, wb, changes)
             # Applied a slice of profiles at a time, every segment's transitions for those
             # profiles, then their documents encoded and the decoded ones dropped: a job
@@ -972,8 +983,13 @@ class SegmentService:
             # all of them (fresh memory is most of the cost on a VM). Changes are delivered by
             # profile, then segment in the job's order.
             rank = {doc["id"]: i for i, doc in enumerate(docs)}
-            touched = sorted(set(memberships.edited).union(*(plan.touched for plan in plans)))
             wanted = self._wanted()
+            touched = sorted(
+                set(memberships.edited).union(
+                    *(plan.touched for plan in plans),
+                    *(plan.confirmed for plan in plans if wanted is None or plan.sid in wanted),
+                )
+            )
             for start in range(0, len(touched), _PROFILES_PER_SLICE):
                 part = touched[start : start + _PROFILES_PER_SLICE]
                 changes = []
@@ -1006,7 +1022,7 @@ class SegmentService:
         # a profile neither in the segment nor recorded before has no transition: only members
         # and recorded profiles are visited (not every profile per segment)
         for pid in sorted(members | recorded):
-            old = memberships.get(pid).get(sid) if pid in recorded else None
+            old = memberships.before(pid).get(sid) if pid in recorded else None
             if old is not None and ms.expired(old, now) and pid not in members:
                 new = ms.transition(old, False, now)  # past validUntil and not confirmed: exits
             else:
@@ -1329,10 +1345,14 @@ class _Prior:
 
 
 class _Held:
-    """A batch job's view of the stored memberships: decoded per profile when first needed."""
+    """A batch job's view of the stored memberships: decoded per profile when first needed,
+    settled as after the job (its segments one round on: the realized members it confirms
+    read ``existing`` without a write)."""
 
-    def __init__(self, raw: dict[str, bytes]) -> None:
+    def __init__(self, raw: dict[str, bytes], rounds_before: ms.Rounds, rounds_after: ms.Rounds) -> None:
         self._raw = raw
+        self._before = rounds_before
+        self._after = rounds_after
         self._decoded: dict[str, ms.Memberships] = {}
         self.edited: dict[str, ms.Memberships] = {}
         """Profiles whose memberships the job changed, with their memberships after it."""
@@ -1341,8 +1361,13 @@ class _Held:
         ups = self._decoded.get(pid)
         if ups is None:
             raw = self._raw.get(pid)
-            ups = self._decoded[pid] = orjson.loads(raw) if raw is not None else {}
+            ups = self._decoded[pid] = ms.settle(orjson.loads(raw), self._after) if raw is not None else {}
         return ups
+
+    def before(self, pid: str) -> ms.Memberships:
+        """The profile's memberships as they read before the job."""
+        raw = self._raw.get(pid)
+        return ms.settle(orjson.loads(raw), self._before) if raw is not None else {}
 
     def edit(self, pid: str) -> ms.Memberships:
         """The profile's memberships, to change in place (see :meth:`write`)."""
@@ -1353,11 +1378,11 @@ class _Held:
 
     def write(self, wb: WriteBatch, pids: Sequence[str]) -> None:
         """Add the edited memberships of ``pids`` to ``wb`` and forget them (decoded and stored)."""
-        edited, decoded, raw = self.edited, self._decoded, self._raw
+        edited, decoded, raw, after = self.edited, self._decoded, self._raw, self._after
         for pid in pids:
             ups = edited.pop(pid, None)
             if ups is not None:
-                ms.write(wb, pid, ups)
+                ms.write(wb, pid, ups, current=after)
             decoded.pop(pid, None)
             raw.pop(pid, None)
 
@@ -1366,7 +1391,8 @@ class _Held:
 class _Transitions:
     """One segment's batch transitions, decided as set differences: what :func:`ms.transition`
     decides per membership (with a batch confirmation, ``ttlInDays`` and expiry), applied only to
-    the profiles whose record changes."""
+    the profiles whose record changes. A confirmation (realized -> existing) changes no record:
+    the job's new round makes it read ``existing`` (see :func:`ms.settle`)."""
 
     sid: str
     ttl_days: int | None
@@ -1390,7 +1416,7 @@ class _Transitions:
         confirmed = members & live_realized  # realized -> existing, keeping the time it entered
         kept = members & live_existing
         leaving = (realized - members) | (existing - members)
-        refreshed = kept & prior.stale  # still in, validUntil moves forward
+        refreshed = (kept | confirmed) & prior.stale  # still in, validUntil moves forward
         counts = {"realized": len(entering), "existing": len(confirmed) + len(kept), "exited": len(leaving)}
         return cls(
             sid,
@@ -1400,7 +1426,7 @@ class _Transitions:
             entering,
             confirmed,
             leaving,
-            entering | confirmed | leaving | refreshed,
+            entering | leaving | refreshed,
             {status: n for status, n in counts.items() if n},
         )
 
@@ -1410,17 +1436,28 @@ class _Transitions:
         """Change the records of the profiles of ``part`` in ``memberships``, adding a change per
         status change when ``record``. Runs once per changed membership, millions of times in a
         large job: lookups are bound locally."""
-        touched = self.touched
-        pids = [pid for pid in part if pid in touched]
+        touched, confirmed = self.touched, self.confirmed
+        if record:
+            pids = [pid for pid in part if pid in touched or pid in confirmed]
+        else:
+            pids = [pid for pid in part if pid in touched]
         if not pids:
             return
         sid, now = self.sid, self.now
         stamp = format_time(now)
         until = format_time(now + timedelta(days=self.ttl_days)) if self.ttl_days is not None else None
         edit, add, change_of = memberships.edit, changes.append, ms.Change
-        entering, confirmed, leaving = self.entering, self.confirmed, self.leaving
-        expired, stale = self.prior.expired, self.prior.stale
+        entering, leaving = self.entering, self.leaving
+        expired = self.prior.expired
+        was_realized = self.prior.by_status.get("realized", set())
         for pid in pids:
+            if pid in confirmed:  # reads existing from now on; only a due validUntil is written
+                if pid in touched:
+                    ups = edit(pid)
+                    ups[sid] = {**ups[sid], "validUntil": until}
+                if record:
+                    add(change_of(pid, sid, "existing", now, "realized"))
+                continue
             ups = edit(pid)
             old = ups.get(sid)
             new: dict[str, Any]
@@ -1432,19 +1469,8 @@ class _Transitions:
                     new["validUntil"] = until
                 status = "realized"
             elif pid in leaving:
-                assert old is not None
-                previous, status = old.get("status"), "exited"
+                previous, status = "realized" if pid in was_realized else "existing", "exited"
                 new = {"status": "exited", "lastQualificationTime": stamp}
-            elif pid in confirmed:
-                assert old is not None
-                previous, status = "realized", "existing"
-                new = {
-                    **old,
-                    "status": "existing",
-                    "lastQualificationTime": old.get("lastQualificationTime") or stamp,
-                }
-                if until is not None and pid in stale:
-                    new["validUntil"] = until
             else:  # still in: only validUntil moves forward, no status change to deliver
                 ups[sid] = {**(old or {}), "validUntil": until}
                 continue
