@@ -138,7 +138,11 @@ def _to_format_3(store: PointStore, *, half_moved: str) -> None:
     """Store the memberships as format 3 did, one row per (profile, segment); ``half_moved`` keeps
     one segment in its new document, as an interrupted upgrade would leave it. (Format 3 had
     no segment rounds: its realized records had not been confirmed yet.)"""
-    wb = WriteBatch().put_json(META, FORMAT_KEY, {"version": 3, "migrated": []}).delete(ms.ROUNDS, ms.ROUNDS_KEY)
+    wb = (
+        WriteBatch()
+        .put_json(META, FORMAT_KEY, {"version": 3, "migrated": []})
+        .delete(ms.ROUNDS, ms.ROUNDS_KEY)
+    )
     for pid, ups in list(ms.scan_profiles(store)):
         first = min(ups)
         for sid, rec in ups.items():
@@ -286,4 +290,7 @@ def test_records_stored_before_rounds_are_confirmed_by_the_next_job(tmp_path: Pa
 
     assert _stored(sb.store) == stored
     confirmed = sb.segments.memberships_of("p0")["us"]
-    assert (confirmed["status"], confirmed["lastQualificationTime"]) == ("existing", "2026-02-01T00:00:00.000Z")
+    assert (confirmed["status"], confirmed["lastQualificationTime"]) == (
+        "existing",
+        "2026-02-01T00:00:00.000Z",
+    )
