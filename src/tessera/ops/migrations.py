@@ -89,6 +89,7 @@ def _v3_to_v4(store: PointStore, wb: WriteBatch, chunk: int = 5_000) -> None:
 
     moved = 0
     batch = WriteBatch()
+    ms.MembershipIndex.drop(batch)  # documents change behind it: the next job reads them all
     pid: str | None = None
     ups: dict[str, object] = {}
 

@@ -22,11 +22,17 @@ does not confirm (it exits), so a realized record from an earlier round has been
 reads as ``existing``, with the time it entered. Readers here see records *settled*: statuses
 derived, round fields removed. Writers stamp each realized record with its segment's current
 round (:func:`write`): a record that still reads ``realized`` was entered in the current round.
+
+A batch job plans its transitions from every record's (status, validUntil, round), per segment.
+Reading and decoding every document for that was a third of a job that changes nothing, so the
+job keeps them grouped in :class:`MembershipIndex` (one row per segment), and every other writer
+marks the profiles it rewrites (:data:`DIRTY`, by :func:`write`): the next job re-reads only
+those documents.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
@@ -42,6 +48,13 @@ ROUNDS = "segment_rounds"
 ROUNDS_KEY = "rounds"
 ROUND = "round"
 """Stored on ``realized`` records only: the round of their segment they were written in."""
+INDEX = "membership_index"
+"""Segment id → its records grouped by (status, validUntil, round): ``[[status, validUntil,
+round, [profile id, ...]], ...]``; valid only while key :data:`INDEX_VALID` is present."""
+INDEX_VALID = "\x00valid"
+"""A key no segment id can be: present while the index holds every stored record."""
+DIRTY = "membership_index_dirty"
+"""Profile ids whose memberships were written since the index was (key only)."""
 LEGACY = "memberships"
 """Formats 1-3: ``<profile id>|<segment id>`` → record (read only by the format-4 migration)."""
 IN = frozenset({"realized", "existing"})
@@ -50,6 +63,8 @@ Memberships = dict[str, dict[str, Any]]
 """One profile's memberships: segment id → record."""
 Rounds = Mapping[str, int]
 """Segment id → how many batch jobs evaluated it."""
+GroupKey = tuple[Any, Any, int]
+"""A stored record's (status, validUntil, round)."""
 
 
 class Change(NamedTuple):
@@ -155,9 +170,20 @@ def any_stored(store: PointStore) -> bool:
     return may_have_rows(store, MEMBERSHIPS)
 
 
-def write(wb: WriteBatch, profile_id: str, ups: Mapping[str, Mapping[str, Any]], *, current: Rounds) -> None:
+def write(
+    wb: WriteBatch,
+    profile_id: str,
+    ups: Mapping[str, Mapping[str, Any]],
+    *,
+    current: Rounds,
+    indexed: bool = False,
+) -> None:
     """Store ``ups`` (settled records) as the whole of the profile's memberships (segments in id
-    order), each ``realized`` record stamped with its segment's ``current`` round."""
+    order), each ``realized`` record stamped with its segment's ``current`` round. The profile
+    is marked for the :class:`MembershipIndex` to read again, unless the caller keeps the index
+    up to date itself (``indexed``: batch jobs)."""
+    if not indexed:
+        wb.put(DIRTY, profile_id, b"")
     if not ups:
         wb.delete(MEMBERSHIPS, profile_id)
         return
@@ -170,6 +196,128 @@ def write(wb: WriteBatch, profile_id: str, ups: Mapping[str, Mapping[str, Any]],
                 rec = {**rec, ROUND: at} if at else {k: v for k, v in rec.items() if k != ROUND}
         stored[sid] = rec
     wb.put(MEMBERSHIPS, profile_id, dump_json(stored))
+
+
+def group_key(rec: Mapping[str, Any]) -> GroupKey:
+    """A stored record's group in the :class:`MembershipIndex`."""
+    return rec.get("status"), rec.get("validUntil"), rec.get(ROUND, 0)
+
+
+class MembershipIndex:
+    """Every stored membership record, grouped per segment by (status, validUntil, round) into
+    sets of profile ids: what a batch job needs to plan its transitions as set differences.
+
+    Loaded from its rows plus the documents of the profiles written since (:data:`DIRTY`), or,
+    without a valid index, from a scan of every document. A job moves profiles between groups
+    as it changes their records (:meth:`move`) and saves the segments that changed.
+    """
+
+    def __init__(self, groups: dict[str, dict[GroupKey, set[str]]], dirty: list[str]) -> None:
+        self.groups = groups
+        """Segment id → group → profile ids."""
+        self._dirty = dirty
+        self._changed: set[str] = set()
+
+    @classmethod
+    def load(cls, store: PointStore) -> MembershipIndex:
+        dirty = [pid for pid, _ in store.scan(DIRTY)]
+        if store.get(INDEX, INDEX_VALID) is None:
+            return cls._from_documents(store, dirty)
+        groups: dict[str, dict[GroupKey, set[str]]] = {}
+        for sid, raw in store.scan(INDEX):
+            if sid != INDEX_VALID:
+                groups[sid] = {
+                    (status, until, at): set(pids) for status, until, at, pids in orjson.loads(raw)
+                }
+        index = cls(groups, dirty)
+        index._reread(store, dirty)
+        return index
+
+    @classmethod
+    def _from_documents(cls, store: PointStore, dirty: list[str]) -> MembershipIndex:
+        index = cls({}, dirty)
+        groups = index.groups
+        for keys, values in scan_chunks(store, MEMBERSHIPS):
+            for pid, raw in zip(keys, values, strict=True):
+                for sid, rec in orjson.loads(raw).items():
+                    by_key = groups.get(sid)
+                    if by_key is None:
+                        by_key = groups[sid] = {}
+                    at = (rec.get("status"), rec.get("validUntil"), rec.get(ROUND, 0))
+                    group = by_key.get(at)
+                    if group is None:
+                        group = by_key[at] = set()
+                    group.add(pid)
+        index._changed.update(groups)
+        return index
+
+    def _reread(self, store: PointStore, pids: Sequence[str]) -> None:
+        """Put ``pids`` where their stored documents say now (written since the index was)."""
+        for start in range(0, len(pids), 1000):
+            part = pids[start : start + 1000]
+            found = store.get_many(MEMBERSHIPS, part)
+            for pid in part:
+                for sid, by_key in self.groups.items():
+                    for group in by_key.values():
+                        if pid in group:
+                            group.discard(pid)
+                            self._changed.add(sid)
+                raw = found.get(pid)
+                if raw is not None:
+                    for sid, rec in orjson.loads(raw).items():
+                        self.groups.setdefault(sid, {}).setdefault(group_key(rec), set()).add(pid)
+                        self._changed.add(sid)
+
+    def move(self, sid: str, pids: set[str], to: GroupKey) -> None:
+        """Record that the records of ``pids`` in segment ``sid`` are now stored in group ``to``."""
+        if not pids:
+            return
+        by_key = self.groups.setdefault(sid, {})
+        for at, group in by_key.items():
+            if at != to and not group.isdisjoint(pids):
+                group -= pids
+        target = by_key.get(to)
+        if target is None:
+            by_key[to] = set(pids)
+        else:
+            target |= pids
+        self._changed.add(sid)
+
+    def settle_written(self, pids: set[str], current: Rounds) -> None:
+        """The documents of ``pids`` were written settled (see :func:`settle`): their realized
+        records from an earlier round of their segment are stored ``existing`` now."""
+        if not pids:
+            return
+        for sid, by_key in self.groups.items():
+            round_now = current.get(sid, 0)
+            for (status, until, at), group in list(by_key.items()):
+                if status == "realized" and at != round_now and not group.isdisjoint(pids):
+                    moved = group & pids
+                    group -= moved
+                    by_key.setdefault(("existing", until, 0), set()).update(moved)
+                    self._changed.add(sid)
+
+    def save(self, wb: WriteBatch) -> None:
+        """Write the segments that changed, and clear the marks of the profiles read again."""
+        for sid in sorted(self._changed):
+            rows = [
+                [status, until, at, list(pids)]
+                for (status, until, at), pids in self.groups[sid].items()
+                if pids
+            ]
+            if rows:
+                wb.put(INDEX, sid, dump_json(rows))
+            else:
+                wb.delete(INDEX, sid)
+        wb.put(INDEX, INDEX_VALID, b"")
+        for pid in self._dirty:
+            wb.delete(DIRTY, pid)
+
+    @staticmethod
+    def drop(wb: WriteBatch) -> None:
+        """Invalidate the index (the next job reads every document), for writers that change
+        records without keeping it up to date."""
+        wb.delete(INDEX, INDEX_VALID)
 
 
 def transition(
@@ -285,7 +433,13 @@ __all__ = [
     "ROUNDS",
     "ROUNDS_KEY",
     "Change",
+    "DIRTY",
+    "INDEX",
+    "INDEX_VALID",
     "Deadline",
+    "GroupKey",
+    "MembershipIndex",
+    "group_key",
     "Memberships",
     "any_stored",
     "apply",

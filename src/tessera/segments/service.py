@@ -919,32 +919,23 @@ class SegmentService:
             rounds_before = ms.rounds(self.store)
             rounds_after = ms.next_rounds(wb, rounds_before, ttl)
             prior = {sid: _Prior() for sid in ttl}
-            grouped: dict[str, dict[tuple[Any, Any, Any], set[str]]] = {sid: {} for sid in ttl}
-            held: dict[str, bytes] = {}  # profile → its stored memberships, as stored
             stale: list[tuple[str, str, dict[str, Any]]] = []
-            for pids, raws in ms.scan_raw(self.store):
-                for pid, raw in zip(pids, raws, strict=True):
-                    held[pid] = raw
-                    for sid, rec in orjson.loads(raw).items():
-                        groups = grouped.get(sid)
-                        if groups is None:
-                            if "validUntil" in rec and ms.expired(rec, now):
-                                stale.append((pid, sid, rec))
-                            continue
-                        # grouped by (status, validUntil, round): a job writes the same few of
-                        # those to many profiles, so each group is classified once, not each
-                        # membership
-                        at = (rec.get("status"), rec.get("validUntil"), rec.get(ms.ROUND, 0))
-                        group = groups.get(at)
-                        if group is None:
-                            group = groups[at] = set()
-                        group.add(pid)
-            for sid, groups in grouped.items():
-                seg = prior[sid]
+            # every stored record, grouped by (status, validUntil, round): a job writes the same
+            # few of those to many profiles, so each group is classified once, not each record
+            index = ms.MembershipIndex.load(self.store)
+            for sid, groups in index.groups.items():
+                seg = prior.get(sid)
                 round_now = rounds_before.get(sid, 0)
                 for (status, until, at_round), pids_at in groups.items():
                     if status == "realized" and at_round != round_now:
                         status = "existing"  # confirmed by an earlier job
+                    if seg is None:  # another segment: note its expired records for the sweep
+                        if until is not None and status in ms.IN and expiry.passed_by(until) and pids_at:
+                            rec = {"status": status, "validUntil": until}
+                            stale.extend((pid, sid, rec) for pid in sorted(pids_at))
+                        continue
+                    if not pids_at:
+                        continue
                     seg.by_status.setdefault(status, set()).update(pids_at)
                     if status not in ms.IN:
                         continue
@@ -955,7 +946,7 @@ class SegmentService:
                         seg.expired |= pids_at
                     elif sid in refresh and refresh[sid].passed_by(until):
                         seg.stale |= pids_at
-            memberships = _Held(held, rounds_before, rounds_after)
+            memberships = _Held(self.store, rounds_before, rounds_after)
             in_namespace: dict[str, set[str]] = {}  # namespace → its profiles (a few namespaces)
             for pid, ns in namespaces.items():
                 group = in_namespace.get(ns)
@@ -992,12 +983,20 @@ class SegmentService:
             )
             for start in range(0, len(touched), _PROFILES_PER_SLICE):
                 part = touched[start : start + _PROFILES_PER_SLICE]
+                memberships.prefetch(part)
                 changes = []
                 for plan in plans:
                     plan.apply(part, memberships, changes, record=wanted is None or plan.sid in wanted)
                 changes.sort(key=lambda c: (c.profile_id, rank[c.segment_id]))
                 memberships.write(wb, part)
                 self._emit(self.store, wb, changes)
+            if len(plans) == len(docs):
+                for plan in plans:
+                    plan.regroup(index, rounds_after[plan.sid])
+                index.settle_written(memberships.written, rounds_after)
+                index.save(wb)
+            else:  # records changed one by one: the next job reads every document again
+                index.drop(wb)
             self.store.write(wb)
         metrics = {
             "segmentedProfileCounter": counter,
@@ -1345,28 +1344,39 @@ class _Prior:
 
 
 class _Held:
-    """A batch job's view of the stored memberships: decoded per profile when first needed,
-    settled as after the job (its segments one round on: the realized members it confirms
-    read ``existing`` without a write)."""
+    """A batch job's view of the stored memberships: read per slice of profiles, decoded when
+    first needed, settled as after the job (its segments one round on: the realized members it
+    confirms read ``existing`` without a write)."""
 
-    def __init__(self, raw: dict[str, bytes], rounds_before: ms.Rounds, rounds_after: ms.Rounds) -> None:
-        self._raw = raw
+    def __init__(self, store: PointStore, rounds_before: ms.Rounds, rounds_after: ms.Rounds) -> None:
+        self._store = store
         self._before = rounds_before
         self._after = rounds_after
+        self._raw: dict[str, bytes] = {}
         self._decoded: dict[str, ms.Memberships] = {}
         self.edited: dict[str, ms.Memberships] = {}
         """Profiles whose memberships the job changed, with their memberships after it."""
+        self.written: set[str] = set()
+        """Profiles whose memberships :meth:`write` wrote."""
+
+    def prefetch(self, pids: Sequence[str]) -> None:
+        """Read the stored memberships of ``pids`` in one go (the job is about to change them)."""
+        self._raw.update(self._store.get_many(ms.MEMBERSHIPS, pids))
+
+    def _stored(self, pid: str) -> bytes | None:
+        raw = self._raw.get(pid)
+        return raw if raw is not None else self._store.get(ms.MEMBERSHIPS, pid)
 
     def get(self, pid: str) -> ms.Memberships:
         ups = self._decoded.get(pid)
         if ups is None:
-            raw = self._raw.get(pid)
+            raw = self._stored(pid)
             ups = self._decoded[pid] = ms.settle(orjson.loads(raw), self._after) if raw is not None else {}
         return ups
 
     def before(self, pid: str) -> ms.Memberships:
         """The profile's memberships as they read before the job."""
-        raw = self._raw.get(pid)
+        raw = self._stored(pid)
         return ms.settle(orjson.loads(raw), self._before) if raw is not None else {}
 
     def edit(self, pid: str) -> ms.Memberships:
@@ -1377,12 +1387,14 @@ class _Held:
         return ups
 
     def write(self, wb: WriteBatch, pids: Sequence[str]) -> None:
-        """Add the edited memberships of ``pids`` to ``wb`` and forget them (decoded and stored)."""
+        """Add the edited memberships of ``pids`` to ``wb`` and forget them (decoded and stored).
+        The job keeps the membership index up to date itself."""
         edited, decoded, raw, after = self.edited, self._decoded, self._raw, self._after
         for pid in pids:
             ups = edited.pop(pid, None)
             if ups is not None:
-                ms.write(wb, pid, ups, current=after)
+                ms.write(wb, pid, ups, current=after, indexed=True)
+                self.written.add(pid)
             decoded.pop(pid, None)
             raw.pop(pid, None)
 
@@ -1477,6 +1489,13 @@ class _Transitions:
             ups[sid] = new
             if record:
                 add(change_of(pid, sid, status, now, previous))
+
+    def regroup(self, index: ms.MembershipIndex, round_after: int) -> None:
+        """Move the profiles whose records :meth:`apply` changed to their new groups in ``index``."""
+        until = format_time(self.now + timedelta(days=self.ttl_days)) if self.ttl_days is not None else None
+        index.move(self.sid, self.entering, ("realized", until, round_after))
+        index.move(self.sid, self.leaving, ("exited", None, 0))
+        index.move(self.sid, self.touched - self.entering - self.leaving, ("existing", until, 0))
 
 
 @dataclass
