@@ -192,7 +192,7 @@ def write(
         rec = ups[sid]
         if rec.get("status") == "realized":
             at = current.get(sid, 0)
-            if at or ROUND in rec:
+            if rec.get(ROUND, 0) != at:  # (records a job stamped already are not copied)
                 rec = {**rec, ROUND: at} if at else {k: v for k, v in rec.items() if k != ROUND}
         stored[sid] = rec
     wb.put(MEMBERSHIPS, profile_id, dump_json(stored))

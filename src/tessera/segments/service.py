@@ -959,7 +959,7 @@ class SegmentService:
                 sid = doc["id"]
                 members = result.get(sid, set())
                 if prior[sid].by_status.keys() <= _PLAIN:
-                    plan = _Transitions.plan(sid, ttl[sid], members, prior[sid], now)
+                    plan = _Transitions.plan(sid, ttl[sid], members, prior[sid], now, rounds_after[sid])
                     plans.append(plan)
                     statuses = plan.counts
                 else:  # a status this code does not write: decided one membership at a time
@@ -985,14 +985,15 @@ class SegmentService:
                 part = touched[start : start + _PROFILES_PER_SLICE]
                 memberships.prefetch(part)
                 changes = []
+                in_part = set(part)
                 for plan in plans:
-                    plan.apply(part, memberships, changes, record=wanted is None or plan.sid in wanted)
+                    plan.apply(in_part, memberships, changes, record=wanted is None or plan.sid in wanted)
                 changes.sort(key=lambda c: (c.profile_id, rank[c.segment_id]))
                 memberships.write(wb, part)
                 self._emit(self.store, wb, changes)
             if len(plans) == len(docs):
                 for plan in plans:
-                    plan.regroup(index, rounds_after[plan.sid])
+                    plan.regroup(index)
                 index.settle_written(memberships.written, rounds_after)
                 index.save(wb)
             else:  # records changed one by one: the next job reads every document again
@@ -1409,6 +1410,8 @@ class _Transitions:
     sid: str
     ttl_days: int | None
     now: datetime
+    round: int
+    """The segment's round after the job."""
     prior: _Prior
     entering: set[str]
     confirmed: set[str]
@@ -1419,7 +1422,7 @@ class _Transitions:
 
     @classmethod
     def plan(
-        cls, sid: str, ttl_days: int | None, members: set[str], prior: _Prior, now: datetime
+        cls, sid: str, ttl_days: int | None, members: set[str], prior: _Prior, now: datetime, round_after: int
     ) -> _Transitions:
         realized = prior.by_status.get("realized", set())
         existing = prior.by_status.get("existing", set())
@@ -1434,6 +1437,7 @@ class _Transitions:
             sid,
             ttl_days,
             now,
+            round_after,
             prior,
             entering,
             confirmed,
@@ -1442,22 +1446,25 @@ class _Transitions:
             {status: n for status, n in counts.items() if n},
         )
 
-    def apply(
-        self, part: Sequence[str], memberships: _Held, changes: list[ms.Change], *, record: bool
-    ) -> None:
+    def apply(self, part: set[str], memberships: _Held, changes: list[ms.Change], *, record: bool) -> None:
         """Change the records of the profiles of ``part`` in ``memberships``, adding a change per
-        status change when ``record``. Runs once per changed membership, millions of times in a
-        large job: lookups are bound locally."""
+        status change when ``record`` (in no particular order: the caller sorts them). Runs once
+        per changed membership, millions of times in a large job: lookups are bound locally, and
+        every profile entering (or leaving) shares one record, which is never changed in place."""
         touched, confirmed = self.touched, self.confirmed
+        pids = touched & part
         if record:
-            pids = [pid for pid in part if pid in touched or pid in confirmed]
-        else:
-            pids = [pid for pid in part if pid in touched]
+            pids |= confirmed & part
         if not pids:
             return
         sid, now = self.sid, self.now
         stamp = format_time(now)
         until = format_time(now + timedelta(days=self.ttl_days)) if self.ttl_days is not None else None
+        entered: dict[str, Any] = {"status": "realized", "lastQualificationTime": stamp}
+        if until is not None:
+            entered["validUntil"] = until
+        entered[ms.ROUND] = self.round
+        exited = {"status": "exited", "lastQualificationTime": stamp}
         edit, add, change_of = memberships.edit, changes.append, ms.Change
         entering, leaving = self.entering, self.leaving
         expired = self.prior.expired
@@ -1476,13 +1483,10 @@ class _Transitions:
             if pid in entering:
                 # an expired membership reads as exited (at its validUntil) before entering again
                 previous = "exited" if pid in expired else old.get("status") if old else None
-                new = {"status": "realized", "lastQualificationTime": stamp}
-                if until is not None:
-                    new["validUntil"] = until
-                status = "realized"
+                new, status = entered, "realized"
             elif pid in leaving:
                 previous, status = "realized" if pid in was_realized else "existing", "exited"
-                new = {"status": "exited", "lastQualificationTime": stamp}
+                new = exited
             else:  # still in: only validUntil moves forward, no status change to deliver
                 ups[sid] = {**(old or {}), "validUntil": until}
                 continue
@@ -1490,10 +1494,10 @@ class _Transitions:
             if record:
                 add(change_of(pid, sid, status, now, previous))
 
-    def regroup(self, index: ms.MembershipIndex, round_after: int) -> None:
+    def regroup(self, index: ms.MembershipIndex) -> None:
         """Move the profiles whose records :meth:`apply` changed to their new groups in ``index``."""
         until = format_time(self.now + timedelta(days=self.ttl_days)) if self.ttl_days is not None else None
-        index.move(self.sid, self.entering, ("realized", until, round_after))
+        index.move(self.sid, self.entering, ("realized", until, self.round))
         index.move(self.sid, self.leaving, ("exited", None, 0))
         index.move(self.sid, self.touched - self.entering - self.leaving, ("existing", until, 0))
 
