@@ -294,3 +294,34 @@ def test_records_stored_before_rounds_are_confirmed_by_the_next_job(tmp_path: Pa
         "existing",
         "2026-02-01T00:00:00.000Z",
     )
+
+
+def test_a_job_exits_an_expired_membership_even_when_every_live_one_is_confirmed(tmp_path: Path) -> None:
+    """Streaming entered p0 and p1 at different times (one day's ttl); by the job p0's membership
+    has expired and p0 no longer qualifies, while p1 still does. The members the job finds are
+    exactly the live ones, and p0 must still exit (not be taken for "nothing changes")."""
+    sb = FakeSandbox(tmp_path)
+    sb.segments.create(
+        definition("bought_3h", "bought_3h", continuous=True) | {"ttlInDays": 1}, seg_id="bought_3h"
+    )
+    sb.put("p0", events=[event("a", T0 - timedelta(minutes=5))], now=T0)
+    later = T0 + timedelta(hours=29)
+    sb.put("p1", events=[event("b", later - timedelta(minutes=5))], now=later)
+    assert {pid: rec["status"] for (pid, _), rec in _records(sb.store).items()} == {
+        "p0": "realized",
+        "p1": "realized",
+    }
+    seen: list[ms.Change] = []
+    sb.segments.add_listener(lambda store, wb, changes: seen.extend(changes))
+
+    at = T0 + timedelta(hours=30)
+    job = sb.segments.run_job(None, now=at)
+
+    assert [(c.profile_id, c.status, c.previous) for c in seen] == [
+        ("p0", "exited", "realized"),
+        ("p1", "existing", "realized"),
+    ]
+    records = _records(sb.store)
+    assert records[("p0", "bought_3h")]["status"] == "exited"
+    assert records[("p1", "bought_3h")]["status"] == "existing"
+    assert job["metrics"]["segmentedProfileByStatusCounter"]["bought_3h"] == {"existing": 1, "exited": 1}

@@ -269,7 +269,9 @@ class MembershipIndex:
                         self._changed.add(sid)
 
     def move(self, sid: str, pids: set[str], to: GroupKey) -> None:
-        """Record that the records of ``pids`` in segment ``sid`` are now stored in group ``to``."""
+        """Record that the records of ``pids`` in segment ``sid`` are now stored in group ``to``.
+        The index may keep ``pids`` itself as that group (a job's first run moves millions of
+        profiles into new groups; copying them was a tenth of it): the caller hands it over."""
         if not pids:
             return
         by_key = self.groups.setdefault(sid, {})
@@ -277,8 +279,8 @@ class MembershipIndex:
             if at != to and not group.isdisjoint(pids):
                 group -= pids
         target = by_key.get(to)
-        if target is None:
-            by_key[to] = set(pids)
+        if not target:
+            by_key[to] = pids
         else:
             target |= pids
         self._changed.add(sid)

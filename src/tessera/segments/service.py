@@ -923,6 +923,10 @@ class SegmentService:
             # every stored record, grouped by (status, validUntil, round): a job writes the same
             # few of those to many profiles, so each group is classified once, not each record
             index = ms.MembershipIndex.load(self.store)
+            # a status's profiles: its one group itself when there is one (the usual case: a
+            # copy of millions of ids is fresh memory), else their union; read only until the
+            # index changes its groups, after the transitions are applied
+            in_status: dict[str, dict[Any, list[set[str]]]] = {sid: {} for sid in ttl}
             for sid, groups in index.groups.items():
                 seg = prior.get(sid)
                 round_now = rounds_before.get(sid, 0)
@@ -936,7 +940,7 @@ class SegmentService:
                         continue
                     if not pids_at:
                         continue
-                    seg.by_status.setdefault(status, set()).update(pids_at)
+                    in_status[sid].setdefault(status, []).append(pids_at)
                     if status not in ms.IN:
                         continue
                     if until is None:
@@ -946,6 +950,9 @@ class SegmentService:
                         seg.expired |= pids_at
                     elif sid in refresh and refresh[sid].passed_by(until):
                         seg.stale |= pids_at
+            for sid, of_status in in_status.items():
+                for status, parts in of_status.items():
+                    prior[sid].by_status[status] = parts[0] if len(parts) == 1 else set().union(*parts)
             memberships = _Held(self.store, rounds_before, rounds_after)
             in_namespace: dict[str, set[str]] = {}  # namespace → its profiles (a few namespaces)
             for pid, ns in namespaces.items():
@@ -1310,7 +1317,8 @@ def _count_by_namespace(members: set[str], in_namespace: Mapping[str, set[str]])
         return dict(counted)
     out: dict[str, int] = {}
     for ns, pids in in_namespace.items():
-        n = len(members & pids)
+        # counted without building the intersection: usually most members share a namespace
+        n = len(members & pids) if len(pids) < len(members) else len(members) - len(members - pids)
         if n:
             out[ns] = n
     rest = len(members) - sum(out.values())
@@ -1426,12 +1434,25 @@ class _Transitions:
     ) -> _Transitions:
         realized = prior.by_status.get("realized", set())
         existing = prior.by_status.get("existing", set())
-        live_realized, live_existing = realized - prior.expired, existing - prior.expired
-        entering = members.difference(live_realized, live_existing)  # expired ones enter again
-        confirmed = members & live_realized  # realized -> existing, keeping the time it entered
-        kept = members & live_existing
-        leaving = (realized - members) | (existing - members)
-        refreshed = (kept | confirmed) & prior.stale  # still in, validUntil moves forward
+        expired = prior.expired
+        live_realized = realized - expired if expired else realized
+        live_existing = existing - expired if expired else existing
+        # Sets of up to every profile, per segment: the usual jobs (every member new, or every
+        # one confirmed or kept) are recognised by one comparison instead of five passes that
+        # each build a set of millions of ids.
+        none: set[str] = set()
+        if not realized and not existing:
+            entering, confirmed, kept, leaving = members, none, none, none  # a first job
+        elif not realized and not expired and members == existing:
+            entering, confirmed, kept, leaving = none, none, members, none  # nothing changes
+        elif not existing and not expired and members == realized:
+            entering, confirmed, kept, leaving = none, members, none, none  # all confirmed
+        else:
+            entering = members.difference(live_realized, live_existing)  # expired ones enter again
+            confirmed = members & live_realized  # realized -> existing, keeping the time it entered
+            kept = members & live_existing
+            leaving = (realized - members) | (existing - members)
+        refreshed = (kept | confirmed) & prior.stale if prior.stale else none  # validUntil moves forward
         counts = {"realized": len(entering), "existing": len(confirmed) + len(kept), "exited": len(leaving)}
         return cls(
             sid,
@@ -1442,7 +1463,7 @@ class _Transitions:
             entering,
             confirmed,
             leaving,
-            entering | leaving | refreshed,
+            entering if not leaving and not refreshed else entering | leaving | refreshed,
             {status: n for status, n in counts.items() if n},
         )
 
@@ -1495,11 +1516,13 @@ class _Transitions:
                 add(change_of(pid, sid, status, now, previous))
 
     def regroup(self, index: ms.MembershipIndex) -> None:
-        """Move the profiles whose records :meth:`apply` changed to their new groups in ``index``."""
+        """Move the profiles whose records :meth:`apply` changed to their new groups in ``index``
+        (the last use of this plan: the index takes its sets over)."""
         until = format_time(self.now + timedelta(days=self.ttl_days)) if self.ttl_days is not None else None
+        refreshed = self.touched - self.entering - self.leaving
         index.move(self.sid, self.entering, ("realized", until, self.round))
         index.move(self.sid, self.leaving, ("exited", None, 0))
-        index.move(self.sid, self.touched - self.entering - self.leaving, ("existing", until, 0))
+        index.move(self.sid, refreshed, ("existing", until, 0))
 
 
 @dataclass
