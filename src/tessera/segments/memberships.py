@@ -117,14 +117,6 @@ def settle(ups: Memberships, rounds: Rounds) -> Memberships:
     return ups
 
 
-def status_in(rec: Mapping[str, Any], round_now: int) -> Any:
-    """The status a stored (unsettled) record reads as while its segment is at ``round_now``."""
-    status = rec.get("status")
-    if status == "realized" and rec.get(ROUND, 0) != round_now:
-        return "existing"
-    return status
-
-
 def read(store: PointStore, profile_id: str, current: Rounds | None = None) -> Memberships:
     """``{segment id: {status, lastQualificationTime}}`` of one profile (``current``: the
     segments' rounds, read from ``store`` when not given)."""
@@ -150,12 +142,6 @@ def scan_profiles(store: PointStore) -> Iterator[tuple[str, Memberships]]:
     for keys, values in scan_chunks(store, MEMBERSHIPS):
         for pid, raw in zip(keys, values, strict=True):
             yield pid, settle(orjson.loads(raw), now)
-
-
-def scan_raw(store: PointStore) -> Iterator[tuple[list[str], list[bytes]]]:
-    """Every profile's memberships as stored (JSON, unsettled: see :func:`settle`), in chunks,
-    in profile id order."""
-    return scan_chunks(store, MEMBERSHIPS)
 
 
 def scan_all(store: PointStore) -> Iterator[tuple[str, str, dict[str, Any]]]:
@@ -243,7 +229,7 @@ class MembershipIndex:
                     by_key = groups.get(sid)
                     if by_key is None:
                         by_key = groups[sid] = {}
-                    at = (rec.get("status"), rec.get("validUntil"), rec.get(ROUND, 0))
+                    at = (rec.get("status"), rec.get("validUntil"), rec.get(ROUND, 0))  # group_key, inline
                     group = by_key.get(at)
                     if group is None:
                         group = by_key[at] = set()
@@ -452,10 +438,8 @@ __all__ = [
     "rounds",
     "next_rounds",
     "settle",
-    "status_in",
     "scan_all",
     "scan_profiles",
-    "scan_raw",
     "transition",
     "write",
 ]

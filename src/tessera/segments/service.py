@@ -899,9 +899,10 @@ class SegmentService:
         namespace); returns its metrics and the expired memberships of other segments seen on
         the way (for the expiry sweep).
 
-        The previous state is read once, in bulk, into one set of profiles per segment and status;
-        transitions are then set differences per segment, and only profiles with a transition are
-        decoded again and written: a job that changes nothing writes nothing."""
+        The previous state comes from the membership index (one set of profiles per segment and
+        stored status, see ``ms.MembershipIndex``); transitions are set differences per segment,
+        and only profiles whose record changes are read, decoded and written: a job that changes
+        nothing, or only confirms members (see ``ms.settle``), writes no membership document."""
         counter: dict[str, int] = {}
         by_status: dict[str, dict[str, int]] = {}
         by_ns: dict[str, dict[str, int]] = {}
