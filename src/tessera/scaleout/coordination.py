@@ -77,6 +77,7 @@ READ_THROUGH = frozenset(
     {
         "events", "event_ids", "batch_events", "fragments", "fragment_versions", "profile_meta",
         "profiles", "profile_sample", "alerts", "profile_memberships", "memberships", "segment_rounds",
+        "membership_index", "membership_index_dirty",
         "segment_state", "segment_due", "segment_due_profile", "computed_values", "outbox",
         "outbox_seq", "destination_state", "stream_applied", "stream_seen", "stream_errors",
         "batches", "batch_errors", "segment_jobs", "segment_previews", "exports", "privacy_jobs",
