@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import doctest
 import gc
 import threading
 
-import tessera.gc_pause
 from tessera.gc_pause import gc_paused
 
 
@@ -37,7 +35,3 @@ def test_a_collector_that_was_off_stays_off() -> None:
         assert not gc.isenabled()
     finally:
         gc.enable()
-
-
-def test_docstring_examples() -> None:
-    assert doctest.testmod(tessera.gc_pause).failed == 0

@@ -1,27 +1,6 @@
-"""The ``>>>`` examples in the xdm package's docstrings are true."""
+"""The xdm package's public face (its docstring examples run in tests/test_docstring_examples.py)."""
 
 from __future__ import annotations
-
-import doctest
-import importlib
-
-import pytest
-
-MODULES = [
-    "tessera.xdm",
-    "tessera.xdm.fields",
-    "tessera.xdm.identities",
-    "tessera.xdm.paths",
-    "tessera.xdm.schemas",
-    "tessera.xdm.standard",
-    "tessera.xdm.validate",
-]
-
-
-@pytest.mark.parametrize("name", MODULES)
-def test_doctests(name: str) -> None:
-    result = doctest.testmod(importlib.import_module(name), optionflags=doctest.ELLIPSIS)
-    assert result.failed == 0
 
 
 def test_public_api_sorted_and_importable() -> None:
