@@ -123,15 +123,17 @@ def read(store: PointStore, profile_id: str, current: Rounds | None = None) -> M
     raw = store.get(MEMBERSHIPS, profile_id)
     if raw is None:
         return {}
-    return settle(dict(orjson.loads(raw)), rounds(store) if current is None else current)
+    return settle(orjson.loads(raw), rounds(store) if current is None else current)
 
 
-def read_many(store: PointStore, profile_ids: Iterable[str]) -> dict[str, Memberships]:
-    """The memberships of those ``profile_ids`` that have any."""
+def read_many(
+    store: PointStore, profile_ids: Iterable[str], current: Rounds | None = None
+) -> dict[str, Memberships]:
+    """The memberships of those ``profile_ids`` that have any (``current`` as for :func:`read`)."""
     found = store.get_many(MEMBERSHIPS, list(profile_ids))
     if not found:
         return {}
-    now = rounds(store)
+    now = rounds(store) if current is None else current
     return {pid: settle(orjson.loads(raw), now) for pid, raw in found.items()}
 
 
@@ -414,32 +416,32 @@ def apply(
 
 
 __all__ = [
+    "Change",
+    "DIRTY",
+    "Deadline",
+    "GroupKey",
     "IN",
+    "INDEX",
+    "INDEX_VALID",
     "LEGACY",
     "MEMBERSHIPS",
+    "MembershipIndex",
+    "Memberships",
     "ROUND",
     "ROUNDS",
     "ROUNDS_KEY",
-    "Change",
-    "DIRTY",
-    "INDEX",
-    "INDEX_VALID",
-    "Deadline",
-    "GroupKey",
-    "MembershipIndex",
-    "group_key",
-    "Memberships",
     "any_stored",
     "apply",
     "as_seen",
     "expired",
+    "group_key",
+    "next_rounds",
     "read",
     "read_many",
     "rounds",
-    "next_rounds",
-    "settle",
     "scan_all",
     "scan_profiles",
+    "settle",
     "transition",
     "write",
 ]

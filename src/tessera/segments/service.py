@@ -331,7 +331,7 @@ class SegmentService:
                     by_profile.setdefault(pid, []).append(sid)
                 # read again: the re-evaluation above may have confirmed or exited some
                 rounds = ms.rounds(staged)
-                for pid, ups in ms.read_many(staged, sorted(by_profile)).items():
+                for pid, ups in ms.read_many(staged, sorted(by_profile), rounds).items():
                     before = len(exits)
                     for sid in by_profile[pid]:
                         rec = ups.get(sid)
@@ -1417,7 +1417,8 @@ class _Transitions:
     the job's new round makes it read ``existing`` (see :func:`ms.settle`)."""
 
     sid: str
-    ttl_days: int | None
+    until: str | None
+    """``validUntil`` of the records the job writes (``ttlInDays`` after it), if any."""
     now: datetime
     round: int
     """The segment's round after the job."""
@@ -1457,7 +1458,7 @@ class _Transitions:
         counts = {"realized": len(entering), "existing": len(confirmed) + len(kept), "exited": len(leaving)}
         return cls(
             sid,
-            ttl_days,
+            format_time(now + timedelta(days=ttl_days)) if ttl_days is not None else None,
             now,
             round_after,
             prior,
@@ -1479,9 +1480,8 @@ class _Transitions:
             pids |= confirmed & part
         if not pids:
             return
-        sid, now = self.sid, self.now
+        sid, now, until = self.sid, self.now, self.until
         stamp = format_time(now)
-        until = format_time(now + timedelta(days=self.ttl_days)) if self.ttl_days is not None else None
         entered: dict[str, Any] = {"status": "realized", "lastQualificationTime": stamp}
         if until is not None:
             entered["validUntil"] = until
@@ -1519,11 +1519,10 @@ class _Transitions:
     def regroup(self, index: ms.MembershipIndex) -> None:
         """Move the profiles whose records :meth:`apply` changed to their new groups in ``index``
         (the last use of this plan: the index takes its sets over)."""
-        until = format_time(self.now + timedelta(days=self.ttl_days)) if self.ttl_days is not None else None
         refreshed = self.touched - self.entering - self.leaving
-        index.move(self.sid, self.entering, ("realized", until, self.round))
+        index.move(self.sid, self.entering, ("realized", self.until, self.round))
         index.move(self.sid, self.leaving, ("exited", None, 0))
-        index.move(self.sid, refreshed, ("existing", until, 0))
+        index.move(self.sid, refreshed, ("existing", self.until, 0))
 
 
 @dataclass
