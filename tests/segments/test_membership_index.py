@@ -32,16 +32,16 @@ def _records(store: PointStore) -> dict[tuple[str, str], dict[str, Any]]:
     return {(pid, sid): rec for pid, sid, rec in ms.scan_all(store)}
 
 
-def _stored_index(store: PointStore) -> dict[str, dict[ms.GroupKey, set[str]]]:
-    index = ms.MembershipIndex.load(store)
+def _groups(index: ms.MembershipIndex) -> dict[str, dict[ms.GroupKey, set[str]]]:
     return {sid: {k: g for k, g in groups.items() if g} for sid, groups in index.groups.items()}
 
 
+def _stored_index(store: PointStore) -> dict[str, dict[ms.GroupKey, set[str]]]:
+    return _groups(ms.MembershipIndex.load(store))
+
+
 def _from_documents(store: PointStore) -> dict[str, dict[ms.GroupKey, set[str]]]:
-    wb = WriteBatch()
-    ms.MembershipIndex.drop(wb)
-    scratch = ms.MembershipIndex._from_documents(store, [])
-    return {sid: {k: g for k, g in groups.items() if g} for sid, groups in scratch.groups.items()}
+    return _groups(ms.MembershipIndex._from_documents(store, []))
 
 
 def test_jobs_planned_from_the_index_match_jobs_reading_every_document(tmp_path: Path) -> None:
