@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib
-import logging
 from http import HTTPStatus
 from typing import Any
 
@@ -11,10 +10,12 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from tessera import __version__
 from tessera.api import docs
-from tessera.api.errors import JsonResponse, error_response
+from tessera.api.collection_lane import collection_lane, lane_route
+from tessera.api.errors import JsonResponse, crash_response, error_response
 from tessera.api.gateway import Gateway
 from tessera.api.observe import Observe
 from tessera.api.routes import (
@@ -30,10 +31,9 @@ from tessera.api.routes import (
     segments,
     system_jobs,
 )
-from tessera.errors import InvalidInput, NotFound, TesseraError, storage_error_of
+from tessera.api.stream_batcher import batcher_of
+from tessera.errors import InvalidInput, NotFound, TesseraError
 from tessera.platform import Platform
-
-log = logging.getLogger("tessera.api")
 
 ROUTERS = (
     health.router,
@@ -101,6 +101,20 @@ def validation_to_error(exc: RequestValidationError) -> InvalidInput:
     )
 
 
+class TesseraApp(FastAPI):
+    """The application, plus the lane that answers streaming collection without the framework
+    (see :mod:`tessera.api.collection_lane`)."""
+
+    collection: ASGIApp
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and lane_route(scope) is not None:
+            scope["app"] = self  # what the framework sets for handlers that look the app up
+            await self.collection(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
+
+
 def create_app(platform: Platform) -> FastAPI:
     """Build the REST API for ``platform``.
 
@@ -164,7 +178,7 @@ def create_app(platform: Platform) -> FastAPI:
     Args:
         platform: the open installation the routes act on (not closed by the app).
     """
-    app = FastAPI(
+    app = TesseraApp(
         title="Tessera API",
         version=__version__,
         description="Real-time customer profiles behind the reference platform's REST shapes.",
@@ -181,6 +195,7 @@ def create_app(platform: Platform) -> FastAPI:
     app.add_middleware(Gateway, platform=platform)
     _complete_openapi(app)
     app.add_middleware(Observe)  # outermost: gateway refusals get a request id and a latency too
+    app.collection = collection_lane(platform, batcher_of(app.state))
     return app
 
 
@@ -217,11 +232,7 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def crash(request: Request, exc: Exception) -> JsonResponse:
-        if isinstance(exc, OSError) and (full := storage_error_of(exc)) is not None:
-            log.error("no space to write on %s %s: %s", request.method, request.url.path, exc)
-            return error_response(full)
-        log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return error_response(TesseraError("Internal error; the server log has the details"))
+        return crash_response(request.method, request.url.path, exc)
 
 
 def _install_pages(app: FastAPI, platform: Platform) -> None:

@@ -8,12 +8,15 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import orjson
 from starlette.responses import Response
 
-from tessera.errors import Forbidden, SemanticError, TesseraError, Unauthorized
+from tessera.errors import Forbidden, SemanticError, TesseraError, Unauthorized, storage_error_of
+
+log = logging.getLogger("tessera.api")
 
 
 class JsonResponse(Response):
@@ -48,6 +51,16 @@ def error_response(err: TesseraError, headers: dict[str, str] | None = None) -> 
     """The response for ``err``: its status and its JSON body."""
     status = int(getattr(err, "http_status", err.status))
     return JsonResponse(err.to_json(), status_code=status, headers=headers)
+
+
+def crash_response(method: str, path: str, exc: Exception) -> JsonResponse:
+    """The 500 for an unexpected error (logged with its trace, never sent), or the storage
+    error it stands for (a full disk is 507, not a crash)."""
+    if isinstance(exc, OSError) and (full := storage_error_of(exc)) is not None:
+        log.error("no space to write on %s %s: %s", method, path, exc)
+        return error_response(full)
+    log.error("unhandled error on %s %s", method, path, exc_info=exc)
+    return error_response(TesseraError("Internal error; the server log has the details"))
 
 
 def missing_key() -> GatewayError:

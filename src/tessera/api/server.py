@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import ipaddress
 import logging
 
@@ -65,6 +66,11 @@ def run_server(
         )
     app = create_app(platform)
     platform.start_background()
+    # What opening the sandboxes built (schemas, validators, identity graphs) lives as long as the
+    # server: leave it out of the collector's full passes, which otherwise walked all of it every
+    # few hundred requests (15% of the server's time under streaming load).
+    gc.collect()
+    gc.freeze()
     try:
         # log_config=None: uvicorn's lines go through our (JSON) handler instead of its own
         uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False, log_config=None)

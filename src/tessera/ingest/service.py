@@ -52,6 +52,9 @@ class IngestService:
         self._stream_groups = StreamGroups(
             lambda dataset, rows: process_chunk(self._sandbox, dataset, rows, batch_id=None)
         )
+        # Inlets never change once created, and every streaming request looks its inlet up (on
+        # the server's event loop): remember the ones found.
+        self._inlets: dict[str, dict[str, Any]] = {}
 
     # -- batches ---------------------------------------------------------------------------------
 
@@ -210,9 +213,12 @@ class IngestService:
         return doc
 
     def inlet(self, inlet_id: str) -> dict[str, Any]:
-        doc = get_json(self._sandbox.store, INLETS, inlet_id)
+        doc = self._inlets.get(inlet_id)
         if doc is None:
-            raise NotFound(f"Streaming inlet {inlet_id!r} does not exist", path="inletId")
+            doc = get_json(self._sandbox.store, INLETS, inlet_id)
+            if doc is None:
+                raise NotFound(f"Streaming inlet {inlet_id!r} does not exist", path="inletId")
+            self._inlets[inlet_id] = doc
         return dict(doc)
 
     def inlets(self) -> list[dict[str, Any]]:

@@ -29,7 +29,7 @@ from tessera.api.deps import (
     sandbox_of,
 )
 from tessera.api.errors import JsonResponse
-from tessera.api.stream_batcher import batcher_of
+from tessera.api.stream_batcher import StreamBatcher, batcher_of
 from tessera.catalog.ids import epoch_ms, new_id
 from tessera.errors import Conflict, InvalidInput, NotFound, PayloadTooLarge
 from tessera.platform import Sandbox
@@ -386,15 +386,28 @@ def _sync_validation_flag(value: str | None) -> bool:
 )
 async def collect_one(inletId: str, request: Request) -> JsonResponse:  # noqa: N803
     """Validate and store one message (the reference envelope, or a bare record when the
-    connection names a dataset). 400 with the reason and field path when it is refused."""
-    # The hottest route: the sandbox and the query flag are read directly, without FastAPI's
-    # dependency solving (a sixth of the event loop's time per message under load).
-    received = epoch_ms()
-    sandbox = sandbox_of(request)
-    message = parse_json(await request.body())
+    connection names a dataset). 400 with the reason and field path when it is refused.
 
-    inlet = sandbox.ingest.inlet(inletId)
-    [result] = await batcher_of(request.app.state).stream(sandbox, [message], inlet.get("datasetId"))
+    The app answers this path through :mod:`tessera.api.collection_lane` (same code, without the
+    framework's routing); this route documents it and serves the bare router."""
+    body = await store_one(
+        sandbox_of(request),
+        inletId,
+        await request.body(),
+        sync_validation=_sync_validation_flag(request.query_params.get("syncValidation")),
+        batcher=batcher_of(request.app.state),
+    )
+    return ok(body)
+
+
+async def store_one(
+    sandbox: Sandbox, inlet_id: str, raw: bytes, *, sync_validation: bool, batcher: StreamBatcher
+) -> dict[str, Any]:
+    """``POST /collection/{inletId}``: the answer's body, or the refusal raised as an error."""
+    received = epoch_ms()
+    message = parse_json(raw)
+    inlet = sandbox.ingest.inlet(inlet_id)
+    [result] = await batcher.stream(sandbox, [message], inlet.get("datasetId"))
     if "xactionId" not in result:
         status = int(result.get("statusCode", 400))
         error: Any = (
@@ -403,10 +416,10 @@ async def collect_one(inletId: str, request: Request) -> JsonResponse:  # noqa: 
             else InvalidInput(result["message"], path=result.get("path") or "body")
         )
         raise error
-    body: dict[str, Any] = {"inletId": inletId, "xactionId": result["xactionId"], "receivedTimeMs": received}
-    if _sync_validation_flag(request.query_params.get("syncValidation")):
+    body: dict[str, Any] = {"inletId": inlet_id, "xactionId": result["xactionId"], "receivedTimeMs": received}
+    if sync_validation:
         body["syncValidation"] = {"status": "pass"}
-    return ok(body)
+    return body
 
 
 @router.post(
@@ -435,10 +448,16 @@ async def collect_one(inletId: str, request: Request) -> JsonResponse:  # noqa: 
 )
 async def collect_batch(inletId: str, request: Request) -> JsonResponse:  # noqa: N803
     """Validate and store each message on its own: one bad message never refuses the others.
-    Each message over ``max_streaming_message_bytes`` gets a 413 entry."""
+    Each message over ``max_streaming_message_bytes`` gets a 413 entry (served like
+    :func:`collect_one`)."""
+    body = await store_many(sandbox_of(request), inletId, await request.body(), batcher_of(request.app.state))
+    return ok(body, status=207)
+
+
+async def store_many(sandbox: Sandbox, inlet_id: str, raw: bytes, batcher: StreamBatcher) -> dict[str, Any]:
+    """``POST /collection/batch/{inletId}``: the 207 answer's body (one result per message)."""
     received = epoch_ms()
-    sandbox = sandbox_of(request)
-    body = json_object(parse_json(await request.body()))
+    body = json_object(parse_json(raw))
     messages = body.get("messages")
     if not isinstance(messages, list):
         raise InvalidInput("The body needs a 'messages' array", path="messages")
@@ -451,11 +470,14 @@ async def collect_batch(inletId: str, request: Request) -> JsonResponse:  # noqa
         )
     limit = sandbox.settings.max_streaming_message_bytes
 
-    inlet = sandbox.ingest.inlet(inletId)
+    inlet = sandbox.ingest.inlet(inlet_id)
     results: list[dict[str, Any]] = [{} for _ in messages]
     keep: list[int] = []
+    # Re-encoding a message can only grow it by rewriting numbers (``1e9`` → ``1000000000.0``,
+    # at most 8x), so a body under an eighth of the limit holds no oversized message.
+    small = len(raw) * 8 <= limit
     for i, message in enumerate(messages):
-        if len(orjson.dumps(message)) > limit:
+        if not small and len(orjson.dumps(message)) > limit:
             results[i] = {
                 "statusCode": PayloadTooLarge.status,
                 "message": f"Message is larger than {limit} bytes",
@@ -463,17 +485,12 @@ async def collect_batch(inletId: str, request: Request) -> JsonResponse:  # noqa
         else:
             keep.append(i)
     if keep:
-        streamed = await batcher_of(request.app.state).stream(
-            sandbox, [messages[i] for i in keep], inlet.get("datasetId")
-        )
+        streamed = await batcher.stream(sandbox, [messages[i] for i in keep], inlet.get("datasetId"))
         for i, result in zip(keep, streamed, strict=True):
             results[i] = result
-    return ok(
-        {
-            "inletId": inletId,
-            "batchId": f"{received}:{new_id()[:16]}",
-            "receivedTimeMs": received,
-            "responses": results,
-        },
-        status=207,
-    )
+    return {
+        "inletId": inlet_id,
+        "batchId": f"{received}:{new_id()[:16]}",
+        "receivedTimeMs": received,
+        "responses": results,
+    }
