@@ -10,7 +10,9 @@ HTTP/1.1 keep-alive client (so the client's own cost stays small on a 2-core mac
 (b) Streaming throughput (closed loop, ``--connections`` in flight): messages/s on
     ``POST /collection/{inletId}`` (one message per request) and on
     ``POST /collection/batch/{inletId}`` (``--batch`` messages per request), next to the
-    requests/s of ``/tessera/health`` at the same concurrency.
+    requests/s of ``/tessera/health`` at the same concurrency; once per ``--stream-connections``
+    count (streaming requests that arrive together share one durable commit, so throughput
+    grows with the number of clients sending at once).
 
     python benchmarks/api.py --profiles 2000 --rate 1000 --seconds 5 [--out benchmarks/results/api.md]
 """
@@ -159,6 +161,11 @@ def main() -> None:
     ap.add_argument("--rate", type=float, default=1000.0, help="lookups per second in (a)")
     ap.add_argument("--seconds", type=float, default=10.0, help="duration of each measurement")
     ap.add_argument("--connections", type=int, default=16, help="keep-alive connections of the generator")
+    ap.add_argument(
+        "--stream-connections",
+        default="16,64",
+        help="comma-separated connection counts for the streaming measurements (b), each run in turn",
+    )
     ap.add_argument("--batch", type=int, default=100, help="messages per request on the batch endpoint")
     ap.add_argument("--out", type=Path, help="also write the results as Markdown here")
     args = ap.parse_args()
@@ -210,39 +217,44 @@ def main() -> None:
 
             # Every request re-sends the same event id: the store treats replays as idempotent, so
             # this measures validation + identity + commit per message without growing the data.
-            closed = {
-                "kind": "closed",
-                "port": port,
-                "seconds": args.seconds,
-                "connections": args.connections,
-            }
-            health_rps = (
-                run_load({**closed, "method": "GET", "path": "/tessera/health", "body": None}) / args.seconds
-            )
-            single = run_load(
-                {
-                    **closed,
-                    "method": "POST",
-                    "path": f"/collection/{info['inlet']}",
-                    "body": orjson.dumps(message()),
-                }
-            )
             batch_body = orjson.dumps({"messages": [message() for _ in range(args.batch)]})
-            batch = run_load(
-                {**closed, "method": "POST", "path": f"/collection/batch/{info['inlet']}", "body": batch_body}
-            )
+            streaming: list[tuple[int, float, float, float]] = []  # connections, health, single, batch
+            for connections in [int(c) for c in args.stream_connections.split(",")]:
+                closed = {"kind": "closed", "port": port, "seconds": args.seconds, "connections": connections}
+                health_rps = (
+                    run_load({**closed, "method": "GET", "path": "/tessera/health", "body": None})
+                    / args.seconds
+                )
+                single = run_load(
+                    {
+                        **closed,
+                        "method": "POST",
+                        "path": f"/collection/{info['inlet']}",
+                        "body": orjson.dumps(message()),
+                    }
+                )
+                batch = run_load(
+                    {
+                        **closed,
+                        "method": "POST",
+                        "path": f"/collection/batch/{info['inlet']}",
+                        "body": batch_body,
+                    }
+                )
+                streaming.append(
+                    (connections, health_rps, single / args.seconds, batch * args.batch / args.seconds)
+                )
         finally:
             proc.terminate()
             proc.wait(timeout=10)
 
     load_after = os.getloadavg()
-    single_mps = single / args.seconds
-    batch_mps = batch * args.batch / args.seconds
     lines = [
         f"# API benchmark ({datetime.now(UTC):%Y-%m-%d %H:%M} UTC)",
         "",
         f"Machine: {os.cpu_count()} cores, {platform.system()} {platform.release()}, Python {platform.python_version()}. "
-        f"Server: one uvicorn process; load generator: a second process, {args.connections} keep-alive connections.",
+        f"Server: one uvicorn process; load generator: a second process, {args.connections} keep-alive connections "
+        f"for (a), {args.stream_connections} for (b).",
         f"Scale: {args.profiles} profiles seeded in {seed_s:.1f} s; {args.seconds:g} s per measurement.",
         f"Load average (1/5/15 min) before: {' / '.join(f'{x:.1f}' for x in load_before)}, "
         f"after: {' / '.join(f'{x:.1f}' for x in load_after)} (the machine is shared: above 2 the server and "
@@ -255,10 +267,15 @@ def main() -> None:
         f"| {statistics.median(lookup) / statistics.median(health):.2f}x |",
         f"| profile lookup p99 at {args.rate:g}/s | {pct(lookup, 99):.2f} ms | health p99 {pct(health, 99):.2f} ms "
         f"| {pct(lookup, 99) / pct(health, 99):.2f}x |",
-        f"| streaming, single endpoint | {single_mps:,.0f} messages/s | health {health_rps:,.0f} requests/s "
-        f"| {single_mps / health_rps:.2f} |",
-        f"| streaming, batch endpoint ({args.batch}/request) | {batch_mps:,.0f} messages/s | health {health_rps:,.0f} requests/s "
-        f"| {batch_mps / health_rps:.2f} |",
+    ]
+    for connections, health_rps, single_mps, batch_mps in streaming:
+        lines += [
+            f"| streaming, single endpoint, {connections} connections | {single_mps:,.0f} messages/s "
+            f"| health {health_rps:,.0f} requests/s | {single_mps / health_rps:.2f} |",
+            f"| streaming, batch endpoint ({args.batch}/request), {connections} connections | {batch_mps:,.0f} messages/s "
+            f"| health {health_rps:,.0f} requests/s | {batch_mps / health_rps:.2f} |",
+        ]
+    lines += [
         "",
         f"Goals (issue 7): lookup p99 <= 10 ms at 1,000/s; >= 5k messages/s single, >= 30k/s batch. "
         f"Requests sent: {len(lookup)} lookups, {len(health)} health checks at the fixed rate.",
