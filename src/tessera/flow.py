@@ -327,6 +327,7 @@ def apply_batch(
             staged.rollback()
             sandbox.identity.reload()
             raise
+    metrics.record_chunk(sandbox.name, dataset["id"], batch_id, len(result.accepted), result.rejected)
     return result
 
 

@@ -238,6 +238,24 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
                     refused.append((row_no, result["message"], result.get("path")))
             rejected[ds_id] = refused
         out["stream"] = {"state": _state(sb), "rejected": rejected}
+    with Platform.open(home / "stream-grouped") as platform, pytest.MonkeyPatch.context() as small:
+        # every call of 40 messages (or the last, shorter one) takes the bulk path, on every dataset
+        small.setattr(ingest_service, "BULK_STREAM_ROWS", 10)
+        sb = platform.sandbox()
+        _provision(sb, datasets)
+        rejected = {}
+        for ds_id, _, _, rows in datasets:
+            refused = []
+            step = 40
+            for start in range(0, len(rows), step):
+                results = sb.ingest.stream(rows[start : start + step], dataset_id=ds_id)
+                refused += [
+                    (start + n, result["message"], result.get("path"))
+                    for n, result in enumerate(results)
+                    if "xactionId" not in result
+                ]
+            rejected[ds_id] = refused
+        out["stream_grouped"] = {"state": _state(sb), "rejected": rejected}
     return out
 
 
@@ -305,3 +323,12 @@ def test_materialised_profiles_and_live_memberships_are_the_same(runs: dict[str,
         assert doc == stream["profiles"][pid], pid
     assert batch["memberships"] == stream["memberships"]
     assert any(status == "realized" for _, _, status in batch["memberships"])
+
+
+def test_streaming_many_messages_at_once_stores_what_one_at_a_time_stores(runs: dict[str, Any]) -> None:
+    # large streaming calls (and requests grouped by the API) take the bulk path
+    grouped, single = runs["stream_grouped"], runs["stream"]
+    assert grouped["rejected"] == single["rejected"]
+    grouped_state, single_state = _settled(grouped["state"]), _settled(single["state"])
+    for part in single_state:
+        assert grouped_state[part] == single_state[part], part

@@ -23,6 +23,7 @@ from tessera.flow import (
     Rejection,
     apply_batch,
     prepare_batch,
+    process_batch,
     process_chunk,
 )
 from tessera.gc_pause import gc_paused
@@ -39,6 +40,10 @@ touches and a chunk's events land all over the per-person key space: 10k-row chu
 web events wrote 5.5 GB for 336k events, 50k-row chunks 2.7 GB, with 25% less SQLite CPU. A
 chunk's rows and staged writes stay around a hundred MB."""
 INLETS = "inlets"
+BULK_STREAM_ROWS = 100
+"""Streaming messages grouped into one chunk go through the bulk path from this many on: it costs
+a fixed ~0.5 ms per chunk and less per message (new events, measured: 26-30 µs against 31-35 µs
+per message at 100, 24 against 34-45 at 500; at 16 it is 63 against 44)."""
 Progress = Callable[[int], None]
 
 
@@ -49,9 +54,7 @@ class IngestService:
         self._sandbox = sandbox
         self.staging = Staging(sandbox.folder / "staging")
         # concurrent streaming calls of one dataset share a chunk and its commit
-        self._stream_groups = StreamGroups(
-            lambda dataset, rows: process_chunk(self._sandbox, dataset, rows, batch_id=None)
-        )
+        self._stream_groups = StreamGroups(self._process_stream)
         # Inlets never change once created, and every streaming request looks its inlet up (on
         # the server's event loop): remember the ones found.
         self._inlets: dict[str, dict[str, Any]] = {}
@@ -256,6 +259,13 @@ class IngestService:
         return results
 
     # -- internals -------------------------------------------------------------------------------
+
+    def _process_stream(self, dataset: dict[str, Any], rows: list[tuple[int, Any]]) -> ChunkResult:
+        """One chunk of streaming messages: row by row when few, through the bulk path (graph and
+        writes over the whole chunk, same results) when many."""
+        if len(rows) >= BULK_STREAM_ROWS:
+            return process_batch(self._sandbox, dataset, rows, batch_id=None)
+        return process_chunk(self._sandbox, dataset, rows, batch_id=None)
 
     def _rows(
         self, path: Path, fmt: str, dataset: dict[str, Any], batch: dict[str, Any]
