@@ -7,12 +7,14 @@ HTTP/1.1 keep-alive client (so the client's own cost stays small on a 2-core mac
 (a) Profile lookup latency at a fixed rate (open loop: latency counts from the scheduled send
     time, so queueing is included): ``GET /data/core/ups/access/entities?schema.name=…`` for
     random people, p50/p99, next to ``GET /tessera/health`` at the same rate.
-(b) Streaming throughput (closed loop, ``--connections`` in flight): messages/s on
+(b) Streaming throughput (closed loop, ``--stream-connections`` in flight): messages/s on
     ``POST /collection/{inletId}`` (one message per request) and on
     ``POST /collection/batch/{inletId}`` (``--batch`` messages per request), next to the
-    requests/s of ``/tessera/health`` at the same concurrency; once per ``--stream-connections``
-    count (streaming requests that arrive together share one durable commit, so throughput
-    grows with the number of clients sending at once).
+    requests/s of ``/tessera/health`` at the same concurrency; once per connection count
+    (streaming requests that arrive together share one durable commit, so throughput grows with
+    the number of clients sending at once). Each twice: with new events (a unique id and a random
+    person per message: what streaming is for) and with the same events replayed (the store only
+    checks that nothing changed; what this benchmark measured until 2026-12-03).
 
     python benchmarks/api.py --profiles 2000 --rate 1000 --seconds 5 [--out benchmarks/results/api.md]
 """
@@ -77,18 +79,46 @@ async def _open_loop(
     return latencies
 
 
+FRESH_ID = b"@ID@"
+PERSON = b"@PERSON@"
+
+
+def fresh_body(template: bytes, messages: int, sent: int, profiles: int) -> bytes:
+    """A request body of new events: ``template`` (one message with :data:`FRESH_ID` and
+    :data:`PERSON` in it) with a unique event id and a random person per message; ``messages``
+    of them in a batch body, or the message alone when 0."""
+    one = [
+        template.replace(FRESH_ID, b"%d-%d" % (sent, i)).replace(PERSON, b"%d" % random.randrange(profiles))
+        for i in range(max(messages, 1))
+    ]
+    return b'{"messages":[' + b",".join(one) + b"]}" if messages else one[0]
+
+
 async def _closed_loop(
-    port: int, method: str, path: str, body: bytes | None, seconds: float, connections: int
+    port: int,
+    method: str,
+    path: str,
+    body: bytes | None,
+    seconds: float,
+    connections: int,
+    fresh: tuple[int, int] | None = None,
 ) -> int:
-    """Requests completed in ``seconds`` with ``connections`` always in flight."""
+    """Requests completed in ``seconds`` with ``connections`` always in flight. With ``fresh``
+    (messages per request, profiles), ``body`` is a message template and every request carries
+    new events (see :func:`fresh_body`)."""
     conns = [await Conn.open(port) for _ in range(connections)]
     done = 0
     stop = time.perf_counter() + seconds
+    sent = time.time_ns()  # event ids unique across measurements too
 
     async def worker(conn: Conn) -> None:
-        nonlocal done
+        nonlocal done, sent
         while time.perf_counter() < stop:
-            status = await conn.request(method, path, body)
+            payload = body
+            if fresh is not None and body is not None:
+                sent += 1
+                payload = fresh_body(body, fresh[0], sent, fresh[1])
+            status = await conn.request(method, path, payload)
             if status not in (200, 207):
                 raise RuntimeError(f"{method} {path} answered {status}")
             done += 1
@@ -112,7 +142,13 @@ def _generator(task: dict[str, Any], out: Any) -> None:
         out.put(
             asyncio.run(
                 _closed_loop(
-                    task["port"], task["method"], task["path"], body, task["seconds"], task["connections"]
+                    task["port"],
+                    task["method"],
+                    task["path"],
+                    body,
+                    task["seconds"],
+                    task["connections"],
+                    task.get("fresh"),
                 )
             )
         )
@@ -196,54 +232,74 @@ def main() -> None:
             lookup = run_load({**common, "paths": lookups})
 
             ref = {"id": info["event_schema"], "contentType": "application/vnd.adobe.xed-full+json;version=1"}
-            counter = iter(range(10**9))
-
-            def message() -> dict[str, Any]:
-                n = next(counter)
-                return {
+            # New events: unique ids and a random person per message (see fresh_body).
+            template = orjson.dumps(
+                {
                     "header": {"schemaRef": ref, "datasetId": info["web"], "source": {"name": "bench"}},
                     "body": {
                         "xdmMeta": {"schemaRef": ref},
                         "xdmEntity": {
-                            "_id": f"e{n}",
+                            "_id": FRESH_ID.decode(),
                             "timestamp": "2024-01-01T12:00:00Z",
                             "eventType": "web.webpagedetails.pageViews",
                             "identityMap": {
-                                "Email": [{"id": f"p{n % args.profiles}@example.com", "primary": True}]
+                                "Email": [{"id": f"p{PERSON.decode()}@example.com", "primary": True}]
                             },
                         },
                     },
                 }
-
-            # Every request re-sends the same event id: the store treats replays as idempotent, so
-            # this measures validation + identity + commit per message without growing the data.
-            batch_body = orjson.dumps({"messages": [message() for _ in range(args.batch)]})
-            streaming: list[tuple[int, float, float, float]] = []  # connections, health, single, batch
+            )
+            # (connections, kind, health requests/s, single messages/s, batch messages/s)
+            streaming: list[tuple[int, str, float, float, float]] = []
+            replayed_single = fresh_body(template, 0, 0, args.profiles)
+            replayed_batch = fresh_body(template, args.batch, 0, args.profiles)
             for connections in [int(c) for c in args.stream_connections.split(",")]:
                 closed = {"kind": "closed", "port": port, "seconds": args.seconds, "connections": connections}
                 health_rps = (
                     run_load({**closed, "method": "GET", "path": "/tessera/health", "body": None})
                     / args.seconds
                 )
-                single = run_load(
+                single_path = f"/collection/{info['inlet']}"
+                batch_path = f"/collection/batch/{info['inlet']}"
+                fresh_single = run_load(
                     {
                         **closed,
                         "method": "POST",
-                        "path": f"/collection/{info['inlet']}",
-                        "body": orjson.dumps(message()),
+                        "path": single_path,
+                        "body": template,
+                        "fresh": (0, args.profiles),
                     }
                 )
-                batch = run_load(
+                fresh_batch = run_load(
                     {
                         **closed,
                         "method": "POST",
-                        "path": f"/collection/batch/{info['inlet']}",
-                        "body": batch_body,
+                        "path": batch_path,
+                        "body": template,
+                        "fresh": (args.batch, args.profiles),
                     }
                 )
-                streaming.append(
-                    (connections, health_rps, single / args.seconds, batch * args.batch / args.seconds)
+                # The same events sent again and again, as this benchmark measured before 2026-12-03:
+                # the store only checks that a replay changes nothing.
+                replay_single = run_load(
+                    {**closed, "method": "POST", "path": single_path, "body": replayed_single}
                 )
+                replay_batch = run_load(
+                    {**closed, "method": "POST", "path": batch_path, "body": replayed_batch}
+                )
+                for kind, single, batch in (
+                    ("new events", fresh_single, fresh_batch),
+                    ("replayed events", replay_single, replay_batch),
+                ):
+                    streaming.append(
+                        (
+                            connections,
+                            kind,
+                            health_rps,
+                            single / args.seconds,
+                            batch * args.batch / args.seconds,
+                        )
+                    )
         finally:
             proc.terminate()
             proc.wait(timeout=10)
@@ -268,12 +324,12 @@ def main() -> None:
         f"| profile lookup p99 at {args.rate:g}/s | {pct(lookup, 99):.2f} ms | health p99 {pct(health, 99):.2f} ms "
         f"| {pct(lookup, 99) / pct(health, 99):.2f}x |",
     ]
-    for connections, health_rps, single_mps, batch_mps in streaming:
+    for connections, kind, health_rps, single_mps, batch_mps in streaming:
         lines += [
-            f"| streaming, single endpoint, {connections} connections | {single_mps:,.0f} messages/s "
+            f"| streaming {kind}, single endpoint, {connections} connections | {single_mps:,.0f} messages/s "
             f"| health {health_rps:,.0f} requests/s | {single_mps / health_rps:.2f} |",
-            f"| streaming, batch endpoint ({args.batch}/request), {connections} connections | {batch_mps:,.0f} messages/s "
-            f"| health {health_rps:,.0f} requests/s | {batch_mps / health_rps:.2f} |",
+            f"| streaming {kind}, batch endpoint ({args.batch}/request), {connections} connections "
+            f"| {batch_mps:,.0f} messages/s | health {health_rps:,.0f} requests/s | {batch_mps / health_rps:.2f} |",
         ]
     lines += [
         "",
