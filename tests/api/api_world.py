@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import httpx
+
 TAGS = {"unifiedProfile": ["enabled:true"], "unifiedIdentity": ["enabled:true"]}
 
 
@@ -40,3 +42,23 @@ def envelope(
         "header": {"schemaRef": ref, "imsOrgId": "tessera", "datasetId": dataset, "source": {"name": "test"}},
         "body": {"xdmMeta": {"schemaRef": ref}, "xdmEntity": entity},
     }
+
+
+async def open_inlet(client: httpx.AsyncClient, dataset: str | None = None) -> str:
+    """Create a streaming connection (``dataset``: its default dataset); returns the inlet id."""
+    params: dict[str, object] = {
+        "sourceId": "web",
+        "dataType": "xdm",
+        "name": "web",
+        "authenticationRequired": False,
+    }
+    if dataset:
+        params["datasetId"] = dataset
+    body = {
+        "name": "web",
+        "connectionSpec": {"id": "bc7b00d6-623a-4dfc-9fdb-f1240aeadaeb", "version": "1.0"},
+        "auth": {"specName": "Streaming Connection", "params": params},
+    }
+    response = await client.post("/data/foundation/flowservice/connections", json=body)
+    assert response.status_code == 201, response.text
+    return str(response.json()["id"])

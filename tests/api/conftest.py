@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import logging
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -11,6 +13,7 @@ from api_world import TAGS, World
 from fastapi import FastAPI
 
 from tessera.api import create_app
+from tessera.ops.logs import JsonFormatter
 from tessera.platform import Platform
 from tessera.settings import Settings
 
@@ -50,3 +53,18 @@ async def world(platform: Platform, client: httpx.AsyncClient) -> World:
         assert response.status_code == 201, response.text
         made.append(response.json()[0].removeprefix("@/dataSets/"))
     return World(ids["profile"], ids["event"], made[0], made[1])
+
+
+@pytest.fixture
+def captured() -> Iterator[io.StringIO]:
+    """Every log line written during the test, as JSON lines."""
+    buffer = io.StringIO()
+    handler = logging.StreamHandler(buffer)
+    handler.setFormatter(JsonFormatter())
+    root = logging.getLogger()
+    old_level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    yield buffer
+    root.removeHandler(handler)
+    root.setLevel(old_level)

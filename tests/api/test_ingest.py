@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import orjson
 import pytest
-from api_world import World, envelope, event, person
+from api_world import World, envelope, event, open_inlet, person
 from httpx import AsyncClient
 
 pytestmark = pytest.mark.anyio
@@ -96,27 +96,8 @@ async def test_batch_errors(client: AsyncClient, world: World) -> None:
     assert other.status_code == 404
 
 
-async def connection(client: AsyncClient, dataset: str | None = None) -> str:
-    params: dict[str, object] = {
-        "sourceId": "web",
-        "dataType": "xdm",
-        "name": "web",
-        "authenticationRequired": False,
-    }
-    if dataset:
-        params["datasetId"] = dataset
-    body = {
-        "name": "web",
-        "connectionSpec": {"id": "bc7b00d6-623a-4dfc-9fdb-f1240aeadaeb", "version": "1.0"},
-        "auth": {"specName": "Streaming Connection", "params": params},
-    }
-    response = await client.post("/data/foundation/flowservice/connections", json=body)
-    assert response.status_code == 201, response.text
-    return str(response.json()["id"])
-
-
 async def test_connection_exposes_inlet_url(client: AsyncClient, world: World) -> None:
-    inlet = await connection(client)
+    inlet = await open_inlet(client)
     (item,) = (await client.get(f"/data/foundation/flowservice/connections/{inlet}")).json()["items"]
     assert item["auth"]["params"]["inletUrl"] == f"/collection/{inlet}"
     assert [
@@ -129,7 +110,7 @@ async def test_connection_exposes_inlet_url(client: AsyncClient, world: World) -
 
 
 async def test_single_message_is_acknowledged_or_refused_with_path(client: AsyncClient, world: World) -> None:
-    inlet = await connection(client)
+    inlet = await open_inlet(client)
     message = envelope(world, world.events, event("e1", "alice@acme.com", "2024-01-01T00:00:00Z"))
     accepted = await client.post(f"/collection/{inlet}", params={"syncValidation": "true"}, json=message)
     assert accepted.status_code == 200, accepted.text
@@ -142,7 +123,7 @@ async def test_single_message_is_acknowledged_or_refused_with_path(client: Async
 
 
 async def test_batch_messages_get_207_with_one_result_each(client: AsyncClient, world: World) -> None:
-    inlet = await connection(client, world.events)
+    inlet = await open_inlet(client, world.events)
     good = envelope(world, world.events, event("e1", "alice@acme.com", "2024-01-01T00:00:00Z"))
     bare = event(
         "e2", "alice@acme.com", "2024-01-02T00:00:00Z"
@@ -162,7 +143,7 @@ async def test_batch_messages_get_207_with_one_result_each(client: AsyncClient, 
 async def test_oversized_message_in_a_batch_gets_413_entry(
     client: AsyncClient, world: World, platform: object
 ) -> None:
-    inlet = await connection(client, world.events)
+    inlet = await open_inlet(client, world.events)
     huge = {**event("big", "alice@acme.com", "2024-01-01T00:00:00Z"), "blob": "x" * 1_100_000}
     small = event("small", "alice@acme.com", "2024-01-01T00:00:00Z")
     response = await client.post(f"/collection/batch/{inlet}", json={"messages": [huge, small]})

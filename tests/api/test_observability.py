@@ -5,16 +5,15 @@ from __future__ import annotations
 import io
 import logging
 import re
-from collections.abc import Iterator
 
 import httpx
 import orjson
 import pytest
-from api_world import World, envelope, event, person
+from api_world import World, envelope, event, open_inlet, person
 from prometheus_client.parser import text_string_to_metric_families
 
 from tessera.api import create_key
-from tessera.ops.logs import JsonFormatter, redact
+from tessera.ops.logs import redact
 from tessera.platform import Platform
 
 pytestmark = pytest.mark.anyio
@@ -36,32 +35,6 @@ def value(text: str, name: str, **labels: str) -> float:
     )
 
 
-async def inlet(client: httpx.AsyncClient) -> str:
-    params = {"sourceId": "web", "dataType": "xdm", "name": "web", "authenticationRequired": False}
-    body = {
-        "name": "web",
-        "connectionSpec": {"id": "bc7b00d6-623a-4dfc-9fdb-f1240aeadaeb", "version": "1.0"},
-        "auth": {"specName": "Streaming Connection", "params": params},
-    }
-    response = await client.post("/data/foundation/flowservice/connections", json=body)
-    assert response.status_code == 201, response.text
-    return str(response.json()["id"])
-
-
-@pytest.fixture
-def captured() -> Iterator[io.StringIO]:
-    buffer = io.StringIO()
-    handler = logging.StreamHandler(buffer)
-    handler.setFormatter(JsonFormatter())
-    root = logging.getLogger()
-    old_level = root.level
-    root.addHandler(handler)
-    root.setLevel(logging.INFO)
-    yield buffer
-    root.removeHandler(handler)
-    root.setLevel(old_level)
-
-
 async def test_metrics_count_ingestion_rejects_graphs_and_requests(
     client: httpx.AsyncClient, world: World
 ) -> None:
@@ -73,7 +46,7 @@ async def test_metrics_count_ingestion_rejects_graphs_and_requests(
     bad = envelope(
         world, world.crm, {"identityMap": {}, "person": {"name": {"firstName": "X"}}}, is_event=False
     )
-    url = f"/collection/{await inlet(client)}"
+    url = f"/collection/{await open_inlet(client)}"
     response = await client.post(
         url.replace("/collection/", "/collection/batch/"), json={"messages": [*good, bad]}
     )
@@ -122,7 +95,7 @@ async def test_metrics_count_ingestion_rejects_graphs_and_requests(
 
 async def test_segment_job_duration_is_measured(client: httpx.AsyncClient, world: World) -> None:
     await client.post(
-        f"/collection/{await inlet(client)}",
+        f"/collection/{await open_inlet(client)}",
         json=envelope(world, world.crm, person("j@x.com", "Jo", crm="c9"), is_event=False),
     )
     seg = await client.post(
@@ -184,7 +157,7 @@ async def test_route_logs_inside_a_request_carry_its_id(
     platform: Platform = client._transport.app.state.platform  # type: ignore[attr-defined]
     platform.settings.__dict__["alert_graph_size"] = 2
     response = await client.post(
-        f"/collection/{await inlet(client)}",
+        f"/collection/{await open_inlet(client)}",
         json=envelope(world, world.crm, person("t@x.com", "Tom", crm="ct"), is_event=False),
         headers={"x-request-id": "ingest-1"},
     )

@@ -8,9 +8,8 @@ import time
 from typing import Any
 
 import pytest
-from api_world import World, envelope, event
+from api_world import World, envelope, event, open_inlet
 from httpx import AsyncClient
-from test_ingest import connection
 
 from tessera.model import Identity
 from tessera.platform import Platform
@@ -50,7 +49,7 @@ async def _release_when_queued(calls: Calls, expected: int) -> None:
 async def test_requests_arriving_together_share_one_call_and_each_get_their_answer(
     client: AsyncClient, world: World, platform: Platform, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    inlet = await connection(client)
+    inlet = await open_inlet(client)
     calls = Calls(platform, monkeypatch)
     bad = {**event("bad", "x@acme.com", "2024-01-01T00:00:00Z"), "timestamp": None}
     messages = [
@@ -71,7 +70,7 @@ async def test_requests_arriving_together_share_one_call_and_each_get_their_answ
 async def test_a_fault_in_a_grouped_call_fails_only_the_request_that_caused_it(
     client: AsyncClient, world: World, platform: Platform, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    inlet = await connection(client, world.events)
+    inlet = await open_inlet(client, world.events)
     calls = Calls(platform, monkeypatch, fail="poison")
     first = client.post(f"/collection/{inlet}", json=event("e0", "u0@acme.com", "2024-01-01T00:00:00Z"))
     rest = [
