@@ -14,7 +14,7 @@ from tessera import Platform
 from tessera.flow import ChunkResult, Rejection
 from tessera.ingest.coalesce import StreamGroups
 
-DATASET = {"id": "ds"}
+DATASET = "ds"
 
 
 class SlowChunks:
@@ -25,7 +25,7 @@ class SlowChunks:
         self.fail_on = fail_on
         self.lock = threading.Lock()
 
-    def __call__(self, dataset: dict[str, Any], rows: list[tuple[int, Any]]) -> ChunkResult:
+    def __call__(self, dataset_id: str, rows: list[tuple[int, Any]]) -> ChunkResult:
         with self.lock:  # one chunk at a time, like the sandbox write lock
             time.sleep(0.02)
             records = [r for _, r in rows]
@@ -144,3 +144,28 @@ def test_rows_of_a_call_stay_in_order(n: int) -> None:
     stored = [r for chunk in process.chunks for r in chunk]
     for c in calls:
         assert [r for r in stored if r in c] == c
+
+
+def test_messages_for_a_missing_dataset_get_404_and_the_others_are_stored(tmp_path: Path) -> None:
+    with Platform.open(tmp_path / "home") as platform:
+        sb = platform.sandbox()
+        schemas = sb.schemas.ensure_standard_schemas()
+        web = sb.datasets.create("Web", schemas["event"])
+        ref = {"id": schemas["event"], "contentType": "application/vnd.adobe.xed-full+json;version=1"}
+
+        def envelope(dataset_id: str, k: int) -> dict[str, Any]:
+            entity = {
+                "_id": f"m{k}",
+                "timestamp": "2024-05-01T10:00:00Z",
+                "eventType": "web.webpagedetails.pageViews",
+                "identityMap": {"ECID": [{"id": f"{k:038d}", "primary": True}]},
+            }
+            return {"header": {"schemaRef": ref, "datasetId": dataset_id}, "body": {"xdmEntity": entity}}
+
+        answers = sb.ingest.stream(
+            [envelope(web["id"], 1), envelope("no-such-dataset", 2), envelope(web["id"], 3)]
+        )
+        assert ["xactionId" in a for a in answers] == [True, False, True]
+        assert answers[1]["statusCode"] == 404 and "no-such-dataset" in answers[1]["message"]
+        stored = {e["_id"] for k in (1, 3) for e in sb.profiles.events_for_members([_ecid(k)])}
+        assert stored == {"m1", "m3"}

@@ -20,7 +20,8 @@ from typing import Any
 from tessera.flow import ChunkResult, Rejection
 
 Rows = list[tuple[int, Any]]
-Process = Callable[[dict[str, Any], Rows], ChunkResult]
+Process = Callable[[str, Rows], ChunkResult]
+"""Processes one chunk of a dataset (by id: the dataset is read once per chunk, not per call)."""
 
 MAX_ROWS = 5_000
 """Rows taken into one grouped chunk at most (more wait for the next)."""
@@ -46,7 +47,7 @@ class StreamGroups:
     dataset that arrive while one of its chunks is in progress.
 
     Args:
-        process: processes ``(dataset, rows)`` as one chunk; row indices are its own.
+        process: processes ``(dataset_id, rows)`` as one chunk; row indices are its own.
     """
 
     def __init__(self, process: Process) -> None:
@@ -55,10 +56,10 @@ class StreamGroups:
         self._queues: dict[str, list[_Call]] = {}
         self._busy: set[str] = set()
 
-    def submit(self, dataset: dict[str, Any], rows: Rows) -> tuple[list[int], list[Rejection]]:
-        """Process ``rows`` (the caller's ``(index, record)`` pairs) durably; returns the caller's
-        accepted indices and rejections. Raises what processing raised for this call."""
-        ds_id = dataset["id"]
+    def submit(self, ds_id: str, rows: Rows) -> tuple[list[int], list[Rejection]]:
+        """Process ``rows`` (the caller's ``(index, record)`` pairs) of dataset ``ds_id`` durably;
+        returns the caller's accepted indices and rejections. Raises what processing raised for
+        this call."""
         call = _Call(rows)
         with self._lock:
             self._queues.setdefault(ds_id, []).append(call)
@@ -79,7 +80,7 @@ class StreamGroups:
                 taken += 1
             group, self._queues[ds_id] = queue[:taken], queue[taken:]
         try:
-            self._run(dataset, group)
+            self._run(ds_id, group)
         finally:
             with self._lock:
                 waiting = self._queues[ds_id]
@@ -91,12 +92,12 @@ class StreamGroups:
                     self._busy.discard(ds_id)
         return call.outcome()
 
-    def _run(self, dataset: dict[str, Any], group: list[_Call]) -> None:
+    def _run(self, ds_id: str, group: list[_Call]) -> None:
         try:
             if len(group) == 1:
-                self._run_alone(dataset, group[0])
+                self._run_alone(ds_id, group[0])
             else:
-                self._run_together(dataset, group)
+                self._run_together(ds_id, group)
         except BaseException as exc:  # an interrupt: no call of the group was answered
             for c in group:
                 c.error = exc
@@ -106,7 +107,7 @@ class StreamGroups:
                 c.lead = False
                 c.wake.set()
 
-    def _run_together(self, dataset: dict[str, Any], group: list[_Call]) -> None:
+    def _run_together(self, ds_id: str, group: list[_Call]) -> None:
         rows: Rows = []
         owner: list[tuple[_Call, int]] = []  # chunk index → (call, the call's own index)
         for c in group:
@@ -114,10 +115,10 @@ class StreamGroups:
                 owner.append((c, index))
                 rows.append((len(rows), record))
         try:
-            result = self._process(dataset, rows)
+            result = self._process(ds_id, rows)
         except Exception:
             for c in group:  # the chunk failed as a whole: each call again, on its own
-                self._run_alone(dataset, c)
+                self._run_alone(ds_id, c)
             return
         for i in result.accepted:
             c, index = owner[i]
@@ -126,9 +127,9 @@ class StreamGroups:
             c, index = owner[rej.index]
             c.rejected.append(Rejection(index, rej.code, rej.message, rej.path))
 
-    def _run_alone(self, dataset: dict[str, Any], call: _Call) -> None:
+    def _run_alone(self, ds_id: str, call: _Call) -> None:
         try:
-            result = self._process(dataset, call.rows)
+            result = self._process(ds_id, call.rows)
         except Exception as exc:  # the caller's thread re-raises it
             call.error = exc
             return

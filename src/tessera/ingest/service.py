@@ -245,12 +245,11 @@ class IngestService:
             by_dataset.setdefault(item.dataset_id, []).append((i, item.record))
         for ds_id, rows in by_dataset.items():
             try:
-                dataset = self._sandbox.datasets.get(ds_id)
+                accepted, rejected = self._stream_groups.submit(ds_id, rows)
             except NotFound as err:
                 for i, _ in rows:
                     results[i] = {"statusCode": 404, "message": err.message}
                 continue
-            accepted, rejected = self._stream_groups.submit(dataset, rows)
             for i in accepted:
                 results[i] = {"xactionId": f"{ds_id}-{epoch_ms()}-{i}"}
             for rej in rejected:
@@ -260,9 +259,11 @@ class IngestService:
 
     # -- internals -------------------------------------------------------------------------------
 
-    def _process_stream(self, dataset: dict[str, Any], rows: list[tuple[int, Any]]) -> ChunkResult:
+    def _process_stream(self, ds_id: str, rows: list[tuple[int, Any]]) -> ChunkResult:
         """One chunk of streaming messages: row by row when few, through the bulk path (graph and
-        writes over the whole chunk, same results) when many."""
+        writes over the whole chunk, same results) when many. Raises ``NotFound`` for an unknown
+        dataset."""
+        dataset = self._sandbox.datasets.get(ds_id)
         if len(rows) >= BULK_STREAM_ROWS:
             return process_batch(self._sandbox, dataset, rows, batch_id=None)
         return process_chunk(self._sandbox, dataset, rows, batch_id=None)
