@@ -5,6 +5,9 @@ from __future__ import annotations
 import gc
 import ipaddress
 import logging
+import signal
+import threading
+from types import FrameType
 
 import uvicorn
 
@@ -48,6 +51,22 @@ def check_bind(platform: Platform, host: str) -> bool:
     return True
 
 
+def _terminate(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(128 + signum)
+
+
+def _unwind_on_terminate() -> None:
+    """Let SIGTERM end the process the way Ctrl+C does: by unwinding it.
+
+    uvicorn shuts down gracefully on SIGTERM, then raises the signal again under the handler it
+    found at start. With the default one the process died on the spot: the platform was never
+    closed, and log lines still held by the log handler (written in bunches) were lost. With this
+    one the signal raises ``SystemExit``: the platform closes and the held lines are written.
+    """
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _terminate)
+
+
 def run_server(
     platform: Platform, *, host: str = "127.0.0.1", port: int = 8000, log_level: str = "info"
 ) -> None:
@@ -71,6 +90,7 @@ def run_server(
     # few hundred requests (15% of the server's time under streaming load).
     gc.collect()
     gc.freeze()
+    _unwind_on_terminate()
     try:
         # log_config=None: uvicorn's lines go through our (JSON) handler instead of its own
         uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False, log_config=None)

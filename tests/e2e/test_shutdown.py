@@ -1,0 +1,55 @@
+"""A server stopped with SIGTERM (what service managers send) shuts down cleanly and keeps its log."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import orjson
+from e2e_server import SERVER, SRC, free_port
+
+from tessera.platform import Platform
+from tessera.settings import Settings
+
+
+def test_sigterm_writes_every_held_log_line_and_closes_the_platform(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    with Platform(Settings(home=str(home))):
+        pass
+    port = free_port()
+    log = tmp_path / "server.log"
+    env = {**os.environ, "PYTHONPATH": SRC + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-c", SERVER, str(home), str(port)],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
+    try:
+        url = f"http://127.0.0.1:{port}/tessera/health"
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(url, timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert proc.poll() is None and time.monotonic() < deadline, log.read_text()
+            time.sleep(0.05)
+        assert httpx.get(url, headers={"x-request-id": "last-before-stop"}).status_code == 200
+        proc.send_signal(signal.SIGTERM)  # at once: the access line is still held by the handler
+        assert proc.wait(timeout=30) == 128 + signal.SIGTERM
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    lines = [orjson.loads(line) for line in log.read_bytes().splitlines() if line.startswith(b"{")]
+    assert any(d.get("request_id") == "last-before-stop" and d["logger"] == "tessera.access" for d in lines)
+    # the platform was closed on the way out: its store opens again without recovery work
+    with Platform(Settings(home=str(home))) as again:
+        assert again.sandbox().name == "prod"
