@@ -99,10 +99,11 @@ class BufferedLineHandler(logging.StreamHandler):  # type: ignore[type-arg]
     """A stream handler that writes lines in bunches: at most ``delay`` seconds after the first
     line it holds, at ``limit`` bytes, and at once for a warning or worse (with everything before it).
 
-    A server logs one access line per request; written one by one, each line was a write system
-    call, and the thread serving requests gave the interpreter lock away for it and then waited to
-    get it back from the ingestion thread: a fifth of the server's time under streaming load. Lines
-    are formatted when logged (so they carry the request id of the moment); only the write waits.
+    A server logs one access line per request; written one by one, each line is a write system
+    call on the thread serving requests, which gives the interpreter lock away for it and must then
+    win it back from the ingestion thread. Lines are formatted when logged (so they carry the
+    request id of the moment); only the write waits. Held lines are lost if the process is killed
+    (SIGKILL); ``run_server`` turns SIGTERM into an orderly exit, which writes them.
     """
 
     def __init__(self, stream: Any = None, *, delay: float = 0.2, limit: int = 64 * 1024) -> None:
