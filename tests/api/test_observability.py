@@ -207,3 +207,24 @@ async def test_health_is_open_and_ready_checks_the_stores(
     broken = await client.get("/tessera/ready")
     assert broken.status_code == 503, broken.text
     assert "prod" in broken.json()["detail"]
+
+
+async def test_metrics_count_batch_ingestion_too(
+    client: httpx.AsyncClient, world: World, platform: Platform
+) -> None:
+    before = (await client.get("/metrics")).text
+    records = [person(f"b{i}@x.com", "Bea", crm=f"cb{i}") for i in range(4)]
+    records.append({"identityMap": {}, "person": {"name": {"firstName": "Nobody"}}})  # refused
+    platform.sandbox().ingest.ingest_records(world.crm, records)
+    after = (await client.get("/metrics")).text
+    ingested = "tessera_ingested_records_total"
+    delta = value(after, ingested, dataset=world.crm, kind="batch") - value(
+        before, ingested, dataset=world.crm, kind="batch"
+    )
+    assert delta == 4
+    rejected = "tessera_rejected_records_total"
+    assert (
+        value(after, rejected, dataset=world.crm, kind="batch")
+        - value(before, rejected, dataset=world.crm, kind="batch")
+        == 1
+    )
