@@ -42,6 +42,32 @@ def free_port() -> int:
         return port
 
 
+def spawn(home: Path, log: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """``run_server`` on ``home`` in a new process writing to ``log``; returns it and its base URL
+    once ``/tessera/health`` answers."""
+    port = free_port()
+    env = {**os.environ, "PYTHONPATH": SRC + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-c", SERVER, str(home), str(port)],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            if httpx.get(url + "/tessera/health", timeout=1).status_code == 200:
+                return proc, url
+        except httpx.TransportError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            raise RuntimeError(f"server did not start: {log.read_text()}")
+        time.sleep(0.05)
+
+
 def start(home: Path, *, keyed: bool) -> Iterator[Server]:
     keys: dict[str, str] = {}
     with Platform(Settings(home=str(home))) as platform:
@@ -53,28 +79,9 @@ def start(home: Path, *, keyed: bool) -> Iterator[Server]:
             schemas["team-b profile"] = team_b["profile"]
             keys["a"], _ = create_key(platform.system, ["team-a"], "a")
             keys["admin"], _ = create_key(platform.system, ["*"], "admin")
-    port = free_port()
     log = home / "server.log"
-    env = {**os.environ, "PYTHONPATH": SRC + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-c", SERVER, str(home), str(port)],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env=env,
-        )
-    url = f"http://127.0.0.1:{port}"
+    proc, url = spawn(home, log)
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(url + "/tessera/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"server did not start: {log.read_text()}")
-            time.sleep(0.05)
         yield Server(url, home, schemas, keys, log)
     finally:
         proc.terminate()

@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import httpx
 import orjson
-from e2e_server import SERVER, SRC, free_port
+from e2e_server import spawn
 
 from tessera.platform import Platform
 from tessera.settings import Settings
@@ -21,27 +17,10 @@ def test_sigterm_writes_every_held_log_line_and_closes_the_platform(tmp_path: Pa
     home = tmp_path / "home"
     with Platform(Settings(home=str(home))):
         pass
-    port = free_port()
     log = tmp_path / "server.log"
-    env = {**os.environ, "PYTHONPATH": SRC + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-c", SERVER, str(home), str(port)],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env=env,
-        )
+    proc, base = spawn(home, log)
+    url = base + "/tessera/health"
     try:
-        url = f"http://127.0.0.1:{port}/tessera/health"
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(url, timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert proc.poll() is None and time.monotonic() < deadline, log.read_text()
-            time.sleep(0.05)
         assert httpx.get(url, headers={"x-request-id": "last-before-stop"}).status_code == 200
         proc.send_signal(signal.SIGTERM)  # at once: the access line is still held by the handler
         assert proc.wait(timeout=30) == 128 + signal.SIGTERM
