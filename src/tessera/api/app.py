@@ -108,8 +108,10 @@ class TesseraApp(FastAPI):
     collection: ASGIApp
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and lane_route(scope) is not None:
-            scope["app"] = self  # what the framework sets for handlers that look the app up
+        if scope["type"] == "http" and (route := lane_route(scope)) is not None:
+            # what the framework and its router set for a matched route
+            scope["app"] = self
+            scope["route"], scope["path_params"] = route[0], {"inletId": route[1]}
             await self.collection(scope, receive, send)
             return
         await super().__call__(scope, receive, send)

@@ -15,15 +15,14 @@ operations in OpenAPI.
 
 from __future__ import annotations
 
-from urllib.parse import parse_qs
-
 import orjson
+from starlette.datastructures import QueryParams
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from tessera.api.errors import crash_response, error_response
 from tessera.api.gateway import COLLECTION, COLLECTION_BATCH, Gateway
 from tessera.api.observe import Observe
-from tessera.api.routes.ingest import store_many, store_one
+from tessera.api.routes.ingest import store_many, store_one, sync_validation_flag
 from tessera.api.stream_batcher import StreamBatcher
 from tessera.catalog import DEFAULT_SANDBOX
 from tessera.errors import TesseraError
@@ -75,17 +74,17 @@ def lane_route(scope: Scope) -> tuple[_Template, str] | None:
 
 class CollectionLane:
     """The two collection operations as one ASGI app (behind :class:`Observe` and :class:`Gateway`,
-    see :func:`collection_lane`); call it only for requests :func:`lane_route` recognises."""
+    see :func:`collection_lane`), for requests whose ``scope["route"]`` and
+    ``scope["path_params"]`` were set from :func:`lane_route`."""
 
     def __init__(self, platform: Platform, batcher: StreamBatcher) -> None:
         self.platform = platform
         self.batcher = batcher
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        route = lane_route(scope)
-        assert route is not None, "the application sends only collection requests here"
-        template, inlet_id = route
-        scope["route"] = template  # the access log and latency metrics name the template
+        # set by the application from lane_route, as the framework's router would set them (the
+        # access log and latency metrics name the route template)
+        template, inlet_id = scope["route"], scope["path_params"]["inletId"]
         try:
             sandbox = self.platform.sandbox(_header(scope, b"x-sandbox-name") or DEFAULT_SANDBOX)
             raw = await _body(receive)
@@ -127,11 +126,10 @@ def _header(scope: Scope, name: bytes) -> str | None:
 
 
 def _sync_validation(scope: Scope) -> bool:
+    """The route's reading of ``?syncValidation=`` (the framework's query parsing: the last value
+    wins); no parsing at all for the usual request without a query."""
     query: bytes = scope.get("query_string", b"")
-    if not query:
-        return False
-    values = parse_qs(query.decode("latin-1")).get("syncValidation") or [""]
-    return values[0].lower() == "true"
+    return bool(query) and sync_validation_flag(QueryParams(query).get("syncValidation"))
 
 
 async def _body(receive: Receive) -> bytes:

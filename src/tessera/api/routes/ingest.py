@@ -365,7 +365,8 @@ def get_connection(connectionId: str, sandbox: SandboxDep) -> JsonResponse:  # n
 SYNC_VALIDATION_PARAM = optional_param("syncValidation", "query", "true: answer with a syncValidation block")
 
 
-def _sync_validation_flag(value: str | None) -> bool:
+def sync_validation_flag(value: str | None) -> bool:
+    """Whether ``?syncValidation=`` asks for the validation block (``true``, any case)."""
     return (value or "").lower() == "true"
 
 
@@ -394,7 +395,7 @@ async def collect_one(inletId: str, request: Request) -> JsonResponse:  # noqa: 
         sandbox_of(request),
         inletId,
         await request.body(),
-        sync_validation=_sync_validation_flag(request.query_params.get("syncValidation")),
+        sync_validation=sync_validation_flag(request.query_params.get("syncValidation")),
         batcher=batcher_of(request.app.state),
     )
     return ok(body)
