@@ -21,7 +21,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from tessera.api.errors import crash_response, error_response
 from tessera.api.gateway import COLLECTION, COLLECTION_BATCH, Gateway
-from tessera.api.observe import Observe
+from tessera.api.observe import Observe, header_value
 from tessera.api.routes.ingest import store_many, store_one, sync_validation_flag
 from tessera.api.stream_batcher import StreamBatcher
 from tessera.catalog import DEFAULT_SANDBOX
@@ -86,7 +86,7 @@ class CollectionLane:
         # access log and latency metrics name the route template)
         template, inlet_id = scope["route"], scope["path_params"]["inletId"]
         try:
-            sandbox = self.platform.sandbox(_header(scope, b"x-sandbox-name") or DEFAULT_SANDBOX)
+            sandbox = self.platform.sandbox(header_value(scope, b"x-sandbox-name") or DEFAULT_SANDBOX)
             raw = await _body(receive)
             if template is _SINGLE:
                 body = await store_one(
@@ -118,13 +118,6 @@ def collection_lane(platform: Platform, batcher: StreamBatcher) -> ASGIApp:
     return Observe(Gateway(CollectionLane(platform, batcher), platform=platform))
 
 
-def _header(scope: Scope, name: bytes) -> str | None:
-    for key, value in scope["headers"]:
-        if key == name:
-            return bytes(value).decode("latin-1")
-    return None
-
-
 def _sync_validation(scope: Scope) -> bool:
     """The route's reading of ``?syncValidation=`` (the framework's query parsing: the last value
     wins); no parsing at all for the usual request without a query."""
@@ -133,6 +126,8 @@ def _sync_validation(scope: Scope) -> bool:
 
 
 async def _body(receive: Receive) -> bytes:
+    """The request body, read as Starlette's ``Request.body`` does but without building a request
+    (a client that hangs up leaves what it sent, and the answer goes nowhere)."""
     chunks: list[bytes] = []
     while True:
         message = await receive()

@@ -26,14 +26,20 @@ UNMATCHED = "<unmatched>"
 _ids = random.Random()  # seeded from the entropy pool once
 
 
+def header_value(scope: Scope, name: bytes) -> str | None:
+    """The first value of header ``name`` (lower case) in an ASGI scope, without building the
+    framework's header mapping."""
+    for key, value in scope.get("headers", ()):
+        if key == name:
+            return bytes(value).decode("latin-1")
+    return None
+
+
 def request_id_of(scope: Scope) -> str:
     """The caller's request id when acceptable, else a fresh one."""
-    for name, value in scope.get("headers", ()):
-        if name == HEADER:
-            text = bytes(value).decode("latin-1")
-            if _SANE_ID.match(text):
-                return text
-            break
+    text = header_value(scope, HEADER)
+    if text is not None and _SANE_ID.match(text):
+        return text
     # Unique, not secret: uuid4 reads the system's entropy pool, a system call per request on the
     # event loop's thread (which then waits to get the interpreter lock back from the workers).
     return f"{_ids.getrandbits(128):032x}"
