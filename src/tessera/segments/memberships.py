@@ -243,13 +243,16 @@ class MembershipIndex:
         """Put ``pids`` where their stored documents say now (written since the index was)."""
         for start in range(0, len(pids), 1000):
             part = pids[start : start + 1000]
+            # out of their old groups with one set operation per group, not a lookup per profile
+            # and group (streaming can mark a large share of the profiles between two jobs)
+            leaving = set(part)
+            for sid, by_key in self.groups.items():
+                for group in by_key.values():
+                    if not group.isdisjoint(leaving):
+                        group -= leaving
+                        self._changed.add(sid)
             found = store.get_many(MEMBERSHIPS, part)
             for pid in part:
-                for sid, by_key in self.groups.items():
-                    for group in by_key.values():
-                        if pid in group:
-                            group.discard(pid)
-                            self._changed.add(sid)
                 raw = found.get(pid)
                 if raw is not None:
                     for sid, rec in orjson.loads(raw).items():
