@@ -3,6 +3,7 @@ new segments, attribute changes, event types a segment reads, and windows that c
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -109,3 +110,53 @@ def test_a_window_closed_since_the_last_evaluation_is_seen_without_a_tick(retail
         staged.commit()
     assert [(c.segment_id, c.status) for c in changes] == [(recent, "exited")]
     assert _status(sb, pid, recent) == "exited"
+
+
+DAY = " and timestamp occurs < 24 hours before now"
+
+
+def test_a_new_visitors_first_event_evaluates_only_what_it_can_change(retail: dict[str, Any]) -> None:
+    """A profile streaming has never seen, with no attributes and no memberships, is compared with
+    the empty profile: only segments reading its event types, or that an empty profile is in,
+    are evaluated; the others keep the empty profile's verdict ("not in")."""
+    sb: Sandbox = retail["sandbox"]
+    never = _create(sb, "never bought", f'xEvent[eventType = "commerce.purchases"{DAY}].count() = 0')
+    buyers = _create(sb, "buyers", f'xEvent[eventType = "commerce.purchases"{DAY}].count() > 0')
+    viewers = _create(sb, "viewers", f'xEvent[eventType = "web.webpagedetails.pageViews"{DAY}].count() > 0')
+    jane = _create(sb, "Jane", 'person.name.firstName = "Jane"')
+    assert sb.segments is not None
+    plan = sb.segments._stream_plan()
+    calls: dict[str, int] = {}
+    for pos, (doc, compiled) in enumerate(plan.segments):
+
+        def counted(*args: Any, _inner: Any = compiled.predicate, _sid: str = doc["id"]) -> Any:
+            calls[_sid] = calls.get(_sid, 0) + 1
+            return _inner(*args)
+
+        plan.segments[pos] = (doc, replace(compiled, predicate=counted))
+    now = datetime.now(UTC)
+    _stream(sb, retail, web_event("n1", ecid(41), format_time(now - timedelta(minutes=3))))
+    pid = sb.profiles.resolve(Identity("ECID", ecid(41)))
+    assert pid is not None
+    assert {s: _status(sb, pid, s) for s in (never, buyers, viewers, jane)} == {
+        never: "realized",  # holds on an empty profile: evaluated although it reads purchases
+        buyers: None,
+        viewers: "realized",
+        jane: None,
+    }
+    # the empty profile's verdicts (once per plan) and the page-view profile's own
+    assert calls == {never: 2, buyers: 1, viewers: 2, jane: 1}
+    calls.clear()
+    _stream(sb, retail, web_event("n2", ecid(42), format_time(now), "commerce.purchases"))
+    other = sb.profiles.resolve(Identity("ECID", ecid(42)))
+    assert other is not None
+    assert {s: _status(sb, other, s) for s in (never, buyers, viewers, jane)} == {
+        never: None,
+        buyers: "realized",
+        viewers: None,
+        jane: None,
+    }
+    assert calls == {never: 1, buyers: 1}
+    # the first visitor's purchase: seen before now, so the usual relevance applies
+    _stream(sb, retail, web_event("n3", ecid(41), format_time(now), "commerce.purchases"))
+    assert (_status(sb, pid, never), _status(sb, pid, buyers)) == ("exited", "realized")

@@ -372,8 +372,9 @@ class SegmentService:
             for table in (ms.MEMBERSHIPS, STATE, DUE_BY_PROFILE, PROFILES):
                 prefetch_keys(table, pids)
         rounds = ms.rounds(store)
+        empty = _EmptyVerdicts(plan, now)
         for pid in pids:
-            changes.extend(self._evaluate_profile(store, wb, pid, now, plan, active_cas, rounds))
+            changes.extend(self._evaluate_profile(store, wb, pid, now, plan, active_cas, rounds, empty))
         self._emit(store, wb, changes)
         store.write(wb)
         if active_cas:  # the profile service re-merges without computed attributes: put them back
@@ -419,6 +420,7 @@ class SegmentService:
         plan: _StreamPlan,
         active_cas: list[Any],
         rounds: ms.Rounds,
+        empty: _EmptyVerdicts,
     ) -> list[ms.Change]:
         current = ms.read(store, pid, rounds)
         ups = dict(current)  # what is written back when anything changed
@@ -462,6 +464,7 @@ class SegmentService:
         before = orjson.loads(raw) if raw is not None else None
         due = store.get(DUE_BY_PROFILE, pid)
         changed: set[str] | None = None
+        also: frozenset[int] = frozenset()
         if (
             before is not None
             and state["a"] is not None
@@ -471,10 +474,22 @@ class SegmentService:
         ):
             old_e, new_e = before.get("e") or {}, state["e"]
             changed = {t for t in set(old_e) | set(new_e) if old_e.get(t) != new_e.get(t)}
+        elif before is None and not current and due is None and not attributes and len(views) == 1:
+            # Never evaluated, in no segment, no attributes: a new visitor's first events. What it
+            # was before is the empty profile, so only the segments reading the event types it
+            # has can differ from their verdict on an empty profile, which was "not a member"
+            # except for the few that hold on an empty profile (those are evaluated too).
+            changed = set(state["e"])
+            also = empty.holding()
         if before != state:
             wb.put_json(STATE, pid, state)
         member = {sid: ms.as_seen(rec, now).get("status") in ms.IN for sid, rec in current.items()}
-        todo = plan.segments if changed is None else [plan.segments[i] for i in plan.affected(changed)]
+        if changed is None:
+            todo = plan.segments
+        elif also:
+            todo = [plan.segments[i] for i in sorted(also.union(plan.affected(changed)))]
+        else:
+            todo = [plan.segments[i] for i in plan.affected(changed)]
         written = False
         for doc, compiled in todo:
             sid = doc["id"]
@@ -1551,6 +1566,9 @@ class _StreamPlan:
     _by_type: dict[str, list[int]] = field(default_factory=dict, init=False)
     _always: list[int] = field(default_factory=list, init=False)
     _any_event: list[int] = field(default_factory=list, init=False)
+    empty_holding: frozenset[int] | None = field(default=None, init=False)
+    """Segments without ``inSegment`` or calendar times that hold on an empty profile (filled
+    by ``_EmptyVerdicts`` on first use)."""
 
     def __post_init__(self) -> None:
         by_type: dict[str, list[int]] = {}
@@ -1578,6 +1596,40 @@ class _StreamPlan:
             for t in changed:
                 picked.update(by_type.get(t, ()))
         return sorted(picked)
+
+
+class _EmptyVerdicts:
+    """Which continuous segments an empty profile (no attributes, no events) is in at ``now``,
+    worked out only when a profile needs it, at most once per streaming call.
+
+    Without events or attributes a result can only change with the calendar (windows measure
+    from the data's times, see ``_next_change``), so the plan keeps the verdicts of the segments
+    that do not read the calendar and only those that do are evaluated again for each call."""
+
+    def __init__(self, plan: _StreamPlan, now: datetime) -> None:
+        self._plan = plan
+        self._now = now
+        self._holding: frozenset[int] | None = None
+
+    def holding(self) -> frozenset[int]:
+        """Positions of the segments without ``inSegment`` that hold on an empty profile (the
+        others are evaluated on every profile anyway)."""
+        if self._holding is None:
+            plan, now = self._plan, self._now
+            if plan.empty_holding is None:
+                held = frozenset(
+                    i
+                    for i, (_, c) in enumerate(plan.segments)
+                    if not c.dependencies and not c.calendar and c.predicate({}, [], now, {})
+                )
+                object.__setattr__(plan, "empty_holding", held)  # a cache on a frozen plan
+            assert plan.empty_holding is not None
+            self._holding = plan.empty_holding.union(
+                i
+                for i, (_, c) in enumerate(plan.segments)
+                if not c.dependencies and c.calendar and c.predicate({}, [], now, {})
+            )
+        return self._holding
 
 
 _NO_TYPE = "\x00"
