@@ -601,6 +601,13 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--segments", type=int, default=50)
     ap.add_argument("--stream-events", type=int, default=2_000)
     ap.add_argument("--stream-segments", type=int, default=100)
+    ap.add_argument(
+        "--stream-profiles",
+        type=int,
+        default=None,
+        help="people the streamed events are spread over (default: a quarter of --stream-events, so "
+        "most events reach a profile seen before; a larger number makes most of them new visitors)",
+    )
     ap.add_argument("--engine", choices=["template", "pql"], default="template")
     ap.add_argument("--parts", default="abc", help="which parts to run, e.g. `b` for streaming only")
     args = ap.parse_args(argv)
@@ -646,12 +653,12 @@ def main(argv: list[str] | None = None) -> None:
 
 def _print_streaming(args: argparse.Namespace) -> None:
 
-    b = bench_streaming(
-        args.stream_events, args.stream_segments, max(1, args.stream_events // 4), args.engine
-    )
+    people = args.stream_profiles or max(1, args.stream_events // 4)
+    b = bench_streaming(args.stream_events, args.stream_segments, people, args.engine)
     w, wo = b["with segments"], b["without segments"]
     print(
-        f"(b) streaming, {args.stream_segments} continuous segments, {args.stream_events:,} single-event calls:"
+        f"(b) streaming, {args.stream_segments} continuous segments, {args.stream_events:,} single-event calls "
+        f"over {people:,} people:"
     )
     print(
         f"    event → committed membership p50 {w['p50'] * 1e3:.2f} ms, p99 {w['p99'] * 1e3:.2f} ms, "
