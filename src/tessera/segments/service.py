@@ -66,6 +66,9 @@ Row = tuple[str, dict[str, Any], list[dict[str, Any]]]
 EventReader = Callable[[Sequence[Identity], PointStore], list[dict[str, Any]]]
 """Events of a profile's identities, timestamp order."""
 _EPS = timedelta(milliseconds=1)
+_ORDER_SLACK = timedelta(seconds=1)
+"""Events are ordered by the millisecond time in their keys; their records' own timestamps may
+differ below that, so walks that rely on the order look this much further."""
 _PLAIN = frozenset({"realized", "existing", "exited"})
 """Statuses whose batch transitions :class:`_Transitions` decides as set differences."""
 _PROFILES_PER_SLICE = 20_000
@@ -519,10 +522,16 @@ class SegmentService:
         if calendar:
             best = min(next_boundaries(now))
         if windows:
-            for event in events:
+            # Events come in timestamp order, and only one younger than the longest window can
+            # still cross a window's edge after now: the walk goes back from the newest and stops
+            # at the first older one (a long history costs its recent events, not all of them).
+            horizon = now - max(windows) - _EPS - _ORDER_SLACK
+            for event in reversed(events):
                 t = event_time(event)
                 if t is None:
                     continue
+                if t <= horizon:
+                    break
                 for w in windows:
                     # the edge itself and just after it, for both `<` and `<=` windows
                     for cand in (t + w, t + w + _EPS):
