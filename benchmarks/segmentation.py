@@ -474,7 +474,9 @@ def _stored_profiles(rows: list[tuple[str, dict[str, Any], list[dict[str, Any]]]
 # -- (b) streaming ---------------------------------------------------------------------------------------
 
 
-def bench_streaming(n_events: int, n_segments: int, profiles: int, engine_name: str) -> dict[str, Any]:
+def bench_streaming(
+    n_events: int, n_segments: int, profiles: int, engine_name: str, history: int = 0
+) -> dict[str, Any]:
     from tessera.platform import Platform
     from tessera.segments import SegmentService
 
@@ -520,6 +522,19 @@ def bench_streaming(n_events: int, n_segments: int, profiles: int, engine_name: 
             else:
                 sb.segments = None
             rnd = random.Random(11)
+            if history:  # earlier events of every person, spread over four months, before timing
+                old = [
+                    {
+                        "_id": f"h{i}",
+                        "timestamp": format_time(NOW - timedelta(minutes=rnd.randrange(1, 120 * 24 * 60))),
+                        "eventType": rnd.choice(TYPES),
+                        "identityMap": {"ECID": [{"id": f"{i % profiles:038d}", "primary": True}]},
+                    }
+                    for i in range(history * profiles)
+                ]
+                for k in range(0, len(old), 1000):
+                    sb.ingest.stream(old[k : k + 1000], dataset_id=web["id"])
+                del eval_times[:]
             lat: list[float] = []
             start = time.perf_counter()
             for i in range(n_events):
@@ -602,6 +617,12 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--stream-events", type=int, default=2_000)
     ap.add_argument("--stream-segments", type=int, default=100)
     ap.add_argument(
+        "--stream-history",
+        type=int,
+        default=0,
+        help="events each person already has (spread over four months) before the streamed ones",
+    )
+    ap.add_argument(
         "--stream-profiles",
         type=int,
         default=None,
@@ -654,11 +675,12 @@ def main(argv: list[str] | None = None) -> None:
 def _print_streaming(args: argparse.Namespace) -> None:
 
     people = args.stream_profiles or max(1, args.stream_events // 4)
-    b = bench_streaming(args.stream_events, args.stream_segments, people, args.engine)
+    b = bench_streaming(args.stream_events, args.stream_segments, people, args.engine, args.stream_history)
     w, wo = b["with segments"], b["without segments"]
     print(
         f"(b) streaming, {args.stream_segments} continuous segments, {args.stream_events:,} single-event calls "
-        f"over {people:,} people:"
+        f"over {people:,} people"
+        + (f" with {args.stream_history} earlier events each:" if args.stream_history else ":")
     )
     print(
         f"    event → committed membership p50 {w['p50'] * 1e3:.2f} ms, p99 {w['p99'] * 1e3:.2f} ms, "
