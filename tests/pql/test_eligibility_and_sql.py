@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import duckdb
@@ -44,6 +44,8 @@ def test_eligibility(expr: str, method: str) -> None:
     e = pql.eligibility(expr)
     assert e.method == method
     assert bool(e.reasons) == (method == "batch")
+    # what streams reads no event older than a day before now; what does not may read any
+    assert e.event_window == (timedelta(hours=24) if method == "streaming" else None)
 
 
 def test_eligibility_reason_in_words() -> None:

@@ -202,14 +202,22 @@ class FakeProfiles:
         """Nothing to read ahead: the fake keeps events in memory."""
 
     def events_for_members(
-        self, members: Sequence[Identity], store: PointStore | None = None, *, limit: int | None = None
+        self,
+        members: Sequence[Identity],
+        store: PointStore | None = None,
+        *,
+        limit: int | None = None,
+        since: datetime | None = None,
     ) -> list[dict[str, Any]]:
         store = store or self.sb.store
         rows = []
         for ident in members:
             for k, raw in store.scan("events", key(ident.namespace, ident.id, "")):
                 rows.append((k.split(KEY_SEP)[2], orjson.loads(raw)))
-        return [r for _, r in sorted(rows, key=lambda x: x[0])][:limit]
+        found = [r for _, r in sorted(rows, key=lambda x: x[0])]
+        if since is not None:  # the fake's keys hold the timestamp text: compare parsed times
+            found = [r for r in found if parse_time(r["timestamp"]) >= since]
+        return found[:limit]
 
     PROFILE_ATTRIBUTES_PATH = "$.attributes"
     EVENT_RECORD_PATH = "$"  # the fake stores the record itself

@@ -16,6 +16,8 @@ _UNIT = {
     "week": timedelta(weeks=1),
 }
 _DAY = timedelta(hours=24)
+STREAMING_EVENT_WINDOW = _DAY
+"""The longest window a streaming-eligible expression may put on the events it reads."""
 
 
 @dataclass(frozen=True)
@@ -31,6 +33,13 @@ class Eligibility:
     streaming: bool
     edge: bool
     reasons: tuple[str, ...]
+
+    @property
+    def event_window(self) -> timedelta | None:
+        """How far before now the events a streaming-eligible expression reads can lie: every
+        event it reads is in a chain step or a filter with a window of at most a day (the rules
+        above), so older events cannot change its result. ``None`` when it is not streaming."""
+        return STREAMING_EVENT_WINDOW if self.streaming else None
 
     @property
     def method(self) -> str:

@@ -576,13 +576,20 @@ class ProfileService:
         return [body for _, body in page], next_cursor
 
     def _all_events(
-        self, store: PointStore, members: Sequence[Identity], limit: int | None = None
+        self,
+        store: PointStore,
+        members: Sequence[Identity],
+        limit: int | None = None,
+        since: datetime | None = None,
     ) -> Iterator[tuple[tuple[int, str, str], dict[str, Any]]]:
         left = limit
         for identity in members:
             if left is not None and left <= 0:
                 return
-            for k, raw in store.scan(EVENTS, key(id_key(identity), ""), limit=left):
+            ik = id_key(identity)
+            # keys sort by time within an identity: start right before the first at `since`
+            after = None if since is None else key(ik, f"{_ms(since):015d}")
+            for k, raw in store.scan(EVENTS, key(ik, ""), start_after=after, limit=left):
                 parts = k.split(KEY_SEP)
                 body = orjson.loads(raw)
                 body["eventKey"] = k
@@ -628,14 +635,20 @@ class ProfileService:
             )
 
     def events_for_members(
-        self, members: Sequence[Identity], store: PointStore | None = None, *, limit: int | None = None
+        self,
+        members: Sequence[Identity],
+        store: PointStore | None = None,
+        *,
+        limit: int | None = None,
+        since: datetime | None = None,
     ) -> list[dict[str, Any]]:
         """Event records of these identities, timestamp order (for segment evaluation).
 
         With ``limit``, at most that many are read (the earliest of the first identities first):
         a caller getting ``limit`` events back cannot tell whether there were more, so it asks
-        for one more than it will use."""
-        rows = sorted(self._all_events(store or self._store, members, limit), key=lambda r: r[0])
+        for one more than it will use. With ``since``, only events at that time or later (by the
+        millisecond time of their keys) are read."""
+        rows = sorted(self._all_events(store or self._store, members, limit, since), key=lambda r: r[0])
         return [body["record"] for _, body in rows]
 
     # -- deletes --------------------------------------------------------------------------------

@@ -64,6 +64,9 @@ class Compiled:
     event_types: frozenset[str] | None = None
     """Event types the result depends on (empty: no events); ``None``: any event may change it.
     Streaming skips a segment when only events of other types changed."""
+    event_horizon: timedelta | None = None
+    """Events older than this before ``now`` cannot change the result (streaming then reads only
+    the newer ones); ``None``: any event may."""
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -211,10 +214,12 @@ class PqlEngine:
             return as_value(with_members(profile, member), events, context(now))
 
         continuous = synchronous = Verdict(True)
+        horizon = None
         if boolean:
             elig = pql.eligibility(checked)
             reason = "; ".join(elig.reasons)
             continuous, synchronous = Verdict(elig.streaming, reason), Verdict(elig.edge, reason)
+            horizon = elig.event_window
         return Compiled(
             text=text,
             predicate=predicate,
@@ -227,6 +232,7 @@ class PqlEngine:
             value=evaluate,
             json=None,
             event_types=event_types(checked.node),
+            event_horizon=horizon,
         )
 
     def _batch_sql(self, table: str, segments: Mapping[str, Compiled], now: datetime) -> BatchSql | None:

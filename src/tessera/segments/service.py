@@ -266,7 +266,7 @@ class SegmentService:
             doc = get_json(store, PROFILES, pid)
         members = self._sandbox.identity.members(pid, store)
         events = read_events(members, store) if members else []
-        if doc is None and not events:
+        if doc is None and not events and (events_of is None or not self._any_event(members, store)):
             return None
         attributes = dict((doc or {}).get("attributes") or {})
         attributes.pop("segmentMembership", None)
@@ -275,6 +275,11 @@ class SegmentService:
 
     def _all_events(self, members: Sequence[Identity], store: PointStore) -> list[dict[str, Any]]:
         return self._sandbox.profiles.events_for_members(members, store)
+
+    def _any_event(self, members: Sequence[Identity], store: PointStore) -> bool:
+        """Whether these identities have any event at all (a reader given to :meth:`_profile` may
+        have read only some of them)."""
+        return bool(members) and bool(self._sandbox.profiles.events_for_members(members, store, limit=1))
 
     def _profile_with_policy(
         self, store: PointStore, pid: str, policy_id: str, events_of: EventReader
@@ -376,13 +381,32 @@ class SegmentService:
                 prefetch_keys(table, pids)
         rounds = ms.rounds(store)
         empty = _EmptyVerdicts(plan, now)
+        recent = self._recent_events(plan, now) if not active_cas else None
         for pid in pids:
-            changes.extend(self._evaluate_profile(store, wb, pid, now, plan, active_cas, rounds, empty))
+            changes.extend(
+                self._evaluate_profile(store, wb, pid, now, plan, active_cas, rounds, empty, recent)
+            )
         self._emit(store, wb, changes)
         store.write(wb)
         if active_cas:  # the profile service re-merges without computed attributes: put them back
             self._put_computed_values(store, set(profile_ids))
         return changes
+
+    def _recent_events(self, plan: _StreamPlan, now: datetime) -> EventReader | None:
+        """A reader of only the events the plan's segments can see at ``now`` (those within the
+        longest event window of any of them), or ``None`` when some segment may read any event.
+        A profile with years of events is then read, decoded and fingerprinted for its last day,
+        not its whole history. (Computed attributes have lookbacks of their own: the caller reads
+        everything when any is active.)"""
+        if plan.horizon is None:
+            return None
+        since = now - plan.horizon - _ORDER_SLACK
+        events_for_members = self._sandbox.profiles.events_for_members
+
+        def recent(members: Sequence[Identity], store: PointStore) -> list[dict[str, Any]]:
+            return events_for_members(members, store, since=since)
+
+        return recent
 
     def _put_computed_values(self, store: PointStore, changed: set[str]) -> None:
         """Put the current ``computedAttributes`` on the materialised profiles of ``changed``.
@@ -424,10 +448,11 @@ class SegmentService:
         active_cas: list[Any],
         rounds: ms.Rounds,
         empty: _EmptyVerdicts,
+        events_of: EventReader | None = None,
     ) -> list[ms.Change]:
         current = ms.read(store, pid, rounds)
         ups = dict(current)  # what is written back when anything changed
-        loaded = self._profile(store, pid)
+        loaded = self._profile(store, pid, events_of=events_of)
         changes: list[ms.Change] = []
         if loaded is None:  # the profile is gone (merged away, split off, deleted): it leaves everything
             for sid, rec in current.items():
@@ -453,7 +478,7 @@ class SegmentService:
         seg_policy = {sid: self.policy_key(mp) for sid, mp in plan.policies.items()}
         views: dict[str | None, tuple[dict[str, Any], list[dict[str, Any]]] | None] = {None: loaded}
         for key_ in set(seg_policy.values()) - {None}:
-            view = views[key_] = self._profile(store, pid, key_)
+            view = views[key_] = self._profile(store, pid, key_, events_of=events_of)
             if view is not None and values is not None:
                 view[0][FIELD] = values
         # Which segments can this change affect? All of them when the profile's attributes (or
@@ -1575,6 +1600,9 @@ class _StreamPlan:
     _by_type: dict[str, list[int]] = field(default_factory=dict, init=False)
     _always: list[int] = field(default_factory=list, init=False)
     _any_event: list[int] = field(default_factory=list, init=False)
+    horizon: timedelta | None = field(default=None, init=False)
+    """The longest event window of the segments that read events: older events cannot change
+    any of them. ``None`` when one may read any event (see ``Compiled.event_horizon``)."""
     empty_holding: frozenset[int] | None = field(default=None, init=False)
     """Segments without ``inSegment`` or calendar times that hold on an empty profile (filled
     by ``_EmptyVerdicts`` on first use)."""
@@ -1591,6 +1619,11 @@ class _StreamPlan:
             else:
                 for t in c.event_types:
                     by_type.setdefault(t, []).append(i)
+        horizons = [c.event_horizon for _, c in self.segments if c.event_types != frozenset()]
+        if all(h is not None for h in horizons):
+            object.__setattr__(
+                self, "horizon", max((h for h in horizons if h is not None), default=timedelta(0))
+            )
         object.__setattr__(self, "_by_type", by_type)
         object.__setattr__(self, "_always", always)
         object.__setattr__(self, "_any_event", any_event)
