@@ -462,7 +462,7 @@ class SegmentService:
                         changes.append(ms.apply(ups, pid, sid, rec, new, now))
             if changes:
                 ms.write(wb, pid, ups, current=rounds)
-            self._schedule(store, wb, pid, None)
+            self._schedule(wb, pid, None, store.get(DUE_BY_PROFILE, pid))
             if store.get(STATE, pid) is not None:
                 wb.delete(STATE, pid)
             return changes
@@ -535,7 +535,7 @@ class SegmentService:
                     changes.append(change)
         if written:
             ms.write(wb, pid, ups, current=rounds)
-        self._schedule(store, wb, pid, self._next_change(events, windows, plan.calendar, now))
+        self._schedule(wb, pid, self._next_change(events, windows, plan.calendar, now), due)
         return changes
 
     @staticmethod
@@ -564,8 +564,9 @@ class SegmentService:
                             best = cand
         return best
 
-    def _schedule(self, store: PointStore, wb: WriteBatch, pid: str, due: datetime | None) -> None:
-        old = store.get(DUE_BY_PROFILE, pid)
+    @staticmethod
+    def _schedule(wb: WriteBatch, pid: str, due: datetime | None, old: bytes | None) -> None:
+        """Put ``pid``'s next due time in ``wb``; ``old`` is its stored ``DUE_BY_PROFILE`` row."""
         new_key = None if due is None else key(f"{_ms(due):015d}", pid)
         if old is not None and old.decode() != new_key:
             wb.delete(DUE, old.decode())
