@@ -511,7 +511,10 @@ class SegmentService:
             also = empty.holding()
         if before != state:
             wb.put_json(STATE, pid, state)
-        member = {sid: ms.as_seen(rec, now).get("status") in ms.IN for sid, rec in current.items()}
+        # what inSegment reads: only worked out when some continuous segment uses it
+        member: dict[str, bool] = {}
+        if plan.reads_memberships:
+            member = {sid: ms.as_seen(rec, now).get("status") in ms.IN for sid, rec in current.items()}
         if changed is None:
             todo = plan.segments
         elif also:
@@ -1628,6 +1631,11 @@ class _StreamPlan:
         object.__setattr__(self, "_by_type", by_type)
         object.__setattr__(self, "_always", always)
         object.__setattr__(self, "_any_event", any_event)
+
+    @property
+    def reads_memberships(self) -> bool:
+        """Some segment uses ``inSegment`` (reads the profile's other memberships)."""
+        return bool(self._always)
 
     def affected(self, changed: set[str]) -> list[int]:
         """Positions (in dependency order) of the segments a change of events of these types can
