@@ -32,6 +32,7 @@ those documents.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
@@ -363,7 +364,7 @@ def _earlier(stamp: Any, when: datetime, *, or_equal: bool) -> bool:
 
     Times this module writes are ``format_time`` strings, whose text order is their time order:
     comparing text spares a parse per membership in jobs over millions of them."""
-    return Deadline(when, or_equal=or_equal).passed_by(stamp)
+    return _deadline(when, or_equal).passed_by(stamp)
 
 
 class Deadline:
@@ -382,11 +383,25 @@ class Deadline:
         return at <= self._when if self._or_equal else at < self._when
 
 
+@functools.lru_cache(maxsize=64)
+def _deadline(when: datetime, or_equal: bool) -> Deadline:
+    """One :class:`Deadline` per time: a streaming call compares every membership it reads with
+    the same ``now``."""
+    return Deadline(when, or_equal=or_equal)
+
+
 def _stale(previous: Mapping[str, Any] | None, now: datetime, ttl_days: int) -> bool:
     until = (previous or {}).get("validUntil")
     if not until:
         return True
-    return _earlier(until, now + timedelta(days=ttl_days) / 2, or_equal=False)
+    return _renewal(now, ttl_days).passed_by(until)
+
+
+@functools.lru_cache(maxsize=64)
+def _renewal(now: datetime, ttl_days: int) -> Deadline:
+    """A validity ending before this is renewed (halfway through a new one); one per (now, ttl),
+    as for :func:`_deadline`."""
+    return Deadline(now + timedelta(days=ttl_days) / 2, or_equal=False)
 
 
 def expired(record: Mapping[str, Any], now: datetime) -> bool:
