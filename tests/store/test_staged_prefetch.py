@@ -72,3 +72,34 @@ def test_prefetched_keys_are_read_in_one_go_and_staged_writes_win() -> None:
     staged.commit()
     base.write(WriteBatch().put("p", "k3", b"v3"))
     assert staged.get("p", "k3") == b"v3"  # read again after the commit
+
+
+def test_a_local_base_is_read_ahead_only_for_many_keys() -> None:
+    """One batched read costs less than many point reads, more than a few."""
+    base = MemoryStore()
+    keys = [f"k{i:03d}" for i in range(StagedStore.PREFETCH_KEYS_LOCAL)]
+    wb = WriteBatch()
+    for k in keys:
+        wb.put("p", k, k.encode())
+    base.write(wb)
+    calls: list[str] = []
+    real_get, real_many = base.get, base.get_many
+
+    def get(table: str, key: str) -> bytes | None:
+        calls.append("get")
+        return real_get(table, key)
+
+    def get_many(table: str, wanted: Sequence[str]) -> dict[str, bytes]:
+        calls.append(f"get_many({len(wanted)})")
+        return real_many(table, wanted)
+
+    base.get, base.get_many = get, get_many  # type: ignore[method-assign,assignment]
+    few = StagedStore(base)
+    few.prefetch_keys("p", keys[:3])
+    assert calls == [] and few.get("p", "k001") == b"k001" and calls == ["get"]
+    calls.clear()
+    many = StagedStore(base)
+    many.prefetch_keys("p", [*keys, "absent"])
+    assert calls == [f"get_many({len(keys) + 1})"]
+    assert [many.get("p", k) for k in (keys[5], "absent")] == [keys[5].encode(), None]
+    assert calls == [f"get_many({len(keys) + 1})"]  # both answered from what was read ahead
