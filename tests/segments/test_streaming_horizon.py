@@ -105,3 +105,37 @@ def test_a_profile_whose_events_are_all_old_is_not_taken_for_gone(retail: dict[s
         dataset_id=retail["web"]["id"],
     )
     assert _status(sb, pid, quiet) == "realized"
+
+
+def test_a_computed_attribute_sees_its_whole_lookback(retail: dict[str, Any]) -> None:
+    """Segments see a day; an active computed attribute with a week's lookback still gets the
+    week's events."""
+    sb: Sandbox = retail["sandbox"]
+    _create(
+        sb,
+        "bought today",
+        f'xEvent[eventType = "{PURCHASE}" and timestamp occurs < 24 hours before now].count() > 0',
+    )
+    assert sb.segments is not None
+    sb.segments.computed.create(
+        {
+            "name": "purchases7d",
+            "expression": {"format": "pql/text", "value": f'xEvent[eventType = "{PURCHASE}"].count()'},
+            "duration": {"count": 7, "unit": "DAYS"},
+            "status": "PUBLISHED",
+        }
+    )
+    now = datetime.now(UTC)
+    web = retail["web"]["id"]
+    sb.ingest.stream(
+        [web_event("c1", ecid(83), format_time(now - timedelta(days=3)), PURCHASE)], dataset_id=web
+    )
+    sb.ingest.stream(
+        [web_event("c2", ecid(83), format_time(now - timedelta(days=10)), PURCHASE)], dataset_id=web
+    )
+    sb.ingest.stream(
+        [web_event("c3", ecid(83), format_time(now - timedelta(minutes=1)), PURCHASE)], dataset_id=web
+    )
+    pid = sb.profiles.resolve(Identity("ECID", ecid(83)))
+    assert pid is not None
+    assert sb.segments.computed.values_of(pid) == {"purchases7d": 2}  # 3 days and 1 minute ago, not 10 days

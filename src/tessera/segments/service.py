@@ -381,7 +381,7 @@ class SegmentService:
                 prefetch_keys(table, pids)
         rounds = ms.rounds(store)
         empty = _EmptyVerdicts(plan, now)
-        recent = self._recent_events(plan, now) if not active_cas else None
+        recent = self._recent_events(plan, now, active_cas)
         for pid in pids:
             changes.extend(
                 self._evaluate_profile(store, wb, pid, now, plan, active_cas, rounds, empty, recent)
@@ -392,15 +392,15 @@ class SegmentService:
             self._put_computed_values(store, set(profile_ids))
         return changes
 
-    def _recent_events(self, plan: _StreamPlan, now: datetime) -> EventReader | None:
-        """A reader of only the events the plan's segments can see at ``now`` (those within the
-        longest event window of any of them), or ``None`` when some segment may read any event.
-        A profile with years of events is then read, decoded and fingerprinted for its last day,
-        not its whole history. (Computed attributes have lookbacks of their own: the caller reads
-        everything when any is active.)"""
+    def _recent_events(self, plan: _StreamPlan, now: datetime, active_cas: list[Any]) -> EventReader | None:
+        """A reader of only the events the plan's segments and the active computed attributes
+        can see at ``now`` (within the longest event window of a segment or lookback of an
+        attribute), or ``None`` when some segment may read any event. A profile with years of
+        events is then read, decoded and fingerprinted for its last days, not its whole history."""
         if plan.horizon is None:
             return None
-        since = now - plan.horizon - _ORDER_SLACK
+        horizon = max([plan.horizon, *(window for _, _, window in active_cas)])
+        since = now - horizon - _ORDER_SLACK
         events_for_members = self._sandbox.profiles.events_for_members
 
         def recent(members: Sequence[Identity], store: PointStore) -> list[dict[str, Any]]:
