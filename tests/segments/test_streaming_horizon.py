@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from tests.conftest import ecid, web_event
+from tests.segments.continuous import create_continuous, status
 
 from tessera.model import Identity, format_time
 from tessera.platform import Sandbox
@@ -17,31 +18,15 @@ PURCHASE = "commerce.purchases"
 CART = "commerce.productListAdds"
 
 
-def _create(sb: Sandbox, name: str, expr: str) -> str:
-    doc = sb.segments.create(
-        {
-            "name": name,
-            "expression": {"type": "PQL", "format": "pql/text", "value": expr},
-            "evaluationInfo": {"continuous": {"enabled": True}},
-        }
-    )
-    return str(doc["id"])
-
-
-def _status(sb: Sandbox, pid: str, sid: str) -> str | None:
-    rec = sb.segments.memberships_of(pid).get(sid)
-    return None if rec is None else str(rec["status"])
-
-
 def test_a_long_history_is_read_for_the_window_its_segments_can_see(retail: dict[str, Any]) -> None:
     sb: Sandbox = retail["sandbox"]
     web = retail["web"]["id"]
-    buyers = _create(
+    buyers = create_continuous(
         sb,
         "bought today",
         f'xEvent[eventType = "{PURCHASE}" and timestamp occurs < 24 hours before now].count() > 0',
     )
-    cart_then_buy = _create(
+    cart_then_buy = create_continuous(
         sb,
         "cart then buy",
         f'chain(xEvent, timestamp, [A: WHAT(eventType = "{CART}") WHEN(< 24 hours before now), '
@@ -57,7 +42,7 @@ def test_a_long_history_is_read_for_the_window_its_segments_can_see(retail: dict
     assert all("xactionId" in r for r in res), res
     pid = sb.profiles.resolve(Identity("ECID", ecid(81)))
     assert pid is not None
-    assert (_status(sb, pid, buyers), _status(sb, pid, cart_then_buy)) == (None, None)
+    assert (status(sb, pid, buyers), status(sb, pid, cart_then_buy)) == (None, None)
 
     assert sb.segments is not None
     plan = sb.segments._stream_plan()
@@ -76,19 +61,19 @@ def test_a_long_history_is_read_for_the_window_its_segments_can_see(retail: dict
         [web_event("new1", ecid(81), format_time(now - timedelta(hours=1)), CART)], dataset_id=web
     )
     assert set(seen) == {1}
-    assert (_status(sb, pid, buyers), _status(sb, pid, cart_then_buy)) == (None, None)
+    assert (status(sb, pid, buyers), status(sb, pid, cart_then_buy)) == (None, None)
     # a purchase now completes it, within the same call
     seen.clear()
     sb.ingest.stream([web_event("new2", ecid(81), format_time(now), PURCHASE)], dataset_id=web)
     assert set(seen) == {2}
-    assert (_status(sb, pid, buyers), _status(sb, pid, cart_then_buy)) == ("realized", "realized")
+    assert (status(sb, pid, buyers), status(sb, pid, cart_then_buy)) == ("realized", "realized")
 
 
 def test_a_profile_whose_events_are_all_old_is_not_taken_for_gone(retail: dict[str, Any]) -> None:
     """Reading only the last day finds nothing for a profile with old events only; it still
     exists (and may be in a segment that holds without recent events)."""
     sb: Sandbox = retail["sandbox"]
-    quiet = _create(
+    quiet = create_continuous(
         sb,
         "no purchase today",
         f'xEvent[eventType = "{PURCHASE}" and timestamp occurs < 24 hours before now].count() = 0',
@@ -99,19 +84,19 @@ def test_a_profile_whose_events_are_all_old_is_not_taken_for_gone(retail: dict[s
         dataset_id=retail["web"]["id"],
     )
     pid = sb.profiles.resolve(Identity("ECID", ecid(82)))
-    assert pid is not None and _status(sb, pid, quiet) == "realized"
+    assert pid is not None and status(sb, pid, quiet) == "realized"
     sb.ingest.stream(
         [web_event("q2", ecid(82), format_time(now - timedelta(days=8)), PURCHASE)],
         dataset_id=retail["web"]["id"],
     )
-    assert _status(sb, pid, quiet) == "realized"
+    assert status(sb, pid, quiet) == "realized"
 
 
 def test_a_computed_attribute_sees_its_whole_lookback(retail: dict[str, Any]) -> None:
     """Segments see a day; an active computed attribute with a week's lookback still gets the
     week's events."""
     sb: Sandbox = retail["sandbox"]
-    _create(
+    create_continuous(
         sb,
         "bought today",
         f'xEvent[eventType = "{PURCHASE}" and timestamp occurs < 24 hours before now].count() > 0',
