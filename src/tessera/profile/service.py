@@ -404,6 +404,9 @@ class ProfileService:
         yield from latest.items()
 
     def _has_events(self, store: PointStore, members: Sequence[Identity]) -> bool:
+        any_under = getattr(store, "any_under", None)  # a staged store can answer from its writes
+        if any_under is not None:
+            return any(any_under(EVENTS, key(id_key(i), "")) for i in members)
         return any(next(iter(store.scan(EVENTS, key(id_key(i), ""), limit=1)), None) for i in members)
 
     def _merge(

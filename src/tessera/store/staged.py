@@ -92,6 +92,22 @@ class StagedStore:
             for k in todo:
                 self._points[(table, k)] = found.get(k)
 
+    def any_under(self, table: str, prefix: str) -> bool:
+        """Whether any row, staged or stored, has a key under ``prefix``. A staged row answers
+        without a read of the base (a chunk's new profiles all have their new events staged)."""
+        staged = self._staged.get(table)
+        if not staged:
+            return next(iter(self._base_scan(table, prefix, None, 1)), None) is not None
+        keys = self._sorted[table]
+        if table in self._unsorted:
+            keys.sort()
+            self._unsorted.discard(table)
+        under = keys[bisect.bisect_left(keys, prefix) : bisect.bisect_left(keys, prefix_end(prefix))]
+        if any(staged[k] is not None for k in under):
+            return True
+        # every staged key under the prefix deletes a stored row: one more than they can hide
+        return any(k not in staged for k, _ in self._base_scan(table, prefix, None, len(under) + 1))
+
     def _base_scan(
         self, table: str, prefix: str, start_after: str | None, limit: int | None
     ) -> Iterator[tuple[str, bytes]]:
