@@ -562,7 +562,7 @@ class ProfileService:
                     self._sandbox.identity.profile_id_of(identity, store), store
                 )
             )
-        rows = sorted(self._all_events(store, members), key=lambda r: r[0], reverse=descending)
+        rows = sorted(self._all_events(store, members, since=start), key=lambda r: r[0], reverse=descending)
         if start is not None:
             rows = [r for r in rows if r[0][0] >= _ms(start)]
         if end is not None:
@@ -585,6 +585,18 @@ class ProfileService:
         limit: int | None = None,
         since: datetime | None = None,
     ) -> Iterator[tuple[tuple[int, str, str], dict[str, Any]]]:
+        """Stored event documents with their key and identity, for the events API."""
+        for order, k, identity, raw in self._event_rows(store, members, limit, since):
+            body = orjson.loads(raw)
+            body["eventKey"] = k
+            body["identity"] = identity.to_json()
+            yield order, body
+
+    @staticmethod
+    def _event_rows(
+        store: PointStore, members: Sequence[Identity], limit: int | None, since: datetime | None
+    ) -> Iterator[tuple[tuple[int, str, str], str, Identity, bytes]]:
+        """(time order, key, identity, stored document) of these identities' events, undecoded."""
         left = limit
         for identity in members:
             if left is not None and left <= 0:
@@ -594,12 +606,9 @@ class ProfileService:
             after = None if since is None else key(ik, f"{_ms(since):015d}")
             for k, raw in store.scan(EVENTS, key(ik, ""), start_after=after, limit=left):
                 parts = k.split(KEY_SEP)
-                body = orjson.loads(raw)
-                body["eventKey"] = k
-                body["identity"] = identity.to_json()
                 if left is not None:
                     left -= 1
-                yield (int(parts[2]), parts[3], parts[4]), body
+                yield (int(parts[2]), parts[3], parts[4]), k, identity, raw
 
     PROFILE_ATTRIBUTES_PATH = "$.attributes"
     """Where a stored profile document (:meth:`profile_documents`) holds the merged attributes."""
@@ -651,8 +660,8 @@ class ProfileService:
         a caller getting ``limit`` events back cannot tell whether there were more, so it asks
         for one more than it will use. With ``since``, only events at that time or later (by the
         millisecond time of their keys) are read."""
-        rows = sorted(self._all_events(store or self._store, members, limit, since), key=lambda r: r[0])
-        return [body["record"] for _, body in rows]
+        rows = sorted(self._event_rows(store or self._store, members, limit, since), key=lambda r: r[0])
+        return [orjson.loads(raw)["record"] for _, _, _, raw in rows]
 
     # -- deletes --------------------------------------------------------------------------------
 
