@@ -92,16 +92,21 @@ class StagedStore:
             for k in todo:
                 self._points[(table, k)] = found.get(k)
 
+    def _sorted_keys(self, table: str) -> list[str]:
+        """The staged keys of ``table`` in order (sorted here, once after a run of writes)."""
+        keys = self._sorted[table]
+        if table in self._unsorted:
+            keys.sort()
+            self._unsorted.discard(table)
+        return keys
+
     def any_under(self, table: str, prefix: str) -> bool:
         """Whether any row, staged or stored, has a key under ``prefix``. A staged row answers
         without a read of the base (a chunk's new profiles all have their new events staged)."""
         staged = self._staged.get(table)
         if not staged:
             return next(iter(self._base_scan(table, prefix, None, 1)), None) is not None
-        keys = self._sorted[table]
-        if table in self._unsorted:
-            keys.sort()
-            self._unsorted.discard(table)
+        keys = self._sorted_keys(table)
         under = keys[bisect.bisect_left(keys, prefix) : bisect.bisect_left(keys, prefix_end(prefix))]
         if any(staged[k] is not None for k in under):
             return True
@@ -132,10 +137,7 @@ class StagedStore:
         if not staged:
             yield from self._base_scan(table, prefix, start_after, limit)
             return
-        keys = self._sorted[table]
-        if table in self._unsorted:
-            keys.sort()
-            self._unsorted.discard(table)
+        keys = self._sorted_keys(table)
         lo = bisect.bisect_left(keys, prefix)
         if start_after is not None and start_after >= prefix:
             lo = bisect.bisect_right(keys, start_after)
