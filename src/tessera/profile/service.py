@@ -326,7 +326,7 @@ class ProfileService:
             if not pid_members:
                 continue
             fragments = list(self._fragments(store, pid_members, policy, stored=stored))
-            if not fragments and not self._has_events(store, pid_members):
+            if not fragments and not self.has_events(store, pid_members):
                 wb.delete(PROFILES, pid)
                 sample.delete(wb, pid)
                 continue
@@ -403,7 +403,8 @@ class ProfileService:
                 latest[frag_key] = raw
         yield from latest.items()
 
-    def _has_events(self, store: PointStore, members: Sequence[Identity]) -> bool:
+    def has_events(self, store: PointStore, members: Sequence[Identity]) -> bool:
+        """Whether any of these identities has an event."""
         any_under = getattr(store, "any_under", None)  # a staged store can answer from its writes
         if any_under is not None:
             return any(any_under(EVENTS, key(id_key(i), "")) for i in members)
@@ -462,7 +463,7 @@ class ProfileService:
             return None
         pid = self._sandbox.identity.profile_id_of(identity, store)
         members = self._sandbox.identity.members(pid, store)
-        if store.get(PROFILES, pid) is not None or self._has_events(store, members):
+        if store.get(PROFILES, pid) is not None or self.has_events(store, members):
             return pid
         return None
 
@@ -524,7 +525,7 @@ class ProfileService:
             view = _view_from_json(doc)
         else:
             fragments = list(self._fragments(store, members, policy, as_of))
-            if not fragments and not self._has_events(store, members):
+            if not fragments and not self.has_events(store, members):
                 return None
             view = self._merge(store, pid, members, fragments, policy)
         if fields:
@@ -563,8 +564,6 @@ class ProfileService:
                 )
             )
         rows = sorted(self._all_events(store, members, since=start), key=lambda r: r[0], reverse=descending)
-        if start is not None:
-            rows = [r for r in rows if r[0][0] >= _ms(start)]
         if end is not None:
             rows = [r for r in rows if r[0][0] < _ms(end)]
         if cursor:

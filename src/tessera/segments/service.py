@@ -266,7 +266,12 @@ class SegmentService:
             doc = get_json(store, PROFILES, pid)
         members = self._sandbox.identity.members(pid, store)
         events = read_events(members, store) if members else []
-        if doc is None and not events and (events_of is None or not self._any_event(members, store)):
+        # gone: no document and no event (a given reader may have read only some of them)
+        if (
+            doc is None
+            and not events
+            and (events_of is None or not self._sandbox.profiles.has_events(store, members))
+        ):
             return None
         attributes = dict((doc or {}).get("attributes") or {})
         attributes.pop("segmentMembership", None)
@@ -275,11 +280,6 @@ class SegmentService:
 
     def _all_events(self, members: Sequence[Identity], store: PointStore) -> list[dict[str, Any]]:
         return self._sandbox.profiles.events_for_members(members, store)
-
-    def _any_event(self, members: Sequence[Identity], store: PointStore) -> bool:
-        """Whether these identities have any event at all (a reader given to :meth:`_profile` may
-        have read only some of them)."""
-        return bool(members) and bool(self._sandbox.profiles.events_for_members(members, store, limit=1))
 
     def _profile_with_policy(
         self, store: PointStore, pid: str, policy_id: str, events_of: EventReader
