@@ -101,3 +101,25 @@ def test_columns_that_do_not_fit_are_refused() -> None:
         resolve_columns(IdentityGraph(), [0, 3], ["Email", "ECID"], ["a", "1"])
     with pytest.raises(InvalidInput):
         resolve_columns(IdentityGraph(), [0, 2], ["Email", None], ["a", "1"])
+
+
+def test_only_rows_that_link_take_a_sequence_number() -> None:
+    """A row that links nothing (one identity, empty, rejected, or only namespaces that build no
+    graph) changes nothing, so it takes no sequence number; row at a time and bulk agree."""
+    rows = [
+        row("ECID:1"),
+        row("Email:a, ECID:1"),
+        row("ECID:2"),
+        row("CRMID:A, CRMID:B"),  # rejected: two identities of the unique namespace
+        row("Email:a, ECID:3"),
+        [],
+    ]
+    inc = IdentityGraph(RULES)
+    for r in rows:
+        inc.add_row(r)
+    bulk = IdentityGraph(RULES)
+    resolve_bulk(bulk, rows)
+    assert inc.seq == bulk.seq == 2
+    assert canonical(bulk) == canonical(inc)
+    assert [h.seq for h in inc.profile_history()] == [1]  # created by the first linking row
+    assert sorted(li.seq for li in inc.links()) == [1, 2]

@@ -101,7 +101,8 @@ def resolve_bulk(
     Args:
         graph: the engine to update.
         rows: each row's validated identities.
-        ts: each row's time (epoch ms or datetime); default: the rows' sequence numbers.
+        ts: each row's time (epoch ms or datetime); default: the sequence numbers the rows
+            that link take.
         dataset: source dataset of the whole batch.
         batch: batch id.
         primaries: each row's schema primary identity (see ``add_row``).
@@ -169,7 +170,8 @@ def resolve_columns(
             column length.
         namespaces: each identity's namespace code.
         values: each identity's value.
-        ts: each row's time (epoch ms or datetime); default: the rows' sequence numbers.
+        ts: each row's time (epoch ms or datetime); default: the sequence numbers the rows
+            that link take.
         dataset: source dataset of the whole batch.
         batch: batch id.
         declared: per row, the position of its schema primary identity or -1 (see ``add_row``:
@@ -209,11 +211,10 @@ def _resolve(
             path="offsets",
         )
     base = graph._seq
-    times = _row_times(ts, base, n_rows)
+    given_times = None if ts is None else _row_times(ts, n_rows)
     log = GraphChanges(graph)
     primary = np.full(n_rows, -1, dtype=np.int64)
     rejected: dict[int, str] = {}
-    graph._seq = base + n_rows
     if m == 0:
         return ColumnResult(primary, rejected, log, 0)
     rules = graph.rules
@@ -300,6 +301,11 @@ def _resolve(
         return ColumnResult(primary, rejected, log, 0)
     link_rows = np.flatnonzero(k_row >= 2)
     k_link = k_row[link_rows]
+    # as in add_row, only the rows that link take a sequence number (in row order)
+    row_seq = np.zeros(n_rows, dtype=np.int64)
+    row_seq[link_rows] = np.arange(base + 1, base + 1 + len(link_rows), dtype=np.int64)
+    graph._seq = base + len(link_rows)
+    times = row_seq if given_times is None else given_times
     row_start = np.zeros(len(link_rows), dtype=np.int64)  # each link row's first entry in nm
     np.cumsum(k_link[:-1], out=row_start[1:])
 
@@ -354,7 +360,7 @@ def _resolve(
         log,
         fast,
         _Links(ukey[links], u_label[links], u_first[links], u_last[links], u_maxt[links]),
-        base=base,
+        row_seq=row_seq,
         times=times,
         n_before=n_before,
         n_after=n_after,
@@ -371,7 +377,7 @@ def _resolve(
         row_start[replay_sel],
         k_link[replay_sel],
         times,
-        base,
+        row_seq,
         dataset,
         batch,
     )
@@ -520,7 +526,7 @@ def _replay_rows(
     row_start: np.ndarray,
     k_rows: np.ndarray,
     times: np.ndarray,
-    base: int,
+    row_seq: np.ndarray,
     dataset: str | None,
     batch: str | None,
 ) -> int:
@@ -533,10 +539,10 @@ def _replay_rows(
     np.cumsum(k_rows[:-1], out=rep_start[1:])
     take = np.repeat(row_start - rep_start, k_rows) + np.arange(int(k_rows.sum()))
     rep_nodes = node[take].tolist()
-    for i, s, k, t in zip(
-        rows.tolist(), rep_start.tolist(), k_rows.tolist(), times[rows].tolist(), strict=True
+    for seq, s, k, t in zip(
+        row_seq[rows].tolist(), rep_start.tolist(), k_rows.tolist(), times[rows].tolist(), strict=True
     ):
-        changes = graph._link_nodes(rep_nodes[s : s + k], base + i + 1, t, dataset, batch)
+        changes = graph._link_nodes(rep_nodes[s : s + k], seq, t, dataset, batch)
         if changes is not None:
             _absorb(log, changes)
     return len(rows)
@@ -578,7 +584,7 @@ def _apply_fast(
     g: _FastGroups,
     links: _Links,
     *,
-    base: int,
+    row_seq: np.ndarray,
     times: np.ndarray,
     n_before: int,
     n_after: int,
@@ -600,7 +606,7 @@ def _apply_fast(
             last_t = int(links.maxt[j])
             if last_t > llast[lid]:
                 llast[lid] = last_t
-            lseq[lid] = base + int(links.last[j]) + 1
+            lseq[lid] = int(row_seq[links.last[j]])
             lds[lid] = dataset
             lbatch[lid] = batch
     new = np.flatnonzero(is_new)
@@ -611,7 +617,7 @@ def _apply_fast(
     _extend(graph._lb, new_keys & 0xFFFFFFFF)
     _extend(graph._lfirst, times[links.first[new]])
     _extend(graph._llast, links.maxt[new])
-    _extend(graph._lseq, base + 1 + links.last[new])
+    _extend(graph._lseq, row_seq[links.last[new]])
     graph._lds.extend(repeat(dataset, k))
     graph._lbatch.extend(repeat(batch, k))
     if graph._j_links is not None:
@@ -626,7 +632,7 @@ def _apply_fast(
     # New groups: one component each, born at the group's first row (it survives every merge).
     comps_reg, history = graph._comps, graph._history
     new_groups = g.new_groups
-    seq0 = (base + 1 + g.group_row[new_groups]).tolist()
+    seq0 = row_seq[g.group_row[new_groups]].tolist()
     t0 = times[g.group_row[new_groups]].tolist()
     pids = list(map(_new_pid, seq0, g.name_code, g.name_value))
     uniqs: list[dict[int, int]] = [{} for _ in range(len(new_groups))]
@@ -653,7 +659,7 @@ def _apply_fast(
         by_label.setdefault(lab, []).append(c)
     for lab, cs in by_label.items():
         row = int(g.group_row[lab])
-        seq, t = base + row + 1, int(times[row])
+        seq, t = int(row_seq[row]), int(times[row])
         mi, li = int(member_at[lab]), int(link_at[lab])
         fresh_members = member_lists[mi] if mi >= 0 else []
         survivor = min(cs, key=lambda c: (c.created, c.pid))
@@ -885,9 +891,7 @@ def _strings(col: Strings, name: str) -> pa.Array:
     return arr
 
 
-def _row_times(ts: Sequence[Time] | np.ndarray | None, base: int, n_rows: int) -> np.ndarray:
-    if ts is None:
-        return np.arange(base + 1, base + n_rows + 1, dtype=np.int64)
+def _row_times(ts: Sequence[Time] | np.ndarray, n_rows: int) -> np.ndarray:
     if isinstance(ts, np.ndarray):
         out = ts.astype(np.int64)
     else:

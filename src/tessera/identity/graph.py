@@ -17,9 +17,10 @@ Internals, and why:
 * Components keep their member and link lists, so rules, splits and queries only ever look at
   the touched components.
 
-Profile ids. Every row, unlink, delete and re-resolve consumes one sequence number ``seq``. A
-new id is ``hash(seq, oldest identity of the component)``; it depends on nothing else, which is
-what lets the bulk path reproduce the incremental result exactly. When an operation ends, each
+Profile ids. Every row that links two identities, and every unlink, delete and re-resolve,
+consumes one sequence number ``seq`` (a row that links nothing changes nothing). A new id is
+``hash(seq, oldest identity of the component)``; it depends on nothing else, which is what lets
+the bulk path reproduce the incremental result exactly. When an operation ends, each
 component that existed at its start, in age order ``(created seq, profile id)``, gives its id to
 the resulting component holding its oldest remaining identity (oldest = smallest
 ``(first seen, namespace, value)``) unless that component already has one, in which case the id
@@ -461,7 +462,8 @@ class IdentityGraph:
         Args:
             identities: the row's identities, already validated (see ``validate_row``);
                 exact duplicates are merged here too.
-            ts: when the row was asserted (epoch ms or datetime); default: the row's sequence number.
+            ts: when the row was asserted (epoch ms or datetime); default: the sequence number the
+                row takes when it links.
             dataset: source dataset id, kept on the links.
             batch: source batch id, kept on the links.
             primary: the row's schema/identityMap primary identity, used for records and when no
@@ -472,9 +474,6 @@ class IdentityGraph:
         Returns:
             The primary identity (``None`` when rejected), the rejection reason and the changes.
         """
-        self._seq += 1
-        seq = self._seq
-        t = seq if ts is None else _ms(ts)
         if not identities:
             return RowResult(None, None, None)
         identities, prim, reason = self._assess(identities, primary, record)
@@ -500,6 +499,11 @@ class IdentityGraph:
             )
         if len(nodes) < 2:
             return _row_result((prim, None, None))
+        # Only a row that links consumes a sequence number: the others leave the graph as it was,
+        # and a store need not record the counter for them (most events carry one identity).
+        self._seq += 1
+        seq = self._seq
+        t = seq if ts is None else _ms(ts)
         return _row_result((prim, None, self._link_nodes(nodes, seq, t, dataset, batch)))
 
     def _assess(

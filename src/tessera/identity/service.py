@@ -123,6 +123,8 @@ class IdentityService:
         self._dirty: set[str] = set()
         self._gone: set[str] = set()
         self._history_flushed = 0
+        self._meta_saved: dict[str, Any] = {}
+        self._flushes = 0
         self._namespaces: list[Namespace] | None = None
         self._types: dict[str, IdentityType] = {}
         self.graph: IdentityGraph = self._load()
@@ -411,11 +413,22 @@ class IdentityService:
         for n, h in enumerate(self.graph.history_since(self._history_flushed)):
             wb.put_json(HISTORY, f"{h.seq:015d}-{self._history_flushed + n:09d}", list(h))
         self._history_flushed = self.graph.history_length()
-        wb.put_json(META, "state", {"seq": self.graph.seq, "refused": self.graph.refused_counts()})
+        meta = {"seq": self.graph.seq, "refused": self.graph.refused_counts()}
+        # Rows that link nothing (most events) change neither: one table less in their commit.
+        if meta != self._meta_saved:
+            wb.put_json(META, "state", meta)
+            self._meta_saved = meta
         check_components(self._sandbox, store, wb, changed)  # graph-health alerts, same commit
         store.write(wb)
         self._dirty.clear()
         self._gone.clear()
+        self._flushes += 1
+
+    @property
+    def version(self) -> tuple[int, int, int]:
+        """Changes whenever this process flushed the graph or took in another's changes: a key
+        for caches of what ingestion may change (statistics, profile counts)."""
+        return (id(self.graph), self.graph.seq, self._flushes)
 
     def reload(self) -> None:
         """Forget in-memory changes and rebuild the graph from the store (after a failed commit)."""
@@ -439,6 +452,8 @@ class IdentityService:
                 refused=meta.get("refused", {}),
             )
             self._history_flushed = self.graph.history_length()
+            self._meta_saved = {"seq": meta["seq"], "refused": meta.get("refused", {})}
+            self._flushes += 1
 
     def _load(self) -> IdentityGraph:
         store = self._sandbox.store
@@ -454,6 +469,7 @@ class IdentityService:
                 components, history, meta["seq"], meta.get("refused", {}), rules, types=types
             )
         self._history_flushed = len(history)
+        self._meta_saved = {"seq": meta["seq"], "refused": meta.get("refused", {})}
         self._dirty.clear()
         self._gone.clear()
         return graph

@@ -116,17 +116,17 @@ _MEMO = _Memo()
 
 def graph_stats(sandbox: Sandbox, top: int = 10) -> dict[str, Any]:
     """``identity.stats(top)``, recomputed only when the graph changed."""
-    graph = sandbox.identity.graph
     stats: dict[str, Any] = _MEMO.get(
-        f"stats{top}", sandbox, (id(graph), graph.seq), lambda: sandbox.identity.stats(top), stale_ok=True
+        f"stats{top}", sandbox, sandbox.identity.version, lambda: sandbox.identity.stats(top), stale_ok=True
     )
     return copy.deepcopy(stats)
 
 
 def profile_count(sandbox: Sandbox) -> int:
     """``profiles.count()``, recounted in the background after the graph changed."""
-    graph = sandbox.identity.graph
-    count: int = _MEMO.get("profiles", sandbox, (id(graph), graph.seq), sandbox.profiles.count, stale_ok=True)
+    count: int = _MEMO.get(
+        "profiles", sandbox, sandbox.identity.version, sandbox.profiles.count, stale_ok=True
+    )
     return count
 
 
