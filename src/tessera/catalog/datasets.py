@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import builtins
 import re
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import orjson
+
 from tessera.catalog.ids import epoch_ms, new_id
 from tessera.errors import Conflict, InvalidInput, NotFound
-from tessera.store import PointStore, WriteBatch, get_json, key, scan_json
+from tessera.store import PointStore, WriteBatch, dump_json, get_json, key, scan_json
 
 DATASETS = "datasets"
 BATCHES = "batches"
@@ -26,12 +29,36 @@ NAME_RE = re.compile(r"^[^\x00-\x1f]{1,256}$")
 
 
 class Datasets:
-    """Create, read, patch and delete datasets of one sandbox."""
+    """Create, read, patch and delete datasets of one sandbox.
+
+    :meth:`get` answers from the stored document as read at most :attr:`CACHE_SECONDS` ago:
+    every streaming call reads its dataset, and a point read right after a commit costs ~17 µs
+    on the embedded store (the readers' page caches start cold after every write), about a tenth
+    of a one-message call. This process's own changes are seen at once; another process's within
+    that time. Patches and deletes always start from the stored document.
+    """
+
+    CACHE_SECONDS = 1.0
 
     def __init__(self, store: PointStore, schema_exists: Callable[[str], bool] | None = None) -> None:
         self._store = store
         # the catalog sits below the schema registry in the flow, so it is told how to ask
         self._schema_exists = schema_exists
+        self._read: dict[str, tuple[float, bytes]] = {}  # id → (when read, stored bytes)
+
+    def _save(self, doc: dict[str, Any]) -> None:
+        raw = dump_json(doc)
+        self._store.write(WriteBatch().put(DATASETS, doc["id"], raw))
+        self._read[doc["id"]] = (time.monotonic(), raw)
+
+    def _stored(self, dataset_id: str) -> dict[str, Any]:
+        raw = self._store.get(DATASETS, dataset_id)
+        if raw is None:
+            self._read.pop(dataset_id, None)
+            raise NotFound(f"Dataset {dataset_id!r} does not exist", path="datasetId")
+        self._read[dataset_id] = (time.monotonic(), raw)
+        doc: dict[str, Any] = orjson.loads(raw)
+        return doc
 
     def create(
         self,
@@ -86,14 +113,16 @@ class Datasets:
         }
         if identity_source:
             doc["identitySource"] = identity_source
-        self._store.write(WriteBatch().put_json(DATASETS, doc["id"], doc))
+        self._save(doc)
         return doc
 
     def get(self, dataset_id: str) -> dict[str, Any]:
-        doc = get_json(self._store, DATASETS, dataset_id)
-        if doc is None:
-            raise NotFound(f"Dataset {dataset_id!r} does not exist", path="datasetId")
-        return dict(doc)
+        """The dataset's document (a fresh copy: callers may change it)."""
+        hit = self._read.get(dataset_id)
+        if hit is not None and time.monotonic() - hit[0] < self.CACHE_SECONDS:
+            doc: dict[str, Any] = orjson.loads(hit[1])
+            return doc
+        return self._stored(dataset_id)
 
     def find(self, name_or_id: str) -> dict[str, Any]:
         """A dataset by id or by exact name."""
@@ -110,7 +139,7 @@ class Datasets:
 
     def patch(self, dataset_id: str, changes: dict[str, Any]) -> dict[str, Any]:
         """Update ``name``, ``description`` or ``tags`` (the reference PATCH of Catalog)."""
-        doc = self.get(dataset_id)
+        doc = self._stored(dataset_id)
         unknown = set(changes) - {"name", "description", "tags", "identitySource"}
         if unknown:
             raise InvalidInput(
@@ -125,12 +154,13 @@ class Datasets:
             if field_name in changes:
                 doc[field_name] = changes[field_name]
         doc["updated"] = epoch_ms()
-        self._store.write(WriteBatch().put_json(DATASETS, dataset_id, doc))
+        self._save(doc)
         return doc
 
     def delete(self, dataset_id: str) -> None:
-        self.get(dataset_id)
+        self._stored(dataset_id)
         self._store.write(WriteBatch().delete(DATASETS, dataset_id))
+        self._read.pop(dataset_id, None)
 
 
 def profile_enabled(dataset: dict[str, Any]) -> bool:
