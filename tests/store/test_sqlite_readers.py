@@ -122,3 +122,40 @@ def test_memory_budget_bounds_the_caches_of_every_reader_together(tmp_path: Path
     finally:
         set_memory_budget(Settings().store_memory_mib)
         store.close()
+
+
+def test_reads_between_commits_go_through_the_writers_warm_connection(tmp_path: Path) -> None:
+    """SQLite empties a connection's page cache when another connection commits, so a reader's
+    first read after every write would start cold: with no commit in progress, reads use the
+    writer's connection and no reader connection is opened at all."""
+    store = SqliteStore(tmp_path / "point.db")
+    try:
+        for i in range(20):
+            store.write(WriteBatch().put("t", f"k{i}", b"v"))
+            assert store.get("t", f"k{i}") == b"v"
+            assert store.get_many("t", [f"k{i}", "missing"]) == {f"k{i}": b"v"}
+            assert [k for k, _ in store.scan("t", f"k{i}", limit=1)] == [f"k{i}"]
+        assert not store._leased and not store._idle
+    finally:
+        store.close()
+
+
+def test_reads_never_wait_for_a_commit_in_progress(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "point.db")
+    store.write(WriteBatch().put("t", "a", b"1").put("t", "b", b"2"))
+    answers: list[object] = []
+
+    def read() -> None:
+        answers.extend(
+            [store.get("t", "a"), store.get_many("t", ["b"]), store.count("t"), list(store.scan("t"))]
+        )
+
+    try:
+        with store._commit_lock:  # a commit holding the writer for as long as this block lasts
+            reader = threading.Thread(target=read)
+            reader.start()
+            reader.join(timeout=10)
+            assert not reader.is_alive(), "a read waited for the commit"
+        assert answers == [b"1", {"b": b"2"}, 2, [("a", b"1"), ("b", b"2")]]
+    finally:
+        store.close()
