@@ -168,9 +168,12 @@ def process_chunk(
     cfg = _Settings.of(sandbox, dataset)
     plan = cfg.plan
 
+    rows = list(rows)
     with sandbox.write_lock:
         staged = sandbox.begin()
         try:
+            if plan.is_event and cfg.use_profile:
+                sandbox.profiles.prefetch_event_ids(staged, dataset["id"], (raw for _, raw in rows))
             for index, raw in rows:
                 try:
                     record, event_time, identities, declared_primary = _prepare(sandbox, cfg, raw)

@@ -297,6 +297,23 @@ class ProfileService:
         present = store.get_many(PROFILES, pids)
         return {}, {pid for pid in pids if pid not in present}
 
+    def prefetch_event_ids(self, store: PointStore, dataset_id: str, records: Iterable[Any]) -> None:
+        """Let ``store`` read the id-index entries of these event records ahead in one go, when it
+        can (:meth:`~tessera.store.staged.StagedStore.prefetch_keys`: always over Redis, from
+        many keys on locally): :meth:`put_event`, called per row, then reads them from memory
+        instead of one round trip each. Records without a usable ``_id`` are skipped (their row
+        is refused later, as before)."""
+        prefetch_keys = getattr(store, "prefetch_keys", None)
+        if prefetch_keys is None:
+            return
+        keys = [
+            key(dataset_id, str(r["_id"]))
+            for r in records
+            if isinstance(r, dict) and isinstance(r.get("_id"), str)
+        ]
+        if keys:
+            prefetch_keys(EVENT_IDS, keys)
+
     def prefetch_events(self, store: PointStore, members: Iterable[Identity]) -> None:
         """Let ``store`` read these identities' events ahead in few round trips, when it can
         (a :class:`~tessera.store.staged.StagedStore` over Redis): a chunk's refresh and
