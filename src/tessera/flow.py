@@ -91,9 +91,11 @@ class _Settings:
         )
 
 
-def _prepare(
-    sandbox: Sandbox, cfg: _Settings, raw: Any
-) -> tuple[dict[str, Any], datetime | None, list[Identity], Identity | None]:
+_Prepared = tuple[dict[str, Any], datetime | None, list[Identity], Identity | None]
+"""A checked row: its normalised record, event time, identities and declared primary identity."""
+
+
+def _prepare(sandbox: Sandbox, cfg: _Settings, raw: Any) -> _Prepared:
     """The per-row stages before the graph: parse check, normalise, size, schema, identities.
 
     Raises RowRejected or a TesseraError; both paths call this, so a row is refused for the
@@ -168,15 +170,27 @@ def process_chunk(
     cfg = _Settings.of(sandbox, dataset)
     plan = cfg.plan
 
-    rows = list(rows)
     with sandbox.write_lock:
         staged = sandbox.begin()
         try:
-            if plan.is_event and cfg.use_profile:
-                sandbox.profiles.prefetch_event_ids(staged, dataset["id"], (raw for _, raw in rows))
+            # The per-row checks need neither the graph nor the store: all rows first, so that
+            # what the rows will read is read ahead in one go (a round trip each on Redis).
+            prepared: list[tuple[int, _Prepared | RowRejected | TesseraError]] = []
             for index, raw in rows:
                 try:
-                    record, event_time, identities, declared_primary = _prepare(sandbox, cfg, raw)
+                    prepared.append((index, _prepare(sandbox, cfg, raw)))
+                except (RowRejected, TesseraError) as exc:
+                    prepared.append((index, exc))
+            if plan.is_event and cfg.use_profile:
+                sandbox.profiles.prefetch_for_events(
+                    staged, dataset["id"], [p for _, p in prepared if not isinstance(p, Exception)]
+                )
+            for index, item in prepared:
+                if isinstance(item, Exception):
+                    result.rejected.append(_rejection(index, item))
+                    continue
+                record, event_time, identities, declared_primary = item
+                try:
                     outcome = sandbox.identity.link_row(
                         staged,
                         identities,

@@ -297,22 +297,24 @@ class ProfileService:
         present = store.get_many(PROFILES, pids)
         return {}, {pid for pid in pids if pid not in present}
 
-    def prefetch_event_ids(self, store: PointStore, dataset_id: str, records: Iterable[Any]) -> None:
-        """Let ``store`` read the id-index entries of these event records ahead in one go, when it
-        can (:meth:`~tessera.store.staged.StagedStore.prefetch_keys`: always over Redis, from
-        many keys on locally): :meth:`put_event`, called per row, then reads them from memory
-        instead of one round trip each. Records without a usable ``_id`` are skipped (their row
-        is refused later, as before)."""
+    def prefetch_for_events(
+        self,
+        store: PointStore,
+        dataset_id: str,
+        rows: Sequence[tuple[dict[str, Any], Any, Sequence[Identity], Any]],
+    ) -> None:
+        """Let ``store`` read ahead, in one go each, what :meth:`put_event` reads for these checked
+        event rows ``(record, time, identities, declared primary)``: the id-index entries and
+        the documents of the profiles holding their identities now (a superset of the profiles
+        the rows land in; one that linking changes is read on its own). It reads ahead when it
+        can (:meth:`~tessera.store.staged.StagedStore.prefetch_keys`: always over Redis, where
+        each read is a round trip; locally from 32 keys on)."""
         prefetch_keys = getattr(store, "prefetch_keys", None)
-        if prefetch_keys is None:
+        if prefetch_keys is None or not rows:
             return
-        keys = [
-            key(dataset_id, str(r["_id"]))
-            for r in records
-            if isinstance(r, dict) and isinstance(r.get("_id"), str)
-        ]
-        if keys:
-            prefetch_keys(EVENT_IDS, keys)
+        prefetch_keys(EVENT_IDS, [key(dataset_id, str(record["_id"])) for record, _, _, _ in rows])
+        profile_id_of = self._sandbox.identity.profile_id_of
+        prefetch_keys(PROFILES, list({profile_id_of(i) for _, _, identities, _ in rows for i in identities}))
 
     def prefetch_events(self, store: PointStore, members: Iterable[Identity]) -> None:
         """Let ``store`` read these identities' events ahead in few round trips, when it can

@@ -453,12 +453,16 @@ class RedisStore:
             by_bucket.setdefault(self.bucket_of(table, k), []).append(k)
         if not by_bucket:
             return {}
+        order = list(by_bucket.items())
         try:
-            pipe = self._r.pipeline(transaction=False)
-            order = list(by_bucket.items())
-            for bucket, ks in order:
-                pipe.hmget(self._hkey(bucket, table), [_enc(k) for k in ks])
-            replies = pipe.execute()
+            if len(order) == 1:  # one command: a pipeline only adds client-side work
+                bucket, ks = order[0]
+                replies = [self._r.hmget(self._hkey(bucket, table), [_enc(k) for k in ks])]
+            else:
+                pipe = self._r.pipeline(transaction=False)
+                for bucket, ks in order:
+                    pipe.hmget(self._hkey(bucket, table), [_enc(k) for k in ks])
+                replies = pipe.execute()
         except redis.RedisError as exc:
             raise StorageError(f"Redis read failed: {exc}") from exc
         result: dict[str, bytes] = {}
