@@ -92,6 +92,12 @@ _history_entry = partial(tuple.__new__, HistoryEntry)
 """A ``HistoryEntry`` from a stored row, at C speed (there is one per graph change)."""
 
 
+def _stored_meta(store: PointStore) -> dict[str, Any]:
+    """The graph's stored counters as ``flush`` writes them: ``{"seq": …, "refused": {…}}``."""
+    meta = get_json(store, META, "state") or {}
+    return {"seq": meta.get("seq", 0), "refused": meta.get("refused", {})}
+
+
 @dataclass
 class LinkOutcome:
     """What linking one row did: its primary identity and every profile it touched."""
@@ -442,17 +448,17 @@ class IdentityService:
         pids = sorted(set(profile_ids))
         docs = {pid: orjson.loads(raw) for pid, raw in store.get_many(COMPONENTS, pids).items()}
         rows = store.get_many(HISTORY, sorted(set(history_keys)))
-        meta = get_json(store, META, "state") or {"seq": 0, "refused": {}}
+        meta = _stored_meta(store)
         with self._lock, gc_paused():
             self.graph.replace_components(
                 pids,
                 ((pid, doc["created"], doc["members"], doc["links"]) for pid, doc in docs.items()),
                 history=[_history_entry(orjson.loads(rows[k])) for k in sorted(rows)],
                 seq=meta["seq"],
-                refused=meta.get("refused", {}),
+                refused=meta["refused"],
             )
             self._history_flushed = self.graph.history_length()
-            self._meta_saved = {"seq": meta["seq"], "refused": meta.get("refused", {})}
+            self._meta_saved = meta
             self._flushes += 1
 
     def _load(self) -> IdentityGraph:
@@ -464,12 +470,12 @@ class IdentityService:
         )
         with gc_paused():  # millions of containers and no cycles: half the time went to the collector
             history = list(map(_history_entry, (row for _, row in scan_json(store, HISTORY))))
-            meta = get_json(store, META, "state") or {"seq": 0, "refused": {}}
+            meta = _stored_meta(store)
             graph = IdentityGraph.from_components(
-                components, history, meta["seq"], meta.get("refused", {}), rules, types=types
+                components, history, meta["seq"], meta["refused"], rules, types=types
             )
         self._history_flushed = len(history)
-        self._meta_saved = {"seq": meta["seq"], "refused": meta.get("refused", {})}
+        self._meta_saved = meta
         self._dirty.clear()
         self._gone.clear()
         return graph

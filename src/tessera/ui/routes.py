@@ -115,7 +115,7 @@ _MEMO = _Memo()
 
 
 def graph_stats(sandbox: Sandbox, top: int = 10) -> dict[str, Any]:
-    """``identity.stats(top)``, recomputed only when the graph changed."""
+    """``identity.stats(top)``, recomputed only after the graph was flushed or caught up."""
     stats: dict[str, Any] = _MEMO.get(
         f"stats{top}", sandbox, sandbox.identity.version, lambda: sandbox.identity.stats(top), stale_ok=True
     )
@@ -123,7 +123,8 @@ def graph_stats(sandbox: Sandbox, top: int = 10) -> dict[str, Any]:
 
 
 def profile_count(sandbox: Sandbox) -> int:
-    """``profiles.count()``, recounted in the background after the graph changed."""
+    """``profiles.count()``, recounted in the background after ingestion flushed the graph (a
+    one-identity visitor adds a profile without changing the graph)."""
     count: int = _MEMO.get(
         "profiles", sandbox, sandbox.identity.version, sandbox.profiles.count, stale_ok=True
     )
